@@ -1,0 +1,296 @@
+// Cordon C++ API: the umbrella header for C++ programs.
+//
+// It wraps <cordon/cordon.h> with RAII and typed, explicit gate crossings:
+//  - cordon::Status / cordon::Result<T>: every failure carries its sentence;
+//  - cordon::Domain: a protection-key domain;
+//  - cordon::Entry<R(Args...)>: a typed handle to a registered entry point,
+//    made only by cordon::Register<&fn>(domain, name);
+//  - cordon::Untrusted<T>: how a trusted entry receives a value from
+//    untrusted code. It must be verified before use; the escape hatch is
+//    called UNSAFE_unverified();
+//  - cordon::TrustedBuffer: an owning block of a domain's heap.
+#ifndef CORDON_CORDON_HPP_
+#define CORDON_CORDON_HPP_
+
+#include <cstdint>
+#include <cstring>
+#include <optional>
+#include <string>
+#include <type_traits>
+#include <utility>
+
+#include "cordon/cordon.h"
+
+namespace cordon {
+
+class Status {
+ public:
+  Status() = default;
+  explicit Status(int code) : code_(code) {}
+  bool ok() const { return code_ == CORDON_OK; }
+  int code() const { return code_; }
+  const char* message() const { return cordon_strerror(code_); }
+  explicit operator bool() const { return ok(); }
+
+ private:
+  int code_ = CORDON_OK;
+};
+
+template <typename T>
+class Result {
+ public:
+  Result(T value) : value_(std::move(value)) {}  // NOLINT: implicit by design
+  Result(Status status) : status_(status) {}      // NOLINT
+  bool ok() const { return status_.ok(); }
+  const Status& status() const { return status_; }
+  T& value() { return *value_; }
+  const T& value() const { return *value_; }
+  T* operator->() { return &*value_; }
+  T& operator*() { return *value_; }
+
+ private:
+  std::optional<T> value_;
+  Status status_;
+};
+
+struct Options {
+  size_t heap_size = size_t{64} << 20;
+  size_t stack_size = size_t{256} << 10;
+  uint32_t max_threads = 64;
+};
+
+inline Status Init(const Options& options = {}) {
+  cordon_options o;
+  cordon_options_init(&o);
+  o.heap_size = options.heap_size;
+  o.stack_size = options.stack_size;
+  o.max_threads = options.max_threads;
+  return Status(cordon_init(&o));
+}
+
+inline Status Lockdown() { return Status(cordon_lockdown()); }
+
+class Domain {
+ public:
+  static Domain Untrusted() { return Domain(CORDON_DOMAIN_UNTRUSTED); }
+  static Domain Trusted() { return Domain(cordon_trusted_domain()); }
+  static Domain Current() { return Domain(cordon_current_domain()); }
+  static Domain Of(const void* addr) { return Domain(cordon_domain_of(addr)); }
+  static Result<Domain> Create(const std::string& name) {
+    cordon_domain_t d;
+    const int s = cordon_domain_create(name.c_str(), &d);
+    if (s != CORDON_OK) return Status(s);
+    return Domain(d);
+  }
+
+  cordon_domain_t handle() const { return handle_; }
+  int pkey() const { return cordon_domain_pkey(handle_); }
+  std::string name() const {
+    const char* n = cordon_domain_name(handle_);
+    return n != nullptr ? n : "unknown";
+  }
+  bool operator==(const Domain& o) const { return handle_ == o.handle_; }
+  bool operator!=(const Domain& o) const { return handle_ != o.handle_; }
+
+ private:
+  explicit Domain(cordon_domain_t h) : handle_(h) {}
+  cordon_domain_t handle_;
+};
+
+// A value that untrusted code handed to trusted code. Its content may be
+// anything; a pointer may even point into trusted memory (a confused-deputy
+// attack), so it must be verified before use.
+template <typename T>
+class Untrusted {
+  static_assert(std::is_integral_v<T> || std::is_enum_v<T> || std::is_pointer_v<T>,
+                "only integers, enums and pointers cross a gate");
+
+ public:
+  explicit Untrusted(T v) : value_(v) {}
+
+  // The value if pred(value) holds.
+  template <typename Pred>
+  std::optional<T> verify(Pred pred) const {
+    if (pred(value_)) return value_;
+    return std::nullopt;
+  }
+
+  // For pointers: the pointer if [p, p + count) is wholly untrusted memory.
+  template <typename U = T, typename = std::enable_if_t<std::is_pointer_v<U>>>
+  std::optional<T> verify_range(size_t count) const {
+    using Pointee = std::remove_pointer_t<T>;
+    constexpr size_t kSize = std::is_void_v<Pointee> ? 1 : sizeof(std::conditional_t<std::is_void_v<Pointee>, char, Pointee>);
+    size_t bytes;
+    if (__builtin_mul_overflow(count, kSize, &bytes)) return std::nullopt;
+    if (value_ == nullptr || !cordon_is_untrusted_range(value_, bytes)) return std::nullopt;
+    return value_;
+  }
+
+  // Escape hatch: the raw value, unchecked.
+  T UNSAFE_unverified() const { return value_; }
+
+ private:
+  T value_;
+};
+
+namespace detail {
+
+template <typename T>
+struct IsUntrusted : std::false_type {};
+template <typename T>
+struct IsUntrusted<Untrusted<T>> : std::true_type {};
+
+template <typename T>
+constexpr bool kGateScalar = std::is_integral_v<T> || std::is_enum_v<T> || std::is_pointer_v<T>;
+
+template <typename T>
+constexpr bool kGateArg = kGateScalar<T> || IsUntrusted<T>::value;
+
+template <typename T>
+uint64_t ToWord(T v) {
+  if constexpr (std::is_pointer_v<T>) {
+    return reinterpret_cast<uint64_t>(v);
+  } else if constexpr (std::is_enum_v<T>) {
+    return static_cast<uint64_t>(static_cast<std::underlying_type_t<T>>(v));
+  } else if constexpr (std::is_signed_v<T>) {
+    return static_cast<uint64_t>(static_cast<int64_t>(v));
+  } else {
+    return static_cast<uint64_t>(v);
+  }
+}
+
+template <typename T>
+T FromWord(uint64_t w) {
+  if constexpr (IsUntrusted<T>::value) {
+    using Inner = decltype(std::declval<T>().UNSAFE_unverified());
+    return T(FromWord<Inner>(w));
+  } else if constexpr (std::is_pointer_v<T>) {
+    return reinterpret_cast<T>(w);
+  } else if constexpr (std::is_enum_v<T>) {
+    return static_cast<T>(static_cast<std::underlying_type_t<T>>(w));
+  } else if constexpr (std::is_same_v<T, bool>) {
+    return (w & 0xff) != 0;
+  } else {
+    return static_cast<T>(w);
+  }
+}
+
+template <typename T>
+struct Unwrap {
+  using type = T;
+};
+template <typename T>
+struct Unwrap<Untrusted<T>> {
+  using type = T;
+};
+
+template <auto Fn, typename Sig>
+struct Thunk;
+
+template <auto Fn, typename R, typename... Args>
+struct Thunk<Fn, R (*)(Args...)> {
+  static_assert(sizeof...(Args) <= 5, "a gate carries at most five arguments");
+  static_assert((kGateArg<Args> && ...), "gate arguments must be integers, enums, pointers or cordon::Untrusted<>");
+  static_assert(std::is_void_v<R> || kGateScalar<R>, "a gate returns void, an integer, an enum or a pointer");
+
+  static uint64_t Call(uint64_t a0, uint64_t a1, uint64_t a2, uint64_t a3, uint64_t a4) {
+    const uint64_t w[5] = {a0, a1, a2, a3, a4};
+    return Invoke(w, std::index_sequence_for<Args...>{});
+  }
+
+  template <size_t... I>
+  static uint64_t Invoke(const uint64_t* w, std::index_sequence<I...>) {
+    if constexpr (std::is_void_v<R>) {
+      Fn(FromWord<Args>(w[I])...);
+      return 0;
+    } else {
+      return ToWord(Fn(FromWord<Args>(w[I])...));
+    }
+  }
+};
+
+}  // namespace detail
+
+template <typename Sig>
+class Entry;
+
+// A typed handle to a registered entry point. Untrusted<T> parameters of the
+// trusted function are passed as plain T by the caller.
+template <typename R, typename... Args>
+class Entry<R(Args...)> {
+ public:
+  R operator()(typename detail::Unwrap<Args>::type... args) const {
+    uint64_t w[5] = {0, 0, 0, 0, 0};
+    size_t i = 0;
+    ((w[i++] = detail::ToWord(args)), ...);
+    const uint64_t r = cordon_call(raw_, w[0], w[1], w[2], w[3], w[4]);
+    if constexpr (!std::is_void_v<R>) return detail::FromWord<R>(r);
+  }
+  const cordon_entry& raw() const { return raw_; }
+  explicit Entry(cordon_entry raw) : raw_(raw) {}
+
+ private:
+  cordon_entry raw_;
+};
+
+template <typename F>
+struct Signature;
+template <typename R, typename... Args>
+struct Signature<R (*)(Args...)> {
+  using type = R(Args...);
+};
+
+// Registers fn (a function of the trusted domain's code) as an entry point.
+template <auto Fn>
+Result<Entry<typename Signature<decltype(Fn)>::type>> Register(Domain domain, const char* name) {
+  cordon_entry raw;
+  const int s = cordon_register(domain.handle(), &detail::Thunk<Fn, decltype(Fn)>::Call, name, &raw);
+  if (s != CORDON_OK) return Status(s);
+  return Entry<typename Signature<decltype(Fn)>::type>(raw);
+}
+
+// An owning block of a domain's heap. Untrusted code can hold one (and pass
+// its address through a gate) but cannot read or write its bytes.
+class TrustedBuffer {
+ public:
+  static Result<TrustedBuffer> Allocate(size_t size, Domain domain = Domain::Trusted(), size_t alignment = 16) {
+    void* p = nullptr;
+    const int s = cordon_domain_alloc(domain.handle(), alignment, size, &p);
+    if (s != CORDON_OK) return Status(s);
+    return TrustedBuffer(p, size);
+  }
+  TrustedBuffer(TrustedBuffer&& o) noexcept : ptr_(std::exchange(o.ptr_, nullptr)), size_(o.size_) {}
+  TrustedBuffer& operator=(TrustedBuffer&& o) noexcept {
+    if (this != &o) {
+      reset();
+      ptr_ = std::exchange(o.ptr_, nullptr);
+      size_ = o.size_;
+    }
+    return *this;
+  }
+  TrustedBuffer(const TrustedBuffer&) = delete;
+  TrustedBuffer& operator=(const TrustedBuffer&) = delete;
+  ~TrustedBuffer() { reset(); }
+
+  void* get() const { return ptr_; }
+  size_t size() const { return size_; }
+  // Gives up ownership (for example to trusted code that frees it itself).
+  void* release() { return std::exchange(ptr_, nullptr); }
+  // Frees the block now; a failure (after lockdown, from untrusted code)
+  // is reported instead of ignored.
+  Status reset() {
+    if (ptr_ == nullptr) return Status();
+    const Status s(cordon_free(ptr_));
+    if (s.ok()) ptr_ = nullptr;
+    return s;
+  }
+
+ private:
+  TrustedBuffer(void* p, size_t n) : ptr_(p), size_(n) {}
+  void* ptr_;
+  size_t size_;
+};
+
+}  // namespace cordon
+
+#endif

@@ -1,0 +1,276 @@
+// The C API (include/cordon/cordon.h) on top of domains, gates and heaps.
+//
+// State kept here (names, the initialised flag) is untrusted-side
+// bookkeeping for messages and argument checks. Nothing trusted depends on
+// it: trusted code reads only the config page and its domain's memory.
+#include <cerrno>
+#include <cstring>
+#include <map>
+#include <mutex>
+#include <string>
+#include <utility>
+
+#include "cordon/cordon.h"
+#include "runtime/core/check.h"
+#include "runtime/domains/domain.h"
+#include "runtime/gates/gate_config.h"
+#include "runtime/hardware/cpu.h"
+#include "runtime/hardware/pkey.h"
+
+namespace {
+
+using cordon::domains::Position;
+namespace domains = cordon::domains;
+namespace gates = cordon::gates;
+namespace hw = cordon::hw;
+
+struct Registry {
+  std::mutex mu;
+  bool initialized = false;
+  cordon_options options{};
+  std::string domain_names[CORDON_MAX_DOMAINS];
+  std::map<std::pair<int, uint32_t>, std::string> entry_names;
+};
+
+Registry& Reg() {
+  static Registry* r = new Registry;  // never destroyed: gates may run during exit
+  return *r;
+}
+
+bool Initialized() {
+  std::lock_guard<std::mutex> lock(Reg().mu);
+  return Reg().initialized;
+}
+
+int StatusOf(uint64_t v) { return domains::IsStatus(v) ? static_cast<int>(static_cast<int64_t>(v)) : CORDON_OK; }
+
+// Runs a heap-style operation for domain d: through the gate from untrusted
+// code, directly from inside d, refused anywhere else.
+template <typename Inside>
+uint64_t RunFor(int d, uint32_t builtin, uint64_t a0, uint64_t a1, Inside inside) {
+  switch (domains::PositionFor(d)) {
+    case Position::kUntrusted: return gates::GateFor(d)(a0, a1, 0, 0, 0, builtin);
+    case Position::kInside: return inside();
+    case Position::kElsewhere: break;
+  }
+  return domains::EncodeStatus(CORDON_E_WRONG_DOMAIN);
+}
+
+int PointerResult(uint64_t v, void** out) {
+  if (domains::IsStatus(v)) return StatusOf(v);
+  *out = reinterpret_cast<void*>(v);
+  return CORDON_OK;
+}
+
+int CheckDomain(cordon_domain_t d) {
+  if (!Initialized()) return CORDON_E_NOT_INITIALIZED;
+  return domains::Exists(d) ? CORDON_OK : CORDON_E_INVALID_ARGUMENT;
+}
+
+}  // namespace
+
+extern "C" {
+
+void cordon_options_init(cordon_options* opts) {
+  if (opts == nullptr) return;
+  *opts = cordon_options{};
+  opts->struct_size = sizeof(cordon_options);
+  opts->heap_size = size_t{64} << 20;
+  opts->stack_size = size_t{256} << 10;
+  opts->max_threads = 64;
+}
+
+int cordon_init(const cordon_options* opts) {
+  cordon_options o;
+  cordon_options_init(&o);
+  if (opts != nullptr) {
+    if (opts->struct_size < sizeof(size_t) || opts->struct_size > sizeof(cordon_options)) {
+      return CORDON_E_INVALID_ARGUMENT;
+    }
+    memcpy(&o, opts, opts->struct_size);
+  }
+  domains::Layout layout;
+  if (!domains::ComputeLayout(o, &layout)) return CORDON_E_INVALID_ARGUMENT;
+
+  std::lock_guard<std::mutex> lock(Reg().mu);
+  if (Reg().initialized) return CORDON_E_ALREADY_INITIALIZED;
+  if (!hw::CpuHasPku() || !hw::KernelHasPkeys()) return CORDON_E_NO_PKU;
+  if (!hw::CpuHasAvx()) return CORDON_E_NO_AVX;
+
+  const bool wide = hw::CpuHasAvx512();
+  const bool configured = gates::UpdateConfig([&](gates::GateConfig& c) {
+    c.untrusted_pkru = hw::kDefaultPkru;
+    c.wide_scrub = wide ? 1 : 0;
+    // Unused domain slots get the untrusted PKRU, so their gates grant nothing.
+    for (auto& dc : c.domains) dc.pkru = hw::kDefaultPkru;
+  });
+  if (!configured) return CORDON_E_SYSCALL;
+
+  int d = 0;
+  const int status = domains::CreateDomain(o, &d);
+  if (status != CORDON_OK) return status;
+  Reg().options = o;
+  Reg().domain_names[d] = "trusted";
+  Reg().initialized = true;
+  return CORDON_OK;
+}
+
+int cordon_is_initialized(void) { return Initialized() ? 1 : 0; }
+
+cordon_domain_t cordon_trusted_domain(void) { return Initialized() ? 1 : CORDON_DOMAIN_UNKNOWN; }
+
+int cordon_domain_create(const char* name, cordon_domain_t* out) {
+  if (name == nullptr || out == nullptr || name[0] == '\0') return CORDON_E_INVALID_ARGUMENT;
+  std::lock_guard<std::mutex> lock(Reg().mu);
+  if (!Reg().initialized) return CORDON_E_NOT_INITIALIZED;
+  if (gates::Config().locked) return CORDON_E_LOCKED;
+  if (domains::Current() != CORDON_DOMAIN_UNTRUSTED) return CORDON_E_WRONG_DOMAIN;
+  int d = 0;
+  const int status = domains::CreateDomain(Reg().options, &d);
+  if (status != CORDON_OK) return status;
+  Reg().domain_names[d] = name;
+  *out = d;
+  return CORDON_OK;
+}
+
+const char* cordon_domain_name(cordon_domain_t domain) {
+  if (domain == CORDON_DOMAIN_UNTRUSTED) return "untrusted";
+  if (!domains::Exists(domain)) return nullptr;
+  std::lock_guard<std::mutex> lock(Reg().mu);
+  return Reg().domain_names[domain].c_str();
+}
+
+int cordon_domain_pkey(cordon_domain_t domain) {
+  if (domain == CORDON_DOMAIN_UNTRUSTED) return 0;
+  if (!domains::Exists(domain)) return -1;
+  // The key is the one field whose bits differ from the untrusted PKRU.
+  const uint32_t diff = gates::Config().domains[domain].pkru ^ gates::Config().untrusted_pkru;
+  return diff == 0 ? -1 : __builtin_ctz(diff) / 2;
+}
+
+cordon_domain_t cordon_current_domain(void) {
+  if (!Initialized()) return CORDON_DOMAIN_UNTRUSTED;
+  return domains::Current();
+}
+
+cordon_domain_t cordon_domain_of(const void* addr) { return domains::DomainOf(addr); }
+
+int cordon_is_untrusted_range(const void* addr, size_t len) { return domains::IsUntrustedRange(addr, len) ? 1 : 0; }
+
+int cordon_register(cordon_domain_t domain, cordon_entry_fn fn, const char* name, cordon_entry* out) {
+  if (const int s = CheckDomain(domain); s != CORDON_OK) return s;
+  if (fn == nullptr || out == nullptr) return CORDON_E_INVALID_ARGUMENT;
+  if (gates::Config().locked) return CORDON_E_LOCKED;
+  const auto fn_word = reinterpret_cast<uint64_t>(fn);
+  const uint64_t r = RunFor(domain, domains::kBuiltinRegister, fn_word, 0,
+                            [&] { return domains::RegisterInside(domain, fn_word); });
+  if (domains::IsStatus(r)) return StatusOf(r);
+  out->domain = domain;
+  out->id = static_cast<uint32_t>(r);
+  std::lock_guard<std::mutex> lock(Reg().mu);
+  Reg().entry_names[{domain, out->id}] = name != nullptr ? name : "";
+  return CORDON_OK;
+}
+
+uint64_t cordon_call(cordon_entry entry, uint64_t a0, uint64_t a1, uint64_t a2, uint64_t a3, uint64_t a4) {
+  if (!domains::Exists(entry.domain) || entry.id < CORDON_BUILTIN_COUNT || entry.id >= CORDON_TABLE_SIZE) {
+    cordon::internal::DieWithNumbers("cordon_call with an entry handle that cordon_register() did not make: domain ",
+                                     static_cast<unsigned long long>(entry.domain), ", id ", entry.id);
+  }
+  return gates::GateFor(entry.domain)(a0, a1, a2, a3, a4, entry.id);
+}
+
+const char* cordon_entry_name(cordon_entry entry) {
+  std::lock_guard<std::mutex> lock(Reg().mu);
+  const auto it = Reg().entry_names.find({entry.domain, entry.id});
+  return it == Reg().entry_names.end() ? nullptr : it->second.c_str();
+}
+
+int cordon_lockdown(void) {
+  if (!Initialized()) return CORDON_E_NOT_INITIALIZED;
+  std::lock_guard<std::mutex> lock(Reg().mu);
+  if (gates::Config().locked) return CORDON_E_LOCKED;
+  if (!gates::UpdateConfig([](gates::GateConfig& c) { c.locked = 1; })) return CORDON_E_SYSCALL;
+  return CORDON_OK;
+}
+
+int cordon_is_locked_down(void) { return gates::Config().locked ? 1 : 0; }
+
+int cordon_domain_alloc(cordon_domain_t domain, size_t alignment, size_t size, void** out) {
+  if (const int s = CheckDomain(domain); s != CORDON_OK) return s;
+  if (out == nullptr) return CORDON_E_INVALID_ARGUMENT;
+  const uint64_t r = RunFor(domain, domains::kBuiltinAlloc, size, alignment,
+                            [&] { return domains::HeapAllocInside(domain, size, alignment); });
+  return PointerResult(r, out);
+}
+
+int cordon_malloc(size_t size, void** out) { return cordon_domain_alloc(1, 16, size, out); }
+
+int cordon_aligned_alloc(size_t alignment, size_t size, void** out) {
+  return cordon_domain_alloc(1, alignment, size, out);
+}
+
+int cordon_calloc(size_t count, size_t size, void** out) {
+  size_t total;
+  if (__builtin_mul_overflow(count, size, &total)) return CORDON_E_NO_MEMORY;
+  return cordon_domain_alloc(1, 16, total, out);  // blocks are always zero
+}
+
+int cordon_realloc(void* ptr, size_t size, void** out) {
+  if (out == nullptr) return CORDON_E_INVALID_ARGUMENT;
+  if (ptr == nullptr) return cordon_malloc(size, out);
+  if (!Initialized()) return CORDON_E_NOT_INITIALIZED;
+  const int d = domains::DomainOf(ptr);
+  if (d == CORDON_DOMAIN_UNTRUSTED) return CORDON_E_INVALID_POINTER;
+  const auto p = reinterpret_cast<uint64_t>(ptr);
+  const uint64_t r = RunFor(d, domains::kBuiltinRealloc, p, size,
+                            [&] { return domains::HeapReallocInside(d, ptr, size); });
+  return PointerResult(r, out);
+}
+
+int cordon_free(void* ptr) {
+  if (ptr == nullptr) return CORDON_OK;
+  if (!Initialized()) return CORDON_E_NOT_INITIALIZED;
+  const int d = domains::DomainOf(ptr);
+  if (d == CORDON_DOMAIN_UNTRUSTED) return CORDON_E_INVALID_POINTER;
+  const auto p = reinterpret_cast<uint64_t>(ptr);
+  return StatusOf(RunFor(d, domains::kBuiltinFree, p, 0, [&] { return domains::HeapFreeInside(d, ptr); }));
+}
+
+size_t cordon_gate_site_count(void) { return gates::SiteCount(); }
+
+int cordon_gate_site_get(size_t index, cordon_gate_site* out) {
+  if (out == nullptr || index >= gates::SiteCount()) return CORDON_E_INVALID_ARGUMENT;
+  const gates::Site s = gates::SiteAt(index);
+  *out = cordon_gate_site{s.address, s.kind, s.domain};
+  return CORDON_OK;
+}
+
+const char* cordon_strerror(int status) {
+  switch (status) {
+    case CORDON_OK: return "success";
+    case CORDON_E_NO_PKU:
+      return "this CPU or kernel has no usable memory protection keys (no pku/ospke, or pkey_alloc failed), "
+             "so Cordon cannot isolate anything and refuses to run; run the program under tools/cordon-vm, "
+             "which boots a virtual machine with PKU";
+    case CORDON_E_ALREADY_INITIALIZED: return "cordon_init() was already called; call it once per process";
+    case CORDON_E_NOT_INITIALIZED: return "Cordon is not initialised; call cordon_init() first and check its result";
+    case CORDON_E_INVALID_ARGUMENT:
+      return "invalid argument (a null pointer, a zero or out-of-range size, an alignment that is not a power of "
+             "two, or an unknown domain)";
+    case CORDON_E_NO_MEMORY: return "the domain's memory is exhausted; raise cordon_options.heap_size";
+    case CORDON_E_NO_KEYS: return "no protection key is left for a new domain (the hardware has 15)";
+    case CORDON_E_LOCKED: return "not allowed after cordon_lockdown(); do it during set-up";
+    case CORDON_E_TABLE_FULL: return "the domain's entry table is full (1016 user entry points)";
+    case CORDON_E_DOUBLE_FREE: return "double free: the block is not allocated; nothing was changed";
+    case CORDON_E_INVALID_POINTER: return "the pointer is not the start of a block of a Cordon heap; nothing was changed";
+    case CORDON_E_WRONG_DOMAIN:
+      return "the calling thread is inside another domain; call from untrusted code or from inside the target domain";
+    case CORDON_E_NO_AVX: return "the CPU lacks AVX, which Cordon's gates need to clear vector registers";
+    case CORDON_E_SYSCALL: return "a system call failed unexpectedly while setting up protection keys";
+    case CORDON_E_TOO_MANY_DOMAINS: return "the runtime already has 15 domains, the hardware limit";
+  }
+  return "unknown Cordon status code";
+}
+
+}  // extern "C"

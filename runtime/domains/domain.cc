@@ -1,0 +1,316 @@
+// Domain creation, thread records, and the runtime's builtin entry points.
+#include "runtime/domains/domain.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <sys/mman.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include <new>
+
+#include "runtime/core/check.h"
+#include "runtime/hardware/pkey.h"
+
+namespace cordon::domains {
+namespace {
+
+using gates::Config;
+using gates::ThreadRecord;
+
+constexpr size_t kPage = 4096;
+constexpr size_t RoundUp(size_t v, size_t to) { return (v + to - 1) / to * to; }
+
+DomainState* StateOf(int d) { return reinterpret_cast<DomainState*>(Config().domains[d].state); }
+
+ThreadRecord* RecordOf(int d, uint32_t index) {
+  const auto& c = Config().domains[d];
+  return reinterpret_cast<ThreadRecord*>(c.records + index * c.stride);
+}
+
+uint32_t CurrentTid() { return static_cast<uint32_t>(syscall(SYS_gettid)); }
+
+// ---- Builtin entries. They run inside domain D, on a trusted stack. ----
+
+template <int D>
+uint64_t BuiltinEnter(uint64_t, uint64_t, uint64_t, uint64_t, uint64_t) {
+  return 0;
+}
+
+// Frees this thread's record in D at thread exit. The index comes from TLS,
+// which untrusted code can write, so only a record owned by this very
+// thread id is released.
+template <int D>
+uint64_t BuiltinDetach(uint64_t, uint64_t, uint64_t, uint64_t, uint64_t) {
+  const uint32_t index = cordon_tls_records[D];
+  if (index >= Config().domains[D].nrecords) return EncodeStatus(CORDON_E_INVALID_ARGUMENT);
+  ThreadRecord* rec = RecordOf(D, index);
+  if (__atomic_load_n(&rec->owner, __ATOMIC_ACQUIRE) != CurrentTid()) {
+    return EncodeStatus(CORDON_E_INVALID_ARGUMENT);
+  }
+  __atomic_store_n(&rec->owner, 0u, __ATOMIC_RELEASE);
+  return 0;
+}
+
+template <int D>
+uint64_t BuiltinAlloc(uint64_t size, uint64_t alignment, uint64_t, uint64_t, uint64_t) {
+  if (Config().locked) return EncodeStatus(CORDON_E_LOCKED);
+  return HeapAllocInside(D, size, alignment);
+}
+
+template <int D>
+uint64_t BuiltinFree(uint64_t ptr, uint64_t, uint64_t, uint64_t, uint64_t) {
+  if (Config().locked) return EncodeStatus(CORDON_E_LOCKED);
+  return HeapFreeInside(D, reinterpret_cast<void*>(ptr));
+}
+
+template <int D>
+uint64_t BuiltinRealloc(uint64_t ptr, uint64_t size, uint64_t, uint64_t, uint64_t) {
+  if (Config().locked) return EncodeStatus(CORDON_E_LOCKED);
+  return HeapReallocInside(D, reinterpret_cast<void*>(ptr), size);
+}
+
+template <int D>
+uint64_t BuiltinRegister(uint64_t fn, uint64_t, uint64_t, uint64_t, uint64_t) {
+  if (Config().locked) return EncodeStatus(CORDON_E_LOCKED);
+  return RegisterInside(D, fn);
+}
+
+// Every unused table slot: a call to an unregistered id stops the process.
+// The gate passes the id in the sixth argument register.
+template <int D>
+uint64_t Unregistered(uint64_t, uint64_t, uint64_t, uint64_t, uint64_t, uint64_t id) {
+  internal::DieWithNumbers("gate violation: call to unregistered entry id ", id, " of domain ",
+                           static_cast<unsigned long long>(D));
+}
+
+struct BuiltinSet {
+  uint64_t enter, detach, alloc, free, realloc, reg, unregistered;
+};
+
+template <int D>
+constexpr BuiltinSet MakeSet() {
+  return BuiltinSet{reinterpret_cast<uint64_t>(&BuiltinEnter<D>),  reinterpret_cast<uint64_t>(&BuiltinDetach<D>),
+                    reinterpret_cast<uint64_t>(&BuiltinAlloc<D>),  reinterpret_cast<uint64_t>(&BuiltinFree<D>),
+                    reinterpret_cast<uint64_t>(&BuiltinRealloc<D>), reinterpret_cast<uint64_t>(&BuiltinRegister<D>),
+                    reinterpret_cast<uint64_t>(&Unregistered<D>)};
+}
+
+template <int... Ds>
+BuiltinSet SetFor(int d, std::integer_sequence<int, Ds...>) {
+  BuiltinSet result{};
+  ((d == Ds ? (void)(result = MakeSet<Ds>()) : (void)0), ...);
+  return result;
+}
+
+BuiltinSet BuiltinsFor(int d) { return SetFor(d, std::make_integer_sequence<int, CORDON_MAX_DOMAINS>{}); }
+
+}  // namespace
+
+int StatusFromHeapError(heap::HeapError e) {
+  switch (e) {
+    case heap::HeapError::kInvalidArgument: return CORDON_E_INVALID_ARGUMENT;
+    case heap::HeapError::kNoMemory: return CORDON_E_NO_MEMORY;
+    case heap::HeapError::kDoubleFree: return CORDON_E_DOUBLE_FREE;
+    case heap::HeapError::kInvalidPointer: return CORDON_E_INVALID_POINTER;
+  }
+  return CORDON_E_INVALID_ARGUMENT;
+}
+
+uint64_t HeapAllocInside(int d, size_t size, size_t alignment) {
+  const auto r = StateOf(d)->heap->Allocate(size, alignment);
+  if (!r.ok()) return EncodeStatus(StatusFromHeapError(*r.error));
+  return reinterpret_cast<uint64_t>(r.ptr);
+}
+
+uint64_t HeapFreeInside(int d, void* ptr) {
+  const auto err = StateOf(d)->heap->Free(ptr);
+  return err ? EncodeStatus(StatusFromHeapError(*err)) : 0;
+}
+
+uint64_t HeapReallocInside(int d, void* ptr, size_t size) {
+  const auto r = StateOf(d)->heap->Reallocate(ptr, size);
+  if (!r.ok()) return EncodeStatus(StatusFromHeapError(*r.error));
+  return reinterpret_cast<uint64_t>(r.ptr);
+}
+
+uint64_t RegisterInside(int d, uint64_t fn) {
+  if (fn == 0) return EncodeStatus(CORDON_E_INVALID_ARGUMENT);
+  DomainState* s = StateOf(d);
+  uint32_t id = s->next_entry.load();
+  do {
+    if (id >= CORDON_TABLE_SIZE) return EncodeStatus(CORDON_E_TABLE_FULL);
+  } while (!s->next_entry.compare_exchange_weak(id, id + 1));
+  __atomic_store_n(&s->table[id], fn, __ATOMIC_RELEASE);
+  return id;
+}
+
+bool ComputeLayout(const cordon_options& opts, Layout* out) {
+  if (opts.max_threads == 0 || opts.max_threads > 4096) return false;
+  if (opts.stack_size < 16 * 1024 || opts.stack_size > (size_t{1} << 30)) return false;
+  if (opts.heap_size < 64 * 1024 || opts.heap_size > (size_t{1} << 40)) return false;
+  Layout l{};
+  l.heap_bytes = RoundUp(opts.heap_size, kPage);
+  l.state_bytes = RoundUp(RoundUp(sizeof(DomainState), 64) + sizeof(heap::TrustedHeap) +
+                              heap::TrustedHeap::MetadataBytes(l.heap_bytes),
+                          kPage);
+  l.stride = kPage + RoundUp(opts.stack_size, kPage);
+  l.nrecords = opts.max_threads;
+  l.records_bytes = (l.nrecords + 1) * l.stride;
+  l.total = l.state_bytes + l.records_bytes + l.heap_bytes;
+  *out = l;
+  return true;
+}
+
+int CreateDomain(const cordon_options& opts, int* index_out) {
+  Layout l;
+  if (!ComputeLayout(opts, &l)) return CORDON_E_INVALID_ARGUMENT;
+  const int d = static_cast<int>(Config().domain_count) + 1;
+  if (d >= CORDON_MAX_DOMAINS) return CORDON_E_TOO_MANY_DOMAINS;
+
+  // Reserve first: it is the step most likely to fail, and it needs no key.
+  void* region = mmap(nullptr, l.total, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+  if (region == MAP_FAILED) return CORDON_E_NO_MEMORY;
+  auto* base = static_cast<unsigned char*>(region);
+
+  // pkey_alloc with rights 0 opens the new key for this thread only, which
+  // is what lets it fill the region before the gate call below closes it.
+  const int key = hw::SysPkeyAlloc(0, 0);
+  if (key < 0) {
+    munmap(region, l.total);
+    return key == -ENOSPC ? CORDON_E_NO_KEYS : CORDON_E_NO_PKU;
+  }
+  // Tag everything now, guard pages excepted, so that no system call on the
+  // region is ever needed again (the lockdown forbids them).
+  bool tagged = hw::SysPkeyMprotect(base, l.state_bytes, PROT_READ | PROT_WRITE, key) == 0;
+  unsigned char* slots = base + l.state_bytes;
+  for (uint32_t i = 0; tagged && i <= l.nrecords; ++i) {
+    tagged = hw::SysPkeyMprotect(slots + i * l.stride + kPage, l.stride - kPage, PROT_READ | PROT_WRITE, key) == 0;
+  }
+  unsigned char* arena = slots + l.records_bytes;
+  tagged = tagged && hw::SysPkeyMprotect(arena, l.heap_bytes, PROT_READ | PROT_WRITE, key) == 0;
+  if (!tagged) {
+    munmap(region, l.total);
+    (void)hw::SysPkeyFree(key);
+    return CORDON_E_SYSCALL;
+  }
+
+  auto* state = new (base) DomainState{d, key, {CORDON_BUILTIN_COUNT}, nullptr, {}};
+  auto* heap_place = base + RoundUp(sizeof(DomainState), 64);
+  state->heap = new (heap_place) heap::TrustedHeap(arena, l.heap_bytes);
+  const BuiltinSet b = BuiltinsFor(d);
+  for (auto& slot : state->table) slot = b.unregistered;
+  state->table[kBuiltinEnter] = b.enter;
+  state->table[kBuiltinDetach] = b.detach;
+  state->table[kBuiltinAlloc] = b.alloc;
+  state->table[kBuiltinFree] = b.free;
+  state->table[kBuiltinRealloc] = b.realloc;
+  state->table[kBuiltinRegister] = b.reg;
+
+  const auto record_addr = [&](uint32_t i) {
+    return reinterpret_cast<uint64_t>(slots + i * l.stride + l.stride - REC_SIZE);
+  };
+  const bool updated = gates::UpdateConfig([&](gates::GateConfig& c) {
+    auto& dc = c.domains[d];
+    dc.pkru = hw::WithPermission(c.untrusted_pkru, key, hw::Permission::kReadWrite);
+    dc.nrecords = l.nrecords;
+    dc.stride = l.stride;
+    dc.records = record_addr(0);
+    dc.table = reinterpret_cast<uint64_t>(state->table);
+    dc.boot = record_addr(l.nrecords);
+    dc.state = reinterpret_cast<uint64_t>(state);
+    dc.region_start = reinterpret_cast<uint64_t>(base);
+    dc.region_end = reinterpret_cast<uint64_t>(base + l.total);
+    c.domain_count = static_cast<uint32_t>(d);
+  });
+  CORDON_CHECK(updated, "cannot change the protection of the gate config page");
+
+  // The first call through the new gate attaches this thread and, on the
+  // way out, loads the untrusted PKRU: the thread no longer holds the key.
+  (void)gates::GateFor(d)(0, 0, 0, 0, 0, kBuiltinEnter);
+  CORDON_CHECK(hw::ReadPkru() == Config().untrusted_pkru, "the gate did not drop the domain's rights");
+  *index_out = d;
+  return CORDON_OK;
+}
+
+Position PositionFor(int d) {
+  const uint32_t pkru = hw::ReadPkru();
+  if (pkru == Config().untrusted_pkru) return Position::kUntrusted;
+  if (Exists(d) && pkru == Config().domains[d].pkru) return Position::kInside;
+  return Position::kElsewhere;
+}
+
+bool Exists(int d) { return d >= 1 && d <= static_cast<int>(Config().domain_count); }
+
+int Current() {
+  const uint32_t pkru = hw::ReadPkru();
+  if (pkru == Config().untrusted_pkru) return CORDON_DOMAIN_UNTRUSTED;
+  for (int d = 1; d <= static_cast<int>(Config().domain_count); ++d) {
+    if (Config().domains[d].pkru == pkru) return d;
+  }
+  return CORDON_DOMAIN_UNKNOWN;
+}
+
+int DomainOf(const void* addr) {
+  const auto a = reinterpret_cast<uint64_t>(addr);
+  for (int d = 1; d <= static_cast<int>(Config().domain_count); ++d) {
+    if (a >= Config().domains[d].region_start && a < Config().domains[d].region_end) return d;
+  }
+  return CORDON_DOMAIN_UNTRUSTED;
+}
+
+bool IsUntrustedRange(const void* addr, size_t len) {
+  const auto a = reinterpret_cast<uint64_t>(addr);
+  if (len == 0) return true;
+  uint64_t end;
+  if (__builtin_add_overflow(a, len, &end)) return false;
+  for (int d = 1; d <= static_cast<int>(Config().domain_count); ++d) {
+    const auto& c = Config().domains[d];
+    if (a < c.region_end && end > c.region_start) return false;
+  }
+  // The config page itself is never a valid target for a trusted write.
+  const auto cfg = reinterpret_cast<uint64_t>(&Config());
+  return !(a < cfg + CFG_SIZE && end > cfg);
+}
+
+}  // namespace cordon::domains
+
+// ---- Called from the gate's attach path (gate.S). ----
+
+// Inside domain d, on its bootstrap stack, with the bootstrap record held:
+// claims a free record for this thread. Returns its index, or -1 if none.
+extern "C" uint32_t cordon_internal_attach_thread(uint32_t d) {
+  using namespace cordon;
+  const auto& c = gates::Config().domains[d & (CORDON_MAX_DOMAINS - 1)];
+  const uint32_t tid = static_cast<uint32_t>(syscall(SYS_gettid));
+  for (uint32_t i = 0; i < c.nrecords; ++i) {
+    auto* rec = reinterpret_cast<gates::ThreadRecord*>(c.records + i * c.stride);
+    if (__atomic_load_n(&rec->owner, __ATOMIC_ACQUIRE) == 0 && __atomic_load_n(&rec->busy, __ATOMIC_ACQUIRE) == 0) {
+      __atomic_store_n(&rec->owner, tid, __ATOMIC_RELEASE);
+      return i;
+    }
+  }
+  return ~0u;
+}
+
+namespace {
+pthread_key_t g_detach_key;
+pthread_once_t g_detach_once = PTHREAD_ONCE_INIT;
+
+// Untrusted, at thread exit: hand the thread's records back.
+void DetachAtThreadExit(void* value) {
+  const auto mask = reinterpret_cast<uintptr_t>(value);
+  for (int d = 1; d < CORDON_MAX_DOMAINS; ++d) {
+    if (!(mask & (uintptr_t{1} << d))) continue;
+    (void)cordon::gates::GateFor(d)(0, 0, 0, 0, 0, cordon::domains::kBuiltinDetach);
+    cordon_tls_records[d] = ~0u;
+  }
+}
+}  // namespace
+
+// Untrusted, right after a thread got a record in domain d.
+extern "C" void cordon_internal_thread_attached(uint32_t d) {
+  pthread_once(&g_detach_once, [] { CORDON_CHECK(pthread_key_create(&g_detach_key, DetachAtThreadExit) == 0, "pthread_key_create failed"); });
+  const auto mask = reinterpret_cast<uintptr_t>(pthread_getspecific(g_detach_key));
+  (void)pthread_setspecific(g_detach_key, reinterpret_cast<void*>(mask | (uintptr_t{1} << d)));
+}

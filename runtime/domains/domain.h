@@ -1,0 +1,85 @@
+// Domains: a protection key, a reserved and tagged region, a per-thread
+// record pool with trusted stacks, an entry table and a heap.
+//
+// Everything a domain's code trusts lives in that domain's region (the
+// DomainState at its start) or in the read-only gate config page; nothing
+// is reached through memory that untrusted code can write.
+#ifndef CORDON_RUNTIME_DOMAINS_DOMAIN_H_
+#define CORDON_RUNTIME_DOMAINS_DOMAIN_H_
+
+#include <atomic>
+#include <cstddef>
+#include <cstdint>
+
+#include "cordon/cordon.h"
+#include "runtime/gates/gate_config.h"
+#include "runtime/heap/trusted_heap.h"
+
+namespace cordon::domains {
+
+// Ids 0..CORDON_BUILTIN_COUNT-1 of every domain's table: the runtime's own
+// entry points, reached through the same gate as the user's.
+enum Builtin : uint32_t {
+  kBuiltinEnter = 0,  // does nothing; the gate's exit drops the caller's rights
+  kBuiltinDetach = 1,
+  kBuiltinAlloc = 2,
+  kBuiltinFree = 3,
+  kBuiltinRealloc = 4,
+  kBuiltinRegister = 5,
+};
+
+// Lives at the start of the domain's region.
+struct DomainState {
+  int index;
+  int pkey;
+  std::atomic<uint32_t> next_entry;
+  heap::TrustedHeap* heap;
+  uint64_t table[CORDON_TABLE_SIZE];  // entry functions, by id
+};
+
+struct Layout {
+  size_t state_bytes;   // DomainState + heap object + heap metadata
+  size_t stride;        // guard page + stack
+  uint32_t nrecords;    // per-thread records (the bootstrap one comes after)
+  size_t records_bytes;
+  size_t heap_bytes;
+  size_t total;
+};
+
+// Checked options and the region layout they give; nullopt-like false when
+// the options are out of range.
+bool ComputeLayout(const cordon_options& opts, Layout* out);
+
+// Allocates a key, reserves and tags the region, fills the state and config,
+// then drops the calling thread's rights with one call through the gate.
+// Returns a cordon_status. Caller serialises and checks the domain limit.
+int CreateDomain(const cordon_options& opts, int* index_out);
+
+// Where the calling thread stands relative to domain d.
+enum class Position { kUntrusted, kInside, kElsewhere };
+Position PositionFor(int d);
+
+bool Exists(int d);
+int Current();
+int DomainOf(const void* addr);
+bool IsUntrustedRange(const void* addr, size_t len);
+
+// Results of gate calls that return a pointer or a status: statuses are the
+// small negative numbers, which are never user-space addresses.
+inline uint64_t EncodeStatus(int status) { return static_cast<uint64_t>(static_cast<int64_t>(status)); }
+inline bool IsStatus(uint64_t v) {
+  const auto s = static_cast<int64_t>(v);
+  return s < 0 && s >= -4095;
+}
+
+// Heap operations as run inside domain d (the caller must be inside d).
+uint64_t HeapAllocInside(int d, size_t size, size_t alignment);
+uint64_t HeapFreeInside(int d, void* ptr);
+uint64_t HeapReallocInside(int d, void* ptr, size_t size);
+uint64_t RegisterInside(int d, uint64_t fn);
+
+int StatusFromHeapError(heap::HeapError e);
+
+}  // namespace cordon::domains
+
+#endif

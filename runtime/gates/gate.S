@@ -1,0 +1,250 @@
+/* Audited call gates: the only WRPKRU instructions in Cordon.
+ *
+ * One gate per domain (1..15) and per scrub variant: "avx" clears
+ * ymm0-15 with VZEROALL, "avx512" also clears zmm16-31 and k0-7, which
+ * glibc's EVEX string functions use on AVX-512 machines. The runtime picks
+ * the variant from CPUID at initialisation.
+ *
+ *   cordon_gate_<variant>_<d>(a0, a1, a2, a3, a4, id)   System V ABI
+ *
+ * The id travels in r9 (the sixth argument) so that a0..a4 already sit where
+ * the entry function expects them. Only rdx/rcx move, because WRPKRU needs
+ * ecx = edx = 0. The instruction sequence and its invariants are described
+ * in docs/gates.md; keep the two in step.
+ *
+ * Invariants (each is what makes a jump into the middle harmless):
+ *  - Each WRPKRU is followed by a compare of EAX with the value that site
+ *    must load, read from the read-only config page. A mismatch stops the
+ *    process through raw syscalls, without touching the stack.
+ *  - Everything after the entry WRPKRU uses only state that untrusted code
+ *    cannot forge: the config page, and the domain's own memory. The thread's
+ *    record index comes from TLS, which untrusted code can write, so it is
+ *    bounds-checked, and the record is claimed with an atomic bit test-and-set:
+ *    two threads can never run on one trusted stack, and a nested entry stops.
+ *  - The call target comes from the domain's entry table (trusted memory).
+ *    Unused slots hold a function that stops the process. */
+#include "gate_abi.h"
+
+        .intel_syntax noprefix
+
+#define DCFG(d, field) (cordon_gate_config + CFG_DOMAINS + (d) * CFG_DOMAIN_STRIDE + (field))
+#define UNTRUSTED_PKRU (cordon_gate_config + CFG_UNTRUSTED_PKRU)
+
+/* The config page: exactly one page, page-aligned, so it can be mprotected. */
+        .section .data.cordon_gate_config, "aw", @progbits
+        .balign 4096
+        .globl cordon_gate_config
+        .type cordon_gate_config, @object
+cordon_gate_config:
+        .zero CFG_SIZE
+        .size cordon_gate_config, CFG_SIZE
+
+        .section .rodata.cordon_gate_messages, "a", @progbits
+.Lmsg_pkru:
+        .ascii "cordon: gate violation: a WRPKRU in a call gate loaded a PKRU value other than the one that gate site allows (a jump into the middle of a gate?); process stopped\n"
+.Lmsg_pkru_end:
+.Lmsg_nested:
+        .ascii "cordon: gate violation: this thread's trusted stack is already in use (nested gate entry from trusted code, or a forged thread record); process stopped\n"
+.Lmsg_nested_end:
+.Lmsg_record:
+        .ascii "cordon: gate violation: invalid per-thread record index in thread-local storage; process stopped\n"
+.Lmsg_record_end:
+.Lmsg_slots:
+        .ascii "cordon: no free trusted thread slot: more threads entered the domain than cordon_options.max_threads allows; raise max_threads; process stopped\n"
+.Lmsg_slots_end:
+.Lmsg_domain:
+        .ascii "cordon: gate called for a domain that does not exist or before cordon_init(); process stopped\n"
+.Lmsg_domain_end:
+
+        .text
+/* Stops the process: write(2, rsi, rdx), then exit_group. No stack use, no
+ * library code and no signal handler runs: PKRU may be anything here. */
+        .p2align 4
+        .type cordon_gate_die, @function
+cordon_gate_die:
+        mov edi, 2
+        mov eax, 1 /* SYS_write */
+        syscall
+        mov edi, CORDON_VIOLATION_EXIT_CODE
+        mov eax, 231 /* SYS_exit_group */
+        syscall
+        ud2
+        .size cordon_gate_die, . - cordon_gate_die
+
+.macro DIE_WITH name
+        .p2align 4
+cordon_gate_fatal_\name:
+        lea rsi, [rip + .Lmsg_\name]
+        mov edx, .Lmsg_\name\()_end - .Lmsg_\name
+        jmp cordon_gate_die
+.endm
+        DIE_WITH pkru
+        DIE_WITH nested
+        DIE_WITH record
+        DIE_WITH slots
+        DIE_WITH domain
+
+.macro SCRUB_AVX512
+        vpxord xmm16, xmm16, xmm16
+        vpxord xmm17, xmm17, xmm17
+        vpxord xmm18, xmm18, xmm18
+        vpxord xmm19, xmm19, xmm19
+        vpxord xmm20, xmm20, xmm20
+        vpxord xmm21, xmm21, xmm21
+        vpxord xmm22, xmm22, xmm22
+        vpxord xmm23, xmm23, xmm23
+        vpxord xmm24, xmm24, xmm24
+        vpxord xmm25, xmm25, xmm25
+        vpxord xmm26, xmm26, xmm26
+        vpxord xmm27, xmm27, xmm27
+        vpxord xmm28, xmm28, xmm28
+        vpxord xmm29, xmm29, xmm29
+        vpxord xmm30, xmm30, xmm30
+        vpxord xmm31, xmm31, xmm31
+        kxorw k0, k0, k0
+        kxorw k1, k1, k1
+        kxorw k2, k2, k2
+        kxorw k3, k3, k3
+        kxorw k4, k4, k4
+        kxorw k5, k5, k5
+        kxorw k6, k6, k6
+        kxorw k7, k7, k7
+.endm
+
+.macro GATE d, v, wide
+        .globl cordon_gate_\v\()_\d
+        .type cordon_gate_\v\()_\d, @function
+        .p2align 5
+cordon_gate_\v\()_\d:
+        /* Enter: load the domain's PKRU, then check what was loaded. */
+        mov r10, rdx
+        mov r11, rcx
+        xor ecx, ecx
+        xor edx, edx
+        mov eax, dword ptr [rip + DCFG(\d, DCFG_PKRU)]
+.Lentry_site_\v\()_\d:
+        wrpkru
+        cmp eax, dword ptr [rip + DCFG(\d, DCFG_PKRU)]
+        jne cordon_gate_fatal_pkru
+        /* Claim this thread's record; it is also the trusted stack top. */
+        mov eax, dword ptr fs:cordon_tls_records@tpoff + 4 * \d
+        cmp eax, dword ptr [rip + DCFG(\d, DCFG_NRECORDS)]
+        jae .Lslow_\v\()_\d
+        imul rax, qword ptr [rip + DCFG(\d, DCFG_STRIDE)]
+        add rax, qword ptr [rip + DCFG(\d, DCFG_RECORDS)]
+        lock bts dword ptr [rax + REC_BUSY], 0
+        jc cordon_gate_fatal_nested
+        mov qword ptr [rax + REC_SAVED_RSP], rsp
+        mov rsp, rax
+        /* Dispatch through the domain's table. */
+        and r9d, CORDON_TABLE_MASK
+        mov rax, qword ptr [rip + DCFG(\d, DCFG_TABLE)]
+        mov rdx, r10
+        mov rcx, r11
+        call qword ptr [rax + r9 * 8]
+.Lexit_\v\()_\d:
+        /* Leave: back to the caller's stack, release the record, clear
+         * every caller-saved register but the result, load untrusted PKRU. */
+        mov rcx, rsp
+        mov rsp, qword ptr [rcx + REC_SAVED_RSP]
+        mov dword ptr [rcx + REC_BUSY], 0
+        mov r11, rax
+        xor edi, edi
+        xor esi, esi
+        xor r8d, r8d
+        xor r9d, r9d
+        xor r10d, r10d
+        vzeroall
+        .if \wide
+        SCRUB_AVX512
+        .endif
+        xor ecx, ecx
+        xor edx, edx
+        mov eax, dword ptr [rip + UNTRUSTED_PKRU]
+.Lexit_site_\v\()_\d:
+        wrpkru
+        cmp eax, dword ptr [rip + UNTRUSTED_PKRU]
+        jne cordon_gate_fatal_pkru
+        mov rax, r11
+        ret
+
+.Lslow_\v\()_\d:
+        /* Inside the domain, but this thread has no record yet (TLS holds
+         * the initial 0xffffffff), or TLS was corrupted. */
+        cmp eax, -1
+        jne cordon_gate_fatal_record
+        mov rax, qword ptr [rip + DCFG(\d, DCFG_BOOT)]
+        test rax, rax
+        jz cordon_gate_fatal_domain
+        /* Keep the arguments on the caller's stack, and return through the
+         * normal exit into .Lretry, which stores the new index and calls
+         * again. */
+        push r9
+        push r8
+        push r11
+        push r10
+        push rsi
+        push rdi
+        lea rcx, [rip + .Lretry_\v\()_\d]
+        push rcx
+1:      lock bts dword ptr [rax + REC_BUSY], 0 /* the bootstrap record is a lock */
+        jnc 2f
+        pause
+        jmp 1b
+2:      mov qword ptr [rax + REC_SAVED_RSP], rsp
+        mov rsp, rax
+        mov edi, \d
+        call cordon_internal_attach_thread /* returns an index, or -1 */
+        jmp .Lexit_\v\()_\d
+
+.Lretry_\v\()_\d:
+        /* Untrusted again: eax is the new record index. */
+        cmp eax, -1
+        je cordon_gate_fatal_slots
+        mov dword ptr fs:cordon_tls_records@tpoff + 4 * \d, eax
+        sub rsp, 8
+        mov edi, \d
+        call cordon_internal_thread_attached /* arranges the detach at thread exit */
+        add rsp, 8
+        pop rdi
+        pop rsi
+        pop r10
+        pop r11
+        pop r8
+        pop r9
+        mov rdx, r10
+        mov rcx, r11
+        jmp cordon_gate_\v\()_\d
+        .size cordon_gate_\v\()_\d, . - cordon_gate_\v\()_\d
+
+        .section cordon_gate_sites, "a", @progbits
+        .balign 8
+        .long .Lentry_site_\v\()_\d - .
+        .long SITE_ENTRY | (\d << 8) | (\wide << 16)
+        .long .Lexit_site_\v\()_\d - .
+        .long SITE_EXIT | (\d << 8) | (\wide << 16)
+        .text
+.endm
+
+.macro GATES v, wide
+        GATE 1, \v, \wide
+        GATE 2, \v, \wide
+        GATE 3, \v, \wide
+        GATE 4, \v, \wide
+        GATE 5, \v, \wide
+        GATE 6, \v, \wide
+        GATE 7, \v, \wide
+        GATE 8, \v, \wide
+        GATE 9, \v, \wide
+        GATE 10, \v, \wide
+        GATE 11, \v, \wide
+        GATE 12, \v, \wide
+        GATE 13, \v, \wide
+        GATE 14, \v, \wide
+        GATE 15, \v, \wide
+.endm
+
+        GATES avx, 0
+        GATES avx512, 1
+
+        .section .note.GNU-stack, "", @progbits

@@ -1,0 +1,75 @@
+// Gate config page access, gate symbol tables and the gate-site table.
+#include "runtime/gates/gate_config.h"
+
+#include <sys/mman.h>
+
+extern "C" {
+extern unsigned char cordon_gate_config[CFG_SIZE];
+
+__thread uint32_t cordon_tls_records[CORDON_MAX_DOMAINS] __attribute__((tls_model("local-exec"))) = {
+    ~0u, ~0u, ~0u, ~0u, ~0u, ~0u, ~0u, ~0u, ~0u, ~0u, ~0u, ~0u, ~0u, ~0u, ~0u, ~0u};
+
+struct RawSite {
+  int32_t relative;
+  uint32_t info;
+};
+extern const RawSite __start_cordon_gate_sites[];
+extern const RawSite __stop_cordon_gate_sites[];
+
+#define CORDON_DECLARE_GATES(v)                                                                  \
+  uint64_t cordon_gate_##v##_1(uint64_t, uint64_t, uint64_t, uint64_t, uint64_t, uint64_t);  \
+  uint64_t cordon_gate_##v##_2(uint64_t, uint64_t, uint64_t, uint64_t, uint64_t, uint64_t);  \
+  uint64_t cordon_gate_##v##_3(uint64_t, uint64_t, uint64_t, uint64_t, uint64_t, uint64_t);  \
+  uint64_t cordon_gate_##v##_4(uint64_t, uint64_t, uint64_t, uint64_t, uint64_t, uint64_t);  \
+  uint64_t cordon_gate_##v##_5(uint64_t, uint64_t, uint64_t, uint64_t, uint64_t, uint64_t);  \
+  uint64_t cordon_gate_##v##_6(uint64_t, uint64_t, uint64_t, uint64_t, uint64_t, uint64_t);  \
+  uint64_t cordon_gate_##v##_7(uint64_t, uint64_t, uint64_t, uint64_t, uint64_t, uint64_t);  \
+  uint64_t cordon_gate_##v##_8(uint64_t, uint64_t, uint64_t, uint64_t, uint64_t, uint64_t);  \
+  uint64_t cordon_gate_##v##_9(uint64_t, uint64_t, uint64_t, uint64_t, uint64_t, uint64_t);  \
+  uint64_t cordon_gate_##v##_10(uint64_t, uint64_t, uint64_t, uint64_t, uint64_t, uint64_t); \
+  uint64_t cordon_gate_##v##_11(uint64_t, uint64_t, uint64_t, uint64_t, uint64_t, uint64_t); \
+  uint64_t cordon_gate_##v##_12(uint64_t, uint64_t, uint64_t, uint64_t, uint64_t, uint64_t); \
+  uint64_t cordon_gate_##v##_13(uint64_t, uint64_t, uint64_t, uint64_t, uint64_t, uint64_t); \
+  uint64_t cordon_gate_##v##_14(uint64_t, uint64_t, uint64_t, uint64_t, uint64_t, uint64_t); \
+  uint64_t cordon_gate_##v##_15(uint64_t, uint64_t, uint64_t, uint64_t, uint64_t, uint64_t);
+CORDON_DECLARE_GATES(avx)
+CORDON_DECLARE_GATES(avx512)
+}
+
+namespace cordon::gates {
+namespace {
+
+#define CORDON_GATE_TABLE(v)                                                                   \
+  {                                                                                            \
+    nullptr, cordon_gate_##v##_1, cordon_gate_##v##_2, cordon_gate_##v##_3, cordon_gate_##v##_4, \
+        cordon_gate_##v##_5, cordon_gate_##v##_6, cordon_gate_##v##_7, cordon_gate_##v##_8,      \
+        cordon_gate_##v##_9, cordon_gate_##v##_10, cordon_gate_##v##_11, cordon_gate_##v##_12,   \
+        cordon_gate_##v##_13, cordon_gate_##v##_14, cordon_gate_##v##_15                         \
+  }
+constexpr GateFn kAvxGates[CORDON_MAX_DOMAINS] = CORDON_GATE_TABLE(avx);
+constexpr GateFn kAvx512Gates[CORDON_MAX_DOMAINS] = CORDON_GATE_TABLE(avx512);
+
+}  // namespace
+
+const GateConfig& Config() { return *reinterpret_cast<const GateConfig*>(cordon_gate_config); }
+
+GateConfig& MutableConfigForUpdate() { return *reinterpret_cast<GateConfig*>(cordon_gate_config); }
+
+bool SetConfigWritable(bool writable) {
+  return mprotect(cordon_gate_config, CFG_SIZE, writable ? PROT_READ | PROT_WRITE : PROT_READ) == 0;
+}
+
+GateFn GateFor(int domain) {
+  return (Config().wide_scrub ? kAvx512Gates : kAvxGates)[domain & (CORDON_MAX_DOMAINS - 1)];
+}
+
+size_t SiteCount() { return static_cast<size_t>(__stop_cordon_gate_sites - __start_cordon_gate_sites); }
+
+Site SiteAt(size_t index) {
+  const RawSite& raw = __start_cordon_gate_sites[index];
+  const auto address = reinterpret_cast<uintptr_t>(&raw.relative) + static_cast<intptr_t>(raw.relative);
+  return Site{address, static_cast<int>(raw.info & 0xff), static_cast<int>((raw.info >> 8) & 0xff),
+              ((raw.info >> 16) & 1) != 0};
+}
+
+}  // namespace cordon::gates

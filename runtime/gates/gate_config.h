@@ -1,0 +1,102 @@
+// C++ view of the gate config page and of the gate entry symbols (gate.S).
+#ifndef CORDON_RUNTIME_GATES_GATE_CONFIG_H_
+#define CORDON_RUNTIME_GATES_GATE_CONFIG_H_
+
+#include <cstddef>
+#include <cstdint>
+
+#include "runtime/gates/gate_abi.h"
+
+namespace cordon::gates {
+
+struct DomainConfig {
+  uint32_t pkru;
+  uint32_t nrecords;
+  uint64_t stride;
+  uint64_t records;
+  uint64_t table;
+  uint64_t boot;
+  uint64_t state;
+  uint64_t region_start;
+  uint64_t region_end;
+};
+static_assert(offsetof(DomainConfig, pkru) == DCFG_PKRU);
+static_assert(offsetof(DomainConfig, nrecords) == DCFG_NRECORDS);
+static_assert(offsetof(DomainConfig, stride) == DCFG_STRIDE);
+static_assert(offsetof(DomainConfig, records) == DCFG_RECORDS);
+static_assert(offsetof(DomainConfig, table) == DCFG_TABLE);
+static_assert(offsetof(DomainConfig, boot) == DCFG_BOOT);
+static_assert(offsetof(DomainConfig, state) == DCFG_STATE);
+static_assert(offsetof(DomainConfig, region_start) == DCFG_REGION_START);
+static_assert(offsetof(DomainConfig, region_end) == DCFG_REGION_END);
+static_assert(sizeof(DomainConfig) == CFG_DOMAIN_STRIDE);
+
+struct GateConfig {
+  uint32_t untrusted_pkru;
+  uint32_t locked;
+  uint32_t wide_scrub;
+  uint32_t domain_count;
+  unsigned char reserved[CFG_DOMAINS - 16];
+  DomainConfig domains[CORDON_MAX_DOMAINS];
+};
+static_assert(offsetof(GateConfig, locked) == CFG_LOCKED);
+static_assert(offsetof(GateConfig, wide_scrub) == CFG_WIDE_SCRUB);
+static_assert(offsetof(GateConfig, domain_count) == CFG_DOMAIN_COUNT);
+static_assert(offsetof(GateConfig, domains) == CFG_DOMAINS);
+static_assert(sizeof(GateConfig) <= CFG_SIZE);
+
+// The per-thread record at the top of each trusted stack.
+struct ThreadRecord {
+  uint32_t busy;
+  uint32_t owner;
+  uint64_t saved_rsp;
+  unsigned char reserved[REC_SIZE - 16];
+};
+static_assert(offsetof(ThreadRecord, busy) == REC_BUSY);
+static_assert(offsetof(ThreadRecord, owner) == REC_OWNER);
+static_assert(offsetof(ThreadRecord, saved_rsp) == REC_SAVED_RSP);
+static_assert(sizeof(ThreadRecord) == REC_SIZE);
+
+// The read-only config page. Trusted code reads its state only through
+// here or through the domain's own memory, never through a pointer that
+// untrusted code could overwrite.
+const GateConfig& Config();
+// Makes the page writable, runs fn on it, and makes it read-only again.
+// Only during set-up (before lockdown). Returns false if mprotect failed.
+template <typename F>
+bool UpdateConfig(F&& fn);
+bool SetConfigWritable(bool writable);
+GateConfig& MutableConfigForUpdate();
+
+// A gate: a0..a4 are the entry's arguments, id selects the entry.
+using GateFn = uint64_t (*)(uint64_t, uint64_t, uint64_t, uint64_t, uint64_t, uint64_t);
+// The gate for a domain (1..15) in the variant the config selects.
+GateFn GateFor(int domain);
+
+// Gate sites from the cordon_gate_sites section.
+struct Site {
+  uintptr_t address;
+  int kind;
+  int domain;
+  bool wide;
+};
+size_t SiteCount();
+Site SiteAt(size_t index);
+
+template <typename F>
+bool UpdateConfig(F&& fn) {
+  if (!SetConfigWritable(true)) return false;
+  fn(MutableConfigForUpdate());
+  return SetConfigWritable(false);
+}
+
+}  // namespace cordon::gates
+
+extern "C" {
+// TLS record index per domain (initially 0xffffffff: no record yet). Read by
+// the gates with a local-exec TLS access, so libcordon links into the main
+// executable.
+extern __thread uint32_t cordon_tls_records[CORDON_MAX_DOMAINS];
+}
+
+#endif

@@ -1,0 +1,36 @@
+// /proc/self/smaps parser for protection-key read-back.
+#include "runtime/hardware/smaps.h"
+
+#include <cinttypes>
+#include <cstdio>
+#include <cstring>
+#include <memory>
+
+namespace cordon::hw {
+
+std::optional<MappingInfo> FindMapping(const void* addr, const char* smaps_path) {
+  std::unique_ptr<FILE, int (*)(FILE*)> f(fopen(smaps_path, "re"), fclose);
+  if (!f) return std::nullopt;
+  const uintptr_t a = reinterpret_cast<uintptr_t>(addr);
+  std::optional<MappingInfo> current;
+  char line[512];
+  while (fgets(line, sizeof line, f.get()) != nullptr) {
+    uintptr_t start, end;
+    char perms[8];
+    // A mapping header looks like "7f00-7f10 rw-p 00000000 00:00 0 [path]".
+    if (sscanf(line, "%" SCNxPTR "-%" SCNxPTR " %7s", &start, &end, perms) == 3 &&
+        strchr(line, '-') < strchr(line, ' ')) {
+      if (current) return current;  // the match had no ProtectionKey line
+      if (a >= start && a < end) current = MappingInfo{start, end, perms, -1};
+      continue;
+    }
+    int key;
+    if (current && sscanf(line, "ProtectionKey: %d", &key) == 1) {
+      current->pkey = key;
+      return current;
+    }
+  }
+  return current;
+}
+
+}  // namespace cordon::hw

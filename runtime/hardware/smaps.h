@@ -1,0 +1,26 @@
+// Reads back a mapping's protection key from /proc/self/smaps, so that tests
+// and tools can verify what the kernel really tagged.
+#ifndef CORDON_RUNTIME_HARDWARE_SMAPS_H_
+#define CORDON_RUNTIME_HARDWARE_SMAPS_H_
+
+#include <cstdint>
+#include <optional>
+#include <string>
+
+namespace cordon::hw {
+
+struct MappingInfo {
+  uintptr_t start = 0;
+  uintptr_t end = 0;
+  std::string perms;  // e.g. "rw-p"
+  int pkey = -1;      // -1 when the kernel shows no ProtectionKey line
+};
+
+// The mapping that contains addr, from smaps_path (default /proc/self/smaps).
+// nullopt when no mapping contains it or the file cannot be read.
+std::optional<MappingInfo> FindMapping(const void* addr,
+                                       const char* smaps_path = "/proc/self/smaps");
+
+}  // namespace cordon::hw
+
+#endif
