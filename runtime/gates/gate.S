@@ -111,6 +111,37 @@ cordon_gate_fatal_\name:
         kxorw k7, k7, k7
 .endm
 
+/* Clears every caller-saved register except r11 (which holds the result)
+ * and rax (which the caller loads next). */
+.macro SCRUB wide
+        xor edi, edi
+        xor esi, esi
+        xor r8d, r8d
+        xor r9d, r9d
+        xor r10d, r10d
+        vzeroall
+        .if \wide
+        SCRUB_AVX512
+        .endif
+        xor ecx, ecx
+        xor edx, edx
+.endm
+
+/* The scrub on its own, without a WRPKRU, so that tests can check it on any
+ * CPU (the AVX-512 variant cannot run under QEMU's TCG). */
+        .globl cordon_internal_scrub_probe_avx
+        .type cordon_internal_scrub_probe_avx, @function
+cordon_internal_scrub_probe_avx:
+        SCRUB 0
+        ret
+        .size cordon_internal_scrub_probe_avx, . - cordon_internal_scrub_probe_avx
+        .globl cordon_internal_scrub_probe_avx512
+        .type cordon_internal_scrub_probe_avx512, @function
+cordon_internal_scrub_probe_avx512:
+        SCRUB 1
+        ret
+        .size cordon_internal_scrub_probe_avx512, . - cordon_internal_scrub_probe_avx512
+
 .macro GATE d, v, wide
         .globl cordon_gate_\v\()_\d
         .type cordon_gate_\v\()_\d, @function
@@ -149,17 +180,7 @@ cordon_gate_\v\()_\d:
         mov rsp, qword ptr [rcx + REC_SAVED_RSP]
         mov dword ptr [rcx + REC_BUSY], 0
         mov r11, rax
-        xor edi, edi
-        xor esi, esi
-        xor r8d, r8d
-        xor r9d, r9d
-        xor r10d, r10d
-        vzeroall
-        .if \wide
-        SCRUB_AVX512
-        .endif
-        xor ecx, ecx
-        xor edx, edx
+        SCRUB \wide
         mov eax, dword ptr [rip + UNTRUSTED_PKRU]
 .Lexit_site_\v\()_\d:
         wrpkru

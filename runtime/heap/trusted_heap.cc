@@ -95,20 +95,25 @@ void TrustedHeap::MarkPages(size_t first, size_t count, bool free) {
 std::optional<size_t> TrustedHeap::FindRun(size_t pages, size_t align_pages) const {
   const uint64_t* map = FreeMap();
   auto is_free = [&](size_t p) { return (map[p / 64] >> (p % 64)) & 1; };
+  // Alignment is of the absolute address, and the arena is only page-aligned:
+  // round up in absolute page numbers, then convert back to an index.
+  const size_t base_page = reinterpret_cast<uintptr_t>(arena_) / kPageSize;
+  auto align_up = [&](size_t p) {
+    return (base_page + p + align_pages - 1) / align_pages * align_pages - base_page;
+  };
   // Two passes: from the hint, then from the start.
   for (size_t pass = 0; pass < 2; ++pass) {
-    size_t p = pass == 0 ? search_hint_ : 0;
+    size_t p = align_up(pass == 0 ? search_hint_ : 0);
     const size_t limit = pass == 0 ? page_count_ : search_hint_ + pages;
-    p = (p + align_pages - 1) / align_pages * align_pages;
     while (p + pages <= page_count_ && p < limit) {
-      if (map[p / 64] == 0 && p % 64 == 0 && align_pages <= 64) {  // skip full words fast
+      if (align_pages == 1 && p % 64 == 0 && map[p / 64] == 0) {  // skip full words fast
         p += 64;
         continue;
       }
       size_t n = 0;
       while (n < pages && is_free(p + n)) ++n;
       if (n == pages) return p;
-      p = (p + n + 1 + align_pages - 1) / align_pages * align_pages;
+      p = align_up(p + n + 1);
     }
   }
   return std::nullopt;

@@ -1,0 +1,95 @@
+// The C API where PKU is not needed: argument checks, calls before
+// initialisation, and failing closed on a machine without PKU.
+#include <cstring>
+#include <string>
+
+#include <gtest/gtest.h>
+
+#include "cordon/cordon.hpp"
+#include "runtime/hardware/cpu.h"
+#include "runtime/hardware/pkey.h"
+#include "tests/support/child.h"
+
+namespace {
+
+using cordon::testing::RunInChild;
+
+uint64_t Nop(uint64_t, uint64_t, uint64_t, uint64_t, uint64_t) { return 0; }
+
+TEST(ApiBeforeInit, EverythingReportsNotInitialised) {
+  void* p = nullptr;
+  cordon_entry e;
+  cordon_domain_t d;
+  int local;
+  EXPECT_EQ(cordon_is_initialized(), 0);
+  EXPECT_EQ(cordon_malloc(16, &p), CORDON_E_NOT_INITIALIZED);
+  EXPECT_EQ(cordon_free(&local), CORDON_E_NOT_INITIALIZED);
+  EXPECT_EQ(cordon_register(1, Nop, "nop", &e), CORDON_E_NOT_INITIALIZED);
+  EXPECT_EQ(cordon_domain_create("x", &d), CORDON_E_NOT_INITIALIZED);
+  EXPECT_EQ(cordon_lockdown(), CORDON_E_NOT_INITIALIZED);
+  EXPECT_EQ(cordon_current_domain(), CORDON_DOMAIN_UNTRUSTED);
+  EXPECT_EQ(cordon_trusted_domain(), CORDON_DOMAIN_UNKNOWN);
+  EXPECT_EQ(cordon_domain_name(1), nullptr);
+  EXPECT_EQ(p, nullptr);
+}
+
+TEST(ApiBeforeInit, CallStopsTheProcessWithAMessage) {
+  const auto o = RunInChild([] { (void)cordon_call(cordon_entry{1, 8}, 0, 0, 0, 0, 0); });
+  EXPECT_TRUE(o.exited);
+  EXPECT_EQ(o.exit_code, CORDON_VIOLATION_EXIT);
+  EXPECT_NE(o.err.find("cordon_register() did not make"), std::string::npos) << o.err;
+}
+
+TEST(ApiInit, BadOptionsAreRefusedBeforeAnythingHappens) {
+  cordon_options o;
+  cordon_options_init(&o);
+  o.max_threads = 0;
+  EXPECT_EQ(cordon_init(&o), CORDON_E_INVALID_ARGUMENT);
+  cordon_options_init(&o);
+  o.stack_size = 1024;
+  EXPECT_EQ(cordon_init(&o), CORDON_E_INVALID_ARGUMENT);
+  cordon_options_init(&o);
+  o.heap_size = SIZE_MAX;
+  EXPECT_EQ(cordon_init(&o), CORDON_E_INVALID_ARGUMENT);
+  cordon_options_init(&o);
+  o.struct_size = sizeof(cordon_options) + 8;
+  EXPECT_EQ(cordon_init(&o), CORDON_E_INVALID_ARGUMENT);
+  EXPECT_EQ(cordon_is_initialized(), 0);
+}
+
+// Fails closed: on this machine (no PKU) init refuses and says to use the VM;
+// on a PKU machine it succeeds. Run in a child so the outcome cannot leak
+// into the other tests.
+TEST(ApiInit, FailsClosedWithoutPku) {
+  const bool usable = cordon::hw::PkeysUsable() && cordon::hw::CpuHasAvx();
+  const auto o = RunInChild([] {
+    const int s = cordon_init(nullptr);
+    fprintf(stderr, "%s", cordon_strerror(s));
+    _exit(-s);
+  });
+  ASSERT_TRUE(o.exited);
+  if (usable) {
+    EXPECT_EQ(o.exit_code, 0) << o.err;
+  } else {
+    EXPECT_EQ(o.exit_code, -CORDON_E_NO_PKU);
+    EXPECT_NE(o.err.find("run the program under tools/cordon-vm"), std::string::npos) << o.err;
+  }
+}
+
+TEST(ApiErrors, EveryStatusHasASentence) {
+  for (int s = 0; s >= CORDON_E_TOO_MANY_DOMAINS; --s) {
+    EXPECT_STRNE(cordon_strerror(s), "unknown Cordon status code") << s;
+  }
+  EXPECT_STREQ(cordon_strerror(-999), "unknown Cordon status code");
+}
+
+TEST(ApiGateSites, AreListedThroughTheCApi) {
+  ASSERT_EQ(cordon_gate_site_count(), 60u);
+  cordon_gate_site s;
+  ASSERT_EQ(cordon_gate_site_get(0, &s), CORDON_OK);
+  EXPECT_EQ(memcmp(reinterpret_cast<const void*>(s.address), "\x0f\x01\xef", 3), 0);
+  EXPECT_EQ(cordon_gate_site_get(60, &s), CORDON_E_INVALID_ARGUMENT);
+  EXPECT_EQ(cordon_gate_site_get(0, nullptr), CORDON_E_INVALID_ARGUMENT);
+}
+
+}  // namespace

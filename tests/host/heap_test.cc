@@ -1,0 +1,233 @@
+// TrustedHeap tests on plain memory: the allocator needs no PKU, so its
+// logic is tested here, fast and under the sanitizers.
+#include <sys/mman.h>
+
+#include <algorithm>
+#include <atomic>
+#include <cstring>
+#include <map>
+#include <random>
+#include <thread>
+#include <vector>
+
+#include <gtest/gtest.h>
+
+#include "runtime/heap/trusted_heap.h"
+
+using cordon::heap::HeapError;
+using cordon::heap::TrustedHeap;
+
+namespace {
+
+class HeapFixture : public ::testing::Test {
+ protected:
+  static constexpr size_t kArena = size_t{4} << 20;
+  void SetUp() override {
+    meta_bytes_ = sizeof(TrustedHeap) + TrustedHeap::MetadataBytes(kArena);
+    meta_ = mmap(nullptr, meta_bytes_, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    // Map one page more than needed and start the arena on an odd page, so
+    // that alignment beyond a page is never satisfied by luck.
+    mapping_ = mmap(nullptr, kArena + 2 * TrustedHeap::kPageSize, PROT_READ | PROT_WRITE,
+                    MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    ASSERT_NE(meta_, MAP_FAILED);
+    ASSERT_NE(mapping_, MAP_FAILED);
+    auto a = reinterpret_cast<uintptr_t>(mapping_);
+    if ((a / TrustedHeap::kPageSize) % 2 == 0) a += TrustedHeap::kPageSize;
+    arena_ = reinterpret_cast<void*>(a);
+    heap_ = new (meta_) TrustedHeap(arena_, kArena);
+  }
+  void TearDown() override {
+    heap_->~TrustedHeap();
+    munmap(meta_, meta_bytes_);
+    munmap(mapping_, kArena + 2 * TrustedHeap::kPageSize);
+  }
+  void* Alloc(size_t n, size_t align = 16) {
+    auto r = heap_->Allocate(n, align);
+    EXPECT_TRUE(r.ok()) << "size " << n;
+    return r.ptr;
+  }
+  bool AllZero(const void* p, size_t n) {
+    const auto* b = static_cast<const unsigned char*>(p);
+    return std::all_of(b, b + n, [](unsigned char c) { return c == 0; });
+  }
+
+  void* meta_ = nullptr;
+  void* arena_ = nullptr;
+  void* mapping_ = nullptr;
+  size_t meta_bytes_ = 0;
+  TrustedHeap* heap_ = nullptr;
+};
+
+TEST_F(HeapFixture, AllocatesInsideTheArenaAndFreesBack) {
+  void* p = Alloc(100);
+  EXPECT_TRUE(heap_->Contains(p));
+  EXPECT_EQ(heap_->BlockSize(p), 112u);
+  EXPECT_EQ(heap_->Stats().live_blocks, 1u);
+  EXPECT_FALSE(heap_->Free(p).has_value());
+  EXPECT_EQ(heap_->Stats().live_blocks, 0u);
+  EXPECT_EQ(heap_->Stats().pages_in_use, 0u);
+}
+
+TEST_F(HeapFixture, ZeroAndHugeSizesAreErrorsThatChangeNothing) {
+  const auto before = heap_->Stats();
+  EXPECT_EQ(heap_->Allocate(0).error, HeapError::kInvalidArgument);
+  EXPECT_EQ(heap_->Allocate(SIZE_MAX).error, HeapError::kNoMemory);
+  EXPECT_EQ(heap_->Allocate(kArena + 1).error, HeapError::kNoMemory);
+  EXPECT_EQ(heap_->AllocateArray(SIZE_MAX / 2, 3).error, HeapError::kNoMemory);
+  EXPECT_EQ(heap_->Allocate(64, 3).error, HeapError::kInvalidArgument);
+  EXPECT_EQ(heap_->Allocate(64, 0).error, HeapError::kInvalidArgument);
+  const auto after = heap_->Stats();
+  EXPECT_EQ(before.live_blocks, after.live_blocks);
+  EXPECT_EQ(before.pages_in_use, after.pages_in_use);
+}
+
+TEST_F(HeapFixture, DoubleFreeAndForeignPointersAreRefused) {
+  void* a = Alloc(40);
+  void* b = Alloc(40);
+  EXPECT_FALSE(heap_->Free(a).has_value());
+  EXPECT_EQ(heap_->Free(a), HeapError::kDoubleFree);
+  EXPECT_EQ(heap_->Free(static_cast<char*>(b) + 1), HeapError::kInvalidPointer);
+  int local;
+  EXPECT_EQ(heap_->Free(&local), HeapError::kInvalidPointer);
+  void* big = Alloc(3 * TrustedHeap::kPageSize);
+  EXPECT_EQ(heap_->Free(static_cast<char*>(big) + TrustedHeap::kPageSize), HeapError::kInvalidPointer);
+  EXPECT_FALSE(heap_->Free(big).has_value());
+  EXPECT_EQ(heap_->Free(big), HeapError::kDoubleFree);
+  EXPECT_EQ(heap_->Stats().live_blocks, 1u) << "only b is live";
+  EXPECT_FALSE(heap_->Free(nullptr).has_value());
+}
+
+TEST_F(HeapFixture, BlocksAreZeroEvenAfterReuse) {
+  void* p = Alloc(256);
+  memset(p, 0x5a, 256);
+  ASSERT_FALSE(heap_->Free(p).has_value());
+  void* q = Alloc(256);
+  EXPECT_EQ(p, q) << "same slot reused";
+  EXPECT_TRUE(AllZero(q, 256));
+  void* big = Alloc(20000);
+  memset(big, 0x77, 20000);
+  ASSERT_FALSE(heap_->Free(big).has_value());
+  void* big2 = Alloc(20000);
+  EXPECT_TRUE(AllZero(big2, 20000));
+}
+
+TEST_F(HeapFixture, AlignmentIsHonoured) {
+  for (size_t align : {16u, 32u, 64u, 256u, 1024u, 2048u, 4096u, 8192u, 65536u}) {
+    for (size_t size : {1u, 24u, 100u, 3000u, 5000u}) {
+      void* p = Alloc(size, align);
+      EXPECT_EQ(reinterpret_cast<uintptr_t>(p) % align, 0u) << "align " << align << " size " << size;
+      EXPECT_GE(*heap_->BlockSize(p), size);
+    }
+  }
+}
+
+TEST_F(HeapFixture, ReallocKeepsDataAndFailsWithoutHarm) {
+  auto* p = static_cast<unsigned char*>(Alloc(100));
+  for (int i = 0; i < 100; ++i) p[i] = static_cast<unsigned char>(i);
+  auto grown = heap_->Reallocate(p, 9000);
+  ASSERT_TRUE(grown.ok());
+  auto* g = static_cast<unsigned char*>(grown.ptr);
+  for (int i = 0; i < 100; ++i) ASSERT_EQ(g[i], i);
+  EXPECT_TRUE(AllZero(g + 100, 8900));
+  EXPECT_EQ(heap_->Reallocate(g, SIZE_MAX).error, HeapError::kNoMemory);
+  EXPECT_EQ(heap_->Reallocate(g, 0).error, HeapError::kInvalidArgument);
+  EXPECT_EQ(g[42], 42) << "block intact after failed realloc";
+  auto shrunk = heap_->Reallocate(g, 8500);  // still needs all 3 pages
+  ASSERT_TRUE(shrunk.ok());
+  EXPECT_EQ(shrunk.ptr, g) << "a shrink within the last page stays in place";
+  EXPECT_FALSE(heap_->Free(shrunk.ptr).has_value());
+  EXPECT_EQ(heap_->Reallocate(shrunk.ptr, 10).error, HeapError::kDoubleFree);
+}
+
+TEST_F(HeapFixture, ExhaustionIsReportedAndRecoverable) {
+  std::vector<void*> blocks;
+  while (true) {
+    auto r = heap_->Allocate(64 * 1024);
+    if (!r.ok()) {
+      EXPECT_EQ(r.error, HeapError::kNoMemory);
+      break;
+    }
+    blocks.push_back(r.ptr);
+  }
+  EXPECT_EQ(blocks.size(), kArena / (64 * 1024));
+  for (void* b : blocks) ASSERT_FALSE(heap_->Free(b).has_value());
+  EXPECT_TRUE(heap_->Allocate(kArena).ok()) << "the whole arena coalesces back";
+}
+
+// Random operations against a model: blocks never overlap, stay inside the
+// arena, keep their contents, and every free succeeds exactly once.
+TEST_F(HeapFixture, RandomOperationsMatchAModel) {
+  std::mt19937_64 rng(12345);
+  std::map<uintptr_t, std::pair<size_t, unsigned char>> live;  // addr -> (size, fill)
+  for (int step = 0; step < 200000; ++step) {
+    const bool alloc = live.empty() || rng() % 100 < 55;
+    if (alloc) {
+      const size_t size = rng() % 10 == 0 ? 1 + rng() % 40000 : 1 + rng() % 2048;
+      const size_t align = size_t{16} << (rng() % 4);
+      auto r = heap_->Allocate(size, align);
+      if (!r.ok()) {
+        ASSERT_EQ(r.error, HeapError::kNoMemory);
+        continue;
+      }
+      const auto a = reinterpret_cast<uintptr_t>(r.ptr);
+      ASSERT_EQ(a % align, 0u);
+      ASSERT_TRUE(AllZero(r.ptr, size));
+      auto next = live.lower_bound(a);
+      if (next != live.end()) {
+        ASSERT_GE(next->first, a + size) << "overlaps the next block";
+      }
+      if (next != live.begin()) {
+        auto prev = std::prev(next);
+        ASSERT_LE(prev->first + prev->second.first, a) << "overlaps the previous block";
+      }
+      const auto fill = static_cast<unsigned char>(rng() | 1);
+      memset(r.ptr, fill, size);
+      live[a] = {size, fill};
+    } else {
+      auto it = live.begin();
+      std::advance(it, static_cast<long>(rng() % live.size()));
+      const auto* p = reinterpret_cast<const unsigned char*>(it->first);
+      ASSERT_EQ(p[0], it->second.second);
+      ASSERT_EQ(p[it->second.first - 1], it->second.second);
+      ASSERT_FALSE(heap_->Free(reinterpret_cast<void*>(it->first)).has_value());
+      ASSERT_EQ(heap_->Free(reinterpret_cast<void*>(it->first)), HeapError::kDoubleFree);
+      live.erase(it);
+    }
+  }
+  EXPECT_EQ(heap_->Stats().live_blocks, live.size());
+}
+
+TEST_F(HeapFixture, ThreadsAllocateAndFreeConcurrently) {
+  constexpr int kThreads = 4;
+  std::atomic<int> failures{0};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kThreads; ++t) {
+    threads.emplace_back([&, t] {
+      std::mt19937 rng(t);
+      std::vector<std::pair<unsigned char*, size_t>> mine;
+      for (int i = 0; i < 20000; ++i) {
+        if (mine.size() < 64 && rng() % 2 == 0) {
+          const size_t n = 1 + rng() % 3000;
+          auto r = heap_->Allocate(n);
+          if (!r.ok()) continue;
+          memset(r.ptr, t + 1, n);
+          mine.emplace_back(static_cast<unsigned char*>(r.ptr), n);
+        } else if (!mine.empty()) {
+          auto [p, n] = mine.back();
+          mine.pop_back();
+          if (p[0] != t + 1 || p[n - 1] != t + 1) failures.fetch_add(1);
+          if (heap_->Free(p).has_value()) failures.fetch_add(1);
+        }
+      }
+      for (auto [p, n] : mine) {
+        if (heap_->Free(p).has_value()) failures.fetch_add(1);
+      }
+    });
+  }
+  for (auto& th : threads) th.join();
+  EXPECT_EQ(failures.load(), 0);
+  EXPECT_EQ(heap_->Stats().live_blocks, 0u);
+  EXPECT_EQ(heap_->Stats().pages_in_use, 0u);
+}
+
+}  // namespace

@@ -1,0 +1,155 @@
+// PKU tests of several domains, the C++ API and lockdown. Lockdown is
+// process-wide and final, so it has this binary's last test suite (gtest
+// runs suites in declaration order).
+#include <signal.h>
+
+#include <cstring>
+#include <string>
+
+#include <gtest/gtest.h>
+
+#include "cordon/cordon.hpp"
+#include "tests/support/child.h"
+
+using cordon::testing::ChildOutcome;
+using cordon::testing::kSegvPkuErr;
+using cordon::testing::RunInChild;
+
+namespace {
+
+// ---- Trusted functions with typed signatures (C++ API) ----
+
+struct Counter {
+  uint64_t value;
+};
+Counter* g_counter = nullptr;  // points into trusted memory
+
+uint64_t AddToCounter(uint64_t delta) { return g_counter->value += delta; }
+
+// Copies the counter out to an untrusted buffer, after checking that the
+// buffer really is untrusted memory.
+int CopyCounterOut(cordon::Untrusted<uint64_t*> out) {
+  const auto checked = out.verify_range(1);
+  if (!checked) return -1;
+  **checked = g_counter->value;
+  return 0;
+}
+
+uint8_t ReadAt(const uint8_t* p) { return *p; }
+int CurrentDomain() { return cordon_current_domain(); }
+
+class Domains : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    if (cordon_is_initialized()) return;  // once per process, for every suite
+    cordon::Options o;
+    o.max_threads = 4;
+    o.heap_size = size_t{4} << 20;
+    const cordon::Status s = cordon::Init(o);
+    ASSERT_TRUE(s.ok()) << s.message();
+  }
+};
+
+TEST_F(Domains, SecondDomainHasItsOwnKeyAndMemory) {
+  auto second = cordon::Domain::Create("parser");
+  ASSERT_TRUE(second.ok()) << second.status().message();
+  const cordon::Domain trusted = cordon::Domain::Trusted();
+  EXPECT_NE(second->pkey(), trusted.pkey());
+  EXPECT_EQ(second->name(), "parser");
+  EXPECT_EQ(cordon::Domain::Current(), cordon::Domain::Untrusted());
+
+  auto in_second = cordon::TrustedBuffer::Allocate(64, *second);
+  ASSERT_TRUE(in_second.ok()) << in_second.status().message();
+  EXPECT_EQ(cordon::Domain::Of(in_second->get()), *second);
+
+  auto read_from_trusted = cordon::Register<&ReadAt>(trusted, "read_at(trusted)");
+  auto read_from_second = cordon::Register<&ReadAt>(*second, "read_at(second)");
+  auto where_second = cordon::Register<&CurrentDomain>(*second, "where(second)");
+  ASSERT_TRUE(read_from_trusted.ok() && read_from_second.ok() && where_second.ok());
+
+  EXPECT_EQ((*where_second)(), second->handle());
+  const auto* p = static_cast<const uint8_t*>(in_second->get());
+  EXPECT_EQ((*read_from_second)(p), 0);  // fresh blocks are zero
+  // The trusted domain cannot read the second domain's memory.
+  const ChildOutcome o = RunInChild([&] { (void)(*read_from_trusted)(p); });
+  EXPECT_EQ(o.signal, SIGSEGV);
+  EXPECT_EQ(o.fault_code, kSegvPkuErr);
+  EXPECT_EQ(o.fault_pkey, static_cast<uint32_t>(second->pkey()));
+  EXPECT_EQ(o.fault_addr, reinterpret_cast<uintptr_t>(p));
+}
+
+TEST_F(Domains, TypedEntriesCrossValuesExplicitly) {
+  auto buf = cordon::TrustedBuffer::Allocate(sizeof(Counter));
+  ASSERT_TRUE(buf.ok());
+  g_counter = static_cast<Counter*>(buf->get());
+  auto add = cordon::Register<&AddToCounter>(cordon::Domain::Trusted(), "add");
+  auto copy_out = cordon::Register<&CopyCounterOut>(cordon::Domain::Trusted(), "copy_out");
+  ASSERT_TRUE(add.ok() && copy_out.ok());
+  EXPECT_EQ((*add)(5), 5u);
+  EXPECT_EQ((*add)(7), 12u);
+  uint64_t value = 0;
+  EXPECT_EQ((*copy_out)(&value), 0);
+  EXPECT_EQ(value, 12u);
+  // A confused-deputy attempt: ask trusted code to write into trusted memory.
+  EXPECT_EQ((*copy_out)(reinterpret_cast<uint64_t*>(g_counter)), -1);
+  EXPECT_EQ((*add)(0), 12u) << "the counter was not overwritten";
+}
+
+TEST_F(Domains, TrustedBufferFreesOnScopeExit) {
+  void* raw = nullptr;
+  {
+    auto buf = cordon::TrustedBuffer::Allocate(100);
+    ASSERT_TRUE(buf.ok());
+    raw = buf->get();
+  }
+  EXPECT_EQ(cordon_free(raw), CORDON_E_DOUBLE_FREE) << "already freed by the destructor";
+}
+
+TEST_F(Domains, CannotExceedTheHardwareKeyLimit) {
+  // 15 keys exist beyond key 0; domains beyond what is left fail cleanly.
+  int created = 0;
+  cordon::Status last;
+  for (int i = 0; i < 16; ++i) {
+    auto d = cordon::Domain::Create("extra" + std::to_string(i));
+    if (!d.ok()) {
+      last = d.status();
+      break;
+    }
+    ++created;
+  }
+  EXPECT_FALSE(last.ok());
+  EXPECT_TRUE(last.code() == CORDON_E_NO_KEYS || last.code() == CORDON_E_TOO_MANY_DOMAINS) << last.message();
+  EXPECT_GE(created, 1);
+  EXPECT_EQ(cordon::Domain::Current(), cordon::Domain::Untrusted()) << "a failed create leaves us untrusted";
+}
+
+// ---- Lockdown: keep last ----
+
+uint64_t g_locked_block = 0;
+uint64_t AllocAfterLockdown() {
+  void* p = nullptr;
+  if (cordon_malloc(32, &p) != CORDON_OK) return 0;
+  g_locked_block = reinterpret_cast<uint64_t>(p);
+  return cordon_free(p) == CORDON_OK ? 1 : 0;
+}
+
+class ZLockdown : public Domains {};
+
+TEST_F(ZLockdown, ClosesSetUpButTrustedCodeKeepsItsHeap) {
+  auto inside = cordon::Register<&AllocAfterLockdown>(cordon::Domain::Trusted(), "alloc_after_lockdown");
+  ASSERT_TRUE(inside.ok());
+  void* before = nullptr;
+  ASSERT_EQ(cordon_malloc(64, &before), CORDON_OK);
+  ASSERT_TRUE(cordon::Lockdown().ok());
+  EXPECT_EQ(cordon::Lockdown().code(), CORDON_E_LOCKED);
+  EXPECT_TRUE(cordon_is_locked_down());
+  void* p = nullptr;
+  EXPECT_EQ(cordon_malloc(16, &p), CORDON_E_LOCKED);
+  EXPECT_EQ(cordon_free(before), CORDON_E_LOCKED) << "untrusted code may not free trusted blocks";
+  EXPECT_EQ(cordon::Domain::Create("late").status().code(), CORDON_E_LOCKED);
+  EXPECT_EQ(cordon::Register<&AddToCounter>(cordon::Domain::Trusted(), "late").status().code(), CORDON_E_LOCKED);
+  EXPECT_EQ((*inside)(), 1u);
+  EXPECT_NE(g_locked_block, 0u);
+}
+
+}  // namespace

@@ -1,0 +1,93 @@
+/* Test probes for register scrubbing and for jumps into gates.
+ *
+ * probe_dirty_entry: a trusted entry that fills every caller-saved register
+ * (and the vector registers) with a pattern, as leaked secrets would be,
+ * then returns 0x5ec7e7.
+ *
+ * probe_call_and_capture(gate, id, out): calls gate(…, id) and stores the
+ * registers exactly as the gate left them into out[]: rax, rcx, rdx, rsi,
+ * rdi, r8, r9, r10, r11, then ymm0..ymm15 (32 bytes each).
+ *
+ * probe_jump_to_site(site, eax, r9): loads eax (the forged PKRU value),
+ * clears ecx/edx as WRPKRU needs, puts r9 (an entry id), and *calls* site,
+ * so a gate path that completes returns here. */
+        .intel_syntax noprefix
+        .text
+        .globl probe_dirty_entry
+        .type probe_dirty_entry, @function
+probe_dirty_entry:
+        mov rcx, 0x1111111111111111
+        mov rdx, 0x2222222222222222
+        mov rsi, 0x3333333333333333
+        mov rdi, 0x4444444444444444
+        mov r8, 0x5555555555555555
+        mov r9, 0x6666666666666666
+        mov r10, 0x7777777777777777
+        mov r11, 0x8888888888888888
+        vpcmpeqb ymm0, ymm0, ymm0
+        vpcmpeqb ymm1, ymm1, ymm1
+        vpcmpeqb ymm7, ymm7, ymm7
+        vpcmpeqb ymm8, ymm8, ymm8
+        vpcmpeqb ymm15, ymm15, ymm15
+        mov eax, 0x5ec7e7
+        ret
+        .size probe_dirty_entry, . - probe_dirty_entry
+
+        .globl probe_call_and_capture
+        .type probe_call_and_capture, @function
+probe_call_and_capture:
+        push rbx
+        mov rbx, rdx           /* out */
+        mov rax, rdi           /* gate */
+        mov r9, rsi            /* id in the sixth argument */
+        mov rdi, 0x0a
+        mov rsi, 0x0b
+        mov rdx, 0x0c
+        mov rcx, 0x0d
+        mov r8, 0x0e
+        call rax
+        mov [rbx + 0], rax
+        mov [rbx + 8], rcx
+        mov [rbx + 16], rdx
+        mov [rbx + 24], rsi
+        mov [rbx + 32], rdi
+        mov [rbx + 40], r8
+        mov [rbx + 48], r9
+        mov [rbx + 56], r10
+        mov [rbx + 64], r11
+        vmovdqu [rbx + 72 + 0 * 32], ymm0
+        vmovdqu [rbx + 72 + 1 * 32], ymm1
+        vmovdqu [rbx + 72 + 2 * 32], ymm2
+        vmovdqu [rbx + 72 + 3 * 32], ymm3
+        vmovdqu [rbx + 72 + 4 * 32], ymm4
+        vmovdqu [rbx + 72 + 5 * 32], ymm5
+        vmovdqu [rbx + 72 + 6 * 32], ymm6
+        vmovdqu [rbx + 72 + 7 * 32], ymm7
+        vmovdqu [rbx + 72 + 8 * 32], ymm8
+        vmovdqu [rbx + 72 + 9 * 32], ymm9
+        vmovdqu [rbx + 72 + 10 * 32], ymm10
+        vmovdqu [rbx + 72 + 11 * 32], ymm11
+        vmovdqu [rbx + 72 + 12 * 32], ymm12
+        vmovdqu [rbx + 72 + 13 * 32], ymm13
+        vmovdqu [rbx + 72 + 14 * 32], ymm14
+        vmovdqu [rbx + 72 + 15 * 32], ymm15
+        pop rbx
+        ret
+        .size probe_call_and_capture, . - probe_call_and_capture
+
+        .globl probe_jump_to_site
+        .type probe_jump_to_site, @function
+probe_jump_to_site:
+        mov rax, rdi           /* site */
+        mov r9, rdx            /* entry id */
+        mov r11, rax
+        mov eax, esi           /* forged PKRU value */
+        xor ecx, ecx
+        xor edx, edx
+        xor edi, edi
+        xor esi, esi
+        call r11
+        ret
+        .size probe_jump_to_site, . - probe_jump_to_site
+
+        .section .note.GNU-stack, "", @progbits

@@ -1,0 +1,88 @@
+// RunInChild implementation (see child.h).
+#include "tests/support/child.h"
+
+#include <signal.h>
+#include <sys/mman.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cstdlib>
+
+namespace cordon::testing {
+namespace {
+
+struct FaultRecord {
+  int caught;
+  int code;
+  uint32_t pkey;
+  uintptr_t addr;
+};
+FaultRecord* g_record = nullptr;
+
+// Runs with the kernel's default PKRU, on the signal stack; touches only
+// key-0 memory shared with the parent.
+void OnSegv(int, siginfo_t* info, void*) {
+  g_record->caught = SIGSEGV;
+  g_record->code = info->si_code;
+  g_record->pkey = info->si_pkey;
+  g_record->addr = reinterpret_cast<uintptr_t>(info->si_addr);
+  _exit(99);
+}
+
+}  // namespace
+
+ChildOutcome RunInChild(const std::function<void()>& fn) {
+  auto* shared = static_cast<FaultRecord*>(
+      mmap(nullptr, sizeof(FaultRecord), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0));
+  int pipefd[2];
+  if (shared == MAP_FAILED || pipe(pipefd) != 0) abort();
+  *shared = FaultRecord{};
+  fflush(nullptr);
+  const pid_t pid = fork();
+  if (pid == 0) {
+    close(pipefd[0]);
+    dup2(pipefd[1], 2);
+    g_record = shared;
+    // An alternate signal stack in ordinary memory: a fault inside trusted
+    // code happens on the trusted stack, where a handler (running with the
+    // kernel's default PKRU) could not push a frame, and the child would die
+    // before reporting the siginfo.
+    static char altstack[64 * 1024];
+    stack_t ss = {};
+    ss.ss_sp = altstack;
+    ss.ss_size = sizeof altstack;
+    sigaltstack(&ss, nullptr);
+    struct sigaction sa = {};
+    sa.sa_sigaction = OnSegv;
+    sa.sa_flags = SA_SIGINFO | SA_ONSTACK;
+    sigaction(SIGSEGV, &sa, nullptr);
+    fn();
+    fflush(nullptr);
+    _exit(0);
+  }
+  close(pipefd[1]);
+  ChildOutcome out;
+  char buf[4096];
+  ssize_t n;
+  while ((n = read(pipefd[0], buf, sizeof buf)) > 0) out.err.append(buf, static_cast<size_t>(n));
+  close(pipefd[0]);
+  int status = 0;
+  waitpid(pid, &status, 0);
+  if (WIFEXITED(status)) {
+    out.exited = true;
+    out.exit_code = WEXITSTATUS(status);
+  } else if (WIFSIGNALED(status)) {
+    out.signal = WTERMSIG(status);
+  }
+  if (shared->caught != 0) {
+    out.exited = false;
+    out.signal = shared->caught;
+    out.fault_code = shared->code;
+    out.fault_pkey = shared->pkey;
+    out.fault_addr = shared->addr;
+  }
+  munmap(shared, sizeof(FaultRecord));
+  return out;
+}
+
+}  // namespace cordon::testing

@@ -1,0 +1,32 @@
+// Test support: run a function in a forked child and report exactly how it
+// ended (exit status or signal, and for SIGSEGV the si_code, si_pkey and
+// si_addr seen by the child's handler) together with its stderr.
+#ifndef CORDON_TESTS_SUPPORT_CHILD_H_
+#define CORDON_TESTS_SUPPORT_CHILD_H_
+
+#include <cstdint>
+#include <functional>
+#include <string>
+
+namespace cordon::testing {
+
+struct ChildOutcome {
+  bool exited = false;
+  int exit_code = -1;
+  int signal = 0;          // the signal the child died of, or that the handler caught
+  int fault_code = 0;      // si_code of a caught SIGSEGV
+  uint32_t fault_pkey = 0; // si_pkey, for SEGV_PKUERR
+  uintptr_t fault_addr = 0;  // si_addr
+  std::string err;         // everything the child wrote to stderr
+};
+
+// Runs fn in a child. A SIGSEGV in the child is caught by a handler that
+// records the siginfo and exits; the outcome then has signal == SIGSEGV.
+ChildOutcome RunInChild(const std::function<void()>& fn);
+
+// SEGV_PKUERR, spelled out for kernels whose headers lack it.
+inline constexpr int kSegvPkuErr = 4;
+
+}  // namespace cordon::testing
+
+#endif
