@@ -67,6 +67,9 @@ const char *cordon_domain_name(cordon_domain_t domain);
 /* The protection key of a domain (0 for the untrusted domain), or -1. */
 int cordon_domain_pkey(cordon_domain_t domain);
 
+/* The whole region of a domain's memory (state, trusted stacks, heap). */
+int cordon_domain_region(cordon_domain_t domain, const void **start, size_t *size);
+
 /* The domain the calling thread is in now, read from PKRU. */
 cordon_domain_t cordon_current_domain(void);
 

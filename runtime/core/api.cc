@@ -148,6 +148,14 @@ int cordon_domain_pkey(cordon_domain_t domain) {
   return diff == 0 ? -1 : __builtin_ctz(diff) / 2;
 }
 
+int cordon_domain_region(cordon_domain_t domain, const void** start, size_t* size) {
+  if (start == nullptr || size == nullptr || !domains::Exists(domain)) return CORDON_E_INVALID_ARGUMENT;
+  const auto& c = gates::Config().domains[domain];
+  *start = reinterpret_cast<const void*>(c.region_start);
+  *size = static_cast<size_t>(c.region_end - c.region_start);
+  return CORDON_OK;
+}
+
 cordon_domain_t cordon_current_domain(void) {
   if (!Initialized()) return CORDON_DOMAIN_UNTRUSTED;
   return domains::Current();
