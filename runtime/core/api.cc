@@ -181,7 +181,9 @@ int cordon_register(cordon_domain_t domain, cordon_entry_fn fn, const char* name
 }
 
 uint64_t cordon_call(cordon_entry entry, uint64_t a0, uint64_t a1, uint64_t a2, uint64_t a3, uint64_t a4) {
-  if (!domains::Exists(entry.domain) || entry.id < CORDON_BUILTIN_COUNT || entry.id >= CORDON_TABLE_SIZE) {
+  if (__builtin_expect(!domains::Exists(entry.domain) || entry.id < CORDON_BUILTIN_COUNT ||
+                           entry.id >= CORDON_TABLE_SIZE,
+                       0)) {
     cordon::internal::DieWithNumbers("cordon_call with an entry handle that cordon_register() did not make: domain ",
                                      static_cast<unsigned long long>(entry.domain), ", id ", entry.id);
   }

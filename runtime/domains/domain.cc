@@ -240,8 +240,6 @@ Position PositionFor(int d) {
   return Position::kElsewhere;
 }
 
-bool Exists(int d) { return d >= 1 && d <= static_cast<int>(Config().domain_count); }
-
 int Current() {
   const uint32_t pkru = hw::ReadPkru();
   if (pkru == Config().untrusted_pkru) return CORDON_DOMAIN_UNTRUSTED;

@@ -59,7 +59,7 @@ int CreateDomain(const cordon_options& opts, int* index_out);
 enum class Position { kUntrusted, kInside, kElsewhere };
 Position PositionFor(int d);
 
-bool Exists(int d);
+inline bool Exists(int d) { return d >= 1 && d <= static_cast<int>(gates::Config().domain_count); }
 int Current();
 int DomainOf(const void* addr);
 bool IsUntrustedRange(const void* addr, size_t len);

@@ -265,7 +265,14 @@ cordon_gate_\v\()_\d:
         GATE 15, \v, \wide
 .endm
 
+/* cordon_gates_begin/end bracket the gate code, so that tools (the
+ * instruction counter in bench/) can tell gate instructions from others. */
+        .p2align 5
+        .globl cordon_gates_begin
+cordon_gates_begin:
         GATES avx, 0
         GATES avx512, 1
+        .globl cordon_gates_end
+cordon_gates_end:
 
         .section .note.GNU-stack, "", @progbits

@@ -4,8 +4,6 @@
 #include <sys/mman.h>
 
 extern "C" {
-extern unsigned char cordon_gate_config[CFG_SIZE];
-
 __thread uint32_t cordon_tls_records[CORDON_MAX_DOMAINS] __attribute__((tls_model("local-exec"))) = {
     ~0u, ~0u, ~0u, ~0u, ~0u, ~0u, ~0u, ~0u, ~0u, ~0u, ~0u, ~0u, ~0u, ~0u, ~0u, ~0u};
 
@@ -37,7 +35,6 @@ CORDON_DECLARE_GATES(avx512)
 }
 
 namespace cordon::gates {
-namespace {
 
 #define CORDON_GATE_TABLE(v)                                                                   \
   {                                                                                            \
@@ -46,21 +43,13 @@ namespace {
         cordon_gate_##v##_9, cordon_gate_##v##_10, cordon_gate_##v##_11, cordon_gate_##v##_12,   \
         cordon_gate_##v##_13, cordon_gate_##v##_14, cordon_gate_##v##_15                         \
   }
-constexpr GateFn kAvxGates[CORDON_MAX_DOMAINS] = CORDON_GATE_TABLE(avx);
-constexpr GateFn kAvx512Gates[CORDON_MAX_DOMAINS] = CORDON_GATE_TABLE(avx512);
-
-}  // namespace
-
-const GateConfig& Config() { return *reinterpret_cast<const GateConfig*>(cordon_gate_config); }
+const GateFn kAvxGates[CORDON_MAX_DOMAINS] = CORDON_GATE_TABLE(avx);
+const GateFn kAvx512Gates[CORDON_MAX_DOMAINS] = CORDON_GATE_TABLE(avx512);
 
 GateConfig& MutableConfigForUpdate() { return *reinterpret_cast<GateConfig*>(cordon_gate_config); }
 
 bool SetConfigWritable(bool writable) {
   return mprotect(cordon_gate_config, CFG_SIZE, writable ? PROT_READ | PROT_WRITE : PROT_READ) == 0;
-}
-
-GateFn GateFor(int domain) {
-  return (Config().wide_scrub ? kAvx512Gates : kAvxGates)[domain & (CORDON_MAX_DOMAINS - 1)];
 }
 
 size_t SiteCount() { return static_cast<size_t>(__stop_cordon_gate_sites - __start_cordon_gate_sites); }

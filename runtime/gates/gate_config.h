@@ -57,10 +57,19 @@ static_assert(offsetof(ThreadRecord, owner) == REC_OWNER);
 static_assert(offsetof(ThreadRecord, saved_rsp) == REC_SAVED_RSP);
 static_assert(sizeof(ThreadRecord) == REC_SIZE);
 
+}  // namespace cordon::gates
+
+extern "C" {
+// Defined in gate.S: one page-aligned page.
+extern unsigned char cordon_gate_config[CFG_SIZE];
+}
+
+namespace cordon::gates {
+
 // The read-only config page. Trusted code reads its state only through
 // here or through the domain's own memory, never through a pointer that
 // untrusted code could overwrite.
-const GateConfig& Config();
+inline const GateConfig& Config() { return *reinterpret_cast<const GateConfig*>(cordon_gate_config); }
 // Makes the page writable, runs fn on it, and makes it read-only again.
 // Only during set-up (before lockdown). Returns false if mprotect failed.
 template <typename F>
@@ -70,8 +79,14 @@ GateConfig& MutableConfigForUpdate();
 
 // A gate: a0..a4 are the entry's arguments, id selects the entry.
 using GateFn = uint64_t (*)(uint64_t, uint64_t, uint64_t, uint64_t, uint64_t, uint64_t);
+// The gates, by variant and domain (index 0 is unused).
+extern const GateFn kAvxGates[CORDON_MAX_DOMAINS];
+extern const GateFn kAvx512Gates[CORDON_MAX_DOMAINS];
+
 // The gate for a domain (1..15) in the variant the config selects.
-GateFn GateFor(int domain);
+inline GateFn GateFor(int domain) {
+  return (Config().wide_scrub ? kAvx512Gates : kAvxGates)[domain & (CORDON_MAX_DOMAINS - 1)];
+}
 
 // Gate sites from the cordon_gate_sites section.
 struct Site {
