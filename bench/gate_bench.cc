@@ -50,6 +50,8 @@ void BM_PipeRoundTrip(benchmark::State& state) {
   if (pipe(to_server) != 0 || pipe(from_server) != 0) abort();
   const pid_t pid = fork();
   if (pid == 0) {
+    close(to_server[1]);  // or its read never sees end-of-file
+    close(from_server[0]);
     uint64_t v;
     while (read(to_server[0], &v, sizeof v) == sizeof v) {
       v += 1;
@@ -57,15 +59,15 @@ void BM_PipeRoundTrip(benchmark::State& state) {
     }
     _exit(0);
   }
+  close(to_server[0]);
+  close(from_server[1]);
   uint64_t v = 0;
   for (auto _ : state) {
     if (write(to_server[1], &v, sizeof v) != sizeof v || read(from_server[0], &v, sizeof v) != sizeof v) abort();
   }
   close(to_server[1]);
-  waitpid(pid, nullptr, 0);
-  close(to_server[0]);
   close(from_server[0]);
-  close(from_server[1]);
+  waitpid(pid, nullptr, 0);
 }
 BENCHMARK(BM_PipeRoundTrip);
 
