@@ -3,14 +3,13 @@
 // to another process. Run in the PKU VM (`tools/cordon-vm build/bench/
 // cordon_gate_bench`); under TCG each WRPKRU flushes the emulated TLB, so
 // only the ratios within one run mean anything there.
+#include <benchmark/benchmark.h>
 #include <sys/mman.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <cstdio>
 #include <cstdlib>
-
-#include <benchmark/benchmark.h>
 
 #include "cordon/cordon.h"
 #include "runtime/gates/gate_config.h"
@@ -63,7 +62,8 @@ void BM_PipeRoundTrip(benchmark::State& state) {
   close(from_server[1]);
   uint64_t v = 0;
   for (auto _ : state) {
-    if (write(to_server[1], &v, sizeof v) != sizeof v || read(from_server[0], &v, sizeof v) != sizeof v) abort();
+    if (write(to_server[1], &v, sizeof v) != sizeof v || read(from_server[0], &v, sizeof v) != sizeof v)
+      abort();
   }
   close(to_server[1]);
   close(from_server[0]);

@@ -81,7 +81,8 @@ int main() {
   int status;
   waitpid(pid, &status, 0);
   if (!WIFSTOPPED(status)) {
-    fprintf(stderr, "gate_icount: child did not stop (status %#x): is PKU available? run under tools/cordon-vm\n",
+    fprintf(stderr,
+            "gate_icount: child did not stop (status %#x): is PKU available? run under tools/cordon-vm\n",
             status);
     return 1;
   }
@@ -128,8 +129,9 @@ int main() {
     printf("%-58s %8ld %8ld %8ld %7ld\n", kNames[i], counts[i].total, counts[i].in_gate, counts[i].in_target,
            counts[i].wrpkru);
   }
-  printf("(total: every instruction of the scenario, its calls included; 'in gate': the gate's own,\n"
-         " stack switch and register scrub included; 'target': the entry function's.)\n");
+  printf(
+      "(total: every instruction of the scenario, its calls included; 'in gate': the gate's own,\n"
+      " stack switch and register scrub included; 'target': the entry function's.)\n");
   const bool ok = counts[1].in_gate > 0 && counts[1].in_gate <= 40 && counts[1].wrpkru == 2;
   printf("target: at most 40 gate instructions and 2 WRPKRU per round trip: %s\n", ok ? "met" : "NOT MET");
   return ok ? 0 : 1;

@@ -1,14 +1,13 @@
 // Trusted heap against glibc malloc (Google Benchmark). The allocator logic
 // needs no PKU, so this runs anywhere; inside a domain, the same code runs
 // on tagged memory with no extra cost per access.
+#include <benchmark/benchmark.h>
 #include <sys/mman.h>
 
 #include <cstdlib>
 #include <new>
 #include <random>
 #include <vector>
-
-#include <benchmark/benchmark.h>
 
 #include "runtime/heap/trusted_heap.h"
 
@@ -20,9 +19,10 @@ constexpr size_t kArena = size_t{64} << 20;
 
 TrustedHeap* MakeHeap() {
   static TrustedHeap* heap = [] {
-    void* meta = mmap(nullptr, sizeof(TrustedHeap) + TrustedHeap::MetadataBytes(kArena), PROT_READ | PROT_WRITE,
-                      MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-    void* arena = mmap(nullptr, kArena, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    void* meta = mmap(nullptr, sizeof(TrustedHeap) + TrustedHeap::MetadataBytes(kArena),
+                      PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    void* arena =
+        mmap(nullptr, kArena, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
     return new (meta) TrustedHeap(arena, kArena);
   }();
   return heap;
@@ -66,12 +66,14 @@ void Churn(benchmark::State& state, Alloc alloc, Free release) {
 
 void BM_TrustedHeapChurn(benchmark::State& state) {
   TrustedHeap* h = MakeHeap();
-  Churn(state, [&](size_t n) { return h->Allocate(n).ptr; }, [&](void* p) { (void)h->Free(p); });
+  Churn(
+      state, [&](size_t n) { return h->Allocate(n).ptr; }, [&](void* p) { (void)h->Free(p); });
 }
 BENCHMARK(BM_TrustedHeapChurn);
 
 void BM_GlibcMallocChurn(benchmark::State& state) {
-  Churn(state, [](size_t n) { return malloc(n); }, [](void* p) { free(p); });
+  Churn(
+      state, [](size_t n) { return malloc(n); }, [](void* p) { free(p); });
 }
 BENCHMARK(BM_GlibcMallocChurn);
 

@@ -38,19 +38,19 @@ typedef int cordon_domain_t;
 #define CORDON_DOMAIN_UNKNOWN (-1) /* PKRU matches no domain (see cordon_current_domain) */
 
 typedef struct cordon_options {
-  size_t struct_size;    /* sizeof(cordon_options): lets the struct grow */
-  size_t heap_size;      /* trusted heap bytes reserved per domain (default 64 MiB) */
-  size_t stack_size;     /* trusted stack bytes per thread (default 256 KiB) */
-  uint32_t max_threads;  /* threads that may be inside a domain's gates over time (default 64) */
+  size_t struct_size;   /* sizeof(cordon_options): lets the struct grow */
+  size_t heap_size;     /* trusted heap bytes reserved per domain (default 64 MiB) */
+  size_t stack_size;    /* trusted stack bytes per thread (default 256 KiB) */
+  uint32_t max_threads; /* threads that may be inside a domain's gates over time (default 64) */
 } cordon_options;
 
 /* Fills *opts with the defaults. */
-void cordon_options_init(cordon_options *opts);
+void cordon_options_init(cordon_options* opts);
 
 /* Checks the CPU and kernel, creates the trusted domain, and leaves the
  * calling thread untrusted. opts may be NULL for the defaults. On a machine
  * without PKU it fails closed with CORDON_E_NO_PKU. */
-int cordon_init(const cordon_options *opts);
+int cordon_init(const cordon_options* opts);
 
 /* Whether cordon_init() has succeeded. */
 int cordon_is_initialized(void);
@@ -59,28 +59,28 @@ int cordon_is_initialized(void);
 cordon_domain_t cordon_trusted_domain(void);
 
 /* Creates another domain with its own key (before lockdown only). */
-int cordon_domain_create(const char *name, cordon_domain_t *out);
+int cordon_domain_create(const char* name, cordon_domain_t* out);
 
 /* The domain's name, or NULL for an unknown handle. */
-const char *cordon_domain_name(cordon_domain_t domain);
+const char* cordon_domain_name(cordon_domain_t domain);
 
 /* The protection key of a domain (0 for the untrusted domain), or -1. */
 int cordon_domain_pkey(cordon_domain_t domain);
 
 /* The whole region of a domain's memory (state, trusted stacks, heap). */
-int cordon_domain_region(cordon_domain_t domain, const void **start, size_t *size);
+int cordon_domain_region(cordon_domain_t domain, const void** start, size_t* size);
 
 /* The domain the calling thread is in now, read from PKRU. */
 cordon_domain_t cordon_current_domain(void);
 
 /* The domain whose memory holds addr, or CORDON_DOMAIN_UNTRUSTED. */
-cordon_domain_t cordon_domain_of(const void *addr);
+cordon_domain_t cordon_domain_of(const void* addr);
 
 /* Whether [addr, addr+len) lies wholly outside every domain's memory: the
  * check trusted code must make before it reads or writes through a pointer
  * that untrusted code passed in. An empty range is untrusted; a range that
  * wraps around the address space is not. */
-int cordon_is_untrusted_range(const void *addr, size_t len);
+int cordon_is_untrusted_range(const void* addr, size_t len);
 
 /* ---- Entry points and gates ---- */
 
@@ -97,18 +97,16 @@ typedef uint64_t (*cordon_entry_fn)(uint64_t, uint64_t, uint64_t, uint64_t, uint
 
 /* Registers fn as an entry point of domain (before lockdown only). name is
  * copied and used in messages. */
-int cordon_register(cordon_domain_t domain, cordon_entry_fn fn, const char *name,
-                    cordon_entry *out);
+int cordon_register(cordon_domain_t domain, cordon_entry_fn fn, const char* name, cordon_entry* out);
 
 /* Calls a registered entry point through its domain's gate and returns its
  * result. Registers that could carry trusted data are cleared on the way
  * out. A call with a handle that cordon_register() did not make stops the
  * process with a message (exit status 70). */
-uint64_t cordon_call(cordon_entry entry, uint64_t a0, uint64_t a1, uint64_t a2, uint64_t a3,
-                     uint64_t a4);
+uint64_t cordon_call(cordon_entry entry, uint64_t a0, uint64_t a1, uint64_t a2, uint64_t a3, uint64_t a4);
 
 /* The name an entry was registered with, or NULL. */
-const char *cordon_entry_name(cordon_entry entry);
+const char* cordon_entry_name(cordon_entry entry);
 
 /* Ends the set-up phase: no more domains or entry points, and untrusted code
  * may no longer allocate or free trusted memory. */
@@ -119,29 +117,29 @@ int cordon_is_locked_down(void);
  * Called from untrusted code (before lockdown) these go through a gate;
  * called from inside the domain they are direct calls. Blocks are zeroed
  * when freed, so fresh blocks are always zero. A size of 0 is an error. */
-int cordon_malloc(size_t size, void **out);
-int cordon_calloc(size_t count, size_t size, void **out);
-int cordon_aligned_alloc(size_t alignment, size_t size, void **out);
+int cordon_malloc(size_t size, void** out);
+int cordon_calloc(size_t count, size_t size, void** out);
+int cordon_aligned_alloc(size_t alignment, size_t size, void** out);
 /* On failure *out is untouched and ptr stays valid. ptr may be NULL. */
-int cordon_realloc(void *ptr, size_t size, void **out);
+int cordon_realloc(void* ptr, size_t size, void** out);
 /* NULL is accepted. A double free or a foreign pointer returns an error and
  * changes nothing. */
-int cordon_free(void *ptr);
-int cordon_domain_alloc(cordon_domain_t domain, size_t alignment, size_t size, void **out);
+int cordon_free(void* ptr);
+int cordon_domain_alloc(cordon_domain_t domain, size_t alignment, size_t size, void** out);
 
 /* ---- Gate sites ---- */
 typedef struct cordon_gate_site {
-  uintptr_t address;         /* address of the WRPKRU instruction */
-  int kind;                  /* 1 entry, 2 exit */
-  cordon_domain_t domain;    /* the domain the gate enters */
+  uintptr_t address;      /* address of the WRPKRU instruction */
+  int kind;               /* 1 entry, 2 exit */
+  cordon_domain_t domain; /* the domain the gate enters */
 } cordon_gate_site;
 
 /* Number of WRPKRU instructions in the runtime's gates; all of them are listed. */
 size_t cordon_gate_site_count(void);
-int cordon_gate_site_get(size_t index, cordon_gate_site *out);
+int cordon_gate_site_get(size_t index, cordon_gate_site* out);
 
 /* ---- Errors ---- */
-const char *cordon_strerror(int status);
+const char* cordon_strerror(int status);
 
 /* Exit status of a process stopped for a gate violation. */
 #define CORDON_VIOLATION_EXIT 70

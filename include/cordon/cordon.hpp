@@ -40,7 +40,7 @@ template <typename T>
 class Result {
  public:
   Result(T value) : value_(std::move(value)) {}  // NOLINT: implicit by design
-  Result(Status status) : status_(status) {}      // NOLINT
+  Result(Status status) : status_(status) {}     // NOLINT
   bool ok() const { return status_.ok(); }
   const Status& status() const { return status_; }
   T& value() { return *value_; }
@@ -68,7 +68,9 @@ inline Status Init(const Options& options = {}) {
   return Status(cordon_init(&o));
 }
 
-inline Status Lockdown() { return Status(cordon_lockdown()); }
+inline Status Lockdown() {
+  return Status(cordon_lockdown());
+}
 
 class Domain {
  public:
@@ -119,7 +121,8 @@ class Untrusted {
   template <typename U = T, typename = std::enable_if_t<std::is_pointer_v<U>>>
   std::optional<T> verify_range(size_t count) const {
     using Pointee = std::remove_pointer_t<T>;
-    constexpr size_t kSize = std::is_void_v<Pointee> ? 1 : sizeof(std::conditional_t<std::is_void_v<Pointee>, char, Pointee>);
+    constexpr size_t kSize =
+        std::is_void_v<Pointee> ? 1 : sizeof(std::conditional_t<std::is_void_v<Pointee>, char, Pointee>);
     size_t bytes;
     if (__builtin_mul_overflow(count, kSize, &bytes)) return std::nullopt;
     if (value_ == nullptr || !cordon_is_untrusted_range(value_, bytes)) return std::nullopt;
@@ -190,7 +193,8 @@ struct Thunk;
 template <auto Fn, typename R, typename... Args>
 struct Thunk<Fn, R (*)(Args...)> {
   static_assert(sizeof...(Args) <= 5, "a gate carries at most five arguments");
-  static_assert((kGateArg<Args> && ...), "gate arguments must be integers, enums, pointers or cordon::Untrusted<>");
+  static_assert((kGateArg<Args> && ...),
+                "gate arguments must be integers, enums, pointers or cordon::Untrusted<>");
   static_assert(std::is_void_v<R> || kGateScalar<R>, "a gate returns void, an integer, an enum or a pointer");
 
   static uint64_t Call(uint64_t a0, uint64_t a1, uint64_t a2, uint64_t a3, uint64_t a4) {
@@ -253,7 +257,8 @@ Result<Entry<typename Signature<decltype(Fn)>::type>> Register(Domain domain, co
 // its address through a gate) but cannot read or write its bytes.
 class TrustedBuffer {
  public:
-  static Result<TrustedBuffer> Allocate(size_t size, Domain domain = Domain::Trusted(), size_t alignment = 16) {
+  static Result<TrustedBuffer> Allocate(size_t size, Domain domain = Domain::Trusted(),
+                                        size_t alignment = 16) {
     void* p = nullptr;
     const int s = cordon_domain_alloc(domain.handle(), alignment, size, &p);
     if (s != CORDON_OK) return Status(s);

@@ -42,16 +42,21 @@ bool Initialized() {
   return Reg().initialized;
 }
 
-int StatusOf(uint64_t v) { return domains::IsStatus(v) ? static_cast<int>(static_cast<int64_t>(v)) : CORDON_OK; }
+int StatusOf(uint64_t v) {
+  return domains::IsStatus(v) ? static_cast<int>(static_cast<int64_t>(v)) : CORDON_OK;
+}
 
 // Runs a heap-style operation for domain d: through the gate from untrusted
 // code, directly from inside d, refused anywhere else.
 template <typename Inside>
 uint64_t RunFor(int d, uint32_t builtin, uint64_t a0, uint64_t a1, Inside inside) {
   switch (domains::PositionFor(d)) {
-    case Position::kUntrusted: return gates::GateFor(d)(a0, a1, 0, 0, 0, builtin);
-    case Position::kInside: return inside();
-    case Position::kElsewhere: break;
+    case Position::kUntrusted:
+      return gates::GateFor(d)(a0, a1, 0, 0, 0, builtin);
+    case Position::kInside:
+      return inside();
+    case Position::kElsewhere:
+      break;
   }
   return domains::EncodeStatus(CORDON_E_WRONG_DOMAIN);
 }
@@ -115,9 +120,13 @@ int cordon_init(const cordon_options* opts) {
   return CORDON_OK;
 }
 
-int cordon_is_initialized(void) { return Initialized() ? 1 : 0; }
+int cordon_is_initialized(void) {
+  return Initialized() ? 1 : 0;
+}
 
-cordon_domain_t cordon_trusted_domain(void) { return Initialized() ? 1 : CORDON_DOMAIN_UNKNOWN; }
+cordon_domain_t cordon_trusted_domain(void) {
+  return Initialized() ? 1 : CORDON_DOMAIN_UNKNOWN;
+}
 
 int cordon_domain_create(const char* name, cordon_domain_t* out) {
   if (name == nullptr || out == nullptr || name[0] == '\0') return CORDON_E_INVALID_ARGUMENT;
@@ -161,9 +170,13 @@ cordon_domain_t cordon_current_domain(void) {
   return domains::Current();
 }
 
-cordon_domain_t cordon_domain_of(const void* addr) { return domains::DomainOf(addr); }
+cordon_domain_t cordon_domain_of(const void* addr) {
+  return domains::DomainOf(addr);
+}
 
-int cordon_is_untrusted_range(const void* addr, size_t len) { return domains::IsUntrustedRange(addr, len) ? 1 : 0; }
+int cordon_is_untrusted_range(const void* addr, size_t len) {
+  return domains::IsUntrustedRange(addr, len) ? 1 : 0;
+}
 
 int cordon_register(cordon_domain_t domain, cordon_entry_fn fn, const char* name, cordon_entry* out) {
   if (const int s = CheckDomain(domain); s != CORDON_OK) return s;
@@ -181,11 +194,12 @@ int cordon_register(cordon_domain_t domain, cordon_entry_fn fn, const char* name
 }
 
 uint64_t cordon_call(cordon_entry entry, uint64_t a0, uint64_t a1, uint64_t a2, uint64_t a3, uint64_t a4) {
-  if (__builtin_expect(!domains::Exists(entry.domain) || entry.id < CORDON_BUILTIN_COUNT ||
-                           entry.id >= CORDON_TABLE_SIZE,
-                       0)) {
-    cordon::internal::DieWithNumbers("cordon_call with an entry handle that cordon_register() did not make: domain ",
-                                     static_cast<unsigned long long>(entry.domain), ", id ", entry.id);
+  if (__builtin_expect(
+          !domains::Exists(entry.domain) || entry.id < CORDON_BUILTIN_COUNT || entry.id >= CORDON_TABLE_SIZE,
+          0)) {
+    cordon::internal::DieWithNumbers(
+        "cordon_call with an entry handle that cordon_register() did not make: domain ",
+        static_cast<unsigned long long>(entry.domain), ", id ", entry.id);
   }
   return gates::GateFor(entry.domain)(a0, a1, a2, a3, a4, entry.id);
 }
@@ -204,7 +218,9 @@ int cordon_lockdown(void) {
   return CORDON_OK;
 }
 
-int cordon_is_locked_down(void) { return gates::Config().locked ? 1 : 0; }
+int cordon_is_locked_down(void) {
+  return gates::Config().locked ? 1 : 0;
+}
 
 int cordon_domain_alloc(cordon_domain_t domain, size_t alignment, size_t size, void** out) {
   if (const int s = CheckDomain(domain); s != CORDON_OK) return s;
@@ -214,7 +230,9 @@ int cordon_domain_alloc(cordon_domain_t domain, size_t alignment, size_t size, v
   return PointerResult(r, out);
 }
 
-int cordon_malloc(size_t size, void** out) { return cordon_domain_alloc(1, 16, size, out); }
+int cordon_malloc(size_t size, void** out) {
+  return cordon_domain_alloc(1, 16, size, out);
+}
 
 int cordon_aligned_alloc(size_t alignment, size_t size, void** out) {
   return cordon_domain_alloc(1, alignment, size, out);
@@ -233,8 +251,8 @@ int cordon_realloc(void* ptr, size_t size, void** out) {
   const int d = domains::DomainOf(ptr);
   if (d == CORDON_DOMAIN_UNTRUSTED) return CORDON_E_INVALID_POINTER;
   const auto p = reinterpret_cast<uint64_t>(ptr);
-  const uint64_t r = RunFor(d, domains::kBuiltinRealloc, p, size,
-                            [&] { return domains::HeapReallocInside(d, ptr, size); });
+  const uint64_t r =
+      RunFor(d, domains::kBuiltinRealloc, p, size, [&] { return domains::HeapReallocInside(d, ptr, size); });
   return PointerResult(r, out);
 }
 
@@ -247,7 +265,9 @@ int cordon_free(void* ptr) {
   return StatusOf(RunFor(d, domains::kBuiltinFree, p, 0, [&] { return domains::HeapFreeInside(d, ptr); }));
 }
 
-size_t cordon_gate_site_count(void) { return gates::SiteCount(); }
+size_t cordon_gate_site_count(void) {
+  return gates::SiteCount();
+}
 
 int cordon_gate_site_get(size_t index, cordon_gate_site* out) {
   if (out == nullptr || index >= gates::SiteCount()) return CORDON_E_INVALID_ARGUMENT;
@@ -258,27 +278,41 @@ int cordon_gate_site_get(size_t index, cordon_gate_site* out) {
 
 const char* cordon_strerror(int status) {
   switch (status) {
-    case CORDON_OK: return "success";
+    case CORDON_OK:
+      return "success";
     case CORDON_E_NO_PKU:
       return "this CPU or kernel has no usable memory protection keys (no pku/ospke, or pkey_alloc failed), "
              "so Cordon cannot isolate anything and refuses to run; run the program under tools/cordon-vm, "
              "which boots a virtual machine with PKU";
-    case CORDON_E_ALREADY_INITIALIZED: return "cordon_init() was already called; call it once per process";
-    case CORDON_E_NOT_INITIALIZED: return "Cordon is not initialised; call cordon_init() first and check its result";
+    case CORDON_E_ALREADY_INITIALIZED:
+      return "cordon_init() was already called; call it once per process";
+    case CORDON_E_NOT_INITIALIZED:
+      return "Cordon is not initialised; call cordon_init() first and check its result";
     case CORDON_E_INVALID_ARGUMENT:
-      return "invalid argument (a null pointer, a zero or out-of-range size, an alignment that is not a power of "
+      return "invalid argument (a null pointer, a zero or out-of-range size, an alignment that is not a "
+             "power of "
              "two, or an unknown domain)";
-    case CORDON_E_NO_MEMORY: return "the domain's memory is exhausted; raise cordon_options.heap_size";
-    case CORDON_E_NO_KEYS: return "no protection key is left for a new domain (the hardware has 15)";
-    case CORDON_E_LOCKED: return "not allowed after cordon_lockdown(); do it during set-up";
-    case CORDON_E_TABLE_FULL: return "the domain's entry table is full (1016 user entry points)";
-    case CORDON_E_DOUBLE_FREE: return "double free: the block is not allocated; nothing was changed";
-    case CORDON_E_INVALID_POINTER: return "the pointer is not the start of a block of a Cordon heap; nothing was changed";
+    case CORDON_E_NO_MEMORY:
+      return "the domain's memory is exhausted; raise cordon_options.heap_size";
+    case CORDON_E_NO_KEYS:
+      return "no protection key is left for a new domain (the hardware has 15)";
+    case CORDON_E_LOCKED:
+      return "not allowed after cordon_lockdown(); do it during set-up";
+    case CORDON_E_TABLE_FULL:
+      return "the domain's entry table is full (1016 user entry points)";
+    case CORDON_E_DOUBLE_FREE:
+      return "double free: the block is not allocated; nothing was changed";
+    case CORDON_E_INVALID_POINTER:
+      return "the pointer is not the start of a block of a Cordon heap; nothing was changed";
     case CORDON_E_WRONG_DOMAIN:
-      return "the calling thread is inside another domain; call from untrusted code or from inside the target domain";
-    case CORDON_E_NO_AVX: return "the CPU lacks AVX, which Cordon's gates need to clear vector registers";
-    case CORDON_E_SYSCALL: return "a system call failed unexpectedly while setting up protection keys";
-    case CORDON_E_TOO_MANY_DOMAINS: return "the runtime already has 15 domains, the hardware limit";
+      return "the calling thread is inside another domain; call from untrusted code or from inside the "
+             "target domain";
+    case CORDON_E_NO_AVX:
+      return "the CPU lacks AVX, which Cordon's gates need to clear vector registers";
+    case CORDON_E_SYSCALL:
+      return "a system call failed unexpectedly while setting up protection keys";
+    case CORDON_E_TOO_MANY_DOMAINS:
+      return "the runtime already has 15 domains, the hardware limit";
   }
   return "unknown Cordon status code";
 }

@@ -15,11 +15,11 @@ namespace cordon::internal {
 
 }  // namespace cordon::internal
 
-#define CORDON_CHECK(cond, message)                  \
-  do {                                               \
-    if (__builtin_expect(!(cond), 0)) {              \
+#define CORDON_CHECK(cond, message)                    \
+  do {                                                 \
+    if (__builtin_expect(!(cond), 0)) {                \
       ::cordon::internal::Die(message " (" #cond ")"); \
-    }                                                \
+    }                                                  \
   } while (0)
 
 #endif

@@ -19,16 +19,22 @@ using gates::Config;
 using gates::ThreadRecord;
 
 constexpr size_t kPage = 4096;
-constexpr size_t RoundUp(size_t v, size_t to) { return (v + to - 1) / to * to; }
+constexpr size_t RoundUp(size_t v, size_t to) {
+  return (v + to - 1) / to * to;
+}
 
-DomainState* StateOf(int d) { return reinterpret_cast<DomainState*>(Config().domains[d].state); }
+DomainState* StateOf(int d) {
+  return reinterpret_cast<DomainState*>(Config().domains[d].state);
+}
 
 ThreadRecord* RecordOf(int d, uint32_t index) {
   const auto& c = Config().domains[d];
   return reinterpret_cast<ThreadRecord*>(c.records + index * c.stride);
 }
 
-uint32_t CurrentTid() { return static_cast<uint32_t>(syscall(SYS_gettid)); }
+uint32_t CurrentTid() {
+  return static_cast<uint32_t>(syscall(SYS_gettid));
+}
 
 // ---- Builtin entries. They run inside domain D, on a trusted stack. ----
 
@@ -90,10 +96,11 @@ struct BuiltinSet {
 
 template <int D>
 constexpr BuiltinSet MakeSet() {
-  return BuiltinSet{reinterpret_cast<uint64_t>(&BuiltinEnter<D>),  reinterpret_cast<uint64_t>(&BuiltinDetach<D>),
-                    reinterpret_cast<uint64_t>(&BuiltinAlloc<D>),  reinterpret_cast<uint64_t>(&BuiltinFree<D>),
-                    reinterpret_cast<uint64_t>(&BuiltinRealloc<D>), reinterpret_cast<uint64_t>(&BuiltinRegister<D>),
-                    reinterpret_cast<uint64_t>(&Unregistered<D>)};
+  return BuiltinSet{
+      reinterpret_cast<uint64_t>(&BuiltinEnter<D>),   reinterpret_cast<uint64_t>(&BuiltinDetach<D>),
+      reinterpret_cast<uint64_t>(&BuiltinAlloc<D>),   reinterpret_cast<uint64_t>(&BuiltinFree<D>),
+      reinterpret_cast<uint64_t>(&BuiltinRealloc<D>), reinterpret_cast<uint64_t>(&BuiltinRegister<D>),
+      reinterpret_cast<uint64_t>(&Unregistered<D>)};
 }
 
 template <int... Ds>
@@ -103,16 +110,22 @@ BuiltinSet SetFor(int d, std::integer_sequence<int, Ds...>) {
   return result;
 }
 
-BuiltinSet BuiltinsFor(int d) { return SetFor(d, std::make_integer_sequence<int, CORDON_MAX_DOMAINS>{}); }
+BuiltinSet BuiltinsFor(int d) {
+  return SetFor(d, std::make_integer_sequence<int, CORDON_MAX_DOMAINS>{});
+}
 
 }  // namespace
 
 int StatusFromHeapError(heap::HeapError e) {
   switch (e) {
-    case heap::HeapError::kInvalidArgument: return CORDON_E_INVALID_ARGUMENT;
-    case heap::HeapError::kNoMemory: return CORDON_E_NO_MEMORY;
-    case heap::HeapError::kDoubleFree: return CORDON_E_DOUBLE_FREE;
-    case heap::HeapError::kInvalidPointer: return CORDON_E_INVALID_POINTER;
+    case heap::HeapError::kInvalidArgument:
+      return CORDON_E_INVALID_ARGUMENT;
+    case heap::HeapError::kNoMemory:
+      return CORDON_E_NO_MEMORY;
+    case heap::HeapError::kDoubleFree:
+      return CORDON_E_DOUBLE_FREE;
+    case heap::HeapError::kInvalidPointer:
+      return CORDON_E_INVALID_POINTER;
   }
   return CORDON_E_INVALID_ARGUMENT;
 }
@@ -185,7 +198,8 @@ int CreateDomain(const cordon_options& opts, int* index_out) {
   bool tagged = hw::SysPkeyMprotect(base, l.state_bytes, PROT_READ | PROT_WRITE, key) == 0;
   unsigned char* slots = base + l.state_bytes;
   for (uint32_t i = 0; tagged && i <= l.nrecords; ++i) {
-    tagged = hw::SysPkeyMprotect(slots + i * l.stride + kPage, l.stride - kPage, PROT_READ | PROT_WRITE, key) == 0;
+    tagged =
+        hw::SysPkeyMprotect(slots + i * l.stride + kPage, l.stride - kPage, PROT_READ | PROT_WRITE, key) == 0;
   }
   unsigned char* arena = slots + l.records_bytes;
   tagged = tagged && hw::SysPkeyMprotect(arena, l.heap_bytes, PROT_READ | PROT_WRITE, key) == 0;
@@ -283,7 +297,8 @@ extern "C" uint32_t cordon_internal_attach_thread(uint32_t d) {
   const uint32_t tid = static_cast<uint32_t>(syscall(SYS_gettid));
   for (uint32_t i = 0; i < c.nrecords; ++i) {
     auto* rec = reinterpret_cast<gates::ThreadRecord*>(c.records + i * c.stride);
-    if (__atomic_load_n(&rec->owner, __ATOMIC_ACQUIRE) == 0 && __atomic_load_n(&rec->busy, __ATOMIC_ACQUIRE) == 0) {
+    if (__atomic_load_n(&rec->owner, __ATOMIC_ACQUIRE) == 0 &&
+        __atomic_load_n(&rec->busy, __ATOMIC_ACQUIRE) == 0) {
       __atomic_store_n(&rec->owner, tid, __ATOMIC_RELEASE);
       return i;
     }
@@ -308,7 +323,9 @@ void DetachAtThreadExit(void* value) {
 
 // Untrusted, right after a thread got a record in domain d.
 extern "C" void cordon_internal_thread_attached(uint32_t d) {
-  pthread_once(&g_detach_once, [] { CORDON_CHECK(pthread_key_create(&g_detach_key, DetachAtThreadExit) == 0, "pthread_key_create failed"); });
+  pthread_once(&g_detach_once, [] {
+    CORDON_CHECK(pthread_key_create(&g_detach_key, DetachAtThreadExit) == 0, "pthread_key_create failed");
+  });
   const auto mask = reinterpret_cast<uintptr_t>(pthread_getspecific(g_detach_key));
   (void)pthread_setspecific(g_detach_key, reinterpret_cast<void*>(mask | (uintptr_t{1} << d)));
 }

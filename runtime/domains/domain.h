@@ -38,9 +38,9 @@ struct DomainState {
 };
 
 struct Layout {
-  size_t state_bytes;   // DomainState + heap object + heap metadata
-  size_t stride;        // guard page + stack
-  uint32_t nrecords;    // per-thread records (the bootstrap one comes after)
+  size_t state_bytes;  // DomainState + heap object + heap metadata
+  size_t stride;       // guard page + stack
+  uint32_t nrecords;   // per-thread records (the bootstrap one comes after)
   size_t records_bytes;
   size_t heap_bytes;
   size_t total;
@@ -59,14 +59,18 @@ int CreateDomain(const cordon_options& opts, int* index_out);
 enum class Position { kUntrusted, kInside, kElsewhere };
 Position PositionFor(int d);
 
-inline bool Exists(int d) { return d >= 1 && d <= static_cast<int>(gates::Config().domain_count); }
+inline bool Exists(int d) {
+  return d >= 1 && d <= static_cast<int>(gates::Config().domain_count);
+}
 int Current();
 int DomainOf(const void* addr);
 bool IsUntrustedRange(const void* addr, size_t len);
 
 // Results of gate calls that return a pointer or a status: statuses are the
 // small negative numbers, which are never user-space addresses.
-inline uint64_t EncodeStatus(int status) { return static_cast<uint64_t>(static_cast<int64_t>(status)); }
+inline uint64_t EncodeStatus(int status) {
+  return static_cast<uint64_t>(static_cast<int64_t>(status));
+}
 inline bool IsStatus(uint64_t v) {
   const auto s = static_cast<int64_t>(v);
   return s < 0 && s >= -4095;

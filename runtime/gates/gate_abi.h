@@ -8,7 +8,7 @@
 #ifndef CORDON_RUNTIME_GATES_GATE_ABI_H_
 #define CORDON_RUNTIME_GATES_GATE_ABI_H_
 
-#define CORDON_MAX_DOMAINS 16 /* slot 0 is the untrusted domain; 1..15 have keys */
+#define CORDON_MAX_DOMAINS 16  /* slot 0 is the untrusted domain; 1..15 have keys */
 #define CORDON_TABLE_SIZE 1024 /* entry slots per domain; a power of two */
 #define CORDON_TABLE_MASK (CORDON_TABLE_SIZE - 1)
 #define CORDON_BUILTIN_COUNT 8 /* ids 0..7 are the runtime's own entries */
@@ -25,13 +25,13 @@
 #define CFG_DOMAIN_STRIDE 64
 #define CFG_SIZE 4096
 /* Per-domain fields. */
-#define DCFG_PKRU 0     /* u32: PKRU inside this domain */
-#define DCFG_NRECORDS 4 /* u32: number of per-thread records */
-#define DCFG_STRIDE 8   /* u64: bytes between records (guard + stack) */
-#define DCFG_RECORDS 16 /* u64: address of record 0 */
-#define DCFG_TABLE 24   /* u64: entry table (in the domain's memory) */
-#define DCFG_BOOT 32    /* u64: the bootstrap record, used to attach threads */
-#define DCFG_STATE 40   /* u64: the domain's state object (in its memory) */
+#define DCFG_PKRU 0          /* u32: PKRU inside this domain */
+#define DCFG_NRECORDS 4      /* u32: number of per-thread records */
+#define DCFG_STRIDE 8        /* u64: bytes between records (guard + stack) */
+#define DCFG_RECORDS 16      /* u64: address of record 0 */
+#define DCFG_TABLE 24        /* u64: entry table (in the domain's memory) */
+#define DCFG_BOOT 32         /* u64: the bootstrap record, used to attach threads */
+#define DCFG_STATE 40        /* u64: the domain's state object (in its memory) */
 #define DCFG_REGION_START 48 /* u64: first byte of the domain's memory */
 #define DCFG_REGION_END 56   /* u64: one past its last byte */
 

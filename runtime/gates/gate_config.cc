@@ -14,7 +14,7 @@ struct RawSite {
 extern const RawSite __start_cordon_gate_sites[];
 extern const RawSite __stop_cordon_gate_sites[];
 
-#define CORDON_DECLARE_GATES(v)                                                                  \
+#define CORDON_DECLARE_GATES(v)                                                              \
   uint64_t cordon_gate_##v##_1(uint64_t, uint64_t, uint64_t, uint64_t, uint64_t, uint64_t);  \
   uint64_t cordon_gate_##v##_2(uint64_t, uint64_t, uint64_t, uint64_t, uint64_t, uint64_t);  \
   uint64_t cordon_gate_##v##_3(uint64_t, uint64_t, uint64_t, uint64_t, uint64_t, uint64_t);  \
@@ -36,8 +36,8 @@ CORDON_DECLARE_GATES(avx512)
 
 namespace cordon::gates {
 
-#define CORDON_GATE_TABLE(v)                                                                   \
-  {                                                                                            \
+#define CORDON_GATE_TABLE(v)                                                                     \
+  {                                                                                              \
     nullptr, cordon_gate_##v##_1, cordon_gate_##v##_2, cordon_gate_##v##_3, cordon_gate_##v##_4, \
         cordon_gate_##v##_5, cordon_gate_##v##_6, cordon_gate_##v##_7, cordon_gate_##v##_8,      \
         cordon_gate_##v##_9, cordon_gate_##v##_10, cordon_gate_##v##_11, cordon_gate_##v##_12,   \
@@ -46,13 +46,17 @@ namespace cordon::gates {
 const GateFn kAvxGates[CORDON_MAX_DOMAINS] = CORDON_GATE_TABLE(avx);
 const GateFn kAvx512Gates[CORDON_MAX_DOMAINS] = CORDON_GATE_TABLE(avx512);
 
-GateConfig& MutableConfigForUpdate() { return *reinterpret_cast<GateConfig*>(cordon_gate_config); }
+GateConfig& MutableConfigForUpdate() {
+  return *reinterpret_cast<GateConfig*>(cordon_gate_config);
+}
 
 bool SetConfigWritable(bool writable) {
   return mprotect(cordon_gate_config, CFG_SIZE, writable ? PROT_READ | PROT_WRITE : PROT_READ) == 0;
 }
 
-size_t SiteCount() { return static_cast<size_t>(__stop_cordon_gate_sites - __start_cordon_gate_sites); }
+size_t SiteCount() {
+  return static_cast<size_t>(__stop_cordon_gate_sites - __start_cordon_gate_sites);
+}
 
 Site SiteAt(size_t index) {
   const RawSite& raw = __start_cordon_gate_sites[index];

@@ -69,7 +69,9 @@ namespace cordon::gates {
 // The read-only config page. Trusted code reads its state only through
 // here or through the domain's own memory, never through a pointer that
 // untrusted code could overwrite.
-inline const GateConfig& Config() { return *reinterpret_cast<const GateConfig*>(cordon_gate_config); }
+inline const GateConfig& Config() {
+  return *reinterpret_cast<const GateConfig*>(cordon_gate_config);
+}
 // Makes the page writable, runs fn on it, and makes it read-only again.
 // Only during set-up (before lockdown). Returns false if mprotect failed.
 template <typename F>

@@ -9,7 +9,9 @@
 namespace cordon::hw {
 namespace {
 
-int ResultOrErrno(long r) { return r < 0 ? -errno : static_cast<int>(r); }
+int ResultOrErrno(long r) {
+  return r < 0 ? -errno : static_cast<int>(r);
+}
 
 }  // namespace
 
@@ -28,13 +30,17 @@ bool KernelHasPkeys() {
   return true;
 }
 
-bool PkeysUsable() { return CpuHasPku() && KernelHasPkeys(); }
+bool PkeysUsable() {
+  return CpuHasPku() && KernelHasPkeys();
+}
 
 int SysPkeyAlloc(unsigned flags, unsigned access_rights) {
   return ResultOrErrno(syscall(SYS_pkey_alloc, flags, access_rights));
 }
 
-int SysPkeyFree(int key) { return ResultOrErrno(syscall(SYS_pkey_free, key)); }
+int SysPkeyFree(int key) {
+  return ResultOrErrno(syscall(SYS_pkey_free, key));
+}
 
 int SysPkeyMprotect(void* addr, size_t len, int prot, int key) {
   return ResultOrErrno(syscall(SYS_pkey_mprotect, addr, len, prot, key));

@@ -18,8 +18,7 @@ struct MappingInfo {
 
 // The mapping that contains addr, from smaps_path (default /proc/self/smaps).
 // nullopt when no mapping contains it or the file cannot be read.
-std::optional<MappingInfo> FindMapping(const void* addr,
-                                       const char* smaps_path = "/proc/self/smaps");
+std::optional<MappingInfo> FindMapping(const void* addr, const char* smaps_path = "/proc/self/smaps");
 
 }  // namespace cordon::hw
 

@@ -11,7 +11,7 @@ namespace cordon::heap {
 namespace {
 
 constexpr uint32_t kNone = std::numeric_limits<uint32_t>::max();
-constexpr uint16_t kClassSize[24] = {16,  32,  48,  64,  80,  96,   112,  128,  160,  192,  224,  256,
+constexpr uint16_t kClassSize[24] = {16,  32,  48,  64,  80,  96,  112, 128,  160,  192,  224,  256,
                                      320, 384, 448, 512, 640, 768, 896, 1024, 1280, 1536, 1792, 2048};
 constexpr unsigned kClassCount = sizeof kClassSize / sizeof kClassSize[0];
 
@@ -46,7 +46,10 @@ class TrustedHeap::Guard {
     for (unsigned spins = 0; lock_.exchange(true, std::memory_order_acquire); ++spins) {
       while (lock_.load(std::memory_order_relaxed)) {
         // sched_yield touches no user memory, so it is safe on trusted data.
-        if (++spins % 256 == 0) sched_yield(); else _mm_pause();
+        if (++spins % 256 == 0)
+          sched_yield();
+        else
+          _mm_pause();
       }
     }
   }
@@ -77,7 +80,9 @@ TrustedHeap::PageDesc* TrustedHeap::Desc(size_t page) const {
   return base + page;
 }
 
-uint64_t* TrustedHeap::FreeMap() const { return reinterpret_cast<uint64_t*>(Desc(page_count_)); }
+uint64_t* TrustedHeap::FreeMap() const {
+  return reinterpret_cast<uint64_t*>(Desc(page_count_));
+}
 
 bool TrustedHeap::Contains(const void* ptr) const {
   const auto* p = static_cast<const unsigned char*>(ptr);
@@ -87,8 +92,10 @@ bool TrustedHeap::Contains(const void* ptr) const {
 void TrustedHeap::MarkPages(size_t first, size_t count, bool free) {
   uint64_t* map = FreeMap();
   for (size_t p = first; p < first + count; ++p) {
-    if (free) map[p / 64] |= uint64_t{1} << (p % 64);
-    else map[p / 64] &= ~(uint64_t{1} << (p % 64));
+    if (free)
+      map[p / 64] |= uint64_t{1} << (p % 64);
+    else
+      map[p / 64] &= ~(uint64_t{1} << (p % 64));
   }
 }
 
@@ -142,7 +149,10 @@ void TrustedHeap::PushPartial(unsigned cls, uint32_t page) {
 
 void TrustedHeap::RemovePartial(unsigned cls, uint32_t page) {
   PageDesc* d = Desc(page);
-  if (d->prev != kNone) Desc(d->prev)->next = d->next; else partial_head_[cls] = d->next;
+  if (d->prev != kNone)
+    Desc(d->prev)->next = d->next;
+  else
+    partial_head_[cls] = d->next;
   if (d->next != kNone) Desc(d->next)->prev = d->prev;
   d->next = d->prev = kNone;
 }
@@ -289,10 +299,14 @@ HeapStats TrustedHeap::Stats() {
 
 const char* HeapErrorMessage(HeapError e) {
   switch (e) {
-    case HeapError::kInvalidArgument: return "invalid size or alignment";
-    case HeapError::kNoMemory: return "heap exhausted";
-    case HeapError::kDoubleFree: return "double free";
-    case HeapError::kInvalidPointer: return "pointer is not a heap block";
+    case HeapError::kInvalidArgument:
+      return "invalid size or alignment";
+    case HeapError::kNoMemory:
+      return "heap exhausted";
+    case HeapError::kDoubleFree:
+      return "double free";
+    case HeapError::kInvalidPointer:
+      return "pointer is not a heap block";
   }
   return "unknown heap error";
 }

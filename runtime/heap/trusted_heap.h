@@ -34,7 +34,7 @@ struct HeapStats {
   size_t arena_bytes = 0;
   size_t pages_in_use = 0;  // slab pages plus large-run pages
   size_t live_blocks = 0;
-  size_t live_bytes = 0;    // sum of block sizes handed out (class-rounded)
+  size_t live_bytes = 0;  // sum of block sizes handed out (class-rounded)
 };
 
 class TrustedHeap {

@@ -47,14 +47,17 @@ Vault* g_vault = nullptr;
 
 Vault* CheckedVault() {
   Vault* v = g_vault;
-  if (v == nullptr || cordon_domain_of(v) != cordon_trusted_domain() ||
-      !cordon_domain_of(reinterpret_cast<char*>(v) + sizeof(Vault) - 1) || v->magic != kVaultMagic) {
+  const cordon_domain_t trusted = cordon_trusted_domain();
+  if (v == nullptr || cordon_domain_of(v) != trusted ||
+      cordon_domain_of(reinterpret_cast<char*>(v) + sizeof(Vault) - 1) != trusted ||
+      v->magic != kVaultMagic) {
     return nullptr;
   }
   return v;
 }
 
-void HmacSha256(const unsigned char* key, const unsigned char* msg, size_t len, unsigned char out[kMacBytes]) {
+void HmacSha256(const unsigned char* key, const unsigned char* msg, size_t len,
+                unsigned char out[kMacBytes]) {
   unsigned char pad[64];
   unsigned char inner[kMacBytes];
   SHA256_CTX ctx;  // on the trusted stack
@@ -88,33 +91,40 @@ int VaultCreate() {
   return 0;
 }
 
-// Signs msg[0..len) into mac[0..32). Both buffers must be untrusted memory:
-// otherwise a caller could make the vault sign its own key, or overwrite it.
+// The MAC of a message an untrusted caller passed: at most 1 MiB, and wholly
+// in untrusted memory, or the vault could be made to sign its own key.
+bool MacOfUntrusted(cordon::Untrusted<const unsigned char*> msg, cordon::Untrusted<size_t> len,
+                    unsigned char out[kMacBytes]) {
+  const Vault* v = CheckedVault();
+  const auto n = len.verify([](size_t x) { return x <= (size_t{1} << 20); });
+  if (v == nullptr || !n) return false;
+  const unsigned char* m = reinterpret_cast<const unsigned char*>("");
+  if (*n != 0) {
+    const auto checked = msg.verify_range(*n);
+    if (!checked) return false;
+    m = *checked;
+  }
+  HmacSha256(v->key, m, *n, out);
+  return true;
+}
+
+// Signs msg[0..len) into mac[0..32), which must be untrusted memory too
+// (otherwise a caller could overwrite the key with a MAC).
 int VaultSign(cordon::Untrusted<const unsigned char*> msg, cordon::Untrusted<size_t> len,
               cordon::Untrusted<unsigned char*> mac) {
-  Vault* v = CheckedVault();
-  const auto n = len.verify([](size_t x) { return x <= (size_t{1} << 20); });
-  if (v == nullptr || !n) return -1;
-  const auto m = msg.verify_range(*n);
   const auto out = mac.verify_range(kMacBytes);
-  if ((!m && *n != 0) || !out) return -1;
   unsigned char result[kMacBytes];
-  HmacSha256(v->key, *n != 0 ? *m : reinterpret_cast<const unsigned char*>(""), *n, result);
+  if (!out || !MacOfUntrusted(msg, len, result)) return -1;
   memcpy(*out, result, kMacBytes);
   return 0;
 }
 
-// Checks a MAC in constant time.
+// Checks a MAC in constant time: 1 valid, 0 invalid, -1 bad arguments.
 int VaultVerify(cordon::Untrusted<const unsigned char*> msg, cordon::Untrusted<size_t> len,
                 cordon::Untrusted<const unsigned char*> mac) {
-  Vault* v = CheckedVault();
-  const auto n = len.verify([](size_t x) { return x <= (size_t{1} << 20); });
-  if (v == nullptr || !n) return -1;
-  const auto m = msg.verify_range(*n);
   const auto given = mac.verify_range(kMacBytes);
-  if ((!m && *n != 0) || !given) return -1;
   unsigned char expected[kMacBytes];
-  HmacSha256(v->key, *n != 0 ? *m : reinterpret_cast<const unsigned char*>(""), *n, expected);
+  if (!given || !MacOfUntrusted(msg, len, expected)) return -1;
   unsigned diff = 0;
   for (size_t i = 0; i < kMacBytes; ++i) diff |= expected[i] ^ (*given)[i];
   return diff == 0 ? 1 : 0;
@@ -146,7 +156,8 @@ std::string Hex(const unsigned char* p, size_t n) {
 }
 
 // The bug: echoes `claimed` bytes from the payload, trusting the request.
-size_t HeartbeatEcho(const unsigned char* payload, size_t claimed, unsigned char* response, volatile size_t* progress) {
+size_t HeartbeatEcho(const unsigned char* payload, size_t claimed, unsigned char* response,
+                     volatile size_t* progress) {
   for (size_t i = 0; i < claimed; ++i) {
     response[i] = payload[i];
     *progress = i + 1;
@@ -205,7 +216,8 @@ bool Explain(const FaultReport& r, const void* expected_addr, int trusted_key) {
   printf("  STOPPED after %zu bytes: SIGSEGV, %s, fault address %#lx, protection key %u = domain '%s'\n",
          r.echoed, pkey_fault ? "SEGV_PKUERR (protection-key fault)" : "not a protection-key fault",
          static_cast<unsigned long>(r.addr), r.pkey, cordon_domain_name(d) ? cordon_domain_name(d) : "?");
-  return pkey_fault && static_cast<int>(r.pkey) == trusted_key && r.addr == reinterpret_cast<uintptr_t>(expected_addr);
+  return pkey_fault && static_cast<int>(r.pkey) == trusted_key &&
+         r.addr == reinterpret_cast<uintptr_t>(expected_addr);
 }
 
 }  // namespace
@@ -254,29 +266,37 @@ int main() {
   size_t region_size = 0;
   (void)cordon_domain_region(trusted.handle(), &region, &region_size);
   auto* below = static_cast<unsigned char*>(mmap(static_cast<char*>(const_cast<void*>(region)) - 4096, 4096,
-                                                 PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE,
-                                                 -1, 0));
+                                                 PROT_READ | PROT_WRITE,
+                                                 MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, -1, 0));
 
   // 1. For comparison: the same bug against a key in ordinary memory.
-  printf("Attack 1 (for comparison, no Cordon): the heartbeat handler echoes 1024 bytes from a 64-byte request,\n"
-         "and an ordinary-memory key sits 512 bytes after the request.\n");
-  auto* plain = static_cast<unsigned char*>(mmap(nullptr, 4096, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0));
+  printf(
+      "Attack 1 (for comparison, no Cordon): the heartbeat handler echoes 1024 bytes from a 64-byte "
+      "request,\n"
+      "and an ordinary-memory key sits 512 bytes after the request.\n");
+  auto* plain = static_cast<unsigned char*>(
+      mmap(nullptr, 4096, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0));
   for (size_t i = 0; i < kKeyBytes; ++i) plain[512 + i] = static_cast<unsigned char>(0xa0 + i);
-  const FaultReport r1 = RunAttack([&](unsigned char* out, volatile size_t* n) { HeartbeatEcho(plain, 1024, out, n); }, response);
+  const FaultReport r1 = RunAttack(
+      [&](unsigned char* out, volatile size_t* n) { HeartbeatEcho(plain, 1024, out, n); }, response);
   const bool leaked_plain = r1.signal == 0;
   printf("  the read completed: %zu bytes echoed, all %zu key bytes among them.\n\n", r1.echoed, kKeyBytes);
 
-  printf("Attack 2: the same bug in the vault's server; the attacker claims 65535 bytes from a 64-byte request\n"
-         "placed right below the trusted domain's memory.\n");
+  printf(
+      "Attack 2: the same bug in the vault's server; the attacker claims 65535 bytes from a 64-byte request\n"
+      "placed right below the trusted domain's memory.\n");
   const void* boundary = region;
   if (below == MAP_FAILED) {
-    printf("  (the page below the trusted domain is taken on this run; using the nearest free page instead)\n");
-    below = static_cast<unsigned char*>(mmap(nullptr, 4096, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0));
+    printf(
+        "  (the page below the trusted domain is taken on this run; using the nearest free page instead)\n");
+    below = static_cast<unsigned char*>(
+        mmap(nullptr, 4096, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0));
     boundary = nullptr;  // the over-read may stop elsewhere first
   }
   unsigned char* request = below + 4096 - 64;
   memcpy(request, "heartbeat payload: hello", 24);
-  const FaultReport r2 = RunAttack([&](unsigned char* out, volatile size_t* n) { HeartbeatEcho(request, 65535, out, n); }, response);
+  const FaultReport r2 = RunAttack(
+      [&](unsigned char* out, volatile size_t* n) { HeartbeatEcho(request, 65535, out, n); }, response);
   if (boundary != nullptr) {
     protected_ok &= Explain(r2, boundary, trusted.pkey());
   } else {
@@ -290,7 +310,8 @@ int main() {
   // 3. A direct read of the key (an arbitrary-read primitive).
   printf("Attack 3: an arbitrary-read bug pointed straight at the key's address.\n");
   const FaultReport r3 = RunAttack(
-      [&](unsigned char* out, volatile size_t* n) { HeartbeatEcho(g_vault->key, kKeyBytes, out, n); }, response);
+      [&](unsigned char* out, volatile size_t* n) { HeartbeatEcho(g_vault->key, kKeyBytes, out, n); },
+      response);
   protected_ok &= Explain(r3, g_vault->key, trusted.pkey());
   hits = (*count)(response, r3.echoed);
   printf("  key material read: %zu bytes\n\n", hits * 8);

@@ -1,9 +1,9 @@
 // The C API where PKU is not needed: argument checks, calls before
 // initialisation, and failing closed on a machine without PKU.
+#include <gtest/gtest.h>
+
 #include <cstring>
 #include <string>
-
-#include <gtest/gtest.h>
 
 #include "cordon/cordon.hpp"
 #include "runtime/hardware/cpu.h"
@@ -14,7 +14,9 @@ namespace {
 
 using cordon::testing::RunInChild;
 
-uint64_t Nop(uint64_t, uint64_t, uint64_t, uint64_t, uint64_t) { return 0; }
+uint64_t Nop(uint64_t, uint64_t, uint64_t, uint64_t, uint64_t) {
+  return 0;
+}
 
 TEST(ApiBeforeInit, EverythingReportsNotInitialised) {
   void* p = nullptr;

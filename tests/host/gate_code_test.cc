@@ -2,12 +2,11 @@
 // covers every WRPKRU in this executable, each is followed by its check,
 // and the register scrub clears what it must (AVX-512 included, which the
 // PKU VM cannot run).
+#include <gtest/gtest.h>
 #include <link.h>
 
 #include <cstring>
 #include <set>
-
-#include <gtest/gtest.h>
 
 #include "runtime/gates/gate_config.h"
 #include "runtime/hardware/cpu.h"
@@ -50,7 +49,8 @@ TEST(GateCode, NoOtherWrpkruInTheExecutable) {
           if (ph.p_type != PT_LOAD || !(ph.p_flags & PF_X)) continue;
           const auto* b = reinterpret_cast<const unsigned char*>(info->dlpi_addr + ph.p_vaddr);
           for (size_t k = 0; k + 3 <= ph.p_memsz; ++k) {
-            if (b[k] == 0x0f && b[k + 1] == 0x01 && b[k + 2] == 0xef) out->insert(reinterpret_cast<uintptr_t>(b + k));
+            if (b[k] == 0x0f && b[k + 1] == 0x01 && b[k + 2] == 0xef)
+              out->insert(reinterpret_cast<uintptr_t>(b + k));
           }
         }
         return 1;  // the main program comes first; stop after it
@@ -78,8 +78,8 @@ __attribute__((target("avx2"))) void DirtyAvxAndScrub(void (*probe)(), Regs* out
       "vmovdqu %%ymm0, 56(%%rbx)\n\tvmovdqu %%ymm5, 216(%%rbx)\n\tvmovdqu %%ymm15, 536(%%rbx)\n\t"
       :
       : "a"(probe), "b"(out)
-      : "rcx", "rdx", "rsi", "rdi", "r8", "r9", "r10", "r11", "memory", "xmm0", "xmm1", "xmm2", "xmm3", "xmm4",
-        "xmm5", "xmm6", "xmm7", "xmm8", "xmm9", "xmm10", "xmm11", "xmm12", "xmm13", "xmm14", "xmm15");
+      : "rcx", "rdx", "rsi", "rdi", "r8", "r9", "r10", "r11", "memory", "xmm0", "xmm1", "xmm2", "xmm3",
+        "xmm4", "xmm5", "xmm6", "xmm7", "xmm8", "xmm9", "xmm10", "xmm11", "xmm12", "xmm13", "xmm14", "xmm15");
 }
 
 TEST(GateCode, ScrubClearsGeneralAndVectorRegisters) {
@@ -113,8 +113,8 @@ __attribute__((target("avx512f"))) void DirtyAvx512AndScrub(Wide* out) {
       "kmovw %%k1, 1024(%%rbx)\n\tkmovw %%k4, 1026(%%rbx)\n\tkmovw %%k7, 1028(%%rbx)\n\t"
       :
       : "b"(out)
-      : "rax", "rcx", "rdx", "rsi", "rdi", "r8", "r9", "r10", "r11", "memory", "xmm16", "xmm23", "xmm31", "k1", "k4",
-        "k7");
+      : "rax", "rcx", "rdx", "rsi", "rdi", "r8", "r9", "r10", "r11", "memory", "xmm16", "xmm23", "xmm31",
+        "k1", "k4", "k7");
 }
 
 TEST(GateCode, WideScrubClearsUpperZmmAndMaskRegisters) {

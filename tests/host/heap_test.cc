@@ -1,5 +1,6 @@
 // TrustedHeap tests on plain memory: the allocator needs no PKU, so its
 // logic is tested here, fast and under the sanitizers.
+#include <gtest/gtest.h>
 #include <sys/mman.h>
 
 #include <algorithm>
@@ -9,8 +10,6 @@
 #include <random>
 #include <thread>
 #include <vector>
-
-#include <gtest/gtest.h>
 
 #include "runtime/heap/trusted_heap.h"
 

@@ -1,14 +1,14 @@
 // Hardware-layer tests that need no PKU: PKRU arithmetic, the Permission
 // enum against the kernel's constants, CPU feature sanity, smaps parsing.
+#include "runtime/hardware/pkey.h"
+
+#include <gtest/gtest.h>
 #include <sys/mman.h>
 
 #include <cstdio>
 #include <string>
 
-#include <gtest/gtest.h>
-
 #include "runtime/hardware/cpu.h"
-#include "runtime/hardware/pkey.h"
 #include "runtime/hardware/smaps.h"
 
 namespace hw = cordon::hw;
@@ -24,7 +24,8 @@ TEST(Pkru, FieldArithmetic) {
   EXPECT_EQ(hw::WithPermission(hw::kDefaultPkru, 1, hw::Permission::kReadWrite), 0x55555550u);
   EXPECT_EQ(hw::WithPermission(0, 15, hw::Permission::kReadOnly), 0x80000000u);
   EXPECT_EQ(hw::PermissionOf(hw::kDefaultPkru, 0), hw::Permission::kReadWrite);
-  for (int k = 1; k < hw::kMaxKeys; ++k) EXPECT_EQ(hw::PermissionOf(hw::kDefaultPkru, k), hw::Permission::kNoAccess);
+  for (int k = 1; k < hw::kMaxKeys; ++k)
+    EXPECT_EQ(hw::PermissionOf(hw::kDefaultPkru, k), hw::Permission::kNoAccess);
 }
 
 TEST(Cpu, Avx512ImpliesAvx) {

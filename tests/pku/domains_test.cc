@@ -1,12 +1,11 @@
 // PKU tests of several domains, the C++ API and lockdown. Lockdown is
 // process-wide and final, so it has this binary's last test suite (gtest
 // runs suites in declaration order).
+#include <gtest/gtest.h>
 #include <signal.h>
 
 #include <cstring>
 #include <string>
-
-#include <gtest/gtest.h>
 
 #include "cordon/cordon.hpp"
 #include "tests/support/child.h"
@@ -24,7 +23,9 @@ struct Counter {
 };
 Counter* g_counter = nullptr;  // points into trusted memory
 
-uint64_t AddToCounter(uint64_t delta) { return g_counter->value += delta; }
+uint64_t AddToCounter(uint64_t delta) {
+  return g_counter->value += delta;
+}
 
 // Copies the counter out to an untrusted buffer, after checking that the
 // buffer really is untrusted memory.
@@ -35,8 +36,12 @@ int CopyCounterOut(cordon::Untrusted<uint64_t*> out) {
   return 0;
 }
 
-uint8_t ReadAt(const uint8_t* p) { return *p; }
-int CurrentDomain() { return cordon_current_domain(); }
+uint8_t ReadAt(const uint8_t* p) {
+  return *p;
+}
+int CurrentDomain() {
+  return cordon_current_domain();
+}
 
 class Domains : public ::testing::Test {
  protected:
@@ -147,7 +152,8 @@ TEST_F(ZLockdown, ClosesSetUpButTrustedCodeKeepsItsHeap) {
   EXPECT_EQ(cordon_malloc(16, &p), CORDON_E_LOCKED);
   EXPECT_EQ(cordon_free(before), CORDON_E_LOCKED) << "untrusted code may not free trusted blocks";
   EXPECT_EQ(cordon::Domain::Create("late").status().code(), CORDON_E_LOCKED);
-  EXPECT_EQ(cordon::Register<&AddToCounter>(cordon::Domain::Trusted(), "late").status().code(), CORDON_E_LOCKED);
+  EXPECT_EQ(cordon::Register<&AddToCounter>(cordon::Domain::Trusted(), "late").status().code(),
+            CORDON_E_LOCKED);
   EXPECT_EQ((*inside)(), 1u);
   EXPECT_NE(g_locked_block, 0u);
 }

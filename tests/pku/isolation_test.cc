@@ -3,6 +3,7 @@
 // (SIGSEGV, si_code SEGV_PKUERR, the domain's si_pkey, the address) or by
 // the exit status and message of a stopped process.
 #include <errno.h>
+#include <gtest/gtest.h>
 #include <pthread.h>
 #include <signal.h>
 #include <unistd.h>
@@ -12,8 +13,6 @@
 #include <set>
 #include <thread>
 #include <vector>
-
-#include <gtest/gtest.h>
 
 #include "cordon/cordon.hpp"
 #include "runtime/gates/gate_config.h"
@@ -209,15 +208,18 @@ TEST_F(Isolation, NestedEntryStopsTheProcessWithAMessage) {
 }
 
 TEST_F(Isolation, UnregisteredIdStopsTheProcessWithAMessage) {
-  const ChildOutcome o = RunInChild([] { (void)cordon_call(cordon_entry{cordon_trusted_domain(), 500}, 0, 0, 0, 0, 0); });
+  const ChildOutcome o = RunInChild([] {
+    (void)cordon_call(cordon_entry{cordon_trusted_domain(), 500}, 0, 0, 0, 0, 0);
+  });
   EXPECT_TRUE(o.exited);
   EXPECT_EQ(o.exit_code, CORDON_VIOLATION_EXIT);
   EXPECT_NE(o.err.find("unregistered entry id 500 of domain 1"), std::string::npos) << o.err;
 }
 
 TEST_F(Isolation, ForgedEntryHandleStopsTheProcessWithAMessage) {
-  for (cordon_entry bad : {cordon_entry{cordon_trusted_domain(), 1}, cordon_entry{cordon_trusted_domain(), 99999},
-                           cordon_entry{9, 8}, cordon_entry{-3, 8}}) {
+  for (cordon_entry bad :
+       {cordon_entry{cordon_trusted_domain(), 1}, cordon_entry{cordon_trusted_domain(), 99999},
+        cordon_entry{9, 8}, cordon_entry{-3, 8}}) {
     const ChildOutcome o = RunInChild([&] { (void)cordon_call(bad, 0, 0, 0, 0, 0); });
     EXPECT_TRUE(o.exited);
     EXPECT_EQ(o.exit_code, CORDON_VIOLATION_EXIT);
@@ -409,7 +411,8 @@ TEST_F(Isolation, AlignedAndReallocatedBlocksKeepTheirPromises) {
   void* unchanged = q;
   EXPECT_EQ(cordon_realloc(q, SIZE_MAX, &unchanged), CORDON_E_NO_MEMORY);
   EXPECT_EQ(unchanged, q);
-  EXPECT_EQ(cordon_call(g.read_byte, reinterpret_cast<uint64_t>(q) + 42, 0, 0, 0, 0), 42u) << "old block intact";
+  EXPECT_EQ(cordon_call(g.read_byte, reinterpret_cast<uint64_t>(q) + 42, 0, 0, 0, 0), 42u)
+      << "old block intact";
   EXPECT_EQ(cordon_free(q), CORDON_OK);
 }
 

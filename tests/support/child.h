@@ -13,11 +13,11 @@ namespace cordon::testing {
 struct ChildOutcome {
   bool exited = false;
   int exit_code = -1;
-  int signal = 0;          // the signal the child died of, or that the handler caught
-  int fault_code = 0;      // si_code of a caught SIGSEGV
-  uint32_t fault_pkey = 0; // si_pkey, for SEGV_PKUERR
+  int signal = 0;            // the signal the child died of, or that the handler caught
+  int fault_code = 0;        // si_code of a caught SIGSEGV
+  uint32_t fault_pkey = 0;   // si_pkey, for SEGV_PKUERR
   uintptr_t fault_addr = 0;  // si_addr
-  std::string err;         // everything the child wrote to stderr
+  std::string err;           // everything the child wrote to stderr
 };
 
 // Runs fn in a child. A SIGSEGV in the child is caught by a handler that

@@ -12,7 +12,7 @@
 #include <string.h>
 #include <sys/mman.h>
 
-int main(int argc, char **argv) {
+int main(int argc, char** argv) {
   if (argc < 2) return 2;
   if (strcmp(argv[1], "echo") == 0) {
     for (int i = 2; i < argc; i++) printf("%s\n", argv[i]);
@@ -20,12 +20,12 @@ int main(int argc, char **argv) {
     return 0;
   }
   if (strcmp(argv[1], "env") == 0 && argc == 3) {
-    const char *v = getenv(argv[2]);
+    const char* v = getenv(argv[2]);
     printf("%s\n", v ? v : "(unset)");
     return 0;
   }
   if (strcmp(argv[1], "cat") == 0 && argc == 3) {
-    FILE *f = fopen(argv[2], "r");
+    FILE* f = fopen(argv[2], "r");
     if (!f) return 3;
     int c;
     while ((c = fgetc(f)) != EOF) putchar(c);

@@ -20,7 +20,7 @@
 #include <termios.h>
 #include <unistd.h>
 
-static void console(const char *msg) {
+static void console(const char* msg) {
   int fd = open("/dev/ttyS0", O_WRONLY | O_NOCTTY);
   if (fd < 0) fd = 2;
   (void)!write(fd, msg, strlen(msg));
@@ -33,7 +33,7 @@ static void power_off(void) {
   for (;;) pause();
 }
 
-static void fail(const char *what) {
+static void fail(const char* what) {
   char buf[512];
   snprintf(buf, sizeof buf, "\nCORDON-VM-INIT-ERROR %s: %s\n", what, strerror(errno));
   console(buf);
@@ -41,12 +41,12 @@ static void fail(const char *what) {
 }
 
 /* Reads a NUL-separated list into a NULL-terminated vector. */
-static char **read_list(const char *path) {
+static char** read_list(const char* path) {
   int fd = open(path, O_RDONLY);
   if (fd < 0) fail(path);
   struct stat st;
   if (fstat(fd, &st) != 0) fail(path);
-  char *data = malloc((size_t)st.st_size + 1);
+  char* data = malloc((size_t)st.st_size + 1);
   size_t got = 0;
   while (got < (size_t)st.st_size) {
     ssize_t n = read(fd, data + got, (size_t)st.st_size - got);
@@ -56,14 +56,17 @@ static char **read_list(const char *path) {
   close(fd);
   size_t count = 0;
   for (size_t i = 0; i < got; i++) count += data[i] == '\0';
-  char **vec = calloc(count + 1, sizeof *vec);
+  char** vec = calloc(count + 1, sizeof *vec);
   size_t k = 0, start = 0;
   for (size_t i = 0; i < got; i++)
-    if (data[i] == '\0') { vec[k++] = data + start; start = i + 1; }
+    if (data[i] == '\0') {
+      vec[k++] = data + start;
+      start = i + 1;
+    }
   return vec;
 }
 
-static int open_raw(const char *tty) {
+static int open_raw(const char* tty) {
   int fd = open(tty, O_RDWR | O_NOCTTY);
   if (fd < 0) return -1;
   struct termios t;
@@ -87,8 +90,8 @@ int main(void) {
   int err = open_raw("/dev/ttyS2");
   if (out < 0 || err < 0) fail("open program serial lines /dev/ttyS1 and /dev/ttyS2");
 
-  char **argv = read_list("/cordon/argv");
-  char **envp = read_list("/cordon/envp");
+  char** argv = read_list("/cordon/argv");
+  char** envp = read_list("/cordon/envp");
   console("\nCORDON-VM-START\n");
   pid_t pid = fork();
   if (pid < 0) fail("fork");
