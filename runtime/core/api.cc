@@ -3,6 +3,8 @@
 // State kept here (names, the initialised flag) is untrusted-side
 // bookkeeping for messages and argument checks. Nothing trusted depends on
 // it: trusted code reads only the config page and its domain's memory.
+#include <pthread.h>
+
 #include <cerrno>
 #include <cstring>
 #include <map>
@@ -114,6 +116,7 @@ int cordon_init(const cordon_options* opts) {
   int d = 0;
   const int status = domains::CreateDomain(o, &d);
   if (status != CORDON_OK) return status;
+  pthread_atfork(nullptr, nullptr, domains::ResetThreadRecordsInChild);
   Reg().options = o;
   Reg().domain_names[d] = "trusted";
   Reg().initialized = true;

@@ -2,7 +2,7 @@
 #include "runtime/domains/domain.h"
 
 #include <errno.h>
-#include <pthread.h>
+#include <signal.h>
 #include <sys/mman.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -16,7 +16,6 @@ namespace cordon::domains {
 namespace {
 
 using gates::Config;
-using gates::ThreadRecord;
 
 constexpr size_t kPage = 4096;
 constexpr size_t RoundUp(size_t v, size_t to) {
@@ -27,34 +26,10 @@ DomainState* StateOf(int d) {
   return reinterpret_cast<DomainState*>(Config().domains[d].state);
 }
 
-ThreadRecord* RecordOf(int d, uint32_t index) {
-  const auto& c = Config().domains[d];
-  return reinterpret_cast<ThreadRecord*>(c.records + index * c.stride);
-}
-
-uint32_t CurrentTid() {
-  return static_cast<uint32_t>(syscall(SYS_gettid));
-}
-
 // ---- Builtin entries. They run inside domain D, on a trusted stack. ----
 
 template <int D>
 uint64_t BuiltinEnter(uint64_t, uint64_t, uint64_t, uint64_t, uint64_t) {
-  return 0;
-}
-
-// Frees this thread's record in D at thread exit. The index comes from TLS,
-// which untrusted code can write, so only a record owned by this very
-// thread id is released.
-template <int D>
-uint64_t BuiltinDetach(uint64_t, uint64_t, uint64_t, uint64_t, uint64_t) {
-  const uint32_t index = cordon_tls_records[D];
-  if (index >= Config().domains[D].nrecords) return EncodeStatus(CORDON_E_INVALID_ARGUMENT);
-  ThreadRecord* rec = RecordOf(D, index);
-  if (__atomic_load_n(&rec->owner, __ATOMIC_ACQUIRE) != CurrentTid()) {
-    return EncodeStatus(CORDON_E_INVALID_ARGUMENT);
-  }
-  __atomic_store_n(&rec->owner, 0u, __ATOMIC_RELEASE);
   return 0;
 }
 
@@ -91,16 +66,15 @@ uint64_t Unregistered(uint64_t, uint64_t, uint64_t, uint64_t, uint64_t, uint64_t
 }
 
 struct BuiltinSet {
-  uint64_t enter, detach, alloc, free, realloc, reg, unregistered;
+  uint64_t enter, alloc, free, realloc, reg, unregistered;
 };
 
 template <int D>
 constexpr BuiltinSet MakeSet() {
   return BuiltinSet{
-      reinterpret_cast<uint64_t>(&BuiltinEnter<D>),   reinterpret_cast<uint64_t>(&BuiltinDetach<D>),
-      reinterpret_cast<uint64_t>(&BuiltinAlloc<D>),   reinterpret_cast<uint64_t>(&BuiltinFree<D>),
-      reinterpret_cast<uint64_t>(&BuiltinRealloc<D>), reinterpret_cast<uint64_t>(&BuiltinRegister<D>),
-      reinterpret_cast<uint64_t>(&Unregistered<D>)};
+      reinterpret_cast<uint64_t>(&BuiltinEnter<D>),    reinterpret_cast<uint64_t>(&BuiltinAlloc<D>),
+      reinterpret_cast<uint64_t>(&BuiltinFree<D>),     reinterpret_cast<uint64_t>(&BuiltinRealloc<D>),
+      reinterpret_cast<uint64_t>(&BuiltinRegister<D>), reinterpret_cast<uint64_t>(&Unregistered<D>)};
 }
 
 template <int... Ds>
@@ -215,7 +189,6 @@ int CreateDomain(const cordon_options& opts, int* index_out) {
   const BuiltinSet b = BuiltinsFor(d);
   for (auto& slot : state->table) slot = b.unregistered;
   state->table[kBuiltinEnter] = b.enter;
-  state->table[kBuiltinDetach] = b.detach;
   state->table[kBuiltinAlloc] = b.alloc;
   state->table[kBuiltinFree] = b.free;
   state->table[kBuiltinRealloc] = b.realloc;
@@ -289,43 +262,53 @@ bool IsUntrustedRange(const void* addr, size_t len) {
 
 // ---- Called from the gate's attach path (gate.S). ----
 
+namespace {
+
+// Whether thread tid of this process still exits (signal 0 only checks).
+bool ThreadAlive(uint32_t tid) {
+  return syscall(SYS_tgkill, static_cast<long>(getpid()), static_cast<long>(tid), 0) == 0 || errno != ESRCH;
+}
+
+}  // namespace
+
 // Inside domain d, on its bootstrap stack, with the bootstrap record held:
-// claims a free record for this thread. Returns its index, or -1 if none.
+// claims a record for this thread, stores its index in the thread's TLS
+// slot, and returns it (or -1 if none is free). Records of threads that have
+// exited are reclaimed here, so no exit hook is needed. The TLS slot's
+// address depends on the fs base, which untrusted code can move, so it is
+// checked to be untrusted memory before this trusted code writes it.
 extern "C" uint32_t cordon_internal_attach_thread(uint32_t d) {
   using namespace cordon;
-  const auto& c = gates::Config().domains[d & (CORDON_MAX_DOMAINS - 1)];
+  d &= CORDON_MAX_DOMAINS - 1;
+  uint32_t* slot = &cordon_tls_records[d];
+  if (!domains::IsUntrustedRange(slot, sizeof *slot)) {
+    internal::Die(
+        "gate violation: this thread's thread-local storage lies in trusted memory; process stopped");
+  }
+  const auto& c = gates::Config().domains[d];
   const uint32_t tid = static_cast<uint32_t>(syscall(SYS_gettid));
+  auto record = [&](uint32_t i) { return reinterpret_cast<gates::ThreadRecord*>(c.records + i * c.stride); };
+  auto claim = [&](uint32_t i) {
+    __atomic_store_n(&record(i)->owner, tid, __ATOMIC_RELEASE);
+    *slot = i;
+    return i;
+  };
   for (uint32_t i = 0; i < c.nrecords; ++i) {
-    auto* rec = reinterpret_cast<gates::ThreadRecord*>(c.records + i * c.stride);
-    if (__atomic_load_n(&rec->owner, __ATOMIC_ACQUIRE) == 0 &&
-        __atomic_load_n(&rec->busy, __ATOMIC_ACQUIRE) == 0) {
-      __atomic_store_n(&rec->owner, tid, __ATOMIC_RELEASE);
-      return i;
-    }
+    if (__atomic_load_n(&record(i)->owner, __ATOMIC_ACQUIRE) == 0) return claim(i);
+  }
+  for (uint32_t i = 0; i < c.nrecords; ++i) {
+    const uint32_t owner = __atomic_load_n(&record(i)->owner, __ATOMIC_ACQUIRE);
+    if (__atomic_load_n(&record(i)->busy, __ATOMIC_ACQUIRE) == 0 && !ThreadAlive(owner)) return claim(i);
   }
   return ~0u;
 }
 
-namespace {
-pthread_key_t g_detach_key;
-pthread_once_t g_detach_once = PTHREAD_ONCE_INIT;
+namespace cordon::domains {
 
-// Untrusted, at thread exit: hand the thread's records back.
-void DetachAtThreadExit(void* value) {
-  const auto mask = reinterpret_cast<uintptr_t>(value);
-  for (int d = 1; d < CORDON_MAX_DOMAINS; ++d) {
-    if (!(mask & (uintptr_t{1} << d))) continue;
-    (void)cordon::gates::GateFor(d)(0, 0, 0, 0, 0, cordon::domains::kBuiltinDetach);
-    cordon_tls_records[d] = ~0u;
-  }
+// In a forked child, the forking thread has a new thread id: let it attach
+// afresh instead of using records owned by the parent's thread ids.
+void ResetThreadRecordsInChild() {
+  for (auto& index : cordon_tls_records) index = ~0u;
 }
-}  // namespace
 
-// Untrusted, right after a thread got a record in domain d.
-extern "C" void cordon_internal_thread_attached(uint32_t d) {
-  pthread_once(&g_detach_once, [] {
-    CORDON_CHECK(pthread_key_create(&g_detach_key, DetachAtThreadExit) == 0, "pthread_key_create failed");
-  });
-  const auto mask = reinterpret_cast<uintptr_t>(pthread_getspecific(g_detach_key));
-  (void)pthread_setspecific(g_detach_key, reinterpret_cast<void*>(mask | (uintptr_t{1} << d)));
-}
+}  // namespace cordon::domains

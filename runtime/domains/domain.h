@@ -21,11 +21,10 @@ namespace cordon::domains {
 // entry points, reached through the same gate as the user's.
 enum Builtin : uint32_t {
   kBuiltinEnter = 0,  // does nothing; the gate's exit drops the caller's rights
-  kBuiltinDetach = 1,
-  kBuiltinAlloc = 2,
-  kBuiltinFree = 3,
-  kBuiltinRealloc = 4,
-  kBuiltinRegister = 5,
+  kBuiltinAlloc = 1,
+  kBuiltinFree = 2,
+  kBuiltinRealloc = 3,
+  kBuiltinRegister = 4,
 };
 
 // Lives at the start of the domain's region.
@@ -83,6 +82,9 @@ uint64_t HeapReallocInside(int d, void* ptr, size_t size);
 uint64_t RegisterInside(int d, uint64_t fn);
 
 int StatusFromHeapError(heap::HeapError e);
+
+// pthread_atfork child handler: the forking thread re-attaches in the child.
+void ResetThreadRecordsInChild();
 
 }  // namespace cordon::domains
 

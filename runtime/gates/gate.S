@@ -47,7 +47,7 @@ cordon_gate_config:
         .ascii "cordon: gate violation: this thread's trusted stack is already in use (nested gate entry from trusted code, or a forged thread record); process stopped\n"
 .Lmsg_nested_end:
 .Lmsg_record:
-        .ascii "cordon: gate violation: invalid per-thread record index in thread-local storage; process stopped\n"
+        .ascii "cordon: gate violation: invalid per-thread record index in thread-local storage, or thread-local storage inside trusted memory; process stopped\n"
 .Lmsg_record_end:
 .Lmsg_slots:
         .ascii "cordon: no free trusted thread slot: more threads entered the domain than cordon_options.max_threads allows; raise max_threads; process stopped\n"
@@ -159,6 +159,7 @@ cordon_gate_\v\()_\d:
         jne cordon_gate_fatal_pkru
         /* Claim this thread's record; it is also the trusted stack top. */
         mov eax, dword ptr fs:cordon_tls_records@tpoff + 4 * \d
+.Lhave_index_\v\()_\d:
         cmp eax, dword ptr [rip + DCFG(\d, DCFG_NRECORDS)]
         jae .Lslow_\v\()_\d
         imul rax, qword ptr [rip + DCFG(\d, DCFG_STRIDE)]
@@ -191,51 +192,43 @@ cordon_gate_\v\()_\d:
 
 .Lslow_\v\()_\d:
         /* Inside the domain, but this thread has no record yet (TLS holds
-         * the initial 0xffffffff), or TLS was corrupted. */
+         * the initial 0xffffffff), or TLS was corrupted. Nothing here may
+         * write to the caller's stack: rsp is the caller's choice, and this
+         * code holds the domain's rights. */
         cmp eax, -1
         jne cordon_gate_fatal_record
         mov rax, qword ptr [rip + DCFG(\d, DCFG_BOOT)]
         test rax, rax
         jz cordon_gate_fatal_domain
-        /* Keep the arguments on the caller's stack, and return through the
-         * normal exit into .Lretry, which stores the new index and calls
-         * again. */
-        push r9
-        push r8
-        push r11
-        push r10
-        push rsi
-        push rdi
-        lea rcx, [rip + .Lretry_\v\()_\d]
-        push rcx
 1:      lock bts dword ptr [rax + REC_BUSY], 0 /* the bootstrap record is a lock */
         jnc 2f
         pause
         jmp 1b
 2:      mov qword ptr [rax + REC_SAVED_RSP], rsp
         mov rsp, rax
+        push rdi
+        push rsi
+        push r8
+        push r9
+        push r10
+        push r11
         mov edi, \d
-        call cordon_internal_attach_thread /* returns an index, or -1 */
-        jmp .Lexit_\v\()_\d
-
-.Lretry_\v\()_\d:
-        /* Untrusted again: eax is the new record index. */
+        /* Claims a record and stores its index in this thread's TLS slot
+         * (after checking the slot is untrusted memory). Returns the index,
+         * or -1 when none is free. */
+        call cordon_internal_attach_thread
+        pop r11
+        pop r10
+        pop r9
+        pop r8
+        pop rsi
+        pop rdi
+        mov rcx, rsp
+        mov rsp, qword ptr [rcx + REC_SAVED_RSP]
+        mov dword ptr [rcx + REC_BUSY], 0
         cmp eax, -1
         je cordon_gate_fatal_slots
-        mov dword ptr fs:cordon_tls_records@tpoff + 4 * \d, eax
-        sub rsp, 8
-        mov edi, \d
-        call cordon_internal_thread_attached /* arranges the detach at thread exit */
-        add rsp, 8
-        pop rdi
-        pop rsi
-        pop r10
-        pop r11
-        pop r8
-        pop r9
-        mov rdx, r10
-        mov rcx, r11
-        jmp cordon_gate_\v\()_\d
+        jmp .Lhave_index_\v\()_\d
         .size cordon_gate_\v\()_\d, . - cordon_gate_\v\()_\d
 
         .section cordon_gate_sites, "a", @progbits

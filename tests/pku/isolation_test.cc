@@ -28,6 +28,7 @@ extern "C" {
 uint64_t probe_dirty_entry(uint64_t, uint64_t, uint64_t, uint64_t, uint64_t);
 void probe_call_and_capture(cordon::gates::GateFn gate, uint64_t id, uint64_t* out);
 uint64_t probe_jump_to_site(uintptr_t site, uint32_t eax, uint64_t id);
+[[noreturn]] void probe_jump_with_stack(uintptr_t site, uint32_t eax, uint64_t id, void* rsp);
 }
 
 namespace {
@@ -59,6 +60,19 @@ cordon_entry g_nested_target;
 uint64_t CallsAnotherGate(uint64_t, uint64_t, uint64_t, uint64_t, uint64_t) {
   return cordon_call(g_nested_target, 0, 0, 0, 0, 0);
 }
+// Sums a trusted block (set by the test before the child runs).
+unsigned char* g_sum_block = nullptr;
+constexpr size_t kSumBlockBytes = 256;
+uint64_t SumBlock(uint64_t, uint64_t, uint64_t, uint64_t, uint64_t) {
+  uint64_t sum = 0;
+  for (size_t i = 0; i < kSumBlockBytes; ++i) sum += g_sum_block[i];
+  return sum;
+}
+cordon_entry g_sum_entry;
+uint64_t SumBlockThroughGate() {
+  return cordon_call(g_sum_entry, 0, 0, 0, 0, 0) + 1;
+}
+
 // Allocates and frees inside the domain (allowed from trusted code).
 uint64_t AllocInside(uint64_t size, uint64_t, uint64_t, uint64_t, uint64_t) {
   void* p = nullptr;
@@ -89,6 +103,7 @@ class Isolation : public ::testing::Test {
     ASSERT_EQ(cordon_register(t, probe_dirty_entry, "dirty", &g.dirty), CORDON_OK);
     ASSERT_EQ(cordon_register(t, AllocInside, "alloc_inside", &g.alloc_inside), CORDON_OK);
     g_nested_target = g.where;
+    ASSERT_EQ(cordon_register(t, SumBlock, "sum_block", &g_sum_entry), CORDON_OK);
   }
   static int TrustedKey() { return cordon_domain_pkey(cordon_trusted_domain()); }
   static void* TrustedBlock(size_t n) {
@@ -279,6 +294,30 @@ TEST_F(Isolation, JumpToEntryWrpkruWithTheRightValueGainsNothing) {
   EXPECT_EQ(u.exit_code, CORDON_VIOLATION_EXIT);
   EXPECT_NE(u.err.find("unregistered entry id 777"), std::string::npos) << u.err;
   EXPECT_EQ(cordon_free(secret), CORDON_OK);
+}
+
+// The attack on the attach path: a thread without a record (TLS reset) jumps
+// to the entry WRPKRU with the right value and a stack pointer aimed into
+// trusted memory. The gate must not write through that pointer while it
+// holds the domain's rights; the final ret then faults in untrusted mode.
+TEST_F(Isolation, ForgedStackPointerGetsNoTrustedWrite) {
+  const auto sites = SitesInUse(SITE_ENTRY);
+  ASSERT_EQ(sites.size(), 1u);
+  const uint32_t domain_pkru = cordon::gates::Config().domains[cordon_trusted_domain()].pkru;
+  g_sum_block = static_cast<unsigned char*>(TrustedBlock(kSumBlockBytes));
+  unsigned char* forged_rsp = g_sum_block + kSumBlockBytes / 2;
+  const ChildOutcome o = RunInChild(
+      [&] {
+        cordon_tls_records[cordon_trusted_domain()] = ~0u;  // take the attach path
+        probe_jump_with_stack(sites[0].address, domain_pkru, g.sum5.id, forged_rsp);
+      },
+      SumBlockThroughGate);
+  EXPECT_EQ(o.signal, SIGSEGV);
+  EXPECT_EQ(o.fault_code, kSegvPkuErr);
+  EXPECT_EQ(o.fault_pkey, static_cast<uint32_t>(TrustedKey()));
+  EXPECT_EQ(o.fault_addr, reinterpret_cast<uintptr_t>(forged_rsp)) << "the ret read through it, untrusted";
+  EXPECT_EQ(o.on_fault, 1u) << "the trusted block must still be all zero (sum + 1)";
+  EXPECT_EQ(cordon_free(g_sum_block), CORDON_OK);
 }
 
 TEST_F(Isolation, JumpToExitWrpkruWithTheDomainPkruStops) {

@@ -91,3 +91,22 @@ probe_jump_to_site:
         .size probe_jump_to_site, . - probe_jump_to_site
 
         .section .note.GNU-stack, "", @progbits
+
+/* probe_jump_with_stack(site, eax, id, rsp): like probe_jump_to_site, but
+ * with a forged stack pointer, and without a return address: a completed
+ * gate path returns through whatever rsp points at. */
+        .text
+        .globl probe_jump_with_stack
+        .type probe_jump_with_stack, @function
+probe_jump_with_stack:
+        mov r11, rdi           /* site */
+        mov r9, rdx            /* entry id */
+        mov eax, esi           /* PKRU value */
+        mov rsp, rcx           /* forged stack pointer */
+        xor ecx, ecx
+        xor edx, edx
+        xor edi, edi
+        xor esi, esi
+        jmp r11
+        .size probe_jump_with_stack, . - probe_jump_with_stack
+        .section .note.GNU-stack, "", @progbits

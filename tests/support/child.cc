@@ -16,8 +16,10 @@ struct FaultRecord {
   int code;
   uint32_t pkey;
   uintptr_t addr;
+  uint64_t on_fault;
 };
 FaultRecord* g_record = nullptr;
+uint64_t (*g_on_fault)() = nullptr;
 
 // Runs with the kernel's default PKRU, on the signal stack; touches only
 // key-0 memory shared with the parent.
@@ -26,12 +28,13 @@ void OnSegv(int, siginfo_t* info, void*) {
   g_record->code = info->si_code;
   g_record->pkey = info->si_pkey;
   g_record->addr = reinterpret_cast<uintptr_t>(info->si_addr);
+  if (g_on_fault != nullptr) g_record->on_fault = g_on_fault();
   _exit(99);
 }
 
 }  // namespace
 
-ChildOutcome RunInChild(const std::function<void()>& fn) {
+ChildOutcome RunInChild(const std::function<void()>& fn, uint64_t (*on_fault)()) {
   auto* shared = static_cast<FaultRecord*>(
       mmap(nullptr, sizeof(FaultRecord), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0));
   int pipefd[2];
@@ -43,6 +46,7 @@ ChildOutcome RunInChild(const std::function<void()>& fn) {
     close(pipefd[0]);
     dup2(pipefd[1], 2);
     g_record = shared;
+    g_on_fault = on_fault;
     // An alternate signal stack in ordinary memory: a fault inside trusted
     // code happens on the trusted stack, where a handler (running with the
     // kernel's default PKRU) could not push a frame, and the child would die
@@ -80,6 +84,7 @@ ChildOutcome RunInChild(const std::function<void()>& fn) {
     out.fault_code = shared->code;
     out.fault_pkey = shared->pkey;
     out.fault_addr = shared->addr;
+    out.on_fault = shared->on_fault;
   }
   munmap(shared, sizeof(FaultRecord));
   return out;

@@ -17,12 +17,15 @@ struct ChildOutcome {
   int fault_code = 0;        // si_code of a caught SIGSEGV
   uint32_t fault_pkey = 0;   // si_pkey, for SEGV_PKUERR
   uintptr_t fault_addr = 0;  // si_addr
+  uint64_t on_fault = 0;     // what the on_fault callback returned in the handler
   std::string err;           // everything the child wrote to stderr
 };
 
 // Runs fn in a child. A SIGSEGV in the child is caught by a handler that
-// records the siginfo and exits; the outcome then has signal == SIGSEGV.
-ChildOutcome RunInChild(const std::function<void()>& fn);
+// records the siginfo, runs on_fault (if given) and records its result, and
+// exits; the outcome then has signal == SIGSEGV. on_fault runs in a signal
+// handler, on an alternate stack, with the kernel's default PKRU.
+ChildOutcome RunInChild(const std::function<void()>& fn, uint64_t (*on_fault)() = nullptr);
 
 // SEGV_PKUERR, spelled out for kernels whose headers lack it.
 inline constexpr int kSegvPkuErr = 4;
