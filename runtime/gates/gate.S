@@ -147,7 +147,10 @@ cordon_internal_scrub_probe_avx512:
         .type cordon_gate_\v\()_\d, @function
         .p2align 5
 cordon_gate_\v\()_\d:
-        /* Enter: load the domain's PKRU, then check what was loaded. */
+        /* Enter: load the domain's PKRU, then check what was loaded. The
+         * caller may have set the direction flag; trusted code (memcpy's
+         * rep movsb) relies on the ABI's DF = 0. */
+        cld
         mov r10, rdx
         mov r11, rcx
         xor ecx, ecx
@@ -175,11 +178,14 @@ cordon_gate_\v\()_\d:
         mov rcx, r11
         call qword ptr [rax + r9 * 8]
 .Lexit_\v\()_\d:
-        /* Leave: back to the caller's stack, release the record, clear
-         * every caller-saved register but the result, load untrusted PKRU. */
-        mov rcx, rsp
-        mov rsp, qword ptr [rcx + REC_SAVED_RSP]
-        mov dword ptr [rcx + REC_BUSY], 0
+        /* Leave: release the record, back to the caller's stack (rsp is
+         * the record, whose first word is the saved stack pointer), clear
+         * every caller-saved register but the result, load untrusted PKRU.
+         * Should another thread claim the released record before the pop
+         * (it would need a forged TLS index), this thread only returns on
+         * that thread's untrusted stack: nothing trusted is exposed. */
+        mov dword ptr [rsp + REC_BUSY], 0
+        pop rsp
         mov r11, rax
         SCRUB \wide
         mov eax, dword ptr [rip + UNTRUSTED_PKRU]

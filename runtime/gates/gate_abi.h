@@ -37,9 +37,9 @@
 
 /* A per-thread record sits at the top of that thread's stack in the domain,
  * so the record address is also the initial stack pointer. */
-#define REC_BUSY 0      /* u32: bit 0 set while a thread runs on this record */
-#define REC_OWNER 4     /* u32: owning thread id, 0 when free */
-#define REC_SAVED_RSP 8 /* u64: the caller's stack pointer */
+#define REC_SAVED_RSP 0 /* u64: the caller's stack pointer (first: the exit pops it) */
+#define REC_BUSY 8      /* u32: bit 0 set while a thread runs on this record */
+#define REC_OWNER 12    /* u32: owning thread id, 0 when free */
 #define REC_SIZE 64
 
 /* Gate-site table entries (section cordon_gate_sites). */

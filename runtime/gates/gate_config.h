@@ -47,9 +47,9 @@ static_assert(sizeof(GateConfig) <= CFG_SIZE);
 
 // The per-thread record at the top of each trusted stack.
 struct ThreadRecord {
+  uint64_t saved_rsp;
   uint32_t busy;
   uint32_t owner;
-  uint64_t saved_rsp;
   unsigned char reserved[REC_SIZE - 16];
 };
 static_assert(offsetof(ThreadRecord, busy) == REC_BUSY);

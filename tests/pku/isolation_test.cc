@@ -29,6 +29,8 @@ uint64_t probe_dirty_entry(uint64_t, uint64_t, uint64_t, uint64_t, uint64_t);
 void probe_call_and_capture(cordon::gates::GateFn gate, uint64_t id, uint64_t* out);
 uint64_t probe_jump_to_site(uintptr_t site, uint32_t eax, uint64_t id);
 [[noreturn]] void probe_jump_with_stack(uintptr_t site, uint32_t eax, uint64_t id, void* rsp);
+uint64_t probe_df_entry(uint64_t, uint64_t, uint64_t, uint64_t, uint64_t);
+uint64_t probe_call_with_df_set(cordon::gates::GateFn gate, uint64_t id);
 }
 
 namespace {
@@ -202,6 +204,19 @@ TEST_F(Isolation, GateLeavesNoTrustedValueInRegisters) {
   for (int v = 0; v < 16; ++v) {
     for (int q = 0; q < 4; ++q) EXPECT_EQ(out[9 + v * 4 + q], 0u) << "ymm" << v << " was not cleared";
   }
+}
+
+// A caller may enter with the direction flag set; trusted code (rep movsb in
+// memcpy) must still see DF = 0, or its copies would run backwards.
+TEST_F(Isolation, EntriesAlwaysSeeTheDirectionFlagClear) {
+  cordon_entry df;
+  ASSERT_EQ(cordon_register(cordon_trusted_domain(), probe_df_entry, "df", &df), CORDON_OK);
+  EXPECT_EQ(probe_call_with_df_set(cordon::gates::GateFor(df.domain), df.id), 0u);
+  // Without the gate the probe does see the flag: the check can fail.
+  auto direct = [](uint64_t, uint64_t, uint64_t, uint64_t, uint64_t, uint64_t) -> uint64_t {
+    return probe_df_entry(0, 0, 0, 0, 0);
+  };
+  EXPECT_EQ(probe_call_with_df_set(+direct, 0), 0x400u);
 }
 
 // The same probe without a gate shows that the check can fail: a direct

@@ -110,3 +110,28 @@ probe_jump_with_stack:
         jmp r11
         .size probe_jump_with_stack, . - probe_jump_with_stack
         .section .note.GNU-stack, "", @progbits
+
+/* probe_df_entry: an entry that returns the direction flag it sees (0x400
+ * when set). probe_call_with_df_set(gate, id): calls the gate with DF = 1,
+ * as an attacker could, and clears it again afterwards. */
+        .text
+        .globl probe_df_entry
+        .type probe_df_entry, @function
+probe_df_entry:
+        pushfq
+        pop rax
+        and eax, 0x400
+        ret
+        .size probe_df_entry, . - probe_df_entry
+
+        .globl probe_call_with_df_set
+        .type probe_call_with_df_set, @function
+probe_call_with_df_set:
+        mov rax, rdi
+        mov r9, rsi
+        std
+        call rax
+        cld
+        ret
+        .size probe_call_with_df_set, . - probe_call_with_df_set
+        .section .note.GNU-stack, "", @progbits
