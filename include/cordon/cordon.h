@@ -105,6 +105,18 @@ int cordon_register(cordon_domain_t domain, cordon_entry_fn fn, const char* name
  * process with a message (exit status 70). */
 uint64_t cordon_call(cordon_entry entry, uint64_t a0, uint64_t a1, uint64_t a2, uint64_t a3, uint64_t a4);
 
+/* An untrusted function that trusted code may call back. */
+typedef uint64_t (*cordon_untrusted_fn)(uint64_t, uint64_t, uint64_t, uint64_t, uint64_t);
+
+/* Called by trusted code inside an entry point: runs fn(a0..a4) as untrusted
+ * code, on the stack of the untrusted code that entered the domain, and
+ * returns its result, which is an untrusted value. The domain's registers are
+ * kept and cleared around the call. The callback may not enter the same
+ * domain again: that stops the process. Called from untrusted code, it is a
+ * plain call. */
+uint64_t cordon_call_untrusted(cordon_untrusted_fn fn, uint64_t a0, uint64_t a1, uint64_t a2, uint64_t a3,
+                               uint64_t a4);
+
 /* The name an entry was registered with, or NULL. */
 const char* cordon_entry_name(cordon_entry entry);
 

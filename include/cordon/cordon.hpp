@@ -253,6 +253,31 @@ Result<Entry<typename Signature<decltype(Fn)>::type>> Register(Domain domain, co
   return Entry<typename Signature<decltype(Fn)>::type>(raw);
 }
 
+// From trusted code inside an entry point: calls an untrusted function and
+// hands back its result as an Untrusted value (see cordon_call_untrusted).
+template <typename R, typename... Params, typename... Args>
+auto CallUntrusted(R (*fn)(Params...), Args... args) {
+  static_assert(sizeof...(Params) <= 5, "a callback takes at most five arguments");
+  static_assert(sizeof...(Args) == sizeof...(Params), "pass one value per parameter");
+  static_assert((detail::kGateScalar<Params> && ...),
+                "callback arguments must be integers, enums or pointers");
+  static_assert(std::is_void_v<R> || detail::kGateScalar<R>,
+                "a callback returns void, an integer, an enum or a pointer");
+  uint64_t w[5] = {0, 0, 0, 0, 0};
+  size_t i = 0;
+  ((w[i++] = detail::ToWord(static_cast<Params>(args))), ...);
+  const uint64_t r =
+      // Integer and pointer parameters travel in the same registers whatever
+      // their declared types; the cast through void(*)() says so to GCC.
+      cordon_call_untrusted(reinterpret_cast<cordon_untrusted_fn>(reinterpret_cast<void (*)()>(fn)), w[0],
+                            w[1], w[2], w[3], w[4]);
+  if constexpr (std::is_void_v<R>) {
+    (void)r;
+  } else {
+    return Untrusted<R>(detail::FromWord<R>(r));
+  }
+}
+
 // An owning block of a domain's heap. Untrusted code can hold one (and pass
 // its address through a gate) but cannot read or write its bytes.
 class TrustedBuffer {

@@ -207,6 +207,26 @@ uint64_t cordon_call(cordon_entry entry, uint64_t a0, uint64_t a1, uint64_t a2, 
   return gates::GateFor(entry.domain)(a0, a1, a2, a3, a4, entry.id);
 }
 
+uint64_t cordon_call_untrusted(cordon_untrusted_fn fn, uint64_t a0, uint64_t a1, uint64_t a2, uint64_t a3,
+                               uint64_t a4) {
+  if (fn == nullptr) cordon::internal::Die("cordon_call_untrusted() with a null function");
+  const int d = domains::Current();
+  if (d == CORDON_DOMAIN_UNTRUSTED) return fn(a0, a1, a2, a3, a4);
+  if (d == CORDON_DOMAIN_UNKNOWN) {
+    cordon::internal::Die("cordon_call_untrusted(): PKRU matches no domain; process stopped");
+  }
+  // The record comes from the stack pointer, which untrusted code cannot
+  // forge while trusted code runs, rather than from TLS, which it can write.
+  gates::ThreadRecord* rec = domains::RecordForStack(d, __builtin_frame_address(0));
+  if (rec == nullptr) {
+    cordon::internal::Die(
+        "cordon_call_untrusted() called off the domain's trusted stacks; call it from code that an entry "
+        "point runs; process stopped");
+  }
+  const gates::CalloutTarget target{reinterpret_cast<uint64_t>(fn), rec};
+  return gates::CalloutFor(d)(a0, a1, a2, a3, a4, &target);
+}
+
 const char* cordon_entry_name(cordon_entry entry) {
   std::lock_guard<std::mutex> lock(Reg().mu);
   const auto it = Reg().entry_names.find({entry.domain, entry.id});

@@ -220,6 +220,19 @@ int CreateDomain(const cordon_options& opts, int* index_out) {
   return CORDON_OK;
 }
 
+gates::ThreadRecord* RecordForStack(int d, const void* sp) {
+  const auto& c = Config().domains[d];
+  const auto a = reinterpret_cast<uint64_t>(sp);
+  const uint64_t first_slot = c.records + REC_SIZE - c.stride;  // guard page of record 0's slot
+  if (c.stride == 0 || a < first_slot) return nullptr;
+  const uint64_t index = (a - first_slot) / c.stride;
+  if (index >= c.nrecords) return nullptr;  // beyond the records, or the bootstrap stack
+  const uint64_t slot = first_slot + index * c.stride;
+  if (a < slot + kPage || a >= slot + c.stride - REC_SIZE) return nullptr;  // guard page or record
+  auto* rec = reinterpret_cast<gates::ThreadRecord*>(slot + c.stride - REC_SIZE);
+  return (__atomic_load_n(&rec->busy, __ATOMIC_ACQUIRE) & 1) != 0 ? rec : nullptr;
+}
+
 Position PositionFor(int d) {
   const uint32_t pkru = hw::ReadPkru();
   if (pkru == Config().untrusted_pkru) return Position::kUntrusted;

@@ -83,6 +83,10 @@ uint64_t RegisterInside(int d, uint64_t fn);
 
 int StatusFromHeapError(heap::HeapError e);
 
+// The busy record whose trusted stack holds sp, in domain d (the caller must
+// be inside d); nullptr if sp is on no entry's trusted stack there.
+gates::ThreadRecord* RecordForStack(int d, const void* sp);
+
 // pthread_atfork child handler: the forking thread re-attaches in the child.
 void ResetThreadRecordsInChild();
 

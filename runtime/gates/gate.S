@@ -44,8 +44,11 @@ cordon_gate_config:
         .ascii "cordon: gate violation: a WRPKRU in a call gate loaded a PKRU value other than the one that gate site allows (a jump into the middle of a gate?); process stopped\n"
 .Lmsg_pkru_end:
 .Lmsg_nested:
-        .ascii "cordon: gate violation: this thread's trusted stack is already in use (nested gate entry from trusted code, or a forged thread record); process stopped\n"
+        .ascii "cordon: gate violation: this thread's trusted stack is already in use (nested gate entry from trusted code or from one of its callbacks, or a forged thread record); process stopped\n"
 .Lmsg_nested_end:
+.Lmsg_callback:
+        .ascii "cordon: gate violation: return into a domain from a callback that this thread's record does not have in progress; process stopped\n"
+.Lmsg_callback_end:
 .Lmsg_record:
         .ascii "cordon: gate violation: invalid per-thread record index in thread-local storage, or thread-local storage inside trusted memory; process stopped\n"
 .Lmsg_record_end:
@@ -83,6 +86,7 @@ cordon_gate_fatal_\name:
         DIE_WITH record
         DIE_WITH slots
         DIE_WITH domain
+        DIE_WITH callback
 
 .macro SCRUB_AVX512
         vpxord xmm16, xmm16, xmm16
@@ -141,6 +145,87 @@ cordon_internal_scrub_probe_avx512:
         SCRUB 1
         ret
         .size cordon_internal_scrub_probe_avx512, . - cordon_internal_scrub_probe_avx512
+
+/* The outbound gate: cordon_callout_<v>_<d>(a0, a1, a2, a3, a4, target),
+ * called by trusted code of domain d on its trusted stack (through
+ * cordon_call_untrusted). It runs target->fn(a0..a4) as untrusted code, on
+ * the untrusted stack below the one the domain was entered from, and
+ * returns its result. Trusted callee-saved registers are kept on the
+ * trusted stack and cleared for the callback; the record's state makes the
+ * way back in valid only while this thread's callback is in progress. */
+.macro CALLOUT d, v, wide
+        .globl cordon_callout_\v\()_\d
+        .type cordon_callout_\v\()_\d, @function
+        .p2align 5
+cordon_callout_\v\()_\d:
+        push rbx
+        push rbp
+        push r12
+        push r13
+        push r14
+        push r15
+        mov r10, qword ptr [r9 + CALLOUT_FN]
+        mov r11, qword ptr [r9 + CALLOUT_RECORD]
+        mov qword ptr [r11 + REC_CALLOUT_RSP], rsp
+        mov dword ptr [r11 + REC_STATE], REC_STATE_CALLOUT
+        mov rsp, qword ptr [r11 + REC_SAVED_RSP]
+        sub rsp, 256 /* clear of the red zone below the suspended caller */
+        and rsp, -16
+        xor ebx, ebx
+        xor ebp, ebp
+        xor r12d, r12d
+        xor r13d, r13d
+        xor r14d, r14d
+        xor r15d, r15d
+        vzeroall
+        .if \wide
+        SCRUB_AVX512
+        .endif
+        mov r9, rdx
+        mov r11, rcx
+        xor ecx, ecx
+        xor edx, edx
+        mov eax, dword ptr [rip + UNTRUSTED_PKRU]
+.Lcallout_site_\v\()_\d:
+        wrpkru
+        cmp eax, dword ptr [rip + UNTRUSTED_PKRU]
+        jne cordon_gate_fatal_pkru
+        mov rdx, r9
+        mov rcx, r11
+        xor r9d, r9d
+        xor r11d, r11d
+        call r10
+        /* Back from the callback, still untrusted: rax is its result. */
+        mov r11, rax
+        xor ecx, ecx
+        xor edx, edx
+        mov eax, dword ptr [rip + DCFG(\d, DCFG_PKRU)]
+.Lcallback_return_site_\v\()_\d:
+        wrpkru
+        cmp eax, dword ptr [rip + DCFG(\d, DCFG_PKRU)]
+        jne cordon_gate_fatal_pkru
+        cld
+        mov eax, dword ptr fs:cordon_tls_records@tpoff + 4 * \d
+        cmp eax, dword ptr [rip + DCFG(\d, DCFG_NRECORDS)]
+        jae cordon_gate_fatal_record
+        imul rax, qword ptr [rip + DCFG(\d, DCFG_STRIDE)]
+        add rax, qword ptr [rip + DCFG(\d, DCFG_RECORDS)]
+        mov rdx, rax
+        mov eax, REC_STATE_CALLOUT
+        xor ecx, ecx /* REC_STATE_INSIDE */
+        lock cmpxchg dword ptr [rdx + REC_STATE], ecx
+        jne cordon_gate_fatal_callback
+        mov rsp, qword ptr [rdx + REC_CALLOUT_RSP]
+        mov rax, r11
+        pop r15
+        pop r14
+        pop r13
+        pop r12
+        pop rbp
+        pop rbx
+        ret
+        .size cordon_callout_\v\()_\d, . - cordon_callout_\v\()_\d
+.endm
 
 .macro GATE d, v, wide
         .globl cordon_gate_\v\()_\d
@@ -237,12 +322,18 @@ cordon_gate_\v\()_\d:
         jmp .Lhave_index_\v\()_\d
         .size cordon_gate_\v\()_\d, . - cordon_gate_\v\()_\d
 
+        CALLOUT \d, \v, \wide
+
         .section cordon_gate_sites, "a", @progbits
         .balign 8
         .long .Lentry_site_\v\()_\d - .
         .long SITE_ENTRY | (\d << 8) | (\wide << 16)
         .long .Lexit_site_\v\()_\d - .
         .long SITE_EXIT | (\d << 8) | (\wide << 16)
+        .long .Lcallout_site_\v\()_\d - .
+        .long SITE_CALLOUT | (\d << 8) | (\wide << 16)
+        .long .Lcallback_return_site_\v\()_\d - .
+        .long SITE_CALLBACK_RETURN | (\d << 8) | (\wide << 16)
         .text
 .endm
 

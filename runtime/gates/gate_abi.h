@@ -40,10 +40,21 @@
 #define REC_SAVED_RSP 0 /* u64: the caller's stack pointer (first: the exit pops it) */
 #define REC_BUSY 8      /* u32: bit 0 set while a thread runs on this record */
 #define REC_OWNER 12    /* u32: owning thread id, 0 when free */
+#define REC_STATE 16    /* u32: REC_STATE_CALLOUT while the thread runs a callback */
+#define REC_CALLOUT_RSP 24 /* u64: the trusted stack pointer to resume after it */
+#define REC_STATE_INSIDE 0
+#define REC_STATE_CALLOUT 1
 #define REC_SIZE 64
 
 /* Gate-site table entries (section cordon_gate_sites). */
 #define SITE_ENTRY 1 /* the WRPKRU that enters a domain */
 #define SITE_EXIT 2  /* the WRPKRU that returns to untrusted code */
+#define SITE_CALLOUT 3  /* the WRPKRU that leaves a domain to run a callback */
+#define SITE_CALLBACK_RETURN 4 /* the WRPKRU that comes back from the callback */
+
+/* The outbound gate's second argument: where to call, and on which record
+ * (both in trusted memory: the caller's trusted stack). */
+#define CALLOUT_FN 0
+#define CALLOUT_RECORD 8
 
 #endif

@@ -32,6 +32,28 @@ extern const RawSite __stop_cordon_gate_sites[];
   uint64_t cordon_gate_##v##_15(uint64_t, uint64_t, uint64_t, uint64_t, uint64_t, uint64_t);
 CORDON_DECLARE_GATES(avx)
 CORDON_DECLARE_GATES(avx512)
+
+#define CORDON_DECLARE_CALLOUT(v, d)                                                  \
+  uint64_t cordon_callout_##v##_##d(uint64_t, uint64_t, uint64_t, uint64_t, uint64_t, \
+                                    const cordon::gates::CalloutTarget*);
+#define CORDON_DECLARE_CALLOUTS(v) \
+  CORDON_DECLARE_CALLOUT(v, 1)     \
+  CORDON_DECLARE_CALLOUT(v, 2)     \
+  CORDON_DECLARE_CALLOUT(v, 3)     \
+  CORDON_DECLARE_CALLOUT(v, 4)     \
+  CORDON_DECLARE_CALLOUT(v, 5)     \
+  CORDON_DECLARE_CALLOUT(v, 6)     \
+  CORDON_DECLARE_CALLOUT(v, 7)     \
+  CORDON_DECLARE_CALLOUT(v, 8)     \
+  CORDON_DECLARE_CALLOUT(v, 9)     \
+  CORDON_DECLARE_CALLOUT(v, 10)    \
+  CORDON_DECLARE_CALLOUT(v, 11)    \
+  CORDON_DECLARE_CALLOUT(v, 12)    \
+  CORDON_DECLARE_CALLOUT(v, 13)    \
+  CORDON_DECLARE_CALLOUT(v, 14)    \
+  CORDON_DECLARE_CALLOUT(v, 15)
+CORDON_DECLARE_CALLOUTS(avx)
+CORDON_DECLARE_CALLOUTS(avx512)
 }
 
 namespace cordon::gates {
@@ -45,6 +67,16 @@ namespace cordon::gates {
   }
 const GateFn kAvxGates[CORDON_MAX_DOMAINS] = CORDON_GATE_TABLE(avx);
 const GateFn kAvx512Gates[CORDON_MAX_DOMAINS] = CORDON_GATE_TABLE(avx512);
+
+#define CORDON_CALLOUT_TABLE(v)                                                                              \
+  {                                                                                                          \
+    nullptr, cordon_callout_##v##_1, cordon_callout_##v##_2, cordon_callout_##v##_3, cordon_callout_##v##_4, \
+        cordon_callout_##v##_5, cordon_callout_##v##_6, cordon_callout_##v##_7, cordon_callout_##v##_8,      \
+        cordon_callout_##v##_9, cordon_callout_##v##_10, cordon_callout_##v##_11, cordon_callout_##v##_12,   \
+        cordon_callout_##v##_13, cordon_callout_##v##_14, cordon_callout_##v##_15                            \
+  }
+const CalloutFn kAvxCallouts[CORDON_MAX_DOMAINS] = CORDON_CALLOUT_TABLE(avx);
+const CalloutFn kAvx512Callouts[CORDON_MAX_DOMAINS] = CORDON_CALLOUT_TABLE(avx512);
 
 GateConfig& MutableConfigForUpdate() {
   return *reinterpret_cast<GateConfig*>(cordon_gate_config);

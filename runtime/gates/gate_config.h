@@ -50,11 +50,24 @@ struct ThreadRecord {
   uint64_t saved_rsp;
   uint32_t busy;
   uint32_t owner;
-  unsigned char reserved[REC_SIZE - 16];
+  uint32_t state;
+  uint32_t reserved0;
+  uint64_t callout_rsp;
+  unsigned char reserved[REC_SIZE - 32];
 };
 static_assert(offsetof(ThreadRecord, busy) == REC_BUSY);
 static_assert(offsetof(ThreadRecord, owner) == REC_OWNER);
 static_assert(offsetof(ThreadRecord, saved_rsp) == REC_SAVED_RSP);
+static_assert(offsetof(ThreadRecord, state) == REC_STATE);
+static_assert(offsetof(ThreadRecord, callout_rsp) == REC_CALLOUT_RSP);
+
+// The outbound gate's target description (CALLOUT_* in gate_abi.h).
+struct CalloutTarget {
+  uint64_t fn;
+  ThreadRecord* record;
+};
+static_assert(offsetof(CalloutTarget, fn) == CALLOUT_FN);
+static_assert(offsetof(CalloutTarget, record) == CALLOUT_RECORD);
 static_assert(sizeof(ThreadRecord) == REC_SIZE);
 
 }  // namespace cordon::gates
@@ -88,6 +101,15 @@ extern const GateFn kAvx512Gates[CORDON_MAX_DOMAINS];
 // The gate for a domain (1..15) in the variant the config selects.
 inline GateFn GateFor(int domain) {
   return (Config().wide_scrub ? kAvx512Gates : kAvxGates)[domain & (CORDON_MAX_DOMAINS - 1)];
+}
+
+// An outbound gate: called from inside a domain, it runs target->fn(a0..a4)
+// as untrusted code and returns its result.
+using CalloutFn = uint64_t (*)(uint64_t, uint64_t, uint64_t, uint64_t, uint64_t, const CalloutTarget*);
+extern const CalloutFn kAvxCallouts[CORDON_MAX_DOMAINS];
+extern const CalloutFn kAvx512Callouts[CORDON_MAX_DOMAINS];
+inline CalloutFn CalloutFor(int domain) {
+  return (Config().wide_scrub ? kAvx512Callouts : kAvxCallouts)[domain & (CORDON_MAX_DOMAINS - 1)];
 }
 
 // Gate sites from the cordon_gate_sites section.

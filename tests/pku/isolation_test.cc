@@ -31,6 +31,9 @@ uint64_t probe_jump_to_site(uintptr_t site, uint32_t eax, uint64_t id);
 [[noreturn]] void probe_jump_with_stack(uintptr_t site, uint32_t eax, uint64_t id, void* rsp);
 uint64_t probe_df_entry(uint64_t, uint64_t, uint64_t, uint64_t, uint64_t);
 uint64_t probe_call_with_df_set(cordon::gates::GateFn gate, uint64_t id);
+uint64_t probe_callout_entry(uint64_t cb, uint64_t, uint64_t, uint64_t, uint64_t);
+uint64_t probe_clobber_callback(uint64_t, uint64_t, uint64_t, uint64_t, uint64_t);
+extern uint64_t probe_seen[6];
 }
 
 namespace {
@@ -84,9 +87,36 @@ uint64_t AllocInside(uint64_t size, uint64_t, uint64_t, uint64_t, uint64_t) {
 }
 
 struct Entries {
-  cordon_entry sum5, where, sp, fill, read_byte, nested, dirty, alloc_inside;
+  cordon_entry sum5, where, sp, fill, read_byte, nested, dirty, alloc_inside, calls_back, callout_probe;
 };
 Entries g;
+
+// ---- Callbacks ----
+
+// Untrusted: reports where it runs and what it got.
+uint64_t UntrustedSum(uint64_t a, uint64_t b, uint64_t c, uint64_t d, uint64_t e) {
+  return a + b + c + d + e + 100 * static_cast<uint64_t>(cordon_current_domain());
+}
+// Trusted: calls the untrusted function cb and checks it is back inside.
+uint64_t CallsBack(uint64_t cb, uint64_t x, uint64_t, uint64_t, uint64_t) {
+  const uint64_t r = cordon_call_untrusted(reinterpret_cast<cordon_untrusted_fn>(cb), x, 2, 3, 4, 5);
+  return r + 1000 * static_cast<uint64_t>(cordon_current_domain());
+}
+// Untrusted callbacks that misbehave.
+uint64_t ReadsTrustedBlock(uint64_t addr, uint64_t, uint64_t, uint64_t, uint64_t) {
+  return *reinterpret_cast<volatile unsigned char*>(addr);
+}
+cordon_entry g_reenter_target;
+uint64_t ReentersTheDomain(uint64_t, uint64_t, uint64_t, uint64_t, uint64_t) {
+  return cordon_call(g_reenter_target, 0, 0, 0, 0, 0);
+}
+// C++: a typed callback; its result comes back as Untrusted<int>.
+int Doubler(int v) {
+  return 2 * v;
+}
+int CallsDoubler(int v) {
+  return cordon::CallUntrusted(&Doubler, v).verify([](int x) { return x >= 0 && x < 1000; }).value_or(-1);
+}
 
 class Isolation : public ::testing::Test {
  protected:
@@ -106,6 +136,9 @@ class Isolation : public ::testing::Test {
     ASSERT_EQ(cordon_register(t, AllocInside, "alloc_inside", &g.alloc_inside), CORDON_OK);
     g_nested_target = g.where;
     ASSERT_EQ(cordon_register(t, SumBlock, "sum_block", &g_sum_entry), CORDON_OK);
+    ASSERT_EQ(cordon_register(t, CallsBack, "calls_back", &g.calls_back), CORDON_OK);
+    ASSERT_EQ(cordon_register(t, probe_callout_entry, "callout_probe", &g.callout_probe), CORDON_OK);
+    g_reenter_target = g.where;
   }
   static int TrustedKey() { return cordon_domain_pkey(cordon_trusted_domain()); }
   static void* TrustedBlock(size_t n) {
@@ -418,6 +451,69 @@ TEST_F(Isolation, TrustedCodeAllocatesFromItsOwnHeap) {
   EXPECT_EQ(cordon_domain_of(reinterpret_cast<void*>(p)), cordon_trusted_domain());
   EXPECT_EQ(cordon_call(g.read_byte, p + 99, 0, 0, 0, 0), 0xabu);
   EXPECT_EQ(cordon_free(reinterpret_cast<void*>(p)), CORDON_OK);
+}
+
+TEST_F(Isolation, CallbacksRunUntrustedAndReturnTheirResult) {
+  // The callback ran in domain 0 (adds 0), trusted code got 10+14 back and is
+  // inside domain 1 again afterwards (adds 1000).
+  EXPECT_EQ(cordon_call(g.calls_back, reinterpret_cast<uint64_t>(&UntrustedSum), 10, 0, 0, 0), 1024u);
+  EXPECT_EQ(cordon_current_domain(), CORDON_DOMAIN_UNTRUSTED);
+  // From untrusted code it is a plain call.
+  EXPECT_EQ(cordon_call_untrusted(UntrustedSum, 1, 1, 1, 1, 1), 5u);
+  auto typed = cordon::Register<&CallsDoubler>(cordon::Domain::Trusted(), "calls_doubler");
+  ASSERT_TRUE(typed.ok());
+  EXPECT_EQ((*typed)(21), 42);
+  EXPECT_EQ((*typed)(600), -1) << "the untrusted result failed verification";
+}
+
+TEST_F(Isolation, CallbacksCannotReadTrustedMemory) {
+  void* p = TrustedBlock(16);
+  const ChildOutcome o = RunInChild([&] {
+    (void)cordon_call(g.calls_back, reinterpret_cast<uint64_t>(&ReadsTrustedBlock),
+                      reinterpret_cast<uint64_t>(p), 0, 0, 0);
+  });
+  EXPECT_EQ(o.signal, SIGSEGV);
+  EXPECT_EQ(o.fault_code, kSegvPkuErr);
+  EXPECT_EQ(o.fault_pkey, static_cast<uint32_t>(TrustedKey()));
+  EXPECT_EQ(o.fault_addr, reinterpret_cast<uintptr_t>(p));
+  EXPECT_EQ(cordon_free(p), CORDON_OK);
+}
+
+TEST_F(Isolation, CallbacksSeeNoTrustedRegistersAndCannotCorruptThem) {
+  for (auto& v : probe_seen) v = 0xdeadbeef;
+  EXPECT_EQ(cordon_call(g.callout_probe, reinterpret_cast<uint64_t>(&probe_clobber_callback), 0, 0, 0, 0), 1u)
+      << "trusted callee-saved registers must survive a clobbering callback";
+  for (int i = 0; i < 6; ++i) EXPECT_EQ(probe_seen[i], 0u) << "callee-saved register " << i << " leaked";
+}
+
+TEST_F(Isolation, CallbacksMayNotReenterTheDomain) {
+  const ChildOutcome o = RunInChild(
+      [] { (void)cordon_call(g.calls_back, reinterpret_cast<uint64_t>(&ReentersTheDomain), 0, 0, 0, 0); });
+  EXPECT_TRUE(o.exited);
+  EXPECT_EQ(o.exit_code, CORDON_VIOLATION_EXIT);
+  EXPECT_NE(o.err.find("from one of its callbacks"), std::string::npos) << o.err;
+}
+
+TEST_F(Isolation, JumpsToTheCalloutSitesStop) {
+  const uint32_t domain_pkru = cordon::gates::Config().domains[cordon_trusted_domain()].pkru;
+  const auto ret_sites = SitesInUse(SITE_CALLBACK_RETURN);
+  const auto out_sites = SitesInUse(SITE_CALLOUT);
+  ASSERT_EQ(ret_sites.size(), 1u);
+  ASSERT_EQ(out_sites.size(), 1u);
+  // Coming back in with the domain's PKRU, but with no callback in progress.
+  const ChildOutcome back = RunInChild([&] {
+    (void)cordon_call(g.where, 0, 0, 0, 0, 0);  // attach a record first
+    (void)probe_jump_to_site(ret_sites[0].address, domain_pkru, 0);
+  });
+  EXPECT_EQ(back.exit_code, CORDON_VIOLATION_EXIT);
+  EXPECT_NE(back.err.find("from a callback that this thread's record does not have in progress"),
+            std::string::npos)
+      << back.err;
+  // The callout WRPKRU loaded with the domain's PKRU.
+  const ChildOutcome out =
+      RunInChild([&] { (void)probe_jump_to_site(out_sites[0].address, domain_pkru, 0); });
+  EXPECT_EQ(out.exit_code, CORDON_VIOLATION_EXIT);
+  EXPECT_NE(out.err.find("loaded a PKRU value"), std::string::npos) << out.err;
 }
 
 // ---- Bad input ----

@@ -135,3 +135,88 @@ probe_call_with_df_set:
         ret
         .size probe_call_with_df_set, . - probe_call_with_df_set
         .section .note.GNU-stack, "", @progbits
+
+/* probe_callout_entry(cb): a trusted entry that loads patterns into every
+ * callee-saved register, calls cb through cordon_call_untrusted, and
+ * returns 1 if all six patterns survived (0 otherwise).
+ * probe_clobber_callback: an untrusted callback that records the callee-
+ * saved registers it was given into probe_seen[0..5], then clobbers them
+ * (against the ABI, as an attacker would) and returns 7. */
+        .text
+        .globl probe_callout_entry
+        .type probe_callout_entry, @function
+probe_callout_entry:
+        push rbx
+        push rbp
+        push r12
+        push r13
+        push r14
+        push r15
+        sub rsp, 8
+        mov rbx, 0x1010101010101010
+        mov rbp, 0x2020202020202020
+        mov r12, 0x3030303030303030
+        mov r13, 0x4040404040404040
+        mov r14, 0x5050505050505050
+        mov r15, 0x6060606060606060
+        xor esi, esi
+        xor edx, edx
+        xor ecx, ecx
+        xor r8d, r8d
+        xor r9d, r9d
+        call cordon_call_untrusted
+        xor eax, eax
+        mov rcx, 0x1010101010101010
+        cmp rbx, rcx
+        jne 1f
+        mov rcx, 0x2020202020202020
+        cmp rbp, rcx
+        jne 1f
+        mov rcx, 0x3030303030303030
+        cmp r12, rcx
+        jne 1f
+        mov rcx, 0x4040404040404040
+        cmp r13, rcx
+        jne 1f
+        mov rcx, 0x5050505050505050
+        cmp r14, rcx
+        jne 1f
+        mov rcx, 0x6060606060606060
+        cmp r15, rcx
+        jne 1f
+        mov eax, 1
+1:      add rsp, 8
+        pop r15
+        pop r14
+        pop r13
+        pop r12
+        pop rbp
+        pop rbx
+        ret
+        .size probe_callout_entry, . - probe_callout_entry
+
+        .globl probe_clobber_callback
+        .type probe_clobber_callback, @function
+probe_clobber_callback:
+        mov [rip + probe_seen + 0], rbx
+        mov [rip + probe_seen + 8], rbp
+        mov [rip + probe_seen + 16], r12
+        mov [rip + probe_seen + 24], r13
+        mov [rip + probe_seen + 32], r14
+        mov [rip + probe_seen + 40], r15
+        mov rbx, -1
+        mov rbp, -1
+        mov r12, -1
+        mov r13, -1
+        mov r14, -1
+        mov r15, -1
+        mov eax, 7
+        ret
+        .size probe_clobber_callback, . - probe_clobber_callback
+
+        .bss
+        .globl probe_seen
+        .balign 8
+probe_seen:
+        .zero 48
+        .section .note.GNU-stack, "", @progbits
