@@ -1,9 +1,9 @@
-// Checks of the gate machine code that need no PKU: the gate-site table
-// covers every WRPKRU in this executable, each is followed by its check,
-// and the register scrub clears what it must (AVX-512 included, which the
-// PKU VM cannot run).
+// Checks of the gate machine code that need no PKU: each listed gate site
+// is a WRPKRU followed by its check, and the register scrub clears what it
+// must (AVX-512 included, which the PKU VM cannot run). That the runtime has
+// no other WRPKRU is checked by cordon-scan on a runtime-only program
+// (tests/scan/).
 #include <gtest/gtest.h>
-#include <link.h>
 
 #include <cstring>
 #include <set>
@@ -33,30 +33,6 @@ TEST(GateCode, EveryGateSiteIsAWrpkruFollowedByACheck) {
     if (s.kind == SITE_ENTRY && !s.wide) entry_domains.insert(s.domain);
   }
   EXPECT_EQ(entry_domains.size(), 15u);
-}
-
-// The runtime has no WRPKRU but its gate sites: a byte scan at every offset
-// of this executable's code finds nothing else.
-TEST(GateCode, NoOtherWrpkruInTheExecutable) {
-  std::set<uintptr_t> sites;
-  for (size_t i = 0; i < cordon::gates::SiteCount(); ++i) sites.insert(cordon::gates::SiteAt(i).address);
-  std::set<uintptr_t> found;
-  dl_iterate_phdr(
-      [](dl_phdr_info* info, size_t, void* data) -> int {
-        auto* out = static_cast<std::set<uintptr_t>*>(data);
-        for (int i = 0; i < info->dlpi_phnum; ++i) {
-          const auto& ph = info->dlpi_phdr[i];
-          if (ph.p_type != PT_LOAD || !(ph.p_flags & PF_X)) continue;
-          const auto* b = reinterpret_cast<const unsigned char*>(info->dlpi_addr + ph.p_vaddr);
-          for (size_t k = 0; k + 3 <= ph.p_memsz; ++k) {
-            if (b[k] == 0x0f && b[k + 1] == 0x01 && b[k + 2] == 0xef)
-              out->insert(reinterpret_cast<uintptr_t>(b + k));
-          }
-        }
-        return 1;  // the main program comes first; stop after it
-      },
-      &found);
-  EXPECT_EQ(found, sites);
 }
 
 struct Regs {
