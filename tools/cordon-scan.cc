@@ -6,9 +6,6 @@
 //
 // Exit status: 0 clean, 1 something unsafe found, 2 an error (a file that is
 // missing or malformed, a process that cannot be read).
-#include <fcntl.h>
-#include <unistd.h>
-
 #include <cinttypes>
 #include <cstdio>
 #include <cstring>
@@ -20,6 +17,7 @@
 #include <vector>
 
 #include "runtime/inspector/inspect.h"
+#include "runtime/inspector/process.h"
 
 using namespace cordon;
 using namespace cordon::inspector;
@@ -136,87 +134,12 @@ Report ScanFile(const std::string& path, const Disassembler& dis) {
 // symbols and gate sites from the files behind them.
 Report ScanProcess(const std::string& pid, const Disassembler& dis) {
   Report r{"pid " + pid, {}, {}};
-  std::ifstream maps("/proc/" + pid + "/maps");
-  const int mem = open(("/proc/" + pid + "/mem").c_str(), O_RDONLY | O_CLOEXEC);
-  if (!maps || mem < 0) {
-    r.error = "cannot read /proc/" + pid + "/maps and mem: " + strerror(errno) +
-              " (does it exist? are you allowed to trace it?)";
-    if (mem >= 0) close(mem);
-    return r;
+  auto findings = InspectProcess(pid, {}, /*sites_from_files=*/true, dis);
+  if (!findings.ok()) {
+    r.error = findings.error() + " (does the process exist? may you trace it?)";
+  } else {
+    r.findings = std::move(*findings);
   }
-  struct Mapping {
-    uint64_t start, end, offset;
-    std::string path;
-  };
-  std::vector<Mapping> exec;
-  std::string line;
-  while (std::getline(maps, line)) {
-    uint64_t start, end, offset;
-    char perms[8] = {};
-    int path_at = 0;
-    if (sscanf(line.c_str(), "%" SCNx64 "-%" SCNx64 " %7s %" SCNx64 " %*s %*s %n", &start, &end, perms,
-               &offset, &path_at) < 4) {
-      continue;
-    }
-    if (perms[2] != 'x') continue;
-    std::string path = path_at > 0 && static_cast<size_t>(path_at) <= line.size() ? line.substr(path_at) : "";
-    if (path == "[vsyscall]") continue;  // emulated by the kernel; no user code runs there
-    exec.push_back({start, end, offset, path.empty() ? "[anonymous]" : path});
-  }
-  std::vector<std::vector<uint8_t>> buffers;
-  std::vector<Region> regions;
-  for (const Mapping& m : exec) {
-    std::vector<uint8_t> bytes(m.end - m.start);
-    if (pread(mem, bytes.data(), bytes.size(), static_cast<off_t>(m.start)) !=
-        static_cast<ssize_t>(bytes.size())) {
-      r.error = "cannot read " + m.path + " at " + Hex(m.start) + ": " + strerror(errno);
-      close(mem);
-      return r;
-    }
-    buffers.push_back(std::move(bytes));
-    regions.push_back({m.start, buffers.back().data(), buffers.back().size(), m.path});
-  }
-  close(mem);
-  // Files behind mappings: their load bias, symbols and gate sites.
-  std::map<std::string, std::unique_ptr<ElfFile>> files;
-  std::set<uint64_t> sites;
-  struct Placed {
-    const ElfFile* file;
-    int64_t bias;
-  };
-  std::map<uint64_t, Placed> placed;  // by mapping start
-  for (const Mapping& m : exec) {
-    if (m.path.empty() || m.path[0] != '/') continue;
-    auto& slot = files[m.path];
-    if (!slot) {
-      auto loaded = ElfFile::Load(m.path);
-      if (!loaded.ok()) continue;  // replaced or deleted since mapped: bytes are still scanned
-      slot = std::make_unique<ElfFile>(std::move(*loaded));
-    }
-    for (const ElfSegment& s : slot->segments()) {
-      if (m.offset >= s.offset && m.offset < s.offset + s.filesz) {
-        const int64_t bias = static_cast<int64_t>(m.start - (s.vaddr + (m.offset - s.offset)));
-        placed[m.start] = {slot.get(), bias};
-        if (auto gs = slot->GateSites(); gs.ok()) {
-          for (uint64_t a : *gs) sites.insert(static_cast<uint64_t>(static_cast<int64_t>(a) + bias));
-        }
-        break;
-      }
-    }
-  }
-  r.findings = InspectRegions(regions, sites, dis, [&](Finding* f) {
-    auto it = placed.upper_bound(f->address);
-    if (it == placed.begin()) return;
-    --it;
-    const uint64_t vaddr = static_cast<uint64_t>(static_cast<int64_t>(f->address) - it->second.bias);
-    f->file_offset = it->second.file->OffsetOf(vaddr);
-    if (!f->file_offset) return;  // not inside this file's segments
-    if (const ElfSection* s = it->second.file->SectionAt(vaddr)) f->section = s->name;
-    if (const ElfSymbol* sym = it->second.file->SymbolAt(vaddr)) {
-      f->symbol = sym->name;
-      f->symbol_address = static_cast<uint64_t>(static_cast<int64_t>(sym->value) + it->second.bias);
-    }
-  });
   return r;
 }
 

@@ -29,8 +29,19 @@ typedef enum cordon_status {
   CORDON_E_WRONG_DOMAIN = -11,       /* the caller's domain may not do this */
   CORDON_E_NO_AVX = -12,             /* the CPU lacks AVX, needed to scrub registers */
   CORDON_E_SYSCALL = -13,            /* a system call failed unexpectedly */
-  CORDON_E_TOO_MANY_DOMAINS = -14    /* the runtime's domain limit is reached */
+  CORDON_E_TOO_MANY_DOMAINS = -14,   /* the runtime's domain limit is reached */
+  CORDON_E_UNSAFE_CODE = -15,        /* executable memory holds a WRPKRU/XRSTOR that cannot be neutralized */
+  CORDON_E_LAZY_BINDING = -16        /* neutralizing ld.so's XRSTOR needs LD_BIND_NOW=1 */
 } cordon_status;
+
+/* What cordon_init() does with a WRPKRU or XRSTOR found outside its gates. */
+typedef enum cordon_inspect_policy {
+  /* A real instruction is overwritten with UD2 (on a private copy of its
+   * page); one hidden inside other instructions makes init fail. */
+  CORDON_INSPECT_NEUTRALIZE = 0,
+  /* Any occurrence outside the gates makes init fail. */
+  CORDON_INSPECT_REFUSE = 1
+} cordon_inspect_policy;
 
 /* Domain handles. 0 is the untrusted rest of the process. */
 typedef int cordon_domain_t;
@@ -38,10 +49,11 @@ typedef int cordon_domain_t;
 #define CORDON_DOMAIN_UNKNOWN (-1) /* PKRU matches no domain (see cordon_current_domain) */
 
 typedef struct cordon_options {
-  size_t struct_size;   /* sizeof(cordon_options): lets the struct grow */
-  size_t heap_size;     /* trusted heap bytes reserved per domain (default 64 MiB) */
-  size_t stack_size;    /* trusted stack bytes per thread (default 256 KiB) */
-  uint32_t max_threads; /* threads that may be inside a domain's gates over time (default 64) */
+  size_t struct_size;      /* sizeof(cordon_options): lets the struct grow */
+  size_t heap_size;        /* trusted heap bytes reserved per domain (default 64 MiB) */
+  size_t stack_size;       /* trusted stack bytes per thread (default 256 KiB) */
+  uint32_t max_threads;    /* threads that may be inside a domain's gates over time (default 64) */
+  uint32_t inspect_policy; /* a cordon_inspect_policy (default CORDON_INSPECT_NEUTRALIZE) */
 } cordon_options;
 
 /* Fills *opts with the defaults. */
@@ -149,6 +161,22 @@ typedef struct cordon_gate_site {
 /* Number of WRPKRU instructions in the runtime's gates; all of them are listed. */
 size_t cordon_gate_site_count(void);
 int cordon_gate_site_get(size_t index, cordon_gate_site* out);
+
+/* ---- Inspection ----
+ * cordon_init() inspects every executable mapping of the process before it
+ * creates anything, and dlopen() inspects a library's file (and the
+ * dependencies it would load) before any of its code runs. */
+typedef struct cordon_inspection_entry {
+  uintptr_t address;  /* where the 0F byte was */
+  int kind;           /* 0 WRPKRU, 1 XRSTOR */
+  int verdict;        /* 0 gate site, 1 real instruction, 2 inside or across other instructions */
+  int action;         /* 0 none (a gate site), 1 neutralized with UD2, 2 refused */
+  const char* object; /* mapping or file name */
+  const char* symbol; /* nearest symbol, or "" */
+} cordon_inspection_entry;
+
+size_t cordon_inspection_count(void);
+int cordon_inspection_get(size_t index, cordon_inspection_entry* out);
 
 /* ---- Errors ---- */
 const char* cordon_strerror(int status);

@@ -18,6 +18,7 @@
 #include "runtime/gates/gate_config.h"
 #include "runtime/hardware/cpu.h"
 #include "runtime/hardware/pkey.h"
+#include "runtime/inspector/enforce.h"
 
 namespace {
 
@@ -32,6 +33,7 @@ struct Registry {
   cordon_options options{};
   std::string domain_names[CORDON_MAX_DOMAINS];
   std::map<std::pair<int, uint32_t>, std::string> entry_names;
+  std::vector<cordon::inspector::ReportEntry> inspection;
 };
 
 Registry& Reg() {
@@ -85,6 +87,7 @@ void cordon_options_init(cordon_options* opts) {
   opts->heap_size = size_t{64} << 20;
   opts->stack_size = size_t{256} << 10;
   opts->max_threads = 64;
+  opts->inspect_policy = CORDON_INSPECT_NEUTRALIZE;
 }
 
 int cordon_init(const cordon_options* opts) {
@@ -103,6 +106,16 @@ int cordon_init(const cordon_options* opts) {
   if (Reg().initialized) return CORDON_E_ALREADY_INITIALIZED;
   if (!hw::CpuHasPku() || !hw::KernelHasPkeys()) return CORDON_E_NO_PKU;
   if (!hw::CpuHasAvx()) return CORDON_E_NO_AVX;
+  if (o.inspect_policy != CORDON_INSPECT_NEUTRALIZE && o.inspect_policy != CORDON_INSPECT_REFUSE) {
+    return CORDON_E_INVALID_ARGUMENT;
+  }
+  // Before anything is created: no WRPKRU or XRSTOR may stay executable
+  // outside the gates.
+  Reg().inspection.clear();
+  if (const int s = cordon::inspector::EnforceOnProcess(o.inspect_policy, &Reg().inspection);
+      s != CORDON_OK) {
+    return s;
+  }
 
   const bool wide = hw::CpuHasAvx512();
   const bool configured = gates::UpdateConfig([&](gates::GateConfig& c) {
@@ -120,6 +133,7 @@ int cordon_init(const cordon_options* opts) {
   Reg().options = o;
   Reg().domain_names[d] = "trusted";
   Reg().initialized = true;
+  cordon::inspector::EnableDlopenInspection();
   return CORDON_OK;
 }
 
@@ -299,6 +313,21 @@ int cordon_gate_site_get(size_t index, cordon_gate_site* out) {
   return CORDON_OK;
 }
 
+size_t cordon_inspection_count(void) {
+  std::lock_guard<std::mutex> lock(Reg().mu);
+  return Reg().inspection.size();
+}
+
+int cordon_inspection_get(size_t index, cordon_inspection_entry* out) {
+  std::lock_guard<std::mutex> lock(Reg().mu);
+  if (out == nullptr || index >= Reg().inspection.size()) return CORDON_E_INVALID_ARGUMENT;
+  const auto& e = Reg().inspection[index];
+  *out = cordon_inspection_entry{
+      e.address,        static_cast<int>(e.kind), static_cast<int>(e.verdict), static_cast<int>(e.action),
+      e.object.c_str(), e.symbol.c_str()};
+  return CORDON_OK;
+}
+
 const char* cordon_strerror(int status) {
   switch (status) {
     case CORDON_OK:
@@ -336,6 +365,16 @@ const char* cordon_strerror(int status) {
       return "a system call failed unexpectedly while setting up protection keys";
     case CORDON_E_TOO_MANY_DOMAINS:
       return "the runtime already has 15 domains, the hardware limit";
+    case CORDON_E_UNSAFE_CODE:
+      return "executable memory holds a WRPKRU or XRSTOR outside Cordon's gates that cannot be neutralized "
+             "(hidden inside other instructions, or the policy forbids rewriting); the lines above on stderr "
+             "say where, and cordon-scan FILE shows the context";
+    case CORDON_E_LAZY_BINDING:
+      return "the dynamic loader's lazy-binding trampolines contain XRSTOR, which Cordon must neutralize, "
+             "and "
+             "some loaded library still binds lazily; start the program with LD_BIND_NOW=1 in its "
+             "environment "
+             "(tools/cordon-pku-run and tools/cordon-vm do), or link every object with -z now";
   }
   return "unknown Cordon status code";
 }

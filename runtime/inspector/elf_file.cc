@@ -2,12 +2,13 @@
 #include "runtime/inspector/elf_file.h"
 
 #include <elf.h>
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
-#include <fstream>
-#include <iterator>
 
 namespace cordon::inspector {
 namespace {
@@ -44,10 +45,25 @@ Error Malformed(const std::string& name, const std::string& what) {
 }  // namespace
 
 Expected<ElfFile> ElfFile::Load(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return Error{path + ": cannot open: " + strerror(errno)};
-  std::vector<uint8_t> bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-  if (in.bad()) return Error{path + ": read error"};
+  const int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return Error{path + ": cannot open: " + strerror(errno)};
+  struct stat st;
+  if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+    close(fd);
+    return Error{path + ": not a regular file"};
+  }
+  std::vector<uint8_t> bytes(static_cast<size_t>(st.st_size));
+  size_t got = 0;
+  while (got < bytes.size()) {
+    const ssize_t n = read(fd, bytes.data() + got, bytes.size() - got);
+    if (n <= 0) {
+      const std::string why = n < 0 ? strerror(errno) : "file shrank while being read";
+      close(fd);
+      return Error{path + ": read error: " + why};
+    }
+    got += static_cast<size_t>(n);
+  }
+  close(fd);
   return Parse(std::move(bytes), path);
 }
 
@@ -138,6 +154,24 @@ std::optional<uint64_t> ElfFile::OffsetOf(uint64_t vaddr) const {
     if (vaddr >= s.vaddr && vaddr - s.vaddr < s.filesz) return s.offset + (vaddr - s.vaddr);
   }
   return std::nullopt;
+}
+
+std::vector<std::string> ElfFile::Needed() const {
+  std::vector<std::string> out;
+  const ElfSection* dynamic = nullptr;
+  const ElfSection* dynstr = nullptr;
+  for (const ElfSection& s : sections_) {
+    if (s.name == ".dynamic" && s.type == SHT_DYNAMIC) dynamic = &s;
+    if (s.name == ".dynstr") dynstr = &s;
+  }
+  if (dynamic == nullptr || dynstr == nullptr) return out;
+  for (uint64_t k = 0; k + sizeof(Elf64_Dyn) <= dynamic->size; k += sizeof(Elf64_Dyn)) {
+    const auto d = Read<Elf64_Dyn>(bytes_, dynamic->offset + k);
+    if (d.d_tag == DT_NULL) break;
+    if (d.d_tag != DT_NEEDED) continue;
+    if (auto name = StringAt(bytes_, dynstr->offset, dynstr->size, d.d_un.d_val)) out.push_back(*name);
+  }
+  return out;
 }
 
 Expected<std::vector<uint64_t>> ElfFile::GateSites() const {

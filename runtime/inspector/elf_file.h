@@ -45,6 +45,8 @@ class ElfFile {
   // Addresses (vaddr) of the WRPKRUs listed in the cordon_gate_sites
   // section; empty if the file has none.
   Expected<std::vector<uint64_t>> GateSites() const;
+  // DT_NEEDED entries (the libraries this object asks the loader for).
+  std::vector<std::string> Needed() const;
   // The file offset that backs vaddr in a PT_LOAD segment.
   std::optional<uint64_t> OffsetOf(uint64_t vaddr) const;
 

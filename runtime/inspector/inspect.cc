@@ -9,10 +9,13 @@ namespace {
 // How far before a hit the linear sweep starts when no symbol start is known.
 // x86 decoding resynchronises within a few instructions.
 constexpr uint64_t kSweepLeadIn = 256;
+// A symbol start further back than this is not used as the sweep start:
+// the nearest symbol of a hit in data can be megabytes away.
+constexpr uint64_t kMaxSweep = 64 * 1024;
 
 void InspectRun(const uint8_t* bytes, size_t len, uint64_t address, const std::string& object,
                 const std::set<uint64_t>& gate_sites, const Disassembler& dis, const Symbolizer& symbolize,
-                std::vector<Finding>* out) {
+                bool describe_gate_sites, std::vector<Finding>* out) {
   for (const PatternHit& hit : FindPatterns(bytes, len)) {
     Finding f;
     f.kind = hit.kind;
@@ -20,12 +23,16 @@ void InspectRun(const uint8_t* bytes, size_t len, uint64_t address, const std::s
     f.object = object;
     if (symbolize) symbolize(&f);
     uint64_t sweep_from = hit.offset > kSweepLeadIn ? hit.offset - kSweepLeadIn : 0;
-    if (!f.symbol.empty() && f.symbol_address >= address && f.symbol_address <= f.address) {
+    if (!f.symbol.empty() && f.symbol_address >= address && f.symbol_address <= f.address &&
+        f.address - f.symbol_address <= kMaxSweep) {
       sweep_from = f.symbol_address - address;
     }
-    f.context =
-        dis.Describe(bytes, len, address, static_cast<size_t>(sweep_from), static_cast<size_t>(hit.offset));
-    if (gate_sites.count(f.address) != 0) {
+    const bool gate_site = gate_sites.count(f.address) != 0;
+    if (!gate_site || describe_gate_sites) {
+      f.context =
+          dis.Describe(bytes, len, address, static_cast<size_t>(sweep_from), static_cast<size_t>(hit.offset));
+    }
+    if (gate_site) {
       f.verdict = Verdict::kGateSite;
     } else {
       f.verdict = f.context.at_boundary ? Verdict::kUnsafeInstruction : Verdict::kUnsafeUnintended;
@@ -49,7 +56,8 @@ const char* VerdictName(Verdict v) {
 }
 
 std::vector<Finding> InspectRegions(const std::vector<Region>& regions, const std::set<uint64_t>& gate_sites,
-                                    const Disassembler& dis, const Symbolizer& symbolize) {
+                                    const Disassembler& dis, const Symbolizer& symbolize,
+                                    bool describe_gate_sites) {
   std::vector<Region> sorted = regions;
   std::sort(sorted.begin(), sorted.end(),
             [](const Region& a, const Region& b) { return a.address < b.address; });
@@ -59,13 +67,13 @@ std::vector<Finding> InspectRegions(const std::vector<Region>& regions, const st
     while (j < sorted.size() && sorted[j].address == sorted[j - 1].address + sorted[j - 1].len) ++j;
     if (j == i + 1) {
       InspectRun(sorted[i].bytes, sorted[i].len, sorted[i].address, sorted[i].object, gate_sites, dis,
-                 symbolize, &out);
+                 symbolize, describe_gate_sites, &out);
     } else {  // adjacent regions: one buffer, so patterns across the joins are found
       std::vector<uint8_t> joined;
       for (size_t k = i; k < j; ++k)
         joined.insert(joined.end(), sorted[k].bytes, sorted[k].bytes + sorted[k].len);
       InspectRun(joined.data(), joined.size(), sorted[i].address, sorted[i].object, gate_sites, dis,
-                 symbolize, &out);
+                 symbolize, describe_gate_sites, &out);
     }
     i = j;
   }

@@ -54,9 +54,11 @@ struct Region {
 using Symbolizer = std::function<void(Finding*)>;
 
 // Scans the regions (adjacent ones as one stream, so that a pattern spanning
-// a boundary is found) and classifies every hit against gate_sites.
+// a boundary is found) and classifies every hit against gate_sites. Gate
+// sites get no Capstone context when describe_gate_sites is false.
 std::vector<Finding> InspectRegions(const std::vector<Region>& regions, const std::set<uint64_t>& gate_sites,
-                                    const Disassembler& dis, const Symbolizer& symbolize);
+                                    const Disassembler& dis, const Symbolizer& symbolize,
+                                    bool describe_gate_sites = true);
 
 // All executable segments of an ELF file, against the file's own gate sites.
 Expected<std::vector<Finding>> InspectElf(const ElfFile& file, const std::string& name,

@@ -49,7 +49,9 @@ TEST(ElfFile, EveryTruncationIsAnErrorOrValid) {
   ASSERT_GT(full.size(), 4096u);
   for (size_t len = 0; len < full.size(); len += 1 + len / 8) {
     auto f = ElfFile::Parse(std::vector<uint8_t>(full.begin(), full.begin() + static_cast<long>(len)), "cut");
-    if (!f.ok()) EXPECT_FALSE(f.error().empty());
+    if (!f.ok()) {
+      EXPECT_FALSE(f.error().empty());
+    }
   }
 }
 

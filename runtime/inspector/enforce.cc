@@ -1,0 +1,278 @@
+// Inspection at initialisation and at dlopen (see enforce.h).
+#include "runtime/inspector/enforce.h"
+
+#include <dlfcn.h>
+#include <elf.h>
+#include <fcntl.h>
+#include <link.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <set>
+
+#include "cordon/cordon.h"
+#include "runtime/gates/gate_config.h"
+#include "runtime/inspector/process.h"
+
+namespace cordon::inspector {
+namespace {
+
+constexpr uint64_t kPage = 4096;
+
+std::set<uint64_t> RuntimeGateSites() {
+  std::set<uint64_t> sites;
+  for (size_t i = 0; i < gates::SiteCount(); ++i) sites.insert(gates::SiteAt(i).address);
+  return sites;
+}
+
+bool IsDynamicLoader(const std::string& object) {
+  return object.find("/ld-linux") != std::string::npos;
+}
+
+// Whether some loaded object can still bind a PLT slot lazily, which goes
+// through ld.so's _dl_runtime_resolve_xsave* trampolines (and their XRSTOR).
+bool LazyBindingPossible() {
+  const char* env = getenv("LD_BIND_NOW");
+  if (env != nullptr && env[0] != '\0') return false;
+  bool lazy = false;
+  dl_iterate_phdr(
+      [](dl_phdr_info* info, size_t, void* data) -> int {
+        for (int i = 0; i < info->dlpi_phnum; ++i) {
+          if (info->dlpi_phdr[i].p_type != PT_DYNAMIC) continue;
+          const auto* dyn = reinterpret_cast<const ElfW(Dyn)*>(info->dlpi_addr + info->dlpi_phdr[i].p_vaddr);
+          bool has_plt = false, now = false;
+          for (; dyn->d_tag != DT_NULL; ++dyn) {
+            if (dyn->d_tag == DT_JMPREL || (dyn->d_tag == DT_PLTRELSZ && dyn->d_un.d_val != 0))
+              has_plt = true;
+            if (dyn->d_tag == DT_BIND_NOW) now = true;
+            if (dyn->d_tag == DT_FLAGS && (dyn->d_un.d_val & DF_BIND_NOW)) now = true;
+            if (dyn->d_tag == DT_FLAGS_1 && (dyn->d_un.d_val & DF_1_NOW)) now = true;
+          }
+          if (has_plt && !now) *static_cast<bool*>(data) = true;
+        }
+        return 0;
+      },
+      &lazy);
+  return lazy;
+}
+
+// Overwrites the 0F byte and the next one with UD2 (0F 0B) on a private
+// copy of the page(s), swapped in with one mremap, so that the code stays
+// executable for other threads throughout. The pattern cannot re-form: no
+// pattern starts with 0F 0F or has 0B as its second byte.
+bool Neutralize(uint64_t address, std::string* why) {
+  const uint64_t first = address & ~(kPage - 1);
+  const uint64_t span = ((address + 1) & ~(kPage - 1)) == first ? kPage : 2 * kPage;
+  void* copy = mmap(nullptr, span, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  if (copy == MAP_FAILED) {
+    *why = std::string("mmap: ") + strerror(errno);
+    return false;
+  }
+  // Through /proc/self/mem, so that execute-only pages can be copied too.
+  const int mem = open("/proc/self/mem", O_RDONLY | O_CLOEXEC);
+  const bool copied =
+      mem >= 0 && pread(mem, copy, span, static_cast<off_t>(first)) == static_cast<ssize_t>(span);
+  if (mem >= 0) close(mem);
+  auto* bytes = static_cast<uint8_t*>(copy);
+  if (copied) {
+    bytes[address - first] = 0x0f;
+    bytes[address - first + 1] = 0x0b;
+  }
+  if (!copied || mprotect(copy, span, PROT_READ | PROT_EXEC) != 0 ||
+      mremap(copy, span, span, MREMAP_MAYMOVE | MREMAP_FIXED, reinterpret_cast<void*>(first)) == MAP_FAILED) {
+    *why = std::string("cannot rewrite the page: ") + strerror(errno);
+    munmap(copy, span);
+    return false;
+  }
+  return true;
+}
+
+std::string Describe(const Finding& f) {
+  char buf[96];
+  snprintf(buf, sizeof buf, "%s at %#lx", PatternName(f.kind), static_cast<unsigned long>(f.address));
+  std::string s = buf;
+  s += " in " + f.object;
+  if (!f.symbol.empty()) s += " (" + f.symbol + ")";
+  return s;
+}
+
+// Finds a library file the way dlopen would for the common cases: a path,
+// or a bare name in LD_LIBRARY_PATH or the standard directories.
+std::string Locate(const std::string& name) {
+  if (name.find('/') != std::string::npos) return name;
+  std::vector<std::string> dirs;
+  if (const char* env = getenv("LD_LIBRARY_PATH")) {
+    std::string list = env;
+    for (size_t start = 0; start <= list.size();) {
+      const size_t end = list.find(':', start);
+      dirs.push_back(list.substr(start, end == std::string::npos ? std::string::npos : end - start));
+      if (end == std::string::npos) break;
+      start = end + 1;
+    }
+  }
+  for (const char* d : {"/lib/x86_64-linux-gnu", "/usr/lib/x86_64-linux-gnu", "/lib64", "/usr/lib64", "/lib",
+                        "/usr/lib", "/usr/local/lib"}) {
+    dirs.push_back(d);
+  }
+  for (const std::string& d : dirs) {
+    const std::string candidate = (d.empty() ? "." : d) + "/" + name;
+    if (access(candidate.c_str(), R_OK) == 0) return candidate;
+  }
+  return "";
+}
+
+using RealDlopen = void* (*)(const char*, int);
+RealDlopen Real() {
+  static RealDlopen real = reinterpret_cast<RealDlopen>(dlsym(RTLD_NEXT, "dlopen"));
+  return real;
+}
+
+bool AlreadyLoaded(const std::string& name) {
+  void* h = Real()(name.c_str(), RTLD_LAZY | RTLD_NOLOAD);
+  if (h == nullptr) return false;
+  dlclose(h);  // NOLOAD took a reference
+  return true;
+}
+
+bool CleanRecursive(const std::string& name, std::set<std::string>* seen, const Disassembler& dis,
+                    std::string* why) {
+  if (!seen->insert(name).second || AlreadyLoaded(name)) return true;
+  const std::string path = Locate(name);
+  if (path.empty()) {
+    *why = "cannot locate " + name + " to inspect it before loading (pass a path to dlopen)";
+    return false;
+  }
+  auto file = ElfFile::Load(path);
+  if (!file.ok()) {
+    *why = file.error();
+    return false;
+  }
+  std::vector<Region> regions;
+  for (const ElfSegment& s : file->segments()) {
+    if (s.executable && s.filesz != 0) {
+      regions.push_back({s.vaddr, file->bytes().data() + s.offset, static_cast<size_t>(s.filesz), path});
+    }
+  }
+  // A library's own gate-site table is not trusted: only the runtime's gates are.
+  const auto findings = InspectRegions(regions, {}, dis, [&](Finding* f) {
+    if (const ElfSymbol* sym = file->SymbolAt(f->address)) f->symbol = sym->name;
+  });
+  if (!findings.empty()) {
+    *why = std::to_string(findings.size()) + " occurrence(s), first " + Describe(findings[0]) + ": " +
+           VerdictName(findings[0].verdict);
+    return false;
+  }
+  for (const std::string& dep : file->Needed()) {
+    if (!CleanRecursive(dep, seen, dis, why)) return false;
+  }
+  return true;
+}
+
+}  // namespace
+
+int EnforceOnProcess(uint32_t policy, std::vector<ReportEntry>* report) {
+  std::string error;
+  auto dis = Disassembler::Open(&error);
+  if (!dis) {
+    fprintf(stderr, "cordon: cannot inspect executable memory: %s\n", error.c_str());
+    return CORDON_E_UNSAFE_CODE;
+  }
+  auto findings = InspectProcess("self", RuntimeGateSites(), /*sites_from_files=*/false, *dis);
+  if (!findings.ok()) {
+    fprintf(stderr, "cordon: cannot inspect executable memory: %s\n", findings.error().c_str());
+    return CORDON_E_UNSAFE_CODE;
+  }
+  // Decide everything before changing anything.
+  bool refuse = false, loader_xrstor = false;
+  for (const Finding& f : *findings) {
+    Action action = Action::kNone;
+    if (f.verdict == Verdict::kUnsafeUnintended ||
+        (f.verdict == Verdict::kUnsafeInstruction && policy == CORDON_INSPECT_REFUSE)) {
+      action = Action::kRefused;
+      refuse = true;
+      fprintf(stderr, "cordon: refusing to run: %s: %s\n", Describe(f).c_str(), VerdictName(f.verdict));
+    } else if (f.verdict == Verdict::kUnsafeInstruction) {
+      action = Action::kNeutralized;
+      loader_xrstor |= f.kind == PatternKind::kXrstor && IsDynamicLoader(f.object);
+    }
+    report->push_back({f.address, f.kind, f.verdict, action, f.object, f.symbol});
+  }
+  if (refuse) {
+    fprintf(stderr,
+            "cordon: executable memory holds WRPKRU or XRSTOR bytes that cannot be neutralized; remove the "
+            "library that has them (cordon-scan FILE shows where)\n");
+    return CORDON_E_UNSAFE_CODE;
+  }
+  if (loader_xrstor && LazyBindingPossible()) return CORDON_E_LAZY_BINDING;
+  for (const ReportEntry& e : *report) {
+    if (e.action != Action::kNeutralized) continue;
+    std::string why;
+    if (!Neutralize(e.address, &why)) {
+      fprintf(stderr, "cordon: cannot neutralize %s at %#lx in %s: %s\n", PatternName(e.kind),
+              static_cast<unsigned long>(e.address), e.object.c_str(), why.c_str());
+      return CORDON_E_UNSAFE_CODE;
+    }
+  }
+  // Verify: nothing but gate sites may remain.
+  auto after = InspectProcess("self", RuntimeGateSites(), false, *dis);
+  if (!after.ok()) return CORDON_E_UNSAFE_CODE;
+  for (const Finding& f : *after) {
+    if (IsUnsafe(f.verdict)) {
+      fprintf(stderr, "cordon: %s is still present after neutralization\n", Describe(f).c_str());
+      return CORDON_E_UNSAFE_CODE;
+    }
+  }
+  return CORDON_OK;
+}
+
+bool LibraryIsClean(const char* file, std::string* why) {
+  std::string error;
+  auto dis = Disassembler::Open(&error);
+  if (!dis) {
+    *why = error;
+    return false;
+  }
+  std::set<std::string> seen;
+  return CleanRecursive(file, &seen, *dis, why);
+}
+
+}  // namespace cordon::inspector
+
+// ---- dlopen, interposed: libraries are inspected before their code runs ----
+
+namespace {
+bool g_inspect_dlopen = false;  // set by cordon_init
+}
+
+namespace cordon::inspector {
+void EnableDlopenInspection() {
+  g_inspect_dlopen = true;
+}
+}  // namespace cordon::inspector
+
+extern "C" void* dlopen(const char* file, int mode) {
+  using namespace cordon::inspector;
+  if (file == nullptr || !g_inspect_dlopen) return Real()(file, mode);
+  if (void* h = Real()(file, mode | RTLD_NOLOAD)) return h;  // already loaded: no new code
+  std::string why;
+  if (!LibraryIsClean(file, &why)) {
+    fprintf(stderr, "cordon: refused dlopen(\"%s\"): %s\n", file, why.c_str());
+    // Leave a matching dlerror() message for the caller.
+    const std::string marker = std::string("/cordon: library refused by the inspector (see stderr)/") + file;
+    (void)Real()(marker.c_str(), RTLD_NOW);
+    return nullptr;
+  }
+  void* h = Real()(file, mode);
+  if (h != nullptr) {
+    // The file could have changed between the inspection and the load.
+    std::vector<ReportEntry> report;
+    if (EnforceOnProcess(CORDON_INSPECT_REFUSE, &report) != CORDON_OK) {
+      fprintf(stderr, "cordon: %s changed between inspection and loading; process stopped\n", file);
+      _exit(CORDON_VIOLATION_EXIT);
+    }
+  }
+  return h;
+}

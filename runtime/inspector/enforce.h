@@ -1,0 +1,44 @@
+// The runtime's use of the inspector: at initialisation, inspect every
+// executable mapping of this process and neutralize or refuse what is found
+// outside the gates; at dlopen, inspect a library's file (and the
+// dependencies it would load) before any of its code runs.
+#ifndef CORDON_RUNTIME_INSPECTOR_ENFORCE_H_
+#define CORDON_RUNTIME_INSPECTOR_ENFORCE_H_
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "runtime/inspector/inspect.h"
+
+namespace cordon::inspector {
+
+enum class Action { kNone, kNeutralized, kRefused };
+
+struct ReportEntry {
+  uint64_t address;
+  PatternKind kind;
+  Verdict verdict;
+  Action action;
+  std::string object, symbol;
+};
+
+// Inspects this process against the runtime's gate sites. Under
+// CORDON_INSPECT_NEUTRALIZE, real instructions are overwritten with UD2 on a
+// private copy of their page (swapped in atomically with mremap); an
+// unintended occurrence, or any occurrence under CORDON_INSPECT_REFUSE,
+// makes it fail before anything is changed. Returns a cordon_status and
+// appends to *report; refusals are also written to stderr.
+int EnforceOnProcess(uint32_t policy, std::vector<ReportEntry>* report);
+
+// Inspects the library that dlopen(file) would load, and its dependencies
+// that are not loaded yet. Any occurrence refuses it (its constructors
+// would run before it could be neutralized). *why says what was found.
+bool LibraryIsClean(const char* file, std::string* why);
+
+// From now on dlopen() (interposed by the runtime) inspects before loading.
+void EnableDlopenInspection();
+
+}  // namespace cordon::inspector
+
+#endif

@@ -1,0 +1,37 @@
+// Inspection of a live process: every executable mapping listed in
+// /proc/PID/maps ([vsyscall] excepted: the kernel emulates it), with hits
+// spanning adjacent mappings found, and symbols from the files behind them.
+#ifndef CORDON_RUNTIME_INSPECTOR_PROCESS_H_
+#define CORDON_RUNTIME_INSPECTOR_PROCESS_H_
+
+#include <cstdint>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "runtime/core/expected.h"
+#include "runtime/inspector/inspect.h"
+
+namespace cordon::inspector {
+
+struct Mapping {
+  uint64_t start, end, offset;
+  std::string perms;  // "r-xp"
+  std::string path;   // "[vdso]", "[anonymous]" or a file
+};
+
+// The executable mappings of a process ("self" or a pid).
+Expected<std::vector<Mapping>> ExecutableMappings(const std::string& pid);
+
+// Inspects them. Readable mappings of this process are read in place;
+// execute-only ones, and every mapping of another process, through
+// /proc/PID/mem. gate_sites are absolute addresses; with
+// sites_from_files, the gate-site tables of the files behind the mappings
+// count too (for another process). Symbols come from dladdr for this
+// process, and from the files behind the mappings for another.
+Expected<std::vector<Finding>> InspectProcess(const std::string& pid, const std::set<uint64_t>& gate_sites,
+                                              bool sites_from_files, const Disassembler& dis);
+
+}  // namespace cordon::inspector
+
+#endif
