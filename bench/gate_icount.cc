@@ -34,6 +34,11 @@ void icount_end();
 
 namespace {
 
+// The WRPKRU bytes, as data: written as an immediate in a compare, they would
+// themselves be an unintended WRPKRU in this program's code, which
+// cordon_init() refuses (it did).
+const unsigned char kWrpkruBytes[3] = {0x0f, 0x01, 0xef};
+
 const char* const kNames[] = {
     "gate round trip (cordon_call -> gate -> entry -> back)",
     "gate round trip, gate called directly",
@@ -81,9 +86,13 @@ int main() {
   int status;
   waitpid(pid, &status, 0);
   if (!WIFSTOPPED(status)) {
-    fprintf(stderr,
-            "gate_icount: child did not stop (status %#x): is PKU available? run under tools/cordon-vm\n",
-            status);
+    if (WIFEXITED(status) && WEXITSTATUS(status) == 11) {
+      fprintf(stderr,
+              "gate_icount: cordon_init failed in the child (its message is above; without PKU, run "
+              "under tools/cordon-vm)\n");
+    } else {
+      fprintf(stderr, "gate_icount: the child did not reach its measurements (status %#x)\n", status);
+    }
     return 1;
   }
   const auto begin = reinterpret_cast<uintptr_t>(&icount_begin);
@@ -116,7 +125,7 @@ int main() {
       c.in_gate += 1;
       errno = 0;
       const long text = ptrace(PTRACE_PEEKTEXT, pid, reinterpret_cast<void*>(rip), nullptr);
-      if (errno == 0 && (text & 0xffffff) == 0xef010f) c.wrpkru += 1;
+      if (errno == 0 && memcmp(&text, kWrpkruBytes, sizeof kWrpkruBytes) == 0) c.wrpkru += 1;
     }
     if (rip >= target_lo && rip < target_hi) c.in_target += 1;
   }
