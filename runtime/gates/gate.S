@@ -146,6 +146,15 @@ cordon_internal_scrub_probe_avx512:
         ret
         .size cordon_internal_scrub_probe_avx512, . - cordon_internal_scrub_probe_avx512
 
+/* rax = the address of record eax of domain d; jumps to on_bad if eax is
+ * out of range (the index comes from TLS, which untrusted code can write). */
+.macro RECORD_AT_INDEX d, on_bad
+        cmp eax, dword ptr [rip + DCFG(\d, DCFG_NRECORDS)]
+        jae \on_bad
+        imul rax, qword ptr [rip + DCFG(\d, DCFG_STRIDE)]
+        add rax, qword ptr [rip + DCFG(\d, DCFG_RECORDS)]
+.endm
+
 /* The outbound gate: cordon_callout_<v>_<d>(a0, a1, a2, a3, a4, target),
  * called by trusted code of domain d on its trusted stack (through
  * cordon_call_untrusted). It runs target->fn(a0..a4) as untrusted code, on
@@ -206,10 +215,7 @@ cordon_callout_\v\()_\d:
         jne cordon_gate_fatal_pkru
         cld
         mov eax, dword ptr fs:cordon_tls_records@tpoff + 4 * \d
-        cmp eax, dword ptr [rip + DCFG(\d, DCFG_NRECORDS)]
-        jae cordon_gate_fatal_record
-        imul rax, qword ptr [rip + DCFG(\d, DCFG_STRIDE)]
-        add rax, qword ptr [rip + DCFG(\d, DCFG_RECORDS)]
+        RECORD_AT_INDEX \d, cordon_gate_fatal_record
         mov rdx, rax
         mov eax, REC_STATE_CALLOUT
         xor ecx, ecx /* REC_STATE_INSIDE */
@@ -248,10 +254,7 @@ cordon_gate_\v\()_\d:
         /* Claim this thread's record; it is also the trusted stack top. */
         mov eax, dword ptr fs:cordon_tls_records@tpoff + 4 * \d
 .Lhave_index_\v\()_\d:
-        cmp eax, dword ptr [rip + DCFG(\d, DCFG_NRECORDS)]
-        jae .Lslow_\v\()_\d
-        imul rax, qword ptr [rip + DCFG(\d, DCFG_STRIDE)]
-        add rax, qword ptr [rip + DCFG(\d, DCFG_RECORDS)]
+        RECORD_AT_INDEX \d, .Lslow_\v\()_\d
         lock bts dword ptr [rax + REC_BUSY], 0
         jc cordon_gate_fatal_nested
         mov qword ptr [rax + REC_SAVED_RSP], rsp

@@ -5,10 +5,8 @@
 # usage: cordon_scan_test.sh CORDON_SCAN RUNTIME_ONLY UNSAFE_OBJECT
 set -uo pipefail
 scan=$1 runtime_only=$2 unsafe=$3
-pass=0 fail=0
-check() {  # NAME EXPECTED ACTUAL
-  if [ "$2" = "$3" ]; then pass=$((pass + 1)); else fail=$((fail + 1)); echo "FAIL $1: expected [$2], got [$3]"; fi
-}
+# shellcheck source=../support/check.sh
+. "$(dirname "${BASH_SOURCE[0]}")/../support/check.sh"
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 
@@ -51,5 +49,4 @@ kill "$sleeper" 2>/dev/null
 check "a running process (libc's pkey_set) is unsafe" 1 "$rc"
 grep -q "pkey_set" "$tmp/pid.txt"; check "the process scan symbolizes libc" 0 "$?"
 
-echo "$pass passed, $fail failed"
-[ "$fail" = 0 ]
+finish

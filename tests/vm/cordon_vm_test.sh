@@ -4,10 +4,8 @@
 # failure codes. usage: cordon_vm_test.sh CORDON_VM VM_PROBE KERNEL
 set -uo pipefail
 vm=$1 probe=$2 kernel=$3
-pass=0 fail=0
-check() {  # NAME EXPECTED ACTUAL
-  if [ "$2" = "$3" ]; then pass=$((pass + 1)); else fail=$((fail + 1)); echo "FAIL $1: expected [$2], got [$3]"; fi
-}
+# shellcheck source=../support/check.sh
+. "$(dirname "${BASH_SOURCE[0]}")/../support/check.sh"
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 
@@ -45,5 +43,4 @@ grep -q "time-out" "$tmp/err"; check "time-out message" 0 "$?"
 
 "$vm" --kernel "$kernel" --bogus-option "$probe" >/dev/null 2>&1; check "bad usage" 125 "$?"
 
-echo "$pass passed, $fail failed"
-[ "$fail" = 0 ]
+finish
