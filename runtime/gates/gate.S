@@ -146,6 +146,19 @@ cordon_internal_scrub_probe_avx512:
         ret
         .size cordon_internal_scrub_probe_avx512, . - cordon_internal_scrub_probe_avx512
 
+/* The only way Cordon writes PKRU: load the value from the config page,
+ * WRPKRU (at label site, listed in the gate-site table), then compare what
+ * was loaded with the same config value. Code that jumps straight to the
+ * WRPKRU with another EAX stops in cordon_gate_fatal_pkru. ECX and EDX must
+ * be zero already. */
+.macro CHECKED_WRPKRU value, site
+        mov eax, dword ptr [rip + \value]
+\site:
+        wrpkru
+        cmp eax, dword ptr [rip + \value]
+        jne cordon_gate_fatal_pkru
+.endm
+
 /* rax = the address of record eax of domain d; jumps to on_bad if eax is
  * out of range (the index comes from TLS, which untrusted code can write). */
 .macro RECORD_AT_INDEX d, on_bad
@@ -194,11 +207,7 @@ cordon_callout_\v\()_\d:
         mov r11, rcx
         xor ecx, ecx
         xor edx, edx
-        mov eax, dword ptr [rip + UNTRUSTED_PKRU]
-.Lcallout_site_\v\()_\d:
-        wrpkru
-        cmp eax, dword ptr [rip + UNTRUSTED_PKRU]
-        jne cordon_gate_fatal_pkru
+        CHECKED_WRPKRU UNTRUSTED_PKRU, .Lcallout_site_\v\()_\d
         mov rdx, r9
         mov rcx, r11
         xor r9d, r9d
@@ -208,11 +217,7 @@ cordon_callout_\v\()_\d:
         mov r11, rax
         xor ecx, ecx
         xor edx, edx
-        mov eax, dword ptr [rip + DCFG(\d, DCFG_PKRU)]
-.Lcallback_return_site_\v\()_\d:
-        wrpkru
-        cmp eax, dword ptr [rip + DCFG(\d, DCFG_PKRU)]
-        jne cordon_gate_fatal_pkru
+        CHECKED_WRPKRU DCFG(\d, DCFG_PKRU), .Lcallback_return_site_\v\()_\d
         cld
         mov eax, dword ptr fs:cordon_tls_records@tpoff + 4 * \d
         RECORD_AT_INDEX \d, cordon_gate_fatal_record
@@ -246,11 +251,7 @@ cordon_gate_\v\()_\d:
         mov r11, rcx
         xor ecx, ecx
         xor edx, edx
-        mov eax, dword ptr [rip + DCFG(\d, DCFG_PKRU)]
-.Lentry_site_\v\()_\d:
-        wrpkru
-        cmp eax, dword ptr [rip + DCFG(\d, DCFG_PKRU)]
-        jne cordon_gate_fatal_pkru
+        CHECKED_WRPKRU DCFG(\d, DCFG_PKRU), .Lentry_site_\v\()_\d
         /* Claim this thread's record; it is also the trusted stack top. */
         mov eax, dword ptr fs:cordon_tls_records@tpoff + 4 * \d
 .Lhave_index_\v\()_\d:
@@ -276,11 +277,7 @@ cordon_gate_\v\()_\d:
         pop rsp
         mov r11, rax
         SCRUB \wide
-        mov eax, dword ptr [rip + UNTRUSTED_PKRU]
-.Lexit_site_\v\()_\d:
-        wrpkru
-        cmp eax, dword ptr [rip + UNTRUSTED_PKRU]
-        jne cordon_gate_fatal_pkru
+        CHECKED_WRPKRU UNTRUSTED_PKRU, .Lexit_site_\v\()_\d
         mov rax, r11
         ret
 
