@@ -231,6 +231,24 @@ int main() {
   }
   const cordon::Domain trusted = cordon::Domain::Trusted();
   printf("Protection keys are available; the trusted domain uses key %d.\n", trusted.pkey());
+  size_t gate_sites = 0;
+  std::string neutralized;
+  for (size_t i = 0; i < cordon_inspection_count(); ++i) {
+    cordon_inspection_entry e;
+    if (cordon_inspection_get(i, &e) != CORDON_OK) continue;
+    if (e.action == 0) {
+      ++gate_sites;
+    } else {
+      const char* base = strrchr(e.object, '/');
+      neutralized += std::string(neutralized.empty() ? "" : ", ") + (e.kind == 0 ? "WRPKRU" : "XRSTOR") +
+                     " in " + (base != nullptr ? base + 1 : e.object) +
+                     (e.symbol[0] != '\0' ? std::string(" (") + e.symbol + ")" : "");
+    }
+  }
+  printf(
+      "Before starting, Cordon inspected all executable memory: %zu WRPKRU sites are its own gates;\n"
+      "overwritten with UD2 so they can never run: %s.\n",
+      gate_sites, neutralized.empty() ? "nothing" : neutralized.c_str());
 
   auto create = cordon::Register<&VaultCreate>(trusted, "vault_create");
   auto sign = cordon::Register<&VaultSign>(trusted, "vault_sign");
