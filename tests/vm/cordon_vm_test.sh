@@ -43,4 +43,8 @@ grep -q "time-out" "$tmp/err"; check "time-out message" 0 "$?"
 
 "$vm" --kernel "$kernel" --bogus-option "$probe" >/dev/null 2>&1; check "bad usage" 125 "$?"
 
+"$vm" --kernel "$kernel" "$probe" panic >/dev/null 2>"$tmp/err"; rc=$?
+check "kernel panic" 122 "$rc"
+grep -q "kernel panic in the VM.*sysrq triggered crash" "$tmp/err"; check "panic reason quoted" 0 "$?"
+
 finish

@@ -4,13 +4,15 @@
  *   cat FILE         copy a file to stdout
  *   exit N           exit with status N
  *   signal N         kill itself with signal N
- *   pkey             print "pkey ok" if pkey_alloc works, exit 1 otherwise */
+ *   pkey             print "pkey ok" if pkey_alloc works, exit 1 otherwise
+ *   panic            crash the (virtual) machine's kernel through sysrq */
 #define _GNU_SOURCE
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <unistd.h>
 
 int main(int argc, char** argv) {
   if (argc < 2) return 2;
@@ -37,6 +39,19 @@ int main(int argc, char** argv) {
     signal(atoi(argv[2]), SIG_DFL);
     raise(atoi(argv[2]));
     return 4;
+  }
+  if (strcmp(argv[1], "panic") == 0) {
+    /* Only inside cordon-vm (its initramfs has /cordon/argv): never crash a
+     * real machine's kernel. */
+    if (access("/cordon/argv", F_OK) != 0) {
+      fprintf(stderr, "vm_probe: refusing to crash a kernel outside cordon-vm\n");
+      return 7;
+    }
+    FILE *f = fopen("/proc/sysrq-trigger", "w");
+    if (!f) return 5;
+    fputc('c', f);
+    fclose(f);
+    return 6; /* not reached: the kernel has crashed */
   }
   if (strcmp(argv[1], "pkey") == 0) {
     int k = pkey_alloc(0, 0);
