@@ -167,11 +167,11 @@ const char* cordon_domain_name(cordon_domain_t domain) {
 }
 
 int cordon_domain_pkey(cordon_domain_t domain) {
-  if (domain == CORDON_DOMAIN_UNTRUSTED) return 0;
-  if (!domains::Exists(domain)) return -1;
+  if (domain == CORDON_DOMAIN_UNTRUSTED) return hw::kDefaultKey;
+  if (!domains::Exists(domain)) return hw::kNoKey;
   // The key is the one field whose bits differ from the untrusted PKRU.
   const uint32_t diff = gates::Config().domains[domain].pkru ^ gates::Config().untrusted_pkru;
-  return diff == 0 ? -1 : __builtin_ctz(diff) / 2;
+  return diff == 0 ? hw::kNoKey : __builtin_ctz(diff) / 2;
 }
 
 int cordon_domain_region(cordon_domain_t domain, const void** start, size_t* size) {

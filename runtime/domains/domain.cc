@@ -26,6 +26,20 @@ DomainState* StateOf(int d) {
   return reinterpret_cast<DomainState*>(Config().domains[d].state);
 }
 
+int StatusFromHeapError(heap::HeapError e) {
+  switch (e) {
+    case heap::HeapError::kInvalidArgument:
+      return CORDON_E_INVALID_ARGUMENT;
+    case heap::HeapError::kNoMemory:
+      return CORDON_E_NO_MEMORY;
+    case heap::HeapError::kDoubleFree:
+      return CORDON_E_DOUBLE_FREE;
+    case heap::HeapError::kInvalidPointer:
+      return CORDON_E_INVALID_POINTER;
+  }
+  return CORDON_E_INVALID_ARGUMENT;
+}
+
 // ---- Builtin entries. They run inside domain D, on a trusted stack. ----
 
 template <int D>
@@ -89,20 +103,6 @@ BuiltinSet BuiltinsFor(int d) {
 }
 
 }  // namespace
-
-int StatusFromHeapError(heap::HeapError e) {
-  switch (e) {
-    case heap::HeapError::kInvalidArgument:
-      return CORDON_E_INVALID_ARGUMENT;
-    case heap::HeapError::kNoMemory:
-      return CORDON_E_NO_MEMORY;
-    case heap::HeapError::kDoubleFree:
-      return CORDON_E_DOUBLE_FREE;
-    case heap::HeapError::kInvalidPointer:
-      return CORDON_E_INVALID_POINTER;
-  }
-  return CORDON_E_INVALID_ARGUMENT;
-}
 
 uint64_t HeapAllocInside(int d, size_t size, size_t alignment) {
   const auto r = StateOf(d)->heap->Allocate(size, alignment);
@@ -183,7 +183,7 @@ int CreateDomain(const cordon_options& opts, int* index_out) {
     return CORDON_E_SYSCALL;
   }
 
-  auto* state = new (base) DomainState{d, key, {CORDON_BUILTIN_COUNT}, nullptr, {}};
+  auto* state = new (base) DomainState{{CORDON_BUILTIN_COUNT}, nullptr, {}};
   auto* heap_place = base + RoundUp(sizeof(DomainState), 64);
   state->heap = new (heap_place) heap::TrustedHeap(arena, l.heap_bytes);
   const BuiltinSet b = BuiltinsFor(d);

@@ -29,8 +29,6 @@ enum Builtin : uint32_t {
 
 // Lives at the start of the domain's region.
 struct DomainState {
-  int index;
-  int pkey;
   std::atomic<uint32_t> next_entry;
   heap::TrustedHeap* heap;
   uint64_t table[CORDON_TABLE_SIZE];  // entry functions, by id
@@ -80,8 +78,6 @@ uint64_t HeapAllocInside(int d, size_t size, size_t alignment);
 uint64_t HeapFreeInside(int d, void* ptr);
 uint64_t HeapReallocInside(int d, void* ptr, size_t size);
 uint64_t RegisterInside(int d, uint64_t fn);
-
-int StatusFromHeapError(heap::HeapError e);
 
 // The busy record whose trusted stack holds sp, in domain d (the caller must
 // be inside d); nullptr if sp is on no entry's trusted stack there.

@@ -199,12 +199,6 @@ AllocResult TrustedHeap::Allocate(size_t size, size_t alignment) {
   return AllocateLarge(pages, align_pages);
 }
 
-AllocResult TrustedHeap::AllocateArray(size_t count, size_t size) {
-  size_t total;
-  if (__builtin_mul_overflow(count, size, &total)) return {nullptr, HeapError::kNoMemory};
-  return Allocate(total);  // blocks are always zero
-}
-
 std::optional<size_t> TrustedHeap::BlockSizeLocked(const void* ptr) const {
   if (!Contains(ptr)) return std::nullopt;
   const size_t offset = static_cast<size_t>(static_cast<const unsigned char*>(ptr) - arena_);
@@ -295,20 +289,6 @@ AllocResult TrustedHeap::Reallocate(void* ptr, size_t size) {
 HeapStats TrustedHeap::Stats() {
   Guard guard(lock_);
   return HeapStats{arena_bytes_, pages_in_use_, live_blocks_, live_bytes_};
-}
-
-const char* HeapErrorMessage(HeapError e) {
-  switch (e) {
-    case HeapError::kInvalidArgument:
-      return "invalid size or alignment";
-    case HeapError::kNoMemory:
-      return "heap exhausted";
-    case HeapError::kDoubleFree:
-      return "double free";
-    case HeapError::kInvalidPointer:
-      return "pointer is not a heap block";
-  }
-  return "unknown heap error";
 }
 
 }  // namespace cordon::heap

@@ -54,7 +54,6 @@ class TrustedHeap {
   TrustedHeap& operator=(const TrustedHeap&) = delete;
 
   AllocResult Allocate(size_t size, size_t alignment = kMinAlign);
-  AllocResult AllocateArray(size_t count, size_t size);  // checks count*size overflow
   // Failure leaves ptr valid and unchanged. ptr == nullptr allocates.
   AllocResult Reallocate(void* ptr, size_t size);
   // nullptr is a no-op. Errors change nothing.
@@ -89,8 +88,6 @@ class TrustedHeap {
   size_t live_blocks_ = 0;
   size_t live_bytes_ = 0;
 };
-
-const char* HeapErrorMessage(HeapError e);
 
 }  // namespace cordon::heap
 
