@@ -31,7 +31,8 @@ typedef enum cordon_status {
   CORDON_E_SYSCALL = -13,            /* a system call failed unexpectedly */
   CORDON_E_TOO_MANY_DOMAINS = -14,   /* the runtime's domain limit is reached */
   CORDON_E_UNSAFE_CODE = -15,        /* executable memory holds a WRPKRU/XRSTOR that cannot be neutralized */
-  CORDON_E_LAZY_BINDING = -16        /* neutralizing ld.so's XRSTOR needs LD_BIND_NOW=1 */
+  CORDON_E_LAZY_BINDING = -16,       /* neutralizing ld.so's XRSTOR needs LD_BIND_NOW=1 */
+  CORDON_E_UNGATED_CODE = -17        /* CORDON_TRUSTED functions compiled without the pass plugin */
 } cordon_status;
 
 /* What cordon_init() does with a WRPKRU or XRSTOR found outside its gates. */
@@ -150,6 +151,39 @@ int cordon_realloc(void* ptr, size_t size, void** out);
  * changes nothing. */
 int cordon_free(void* ptr);
 int cordon_domain_alloc(cordon_domain_t domain, size_t alignment, size_t size, void** out);
+
+/* ---- Annotated entry points (the cordon-gates pass plugin) ----
+ * CORDON_TRUSTED marks a function definition, and the declarations in its
+ * header, as an entry point of the trusted domain. Compiled by clang 14 with
+ * the pass plugin (cordon_enable_gates() in CMake, or
+ * -fpass-plugin=CordonGates.so), the function's own name becomes a gated
+ * entry and its body runs inside the domain, on the thread's trusted stack;
+ * every caller, direct or through a pointer, goes through the gate, and
+ * calls between trusted functions go straight to the bodies. cordon_init()
+ * registers every such entry point. Arguments: up to 6 integers or pointers
+ * and 8 floating-point values; result: one integer or pointer, two
+ * integers, or one float or double. Pointers that untrusted code passes in
+ * must be checked with cordon_is_untrusted_range(). docs/compiler-pass.md
+ * has the details. */
+#if defined(__clang__)
+#define CORDON_TRUSTED __attribute__((annotate("cordon.trusted"), section("cordon_trusted_unprocessed")))
+#else
+#define CORDON_TRUSTED                                                                                      \
+  _Pragma("GCC error \"CORDON_TRUSTED needs clang 14 with the Cordon pass plugin (cordon_enable_gates() in " \
+          "CMake, or -fpass-plugin=CordonGates.so)\"")
+#endif
+
+typedef struct cordon_generated_entry {
+  const char* name;   /* the function's (demangled) name */
+  uintptr_t gate;     /* the gated entry: the address callers use */
+  uintptr_t body;     /* the body, which runs inside the domain */
+  cordon_entry entry; /* the same body, registered for cordon_call() */
+} cordon_generated_entry;
+
+/* Entry points the pass plugin generated in this program. */
+size_t cordon_generated_entry_count(void);
+/* Needs cordon_init(), which registers them. */
+int cordon_generated_entry_get(size_t index, cordon_generated_entry* out);
 
 /* ---- Gate sites ---- */
 typedef struct cordon_gate_site {

@@ -212,6 +212,9 @@ struct Thunk<Fn, R (*)(Args...)> {
     }
   }
 };
+// A noexcept function is called the same way.
+template <auto Fn, typename R, typename... Args>
+struct Thunk<Fn, R (*)(Args...) noexcept> : Thunk<Fn, R (*)(Args...)> {};
 
 }  // namespace detail
 
@@ -241,6 +244,10 @@ template <typename F>
 struct Signature;
 template <typename R, typename... Args>
 struct Signature<R (*)(Args...)> {
+  using type = R(Args...);
+};
+template <typename R, typename... Args>
+struct Signature<R (*)(Args...) noexcept> {
   using type = R(Args...);
 };
 

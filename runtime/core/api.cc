@@ -34,6 +34,7 @@ struct Registry {
   std::string domain_names[CORDON_MAX_DOMAINS];
   std::map<std::pair<int, uint32_t>, std::string> entry_names;
   std::vector<cordon::inspector::ReportEntry> inspection;
+  std::vector<cordon_generated_entry> generated;
 };
 
 Registry& Reg() {
@@ -104,10 +105,19 @@ int cordon_init(const cordon_options* opts) {
 
   std::lock_guard<std::mutex> lock(Reg().mu);
   if (Reg().initialized) return CORDON_E_ALREADY_INITIALIZED;
+  // A build mistake, whatever the machine: say so first.
+  if (gates::HasUngatedTrustedCode()) return CORDON_E_UNGATED_CODE;
   if (!hw::CpuHasPku() || !hw::KernelHasPkeys()) return CORDON_E_NO_PKU;
   if (!hw::CpuHasAvx()) return CORDON_E_NO_AVX;
   if (o.inspect_policy != CORDON_INSPECT_NEUTRALIZE && o.inspect_policy != CORDON_INSPECT_REFUSE) {
     return CORDON_E_INVALID_ARGUMENT;
+  }
+  // The pass plugin's entry points all go into the trusted domain's table,
+  // so check that they fit before anything is created.
+  const size_t generated = gates::GeneratedEntryCount();
+  if (generated > CORDON_TABLE_SIZE - CORDON_BUILTIN_COUNT) return CORDON_E_TABLE_FULL;
+  for (size_t i = 0; i < generated; ++i) {
+    if (gates::GeneratedEntryAt(i).domain != 1) return CORDON_E_INVALID_ARGUMENT;
   }
   // Before anything is created: no WRPKRU or XRSTOR may stay executable
   // outside the gates.
@@ -132,6 +142,17 @@ int cordon_init(const cordon_options* opts) {
   pthread_atfork(nullptr, nullptr, domains::ResetThreadRecordsInChild);
   Reg().options = o;
   Reg().domain_names[d] = "trusted";
+  // Register the generated entry points (their gates call the bodies
+  // directly; the table makes them reachable through cordon_call() too).
+  Reg().generated.clear();
+  for (size_t i = 0; i < generated; ++i) {
+    const gates::GeneratedEntry g = gates::GeneratedEntryAt(i);
+    const uint64_t id = gates::GateFor(d)(g.body, 0, 0, 0, 0, domains::kBuiltinRegister);
+    CORDON_CHECK(!domains::IsStatus(id), "registering a generated entry point failed after its room was checked");
+    const cordon_entry entry{d, static_cast<uint32_t>(id)};
+    Reg().entry_names[{d, entry.id}] = g.name;
+    Reg().generated.push_back(cordon_generated_entry{g.name, g.gate, g.body, entry});
+  }
   Reg().initialized = true;
   cordon::inspector::EnableDlopenInspection();
   return CORDON_OK;
@@ -302,6 +323,19 @@ int cordon_free(void* ptr) {
   return StatusOf(RunFor(d, domains::kBuiltinFree, p, 0, [&] { return domains::HeapFreeInside(d, ptr); }));
 }
 
+size_t cordon_generated_entry_count(void) {
+  return gates::GeneratedEntryCount();
+}
+
+int cordon_generated_entry_get(size_t index, cordon_generated_entry* out) {
+  if (out == nullptr) return CORDON_E_INVALID_ARGUMENT;
+  std::lock_guard<std::mutex> lock(Reg().mu);
+  if (!Reg().initialized) return CORDON_E_NOT_INITIALIZED;
+  if (index >= Reg().generated.size()) return CORDON_E_INVALID_ARGUMENT;
+  *out = Reg().generated[index];
+  return CORDON_OK;
+}
+
 size_t cordon_gate_site_count(void) {
   return gates::SiteCount();
 }
@@ -375,6 +409,10 @@ const char* cordon_strerror(int status) {
              "some loaded library still binds lazily; start the program with LD_BIND_NOW=1 in its "
              "environment "
              "(tools/cordon-pku-run and tools/cordon-vm do), or link every object with -z now";
+    case CORDON_E_UNGATED_CODE:
+      return "functions marked CORDON_TRUSTED were compiled without the Cordon pass plugin, so they have no "
+             "gates and would run without the trusted domain's protection; build them with "
+             "cordon_enable_gates(<target>) in CMake, or pass -fpass-plugin=<path>/CordonGates.so to clang 14";
   }
   return "unknown Cordon status code";
 }

@@ -74,8 +74,12 @@ cordon_gate_die:
         ud2
         .size cordon_gate_die, . - cordon_gate_die
 
+/* Global (but hidden) because the gates that the pass plugin generates
+ * (compiler-pass/GateAsm.cpp) stop through them too. */
 .macro DIE_WITH name
         .p2align 4
+        .globl cordon_gate_fatal_\name
+        .hidden cordon_gate_fatal_\name
 cordon_gate_fatal_\name:
         lea rsi, [rip + .Lmsg_\name]
         mov edx, .Lmsg_\name\()_end - .Lmsg_\name
@@ -354,6 +358,71 @@ cordon_gate_\v\()_\d:
         GATE 14, \v, \wide
         GATE 15, \v, \wide
 .endm
+
+/* cordon_gate_attach_1: called by the gates that the pass plugin generates
+ * (compiler-pass/GateAsm.cpp) on a thread's first call into the trusted
+ * domain, before their WRPKRU. It attaches the thread through the runtime
+ * gate (builtin entry 0 does nothing; the gate's slow path claims a record
+ * and writes the TLS index) and keeps every register that carries the
+ * generated gate's arguments: rdi, rsi, r8, r9, r10, r11 (holding rdx and
+ * rcx) and xmm0-7. Before cordon_init() the config page is all zero, and it
+ * stops the process with a message rather than run a gate. */
+        .globl cordon_gate_attach_1
+        .hidden cordon_gate_attach_1
+        .type cordon_gate_attach_1, @function
+        .p2align 4
+cordon_gate_attach_1:
+        mov eax, dword ptr [rip + DCFG(1, DCFG_PKRU)]
+        test eax, eax
+        jz cordon_gate_fatal_domain
+        push rbp
+        mov rbp, rsp
+        and rsp, -16
+        push rdi
+        push rsi
+        push r8
+        push r9
+        push r10
+        push r11
+        sub rsp, 128
+        movdqu xmmword ptr [rsp + 0], xmm0
+        movdqu xmmword ptr [rsp + 16], xmm1
+        movdqu xmmword ptr [rsp + 32], xmm2
+        movdqu xmmword ptr [rsp + 48], xmm3
+        movdqu xmmword ptr [rsp + 64], xmm4
+        movdqu xmmword ptr [rsp + 80], xmm5
+        movdqu xmmword ptr [rsp + 96], xmm6
+        movdqu xmmword ptr [rsp + 112], xmm7
+        xor edi, edi
+        xor esi, esi
+        xor edx, edx
+        xor ecx, ecx
+        xor r8d, r8d
+        xor r9d, r9d /* builtin entry 0 */
+        cmp dword ptr [rip + cordon_gate_config + CFG_WIDE_SCRUB], 0
+        jne 1f
+        call cordon_gate_avx_1
+        jmp 2f
+1:      call cordon_gate_avx512_1
+2:      movdqu xmm0, xmmword ptr [rsp + 0]
+        movdqu xmm1, xmmword ptr [rsp + 16]
+        movdqu xmm2, xmmword ptr [rsp + 32]
+        movdqu xmm3, xmmword ptr [rsp + 48]
+        movdqu xmm4, xmmword ptr [rsp + 64]
+        movdqu xmm5, xmmword ptr [rsp + 80]
+        movdqu xmm6, xmmword ptr [rsp + 96]
+        movdqu xmm7, xmmword ptr [rsp + 112]
+        add rsp, 128
+        pop r11
+        pop r10
+        pop r9
+        pop r8
+        pop rsi
+        pop rdi
+        mov rsp, rbp
+        pop rbp
+        ret
+        .size cordon_gate_attach_1, . - cordon_gate_attach_1
 
 /* cordon_gates_begin/end bracket the gate code, so that tools (the
  * instruction counter in bench/) can tell gate instructions from others. */

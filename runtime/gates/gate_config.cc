@@ -14,6 +14,20 @@ struct RawSite {
 extern const RawSite __start_cordon_gate_sites[];
 extern const RawSite __stop_cordon_gate_sites[];
 
+// Written by the pass plugin (compiler-pass/GateAsm.cpp); absent, and so
+// null, in programs without CORDON_TRUSTED functions.
+struct RawEntry {
+  int32_t gate;
+  int32_t body;
+  int32_t name;
+  uint32_t domain;
+};
+extern const RawEntry __start_cordon_entries[] __attribute__((weak, visibility("hidden")));
+extern const RawEntry __stop_cordon_entries[] __attribute__((weak, visibility("hidden")));
+// The section CORDON_TRUSTED puts functions in until the plugin moves them.
+extern const char __start_cordon_trusted_unprocessed[] __attribute__((weak, visibility("hidden")));
+extern const char __stop_cordon_trusted_unprocessed[] __attribute__((weak, visibility("hidden")));
+
 #define CORDON_DECLARE_GATES(v)                                                              \
   uint64_t cordon_gate_##v##_1(uint64_t, uint64_t, uint64_t, uint64_t, uint64_t, uint64_t);  \
   uint64_t cordon_gate_##v##_2(uint64_t, uint64_t, uint64_t, uint64_t, uint64_t, uint64_t);  \
@@ -95,6 +109,27 @@ Site SiteAt(size_t index) {
   const auto address = reinterpret_cast<uintptr_t>(&raw.relative) + static_cast<intptr_t>(raw.relative);
   return Site{address, static_cast<int>(raw.info & 0xff), static_cast<int>((raw.info >> 8) & 0xff),
               ((raw.info >> 16) & 1) != 0};
+}
+
+namespace {
+uintptr_t Resolve(const int32_t& field) {
+  return reinterpret_cast<uintptr_t>(&field) + static_cast<intptr_t>(field);
+}
+}  // namespace
+
+size_t GeneratedEntryCount() {
+  if (__start_cordon_entries == nullptr) return 0;
+  return static_cast<size_t>(__stop_cordon_entries - __start_cordon_entries);
+}
+
+GeneratedEntry GeneratedEntryAt(size_t index) {
+  const RawEntry& raw = __start_cordon_entries[index];
+  return GeneratedEntry{Resolve(raw.gate), Resolve(raw.body), reinterpret_cast<const char*>(Resolve(raw.name)),
+                        static_cast<int>(raw.domain)};
+}
+
+bool HasUngatedTrustedCode() {
+  return __start_cordon_trusted_unprocessed != __stop_cordon_trusted_unprocessed;
 }
 
 }  // namespace cordon::gates

@@ -1,0 +1,158 @@
+// Gate assembly for pass-generated entry points.
+//
+// A generated gate follows the runtime gate's invariants (docs/gates.md):
+// every WRPKRU loads its value from the read-only config page and compares
+// what was loaded with it afterwards; after the entry WRPKRU nothing is read
+// from untrusted memory except the bounds-checked TLS record index; the
+// record is claimed with an atomic bit test-and-set. It differs in three ways
+// that a gate specialised for one function allows:
+//  - it calls the body directly, with no entry-table dispatch, so all six
+//    integer argument registers and xmm0-7 carry arguments;
+//  - the exit keeps exactly the result registers of the function's type;
+//  - a call made while the thread already runs in the domain (trusted code
+//    calling through a pointer or from a helper the pass cannot see) is
+//    recognised with RDPKRU and becomes a plain jump to the body: no second
+//    gate, no WRPKRU.
+// The first call of a thread goes through cordon_gate_attach_1 (gate.S),
+// which attaches the thread through the runtime gate; it also stops the
+// process with a message if cordon_init() has not run.
+#include "compiler-pass/GateAsm.h"
+
+#include <sstream>
+
+#include "runtime/gates/gate_abi.h"
+
+namespace cordon::pass {
+namespace {
+
+std::string Quote(const std::string& symbol) {
+  std::string out = "\"";
+  for (char c : symbol) {
+    if (c == '"' || c == '\\') out += '\\';
+    out += c;
+  }
+  return out + "\"";
+}
+
+// cordon_gate_config + offset, rip-relative. Why not through the GOT: a GOT
+// slot is writable memory until RELRO, and a forged config address would let
+// a gate load and "check" any PKRU. libcordon is linked statically into the
+// same executable, so a direct reference always resolves.
+std::string Config(int offset) {
+  return "cordon_gate_config+" + std::to_string(offset) + "(%rip)";
+}
+
+std::string DomainConfig(int domain, int field) {
+  return Config(CFG_DOMAINS + domain * CFG_DOMAIN_STRIDE + field);
+}
+
+}  // namespace
+
+std::string EmitGate(const GateSpec& s) {
+  std::ostringstream o;
+  const std::string g = Quote(s.gate);
+  const std::string l = ".Lcordon_" + std::to_string(s.module_tag) + "_" + std::to_string(s.index) + "_";
+  const std::string tls = "%fs:cordon_tls_records@TPOFF+" + std::to_string(4 * s.domain);
+  const std::string pkru = DomainConfig(s.domain, DCFG_PKRU);
+  const std::string untrusted = Config(CFG_UNTRUSTED_PKRU);
+
+  o << "\t.text\n\t.p2align 5\n";
+  if (s.binding == SymbolBinding::kGlobal) o << "\t.globl " << g << "\n";
+  if (s.visibility == SymbolVisibility::kHidden) o << "\t.hidden " << g << "\n";
+  if (s.visibility == SymbolVisibility::kProtected) o << "\t.protected " << g << "\n";
+  o << "\t.type " << g << ",@function\n" << g << ":\n";
+  // Untrusted so far. rdx and rcx move aside: RDPKRU and WRPKRU need ecx = 0
+  // and WRPKRU edx = 0.
+  o << "\tcld\n"
+    << "\tmovq %rdx, %r10\n"
+    << "\tmovq %rcx, %r11\n"
+    << "\tmovl " << tls << ", %eax\n"
+    << "\tcmpl $-1, %eax\n"
+    << "\tje " << l << "attach\n"
+    << l << "attached:\n"
+    << "\txorl %ecx, %ecx\n"
+    << "\trdpkru\n"
+    << "\tcmpl " << pkru << ", %eax\n"
+    << "\tje " << l << "inside\n";
+  // Enter: the checked WRPKRU (RDPKRU left edx = 0).
+  o << "\tmovl " << pkru << ", %eax\n"
+    << l << "entry_site:\n"
+    << "\twrpkru\n"
+    << "\tcmpl " << pkru << ", %eax\n"
+    << "\tjne cordon_gate_fatal_pkru\n";
+  // Claim this thread's record, which is also its trusted stack top.
+  o << "\tmovl " << tls << ", %eax\n"
+    << "\tcmpl " << DomainConfig(s.domain, DCFG_NRECORDS) << ", %eax\n"
+    << "\tjae cordon_gate_fatal_record\n"
+    << "\timulq " << DomainConfig(s.domain, DCFG_STRIDE) << ", %rax\n"
+    << "\taddq " << DomainConfig(s.domain, DCFG_RECORDS) << ", %rax\n"
+    << "\tlock btsl $0, " << REC_BUSY << "(%rax)\n"
+    << "\tjc cordon_gate_fatal_nested\n"
+    << "\tmovq %rsp, " << REC_SAVED_RSP << "(%rax)\n"
+    << "\tmovq %rax, %rsp\n"
+    << "\tmovq %r10, %rdx\n"
+    << "\tmovq %r11, %rcx\n"
+    << "\tcall " << Quote(s.body) << "\n";
+  // Leave: release the record, back to the caller's stack, keep the result,
+  // clear every other caller-saved register, load the untrusted PKRU.
+  o << "\tmovl $0, " << REC_BUSY << "(%rsp)\n"
+    << "\tpopq %rsp\n";
+  switch (s.ret) {
+    case ReturnKind::kVoid: break;
+    case ReturnKind::kInt: o << "\tmovq %rax, %r11\n"; break;
+    case ReturnKind::kIntPair: o << "\tmovq %rax, %r11\n\tmovq %rdx, %r9\n"; break;
+    case ReturnKind::kFloat: o << "\tvmovq %xmm0, %r11\n"; break;
+  }
+  o << "\txorl %edi, %edi\n"
+    << "\txorl %esi, %esi\n"
+    << "\txorl %r8d, %r8d\n";
+  if (s.ret != ReturnKind::kIntPair) o << "\txorl %r9d, %r9d\n";
+  o << "\txorl %r10d, %r10d\n";
+  if (s.ret == ReturnKind::kVoid) o << "\txorl %r11d, %r11d\n";
+  o << "\tvzeroall\n"
+    << "\ttestb $1, " << Config(CFG_WIDE_SCRUB) << "\n"
+    << "\tje " << l << "narrow\n";
+  for (int i = 16; i < 32; ++i) o << "\tvpxord %xmm" << i << ", %xmm" << i << ", %xmm" << i << "\n";
+  for (int i = 0; i < 8; ++i) o << "\tkxorw %k" << i << ", %k" << i << ", %k" << i << "\n";
+  o << l << "narrow:\n"
+    << "\txorl %ecx, %ecx\n"
+    << "\txorl %edx, %edx\n"
+    << "\tmovl " << untrusted << ", %eax\n"
+    << l << "exit_site:\n"
+    << "\twrpkru\n"
+    << "\tcmpl " << untrusted << ", %eax\n"
+    << "\tjne cordon_gate_fatal_pkru\n";
+  switch (s.ret) {
+    case ReturnKind::kVoid: break;
+    case ReturnKind::kInt: o << "\tmovq %r11, %rax\n"; break;
+    case ReturnKind::kIntPair: o << "\tmovq %r11, %rax\n\tmovq %r9, %rdx\n"; break;
+    case ReturnKind::kFloat: o << "\tvmovq %r11, %xmm0\n"; break;
+  }
+  o << "\tret\n";
+  // Already inside the domain: a plain tail call, no second gate.
+  o << l << "inside:\n"
+    << "\tmovq %r10, %rdx\n"
+    << "\tmovq %r11, %rcx\n"
+    << "\tjmp " << Quote(s.body) << "\n";
+  // First call on this thread: attach it (all argument registers survive).
+  o << l << "attach:\n"
+    << "\tcall cordon_gate_attach_" << s.domain << "\n"
+    << "\tjmp " << l << "attached\n"
+    << "\t.size " << g << ", .-" << g << "\n";
+
+  const unsigned info = static_cast<unsigned>(s.domain) << 8 | kSiteGenerated;
+  o << "\t.section cordon_gate_sites,\"a\",@progbits\n\t.p2align 3\n"
+    << "\t.long " << l << "entry_site-.\n\t.long " << (SITE_ENTRY | info) << "\n"
+    << "\t.long " << l << "exit_site-.\n\t.long " << (SITE_EXIT | info) << "\n";
+  o << "\t.section cordon_entries,\"a\",@progbits\n\t.p2align 2\n"
+    << "\t.long " << g << "-.\n"
+    << "\t.long " << Quote(s.body) << "-.\n"
+    << "\t.long " << l << "name-.\n"
+    << "\t.long " << s.domain << "\n";
+  o << "\t.section .rodata.cordon_entry_names,\"a\",@progbits\n"
+    << l << "name:\n\t.asciz " << Quote(s.label) << "\n"
+    << "\t.text\n";
+  return o.str();
+}
+
+}  // namespace cordon::pass

@@ -1,0 +1,17 @@
+/* A CORDON_TRUSTED function compiled without the pass plugin has no gate and
+ * would run unprotected: cordon_init() refuses the program, on any machine,
+ * with a status and a sentence that say how to build it. */
+#include <cordon/cordon.h>
+#include <stdio.h>
+#include <string.h>
+
+CORDON_TRUSTED int not_gated(int x) { return x + 1; }
+
+int main(void) {
+  const int s = cordon_init(NULL);
+  printf("cordon_init: %d: %s\n", s, cordon_strerror(s));
+  if (s != CORDON_E_UNGATED_CODE) return 1;
+  if (strstr(cordon_strerror(s), "cordon_enable_gates") == NULL) return 1;
+  if (cordon_is_initialized()) return 1;
+  return not_gated(-1);
+}
