@@ -11,6 +11,7 @@
 #include <cstdio>
 #include <cstdlib>
 
+#include "bench/pass_target.h"
 #include "cordon/cordon.h"
 #include "runtime/gates/gate_config.h"
 
@@ -30,6 +31,14 @@ void BM_GateRoundTrip(benchmark::State& state) {
   for (auto _ : state) benchmark::DoNotOptimize(cordon_call(g_entry, 1, 2, 3, 4, 5));
 }
 BENCHMARK(BM_GateRoundTrip);
+
+// The gate the pass plugin generates for a CORDON_TRUSTED function doing the
+// same nothing, called through a pointer like the others.
+void BM_PassGateRoundTrip(benchmark::State& state) {
+  PassTargetFn volatile fn = &pass_target;
+  for (auto _ : state) benchmark::DoNotOptimize(fn(1, 2, 3, 4, 5));
+}
+BENCHMARK(BM_PassGateRoundTrip);
 
 // What a runtime without PKU would do: open the protected page, call, close.
 void BM_MprotectSwitch(benchmark::State& state) {
