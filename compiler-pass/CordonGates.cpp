@@ -95,7 +95,8 @@ std::optional<std::string> CString(const Value* v) {
 // Definitions carrying the annotation, with where clang saw it.
 std::map<Function*, SourcePlace> AnnotatedDefinitions(Module& module) {
   std::map<Function*, SourcePlace> out;
-  if (GlobalVariable* ga = module.getNamedGlobal("llvm.global.annotations"); ga != nullptr && ga->hasInitializer()) {
+  if (GlobalVariable* ga = module.getNamedGlobal("llvm.global.annotations");
+      ga != nullptr && ga->hasInitializer()) {
     if (auto* array = dyn_cast<ConstantArray>(ga->getInitializer())) {
       for (const Use& element : array->operands()) {
         auto* entry = dyn_cast<ConstantStruct>(element.get());
@@ -114,7 +115,8 @@ std::map<Function*, SourcePlace> AnnotatedDefinitions(Module& module) {
   // The section alone also marks a definition (the annotation may have been
   // dropped by an earlier tool).
   for (Function& fn : module) {
-    if (!fn.isDeclaration() && fn.getSection() == kUnprocessedSection && out.count(&fn) == 0) out[&fn] = PlaceOf(fn);
+    if (!fn.isDeclaration() && fn.getSection() == kUnprocessedSection && out.count(&fn) == 0)
+      out[&fn] = PlaceOf(fn);
   }
   return out;
 }
@@ -141,9 +143,9 @@ std::optional<ReturnKind> ClassifyReturn(Type* type, const DataLayout& layout) {
       vec != nullptr && vec->getElementType()->isFloatingPointTy() && layout.getTypeSizeInBits(vec) <= 64) {
     return ReturnKind::kFloat;
   }
-  if (auto* st = dyn_cast<StructType>(type);
-      st != nullptr && st->getNumElements() == 2 && IsIntegerClass(st->getElementType(0)) &&
-      IsIntegerClass(st->getElementType(1))) {
+  if (auto* st = dyn_cast<StructType>(type); st != nullptr && st->getNumElements() == 2 &&
+                                             IsIntegerClass(st->getElementType(0)) &&
+                                             IsIntegerClass(st->getElementType(1))) {
     return ReturnKind::kIntPair;
   }
   return std::nullopt;
@@ -158,28 +160,32 @@ std::vector<std::string> CrossingProblems(Function& fn, const DataLayout& layout
                        " is variadic: a gate cannot know how many arguments to carry across; give it a fixed "
                        "parameter list (for example a pointer and a count)");
   }
-  if (fn.hasLinkOnceLinkage() || fn.hasWeakLinkage() || fn.hasComdat() || fn.hasAvailableExternallyLinkage()) {
-    problems.push_back(name +
-                       " is inline, a template or weak, so it may be emitted in several files: its gate must exist "
-                       "exactly once; define it out of line in one source file");
+  if (fn.hasLinkOnceLinkage() || fn.hasWeakLinkage() || fn.hasComdat() ||
+      fn.hasAvailableExternallyLinkage()) {
+    problems.push_back(
+        name +
+        " is inline, a template or weak, so it may be emitted in several files: its gate must exist "
+        "exactly once; define it out of line in one source file");
   }
   unsigned ints = 0;
   unsigned sses = 0;
   for (Argument& arg : fn.args()) {
     const std::string which = "parameter " + std::to_string(arg.getArgNo() + 1);
     if (arg.hasStructRetAttr()) {
-      problems.push_back(name +
-                         " returns an aggregate too large for registers, which the gate would have trusted code "
-                         "write through a hidden pointer; return it through an explicit out-parameter and check "
-                         "it with cordon_is_untrusted_range()");
+      problems.push_back(
+          name +
+          " returns an aggregate too large for registers, which the gate would have trusted code "
+          "write through a hidden pointer; return it through an explicit out-parameter and check "
+          "it with cordon_is_untrusted_range()");
       ++ints;
       continue;
     }
     if (arg.hasByValAttr() || arg.hasInAllocaAttr() || arg.hasPreallocatedAttr() || arg.hasNestAttr()) {
-      problems.push_back(name + ": " + which +
-                         " is an aggregate passed by value on the stack, and the body runs on the trusted stack "
-                         "where it is not; pass a pointer to it instead and check it with "
-                         "cordon_is_untrusted_range()");
+      problems.push_back(
+          name + ": " + which +
+          " is an aggregate passed by value on the stack, and the body runs on the trusted stack "
+          "where it is not; pass a pointer to it instead and check it with "
+          "cordon_is_untrusted_range()");
       continue;
     }
     Type* type = arg.getType();
@@ -191,20 +197,23 @@ std::vector<std::string> CrossingProblems(Function& fn, const DataLayout& layout
                (type->isVectorTy() && layout.getTypeSizeInBits(type) <= 128)) {
       ++sses;
     } else {
-      problems.push_back(name + ": " + which + " has type " + TypeName(type) +
-                         ", which is passed in memory or in registers a gate does not carry (long double, wide "
-                         "vectors); pass a pointer to it instead");
+      problems.push_back(
+          name + ": " + which + " has type " + TypeName(type) +
+          ", which is passed in memory or in registers a gate does not carry (long double, wide "
+          "vectors); pass a pointer to it instead");
     }
   }
   if (ints > kIntRegisters || sses > kSseRegisters) {
-    problems.push_back(name + " takes " + std::to_string(ints) + " integer/pointer and " + std::to_string(sses) +
-                       " floating-point arguments; a gate carries at most 6 and 8, because the rest would be read "
-                       "from the untrusted stack; pass a pointer to a struct instead");
+    problems.push_back(
+        name + " takes " + std::to_string(ints) + " integer/pointer and " + std::to_string(sses) +
+        " floating-point arguments; a gate carries at most 6 and 8, because the rest would be read "
+        "from the untrusted stack; pass a pointer to a struct instead");
   }
   if (!ClassifyReturn(fn.getReturnType(), layout).has_value()) {
-    problems.push_back(name + " returns " + TypeName(fn.getReturnType()) +
-                       ", which a gate cannot carry back (it returns one integer or pointer, two integers, or one "
-                       "float or double); return it through an out-parameter instead");
+    problems.push_back(
+        name + " returns " + TypeName(fn.getReturnType()) +
+        ", which a gate cannot carry back (it returns one integer or pointer, two integers, or one "
+        "float or double); return it through an out-parameter instead");
   }
   return problems;
 }
@@ -254,9 +263,10 @@ std::optional<std::string> ForbiddenInstruction(StringRef text) {
 bool CheckInlineAssembly(Module& module) {
   bool clean = true;
   if (auto found = ForbiddenInstruction(module.getModuleInlineAsm())) {
-    Report(module, DS_Error, {module.getSourceFileName(), 0},
-           "file-scope assembly contains " + *found +
-               ": only Cordon's gates may change PKRU, and cordon_init() would refuse this program; remove it");
+    Report(
+        module, DS_Error, {module.getSourceFileName(), 0},
+        "file-scope assembly contains " + *found +
+            ": only Cordon's gates may change PKRU, and cordon_init() would refuse this program; remove it");
     clean = false;
   }
   for (Function& fn : module) {
@@ -267,7 +277,8 @@ bool CheckInlineAssembly(Module& module) {
       if (auto found = ForbiddenInstruction(asm_value->getAsmString())) {
         Report(module, DS_Error, PlaceOf(inst, fn),
                "inline assembly in '" + Readable(fn.getName()) + "' contains " + *found +
-                   ": only Cordon's gates may change PKRU, and cordon_init() would refuse this program; remove it");
+                   ": only Cordon's gates may change PKRU, and cordon_init() would refuse this program; "
+                   "remove it");
         clean = false;
       }
     }
@@ -294,9 +305,12 @@ uint32_t Fnv1a(StringRef text) {
 
 SymbolVisibility VisibilityOf(const GlobalValue& gv) {
   switch (gv.getVisibility()) {
-    case GlobalValue::HiddenVisibility: return SymbolVisibility::kHidden;
-    case GlobalValue::ProtectedVisibility: return SymbolVisibility::kProtected;
-    default: return SymbolVisibility::kDefault;
+    case GlobalValue::HiddenVisibility:
+      return SymbolVisibility::kHidden;
+    case GlobalValue::ProtectedVisibility:
+      return SymbolVisibility::kProtected;
+    default:
+      return SymbolVisibility::kDefault;
   }
 }
 
@@ -307,6 +321,26 @@ AttributeList DeclarationAttributes(const Function& fn) {
   SmallVector<AttributeSet, 8> params;
   for (unsigned i = 0; i < fn.arg_size(); ++i) params.push_back(attrs.getParamAttrs(i));
   return AttributeList::get(fn.getContext(), AttributeSet(), attrs.getRetAttrs(), params);
+}
+
+// c with every use of `from` replaced by `to`, for constants that must keep
+// referring to the body after its other uses moved to the gate.
+Constant* ReplaceIn(Constant* c, Constant* from, Constant* to) {
+  if (c == from) return to;
+  if (isa<GlobalValue>(c)) return c;
+  SmallVector<Constant*, 4> operands;
+  bool changed = false;
+  for (const Use& use : c->operands()) {
+    auto* op = cast<Constant>(use.get());
+    Constant* replaced = ReplaceIn(op, from, to);
+    changed |= replaced != op;
+    operands.push_back(replaced);
+  }
+  if (!changed) return c;
+  if (auto* expr = dyn_cast<ConstantExpr>(c)) return expr->getWithOperands(operands);
+  if (auto* st = dyn_cast<ConstantStruct>(c)) return ConstantStruct::get(st->getType(), operands);
+  if (auto* array = dyn_cast<ConstantArray>(c)) return ConstantArray::get(array->getType(), operands);
+  return c;
 }
 
 }  // namespace
@@ -362,6 +396,10 @@ PreservedAnalyses CordonGatesPass::run(Module& module, ModuleAnalysisManager&) {
     gate->setVisibility(local ? GlobalValue::DefaultVisibility : body->getVisibility());
     gate->setDSOLocal(true);
     body->replaceAllUsesWith(gate);
+    // Prologue and prefix data describe the body itself (UBSan's function
+    // sanitizer stores its own address difference there).
+    if (body->hasPrologueData()) body->setPrologueData(ReplaceIn(body->getPrologueData(), gate, body));
+    if (body->hasPrefixData()) body->setPrefixData(ReplaceIn(body->getPrefixData(), gate, body));
 
     // The body: reachable only from its gate and from other trusted code.
     if (!local) {

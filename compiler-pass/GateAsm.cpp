@@ -97,10 +97,17 @@ std::string EmitGate(const GateSpec& s) {
   o << "\tmovl $0, " << REC_BUSY << "(%rsp)\n"
     << "\tpopq %rsp\n";
   switch (s.ret) {
-    case ReturnKind::kVoid: break;
-    case ReturnKind::kInt: o << "\tmovq %rax, %r11\n"; break;
-    case ReturnKind::kIntPair: o << "\tmovq %rax, %r11\n\tmovq %rdx, %r9\n"; break;
-    case ReturnKind::kFloat: o << "\tvmovq %xmm0, %r11\n"; break;
+    case ReturnKind::kVoid:
+      break;
+    case ReturnKind::kInt:
+      o << "\tmovq %rax, %r11\n";
+      break;
+    case ReturnKind::kIntPair:
+      o << "\tmovq %rax, %r11\n\tmovq %rdx, %r9\n";
+      break;
+    case ReturnKind::kFloat:
+      o << "\tvmovq %xmm0, %r11\n";
+      break;
   }
   o << "\txorl %edi, %edi\n"
     << "\txorl %esi, %esi\n"
@@ -122,10 +129,17 @@ std::string EmitGate(const GateSpec& s) {
     << "\tcmpl " << untrusted << ", %eax\n"
     << "\tjne cordon_gate_fatal_pkru\n";
   switch (s.ret) {
-    case ReturnKind::kVoid: break;
-    case ReturnKind::kInt: o << "\tmovq %r11, %rax\n"; break;
-    case ReturnKind::kIntPair: o << "\tmovq %r11, %rax\n\tmovq %r9, %rdx\n"; break;
-    case ReturnKind::kFloat: o << "\tvmovq %r11, %xmm0\n"; break;
+    case ReturnKind::kVoid:
+      break;
+    case ReturnKind::kInt:
+      o << "\tmovq %r11, %rax\n";
+      break;
+    case ReturnKind::kIntPair:
+      o << "\tmovq %r11, %rax\n\tmovq %r9, %rdx\n";
+      break;
+    case ReturnKind::kFloat:
+      o << "\tvmovq %r11, %xmm0\n";
+      break;
   }
   o << "\tret\n";
   // Already inside the domain: a plain tail call, no second gate.

@@ -22,14 +22,14 @@ enum class SymbolBinding { kGlobal, kLocal };
 enum class SymbolVisibility { kDefault, kHidden, kProtected };
 
 struct GateSpec {
-  std::string gate;  // symbol of the gated entry (the function's own name)
-  std::string body;  // symbol of the body, which the gate calls directly
-  std::string label; // what the runtime calls the entry in messages
+  std::string gate;   // symbol of the gated entry (the function's own name)
+  std::string body;   // symbol of the body, which the gate calls directly
+  std::string label;  // what the runtime calls the entry in messages
   ReturnKind ret = ReturnKind::kInt;
   SymbolBinding binding = SymbolBinding::kGlobal;
   SymbolVisibility visibility = SymbolVisibility::kDefault;
-  int domain = 1;    // the trusted domain that cordon_init() creates
-  unsigned index = 0;  // position in the module, for unique local labels
+  int domain = 1;           // the trusted domain that cordon_init() creates
+  unsigned index = 0;       // position in the module, for unique local labels
   uint32_t module_tag = 0;  // keeps local labels unique if modules are merged
 };
 

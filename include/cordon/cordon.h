@@ -168,9 +168,10 @@ int cordon_domain_alloc(cordon_domain_t domain, size_t alignment, size_t size, v
 #if defined(__clang__)
 #define CORDON_TRUSTED __attribute__((annotate("cordon.trusted"), section("cordon_trusted_unprocessed")))
 #else
-#define CORDON_TRUSTED                                                                                      \
-  _Pragma("GCC error \"CORDON_TRUSTED needs clang 14 with the Cordon pass plugin (cordon_enable_gates() in " \
-          "CMake, or -fpass-plugin=CordonGates.so)\"")
+#define CORDON_TRUSTED                                                                                   \
+  _Pragma(                                                                                               \
+      "GCC error \"CORDON_TRUSTED needs clang 14 with the Cordon pass plugin (cordon_enable_gates() in " \
+      "CMake, or -fpass-plugin=CordonGates.so)\"")
 #endif
 
 typedef struct cordon_generated_entry {

@@ -148,7 +148,8 @@ int cordon_init(const cordon_options* opts) {
   for (size_t i = 0; i < generated; ++i) {
     const gates::GeneratedEntry g = gates::GeneratedEntryAt(i);
     const uint64_t id = gates::GateFor(d)(g.body, 0, 0, 0, 0, domains::kBuiltinRegister);
-    CORDON_CHECK(!domains::IsStatus(id), "registering a generated entry point failed after its room was checked");
+    CORDON_CHECK(!domains::IsStatus(id),
+                 "registering a generated entry point failed after its room was checked");
     const cordon_entry entry{d, static_cast<uint32_t>(id)};
     Reg().entry_names[{d, entry.id}] = g.name;
     Reg().generated.push_back(cordon_generated_entry{g.name, g.gate, g.body, entry});
@@ -412,7 +413,8 @@ const char* cordon_strerror(int status) {
     case CORDON_E_UNGATED_CODE:
       return "functions marked CORDON_TRUSTED were compiled without the Cordon pass plugin, so they have no "
              "gates and would run without the trusted domain's protection; build them with "
-             "cordon_enable_gates(<target>) in CMake, or pass -fpass-plugin=<path>/CordonGates.so to clang 14";
+             "cordon_enable_gates(<target>) in CMake, or pass -fpass-plugin=<path>/CordonGates.so to clang "
+             "14";
   }
   return "unknown Cordon status code";
 }

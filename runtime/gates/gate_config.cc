@@ -124,8 +124,8 @@ size_t GeneratedEntryCount() {
 
 GeneratedEntry GeneratedEntryAt(size_t index) {
   const RawEntry& raw = __start_cordon_entries[index];
-  return GeneratedEntry{Resolve(raw.gate), Resolve(raw.body), reinterpret_cast<const char*>(Resolve(raw.name)),
-                        static_cast<int>(raw.domain)};
+  return GeneratedEntry{Resolve(raw.gate), Resolve(raw.body),
+                        reinterpret_cast<const char*>(Resolve(raw.name)), static_cast<int>(raw.domain)};
 }
 
 bool HasUngatedTrustedCode() {

@@ -5,7 +5,9 @@
 #include <stdio.h>
 #include <string.h>
 
-CORDON_TRUSTED int not_gated(int x) { return x + 1; }
+CORDON_TRUSTED int not_gated(int x) {
+  return x + 1;
+}
 
 int main(void) {
   const int s = cordon_init(NULL);
