@@ -92,9 +92,10 @@ std::optional<std::string> CString(const Value* v) {
   return data->getAsCString().str();
 }
 
-// Definitions carrying the annotation, with where clang saw it.
-std::map<Function*, SourcePlace> AnnotatedDefinitions(Module& module) {
-  std::map<Function*, SourcePlace> out;
+// Definitions carrying the annotation, with where clang saw it, in the
+// module's order (so the generated code does not depend on addresses).
+std::vector<std::pair<Function*, SourcePlace>> AnnotatedDefinitions(Module& module) {
+  std::map<Function*, SourcePlace> annotated;
   if (GlobalVariable* ga = module.getNamedGlobal("llvm.global.annotations");
       ga != nullptr && ga->hasInitializer()) {
     if (auto* array = dyn_cast<ConstantArray>(ga->getInitializer())) {
@@ -108,15 +109,20 @@ std::map<Function*, SourcePlace> AnnotatedDefinitions(Module& module) {
         if (auto* line = dyn_cast<ConstantInt>(entry->getOperand(3))) {
           place.line = static_cast<unsigned>(line->getZExtValue());
         }
-        out[fn] = place;
+        annotated[fn] = place;
       }
     }
   }
   // The section alone also marks a definition (the annotation may have been
   // dropped by an earlier tool).
+  std::vector<std::pair<Function*, SourcePlace>> out;
   for (Function& fn : module) {
-    if (!fn.isDeclaration() && fn.getSection() == kUnprocessedSection && out.count(&fn) == 0)
-      out[&fn] = PlaceOf(fn);
+    if (fn.isDeclaration()) continue;
+    if (auto found = annotated.find(&fn); found != annotated.end()) {
+      out.emplace_back(&fn, found->second);
+    } else if (fn.getSection() == kUnprocessedSection) {
+      out.emplace_back(&fn, PlaceOf(fn));
+    }
   }
   return out;
 }
@@ -350,8 +356,8 @@ PreservedAnalyses CordonGatesPass::run(Module& module, ModuleAnalysisManager&) {
   const DataLayout& layout = module.getDataLayout();
 
   bool ok = CheckInlineAssembly(module);
-  std::map<Function*, SourcePlace> trusted = AnnotatedDefinitions(module);
-  for (auto& [fn, place] : trusted) {
+  const auto trusted = AnnotatedDefinitions(module);
+  for (const auto& [fn, place] : trusted) {
     for (const std::string& problem : CrossingProblems(*fn, layout)) {
       Report(module, DS_Error, place, problem);
       ok = false;
@@ -359,7 +365,7 @@ PreservedAnalyses CordonGatesPass::run(Module& module, ModuleAnalysisManager&) {
   }
   if (!ok) return PreservedAnalyses::all();
 
-  for (auto& [fn, place] : trusted) {
+  for (const auto& [fn, place] : trusted) {
     if (!fn->doesNotThrow()) {
       Report(module, DS_Warning, place,
              "'" + Readable(fn->getName()) +
@@ -376,7 +382,7 @@ PreservedAnalyses CordonGatesPass::run(Module& module, ModuleAnalysisManager&) {
   const uint32_t tag = Fnv1a(module.getModuleIdentifier());
   unsigned index = 0;
 
-  for (auto& [body, place] : trusted) {
+  for (const auto& [body, place] : trusted) {
     const std::string name = body->getName().str();
     const bool local = body->hasLocalLinkage();
     GateSpec spec;
