@@ -147,7 +147,8 @@ int cordon_init(const cordon_options* opts) {
   Reg().generated.clear();
   for (size_t i = 0; i < generated; ++i) {
     const gates::GeneratedEntry g = gates::GeneratedEntryAt(i);
-    const uint64_t id = gates::GateFor(d)(g.body, 0, 0, 0, 0, domains::kBuiltinRegister);
+    const uint64_t id =
+        RunFor(d, domains::kBuiltinRegister, g.body, 0, [&] { return domains::RegisterInside(d, g.body); });
     CORDON_CHECK(!domains::IsStatus(id),
                  "registering a generated entry point failed after its room was checked");
     const cordon_entry entry{d, static_cast<uint32_t>(id)};
