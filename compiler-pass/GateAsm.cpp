@@ -46,6 +46,29 @@ std::string DomainConfig(int domain, int field) {
   return Config(CFG_DOMAINS + domain * CFG_DOMAIN_STRIDE + field);
 }
 
+// Where the exit path keeps a result while it clears registers and loads
+// the untrusted PKRU, and how it puts the result back.
+struct ResultRegisters {
+  const char* keep;
+  const char* restore;
+  bool in_r11;
+  bool in_r9;
+};
+
+ResultRegisters ResultFor(ReturnKind kind) {
+  switch (kind) {
+    case ReturnKind::kVoid:
+      return {"", "", false, false};
+    case ReturnKind::kInt:
+      return {"\tmovq %rax, %r11\n", "\tmovq %r11, %rax\n", true, false};
+    case ReturnKind::kIntPair:
+      return {"\tmovq %rax, %r11\n\tmovq %rdx, %r9\n", "\tmovq %r11, %rax\n\tmovq %r9, %rdx\n", true, true};
+    case ReturnKind::kFloat:
+      return {"\tvmovq %xmm0, %r11\n", "\tvmovq %r11, %xmm0\n", true, false};
+  }
+  return {"", "", false, false};
+}
+
 }  // namespace
 
 std::string EmitGate(const GateSpec& s) {
@@ -55,6 +78,7 @@ std::string EmitGate(const GateSpec& s) {
   const std::string tls = "%fs:cordon_tls_records@TPOFF+" + std::to_string(4 * s.domain);
   const std::string pkru = DomainConfig(s.domain, DCFG_PKRU);
   const std::string untrusted = Config(CFG_UNTRUSTED_PKRU);
+  const ResultRegisters result = ResultFor(s.ret);
 
   o << "\t.text\n\t.p2align 5\n";
   if (s.binding == SymbolBinding::kGlobal) o << "\t.globl " << g << "\n";
@@ -96,25 +120,13 @@ std::string EmitGate(const GateSpec& s) {
   // clear every other caller-saved register, load the untrusted PKRU.
   o << "\tmovl $0, " << REC_BUSY << "(%rsp)\n"
     << "\tpopq %rsp\n";
-  switch (s.ret) {
-    case ReturnKind::kVoid:
-      break;
-    case ReturnKind::kInt:
-      o << "\tmovq %rax, %r11\n";
-      break;
-    case ReturnKind::kIntPair:
-      o << "\tmovq %rax, %r11\n\tmovq %rdx, %r9\n";
-      break;
-    case ReturnKind::kFloat:
-      o << "\tvmovq %xmm0, %r11\n";
-      break;
-  }
+  o << result.keep;
   o << "\txorl %edi, %edi\n"
     << "\txorl %esi, %esi\n"
     << "\txorl %r8d, %r8d\n";
-  if (s.ret != ReturnKind::kIntPair) o << "\txorl %r9d, %r9d\n";
+  if (!result.in_r9) o << "\txorl %r9d, %r9d\n";
   o << "\txorl %r10d, %r10d\n";
-  if (s.ret == ReturnKind::kVoid) o << "\txorl %r11d, %r11d\n";
+  if (!result.in_r11) o << "\txorl %r11d, %r11d\n";
   o << "\tvzeroall\n"
     << "\ttestb $1, " << Config(CFG_WIDE_SCRUB) << "\n"
     << "\tje " << l << "narrow\n";
@@ -128,19 +140,7 @@ std::string EmitGate(const GateSpec& s) {
     << "\twrpkru\n"
     << "\tcmpl " << untrusted << ", %eax\n"
     << "\tjne cordon_gate_fatal_pkru\n";
-  switch (s.ret) {
-    case ReturnKind::kVoid:
-      break;
-    case ReturnKind::kInt:
-      o << "\tmovq %r11, %rax\n";
-      break;
-    case ReturnKind::kIntPair:
-      o << "\tmovq %r11, %rax\n\tmovq %r9, %rdx\n";
-      break;
-    case ReturnKind::kFloat:
-      o << "\tvmovq %r11, %xmm0\n";
-      break;
-  }
+  o << result.restore;
   o << "\tret\n";
   // Already inside the domain: a plain tail call, no second gate.
   o << l << "inside:\n"

@@ -99,15 +99,21 @@ static void read_secret_directly(void) {
   g_report->leaked = *(volatile const uint64_t*)vault_secret_address();
 }
 
+/* The generated entry named name, or one with zero addresses. */
+static cordon_generated_entry entry_named(const char* name) {
+  cordon_generated_entry e = {0};
+  for (size_t i = 0; i < cordon_generated_entry_count(); ++i) {
+    cordon_generated_entry x;
+    if (cordon_generated_entry_get(i, &x) == CORDON_OK && strcmp(x.name, name) == 0) e = x;
+  }
+  return e;
+}
+
 typedef int (*check_fn)(uint64_t);
 static void call_body_directly(void) {
   /* The body's own address, as untrusted code could find it: no gate. */
-  cordon_generated_entry e;
-  for (size_t i = 0; i < cordon_generated_entry_count(); ++i) {
-    if (cordon_generated_entry_get(i, &e) == CORDON_OK && strcmp(e.name, "vault_check") == 0) {
-      g_report->leaked = (uint64_t)((check_fn)e.body)(kSecret);
-    }
-  }
+  const cordon_generated_entry e = entry_named("vault_check");
+  if (e.body != 0) g_report->leaked = (uint64_t)((check_fn)e.body)(kSecret);
 }
 
 int main(void) {
@@ -146,11 +152,7 @@ int main(void) {
 
   /* A pointer to a trusted function is its gate, not its body. */
   check_fn pointer = vault_check;
-  cordon_generated_entry e = {0};
-  for (size_t i = 0; i < cordon_generated_entry_count(); ++i) {
-    cordon_generated_entry x;
-    if (cordon_generated_entry_get(i, &x) == CORDON_OK && strcmp(x.name, "vault_check") == 0) e = x;
-  }
+  const cordon_generated_entry e = entry_named("vault_check");
   check((uintptr_t)pointer == e.gate && e.gate != e.body, "&vault_check is the gated entry", 0);
   check(pointer(kSecret) == 1, "a call through a function pointer goes through the gate", 0);
   check(vault_check_indirect(vault_check, kSecret) == 1,
