@@ -32,7 +32,10 @@ typedef enum cordon_status {
   CORDON_E_TOO_MANY_DOMAINS = -14,   /* the runtime's domain limit is reached */
   CORDON_E_UNSAFE_CODE = -15,        /* executable memory holds a WRPKRU/XRSTOR that cannot be neutralized */
   CORDON_E_LAZY_BINDING = -16,       /* neutralizing ld.so's XRSTOR needs LD_BIND_NOW=1 */
-  CORDON_E_UNGATED_CODE = -17        /* CORDON_TRUSTED functions compiled without the pass plugin */
+  CORDON_E_UNGATED_CODE = -17,       /* CORDON_TRUSTED functions compiled without the pass plugin */
+  CORDON_E_THREADS = -18,            /* cordon_lockdown() with other threads running */
+  CORDON_E_NO_LANDLOCK = -19,        /* the kernel has no Landlock, which the lockdown needs */
+  CORDON_E_LOCKDOWN_FAILED = -20     /* the process cannot be locked down (stderr says why) */
 } cordon_status;
 
 /* What cordon_init() does with a WRPKRU or XRSTOR found outside its gates. */
@@ -133,8 +136,29 @@ uint64_t cordon_call_untrusted(cordon_untrusted_fn fn, uint64_t a0, uint64_t a1,
 /* The name an entry was registered with, or NULL. */
 const char* cordon_entry_name(cordon_entry entry);
 
+/* What the lockdown's seccomp filter does to a forbidden system call. */
+enum {
+  CORDON_VIOLATION_KILL = 0,            /* a message on stderr, then exit status 70 */
+  CORDON_VIOLATION_ERRNO_FOR_TESTS = 1  /* the call fails with EPERM; for tests only */
+};
+
+typedef struct cordon_lockdown_options {
+  size_t struct_size; /* sizeof(cordon_lockdown_options) */
+  int violation;      /* CORDON_VIOLATION_* (default KILL) */
+} cordon_lockdown_options;
+
+void cordon_lockdown_options_init(cordon_lockdown_options* opts);
+
 /* Ends the set-up phase: no more domains or entry points, and untrusted code
- * may no longer allocate or free trusted memory. */
+ * may no longer allocate or free trusted memory. Then locks the process down
+ * against code that can make system calls (docs/lockdown.md): executable
+ * memory is inspected again and made private, no new executable memory,
+ * no memory call may touch trusted memory or the gate config, no access to
+ * /proc/<pid>/mem, ptrace, pkeys, io_uring and the other routes around
+ * protection keys. Call it once, while the process has a single thread.
+ * opts may be NULL for the defaults. */
+int cordon_lockdown_ex(const cordon_lockdown_options* opts);
+/* cordon_lockdown_ex(NULL). */
 int cordon_lockdown(void);
 int cordon_is_locked_down(void);
 

@@ -19,6 +19,7 @@
 #include "runtime/hardware/cpu.h"
 #include "runtime/hardware/pkey.h"
 #include "runtime/inspector/enforce.h"
+#include "runtime/policy/lockdown.h"
 
 namespace {
 
@@ -270,12 +271,50 @@ const char* cordon_entry_name(cordon_entry entry) {
   return it == Reg().entry_names.end() ? nullptr : it->second.c_str();
 }
 
-int cordon_lockdown(void) {
+void cordon_lockdown_options_init(cordon_lockdown_options* opts) {
+  if (opts == nullptr) return;
+  *opts = cordon_lockdown_options{};
+  opts->struct_size = sizeof(cordon_lockdown_options);
+  opts->violation = CORDON_VIOLATION_KILL;
+}
+
+int cordon_lockdown_ex(const cordon_lockdown_options* opts) {
+  cordon_lockdown_options o;
+  cordon_lockdown_options_init(&o);
+  if (opts != nullptr) {
+    if (opts->struct_size < sizeof(size_t) || opts->struct_size > sizeof(o)) return CORDON_E_INVALID_ARGUMENT;
+    memcpy(&o, opts, opts->struct_size);
+  }
+  if (o.violation != CORDON_VIOLATION_KILL && o.violation != CORDON_VIOLATION_ERRNO_FOR_TESTS) {
+    return CORDON_E_INVALID_ARGUMENT;
+  }
   if (!Initialized()) return CORDON_E_NOT_INITIALIZED;
   std::lock_guard<std::mutex> lock(Reg().mu);
   if (gates::Config().locked) return CORDON_E_LOCKED;
-  if (!gates::UpdateConfig([](gates::GateConfig& c) { c.locked = 1; })) return CORDON_E_SYSCALL;
-  return CORDON_OK;
+  if (domains::Current() != CORDON_DOMAIN_UNTRUSTED) return CORDON_E_WRONG_DOMAIN;
+  cordon::policy::LockdownPlan plan;
+  plan.violation = o.violation == CORDON_VIOLATION_KILL ? cordon::policy::Violation::kKill
+                                                        : cordon::policy::Violation::kErrno;
+  plan.inspect_policy = Reg().options.inspect_policy;
+  const gates::GateConfig& c = gates::Config();
+  for (uint32_t d = 1; d <= c.domain_count; ++d) {
+    plan.protected_ranges.push_back({c.domains[d].region_start, c.domains[d].region_end});
+  }
+  const auto config_page = reinterpret_cast<uint64_t>(&c);
+  plan.protected_ranges.push_back({config_page, config_page + CFG_SIZE});
+  // Set-up closes first: the config page cannot change once the filter is in.
+  if (!gates::UpdateConfig([](gates::GateConfig& g) { g.locked = 1; })) return CORDON_E_SYSCALL;
+  const int status = cordon::policy::Lockdown(plan);
+  if (status != CORDON_OK && status != CORDON_E_LOCKDOWN_FAILED) {
+    // Refused before anything was locked: set-up stays open.
+    CORDON_CHECK(gates::UpdateConfig([](gates::GateConfig& g) { g.locked = 0; }),
+                 "cannot reopen the gate config page");
+  }
+  return status;
+}
+
+int cordon_lockdown(void) {
+  return cordon_lockdown_ex(nullptr);
 }
 
 int cordon_is_locked_down(void) {
@@ -416,6 +455,15 @@ const char* cordon_strerror(int status) {
              "gates and would run without the trusted domain's protection; build them with "
              "cordon_enable_gates(<target>) in CMake, or pass -fpass-plugin=<path>/CordonGates.so to clang "
              "14";
+    case CORDON_E_THREADS:
+      return "cordon_lockdown() must run while the process has a single thread (Landlock and rseq are per "
+             "thread); call it at the end of set-up, before starting threads";
+    case CORDON_E_NO_LANDLOCK:
+      return "the kernel has no Landlock, which the lockdown needs to keep /proc/<pid>/mem closed; use a "
+             "kernel with CONFIG_SECURITY_LANDLOCK=y and landlock in lsm= (Debian 6.1 and later)";
+    case CORDON_E_LOCKDOWN_FAILED:
+      return "the process cannot be locked down; the line on stderr says why (writable code, a second procfs "
+             "mount, READ_IMPLIES_EXEC, or a kernel error part-way, after which the process should exit)";
   }
   return "unknown Cordon status code";
 }

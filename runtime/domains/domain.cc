@@ -11,6 +11,7 @@
 
 #include "runtime/core/check.h"
 #include "runtime/hardware/pkey.h"
+#include "runtime/policy/memory_guard.h"
 
 namespace cordon::domains {
 namespace {
@@ -145,6 +146,7 @@ bool ComputeLayout(const cordon_options& opts, Layout* out) {
   l.nrecords = opts.max_threads;
   l.records_bytes = (l.nrecords + 1) * l.stride;
   l.total = l.state_bytes + l.records_bytes + l.heap_bytes;
+  if (l.total > policy::kGuard) return false;  // must fit the block the lockdown reserves for it
   *out = l;
   return true;
 }
@@ -156,15 +158,26 @@ int CreateDomain(const cordon_options& opts, int* index_out) {
   if (d >= CORDON_MAX_DOMAINS) return CORDON_E_TOO_MANY_DOMAINS;
 
   // Reserve first: it is the step most likely to fail, and it needs no key.
-  void* region = mmap(nullptr, l.total, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
-  if (region == MAP_FAILED) return CORDON_E_NO_MEMORY;
-  auto* base = static_cast<unsigned char*>(region);
+  // Two aligned kGuard blocks, the lower one an empty guard (see
+  // policy/memory_guard.h); untouched reserved memory costs no RAM.
+  using policy::kGuard;
+  void* wide = mmap(nullptr, 3 * kGuard, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+  if (wide == MAP_FAILED) return CORDON_E_NO_MEMORY;
+  const auto wide_start = reinterpret_cast<uint64_t>(wide);
+  const uint64_t blocks = (wide_start + kGuard - 1) & ~(kGuard - 1);
+  if (blocks > wide_start) munmap(wide, blocks - wide_start);
+  munmap(reinterpret_cast<void*>(blocks + 2 * kGuard), wide_start + kGuard - blocks);
+  void* reservation = reinterpret_cast<void*>(blocks);
+  auto* base = reinterpret_cast<unsigned char*>(blocks + kGuard);
+  // Trusted memory never goes into a core dump (the lockdown also makes
+  // the process non-dumpable).
+  (void)madvise(base, l.total, MADV_DONTDUMP);
 
   // pkey_alloc with rights 0 opens the new key for this thread only, which
   // is what lets it fill the region before the gate call below closes it.
   const int key = hw::SysPkeyAlloc(0, 0);
   if (key < 0) {
-    munmap(region, l.total);
+    munmap(reservation, 2 * kGuard);
     return key == -ENOSPC ? CORDON_E_NO_KEYS : CORDON_E_NO_PKU;
   }
   // Tag everything now, guard pages excepted, so that no system call on the
@@ -178,7 +191,7 @@ int CreateDomain(const cordon_options& opts, int* index_out) {
   unsigned char* arena = slots + l.records_bytes;
   tagged = tagged && hw::SysPkeyMprotect(arena, l.heap_bytes, PROT_READ | PROT_WRITE, key) == 0;
   if (!tagged) {
-    munmap(region, l.total);
+    munmap(reservation, 2 * kGuard);
     (void)hw::SysPkeyFree(key);
     return CORDON_E_SYSCALL;
   }

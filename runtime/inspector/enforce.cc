@@ -59,13 +59,11 @@ bool LazyBindingPossible() {
   return lazy;
 }
 
-// Overwrites the 0F byte and the next one with UD2 (0F 0B) on a private
-// copy of the page(s), swapped in with one mremap, so that the code stays
-// executable for other threads throughout. The pattern cannot re-form: no
-// pattern starts with 0F 0F or has 0B as its second byte.
-bool Neutralize(uint64_t address, std::string* why) {
-  const uint64_t first = address & ~(kPage - 1);
-  const uint64_t span = ((address + 1) & ~(kPage - 1)) == first ? kPage : 2 * kPage;
+// Replaces [first, first+span) with a private anonymous copy of itself,
+// changed by patch and given prot, swapped in with one mremap so that the
+// code stays executable for other threads throughout.
+template <typename Patch>
+bool ReplaceWithCopy(uint64_t first, uint64_t span, int prot, Patch patch, std::string* why) {
   void* copy = mmap(nullptr, span, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
   if (copy == MAP_FAILED) {
     *why = std::string("mmap: ") + strerror(errno);
@@ -76,18 +74,29 @@ bool Neutralize(uint64_t address, std::string* why) {
   const bool copied =
       mem >= 0 && pread(mem, copy, span, static_cast<off_t>(first)) == static_cast<ssize_t>(span);
   if (mem >= 0) close(mem);
-  auto* bytes = static_cast<uint8_t*>(copy);
-  if (copied) {
-    bytes[address - first] = 0x0f;
-    bytes[address - first + 1] = 0x0b;
-  }
-  if (!copied || mprotect(copy, span, PROT_READ | PROT_EXEC) != 0 ||
+  if (copied) patch(static_cast<uint8_t*>(copy));
+  if (!copied || mprotect(copy, span, prot) != 0 ||
       mremap(copy, span, span, MREMAP_MAYMOVE | MREMAP_FIXED, reinterpret_cast<void*>(first)) == MAP_FAILED) {
-    *why = std::string("cannot rewrite the page: ") + strerror(errno);
+    *why = std::string("cannot copy the pages: ") + strerror(errno);
     munmap(copy, span);
     return false;
   }
   return true;
+}
+
+// Overwrites the 0F byte and the next one with UD2 (0F 0B) on a private
+// copy of the page(s). The pattern cannot re-form: no pattern starts with
+// 0F 0F or has 0B as its second byte.
+bool Neutralize(uint64_t address, std::string* why) {
+  const uint64_t first = address & ~(kPage - 1);
+  const uint64_t span = ((address + 1) & ~(kPage - 1)) == first ? kPage : 2 * kPage;
+  return ReplaceWithCopy(
+      first, span, PROT_READ | PROT_EXEC,
+      [&](uint8_t* bytes) {
+        bytes[address - first] = 0x0f;
+        bytes[address - first + 1] = 0x0b;
+      },
+      why);
 }
 
 std::string Describe(const Finding& f) {
@@ -228,6 +237,36 @@ int EnforceOnProcess(uint32_t policy, std::vector<ReportEntry>* report) {
   return CORDON_OK;
 }
 
+bool PrivatizeExecutableMemory(std::string* why) {
+  auto mappings = ExecutableMappings("self");
+  if (!mappings.ok()) {
+    *why = mappings.error();
+    return false;
+  }
+  for (const Mapping& m : *mappings) {
+    if (m.perms[1] == 'w') {
+      char where[64];
+      snprintf(where, sizeof where, "%#lx-%#lx", static_cast<unsigned long>(m.start),
+               static_cast<unsigned long>(m.end));
+      *why = std::string("memory at ") + where + " (" + m.path +
+             ") is writable and executable at once; map code read-only before cordon_lockdown()";
+      return false;
+    }
+  }
+  for (const Mapping& m : *mappings) {
+    const bool file = !m.path.empty() && m.path[0] == '/';
+    if (!file && m.perms[3] != 's') continue;  // already private and anonymous
+    const int prot = (m.perms[0] == 'r' ? PROT_READ : 0) | PROT_EXEC;
+    std::string step;
+    if (!ReplaceWithCopy(
+            m.start, m.end - m.start, prot, [](uint8_t*) {}, &step)) {
+      *why = "cannot make a private copy of the code of " + m.path + ": " + step;
+      return false;
+    }
+  }
+  return true;
+}
+
 bool LibraryIsClean(const char* file, std::string* why) {
   std::string error;
   auto dis = Disassembler::Open(&error);
@@ -245,11 +284,15 @@ bool LibraryIsClean(const char* file, std::string* why) {
 
 namespace {
 bool g_inspect_dlopen = false;  // set by cordon_init
-}
+bool g_refuse_dlopen = false;   // set by cordon_lockdown
+}  // namespace
 
 namespace cordon::inspector {
 void EnableDlopenInspection() {
   g_inspect_dlopen = true;
+}
+void RefuseDlopen() {
+  g_refuse_dlopen = true;
 }
 }  // namespace cordon::inspector
 
@@ -258,7 +301,10 @@ extern "C" void* dlopen(const char* file, int mode) {
   if (file == nullptr || !g_inspect_dlopen) return Real()(file, mode);
   if (void* h = Real()(file, mode | RTLD_NOLOAD)) return h;  // already loaded: no new code
   std::string why;
-  if (!LibraryIsClean(file, &why)) {
+  if (g_refuse_dlopen) {
+    why = "no new code may be loaded after cordon_lockdown(); load libraries during set-up";
+  }
+  if (!why.empty() || !LibraryIsClean(file, &why)) {
     fprintf(stderr, "cordon: refused dlopen(\"%s\"): %s\n", file, why.c_str());
     // Leave a matching dlerror() message for the caller.
     const std::string marker = std::string("/cordon: library refused by the inspector (see stderr)/") + file;

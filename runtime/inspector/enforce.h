@@ -38,6 +38,14 @@ bool LibraryIsClean(const char* file, std::string* why);
 
 // From now on dlopen() (interposed by the runtime) inspects before loading.
 void EnableDlopenInspection();
+// From now on dlopen() refuses every library that is not loaded yet.
+void RefuseDlopen();
+
+// Replaces every executable mapping that is backed by a file or shared with
+// a private anonymous copy of the same bytes, so that no file write and no
+// other mapping can change code from now on. Fails, changing nothing, if
+// some executable memory is also writable.
+bool PrivatizeExecutableMemory(std::string* why);
 
 }  // namespace cordon::inspector
 

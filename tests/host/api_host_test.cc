@@ -79,7 +79,7 @@ TEST(ApiInit, FailsClosedWithoutPku) {
 }
 
 TEST(ApiErrors, EveryStatusHasASentence) {
-  for (int s = 0; s >= CORDON_E_UNGATED_CODE; --s) {
+  for (int s = 0; s >= CORDON_E_LOCKDOWN_FAILED; --s) {
     EXPECT_STRNE(cordon_strerror(s), "unknown Cordon status code") << s;
   }
   EXPECT_STREQ(cordon_strerror(-999), "unknown Cordon status code");

@@ -1,0 +1,172 @@
+// Landlock rules for the lockdown (see landlock.h).
+#include "runtime/policy/landlock.h"
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <linux/landlock.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+#include <map>
+#include <memory>
+#include <set>
+#include <string>
+
+namespace cordon::policy {
+namespace {
+
+constexpr uint64_t kAccess = LANDLOCK_ACCESS_FS_READ_FILE | LANDLOCK_ACCESS_FS_WRITE_FILE;
+
+class Fd {
+ public:
+  explicit Fd(int fd) : fd_(fd) {}
+  ~Fd() {
+    if (fd_ >= 0) close(fd_);
+  }
+  Fd(const Fd&) = delete;
+  Fd& operator=(const Fd&) = delete;
+  int get() const { return fd_; }
+
+ private:
+  int fd_;
+};
+
+// A directory on the way to denied files: children named here are walked
+// into (or skipped when they map to nullptr); every other child is granted,
+// unless skip_other says no (procfs's other processes).
+struct Node {
+  std::map<std::string, std::unique_ptr<Node>> children;
+  bool (*skip_other)(const std::string& name) = nullptr;
+};
+
+bool IsNumber(const std::string& s) {
+  return !s.empty() && s.find_first_not_of("0123456789") == std::string::npos;
+}
+
+void Deny(Node* dir, const std::string& name) {
+  dir->children[name] = nullptr;
+}
+
+// The files of one task directory that expose its memory or registers.
+void DenyTaskFiles(Node* task) {
+  for (const char* f : {"mem", "syscall", "stack"}) Deny(task, f);
+}
+
+class Walker {
+ public:
+  explicit Walker(int ruleset) : ruleset_(ruleset) {}
+
+  Expected<bool> Walk(const std::string& path, const Node& node) {
+    std::unique_ptr<DIR, int (*)(DIR*)> dir(opendir(path.c_str()), closedir);
+    if (!dir) return Error{"cannot list " + path + ": " + strerror(errno)};
+    while (dirent* e = readdir(dir.get())) {
+      const std::string name = e->d_name;
+      if (name == "." || name == "..") continue;
+      const std::string child = (path == "/" ? "" : path) + "/" + name;
+      const auto it = node.children.find(name);
+      if (it != node.children.end()) {
+        if (!it->second) continue;  // denied
+        auto walked = Walk(child, *it->second);
+        if (!walked.ok()) return walked;
+        continue;
+      }
+      if (node.skip_other != nullptr && node.skip_other(name)) continue;
+      auto granted = Grant(child);
+      if (!granted.ok()) return granted;
+    }
+    return true;
+  }
+
+ private:
+  Expected<bool> Grant(const std::string& path) {
+    Fd fd(open(path.c_str(), O_PATH | O_NOFOLLOW | O_CLOEXEC));
+    if (fd.get() < 0) {
+      // Gone since listing it (a thread that ended): nothing to grant.
+      if (errno == ENOENT) return true;
+      return Error{"cannot open " + path + ": " + strerror(errno)};
+    }
+    struct stat st;
+    if (fstat(fd.get(), &st) != 0) return Error{"cannot stat " + path + ": " + strerror(errno)};
+    // A symbolic link grants nothing: access is checked on what it names.
+    if (S_ISLNK(st.st_mode)) return true;
+    landlock_path_beneath_attr rule{};
+    rule.allowed_access = kAccess;
+    rule.parent_fd = fd.get();
+    if (syscall(SYS_landlock_add_rule, ruleset_, LANDLOCK_RULE_PATH_BENEATH, &rule, 0) != 0) {
+      return Error{"landlock_add_rule(" + path + "): " + strerror(errno)};
+    }
+    return true;
+  }
+
+  int ruleset_;
+};
+
+}  // namespace
+
+int LandlockAbi() {
+  const long abi = syscall(SYS_landlock_create_ruleset, nullptr, 0, LANDLOCK_CREATE_RULESET_VERSION);
+  return abi < 0 ? 0 : static_cast<int>(abi);
+}
+
+Expected<bool> OnlyOneProcMount() {
+  std::unique_ptr<FILE, int (*)(FILE*)> f(fopen("/proc/self/mountinfo", "re"), fclose);
+  if (!f) return Error{std::string("cannot read /proc/self/mountinfo: ") + strerror(errno)};
+  char line[4096];
+  while (fgets(line, sizeof line, f.get()) != nullptr) {
+    // "<id> <parent> <maj:min> <root> <mount point> <options> ... - <fstype> ..."
+    char point[1024], fstype[64];
+    const char* dash = strstr(line, " - ");
+    if (dash == nullptr || sscanf(line, "%*s %*s %*s %*s %1023s", point) != 1 ||
+        sscanf(dash, " - %63s", fstype) != 1) {
+      continue;
+    }
+    if (strcmp(fstype, "proc") == 0 && strcmp(point, "/proc") != 0) {
+      return Error{std::string("a procfs is also mounted at ") + point +
+                   ", where its memory files would escape the rules; unmount it before cordon_lockdown()"};
+    }
+  }
+  return true;
+}
+
+Expected<bool> RestrictMemoryFiles(pid_t pid) {
+  landlock_ruleset_attr attr{};
+  attr.handled_access_fs = kAccess;
+  Fd ruleset(static_cast<int>(syscall(SYS_landlock_create_ruleset, &attr, sizeof attr, 0)));
+  if (ruleset.get() < 0) return Error{std::string("landlock_create_ruleset: ") + strerror(errno)};
+
+  Node root;
+  Node* proc = (root.children["proc"] = std::make_unique<Node>()).get();
+  // Other processes (children hold copies of trusted memory), and the
+  // kernel's memory image.
+  proc->skip_other = IsNumber;
+  for (const char* f : {"kcore", "kpagecount", "kpageflags", "kpagecgroup"}) Deny(proc, f);
+  Node* self = (proc->children[std::to_string(pid)] = std::make_unique<Node>()).get();
+  DenyTaskFiles(self);
+  Node* tasks = (self->children["task"] = std::make_unique<Node>()).get();
+  // Threads that do not exist yet get no rules at all: their directories
+  // stay closed.
+  {
+    std::unique_ptr<DIR, int (*)(DIR*)> dir(opendir(("/proc/" + std::to_string(pid) + "/task").c_str()),
+                                            closedir);
+    if (!dir) return Error{std::string("cannot list this process's threads: ") + strerror(errno)};
+    while (dirent* e = readdir(dir.get())) {
+      if (!IsNumber(e->d_name)) continue;
+      DenyTaskFiles((tasks->children[e->d_name] = std::make_unique<Node>()).get());
+    }
+  }
+  Node* dev = (root.children["dev"] = std::make_unique<Node>()).get();
+  for (const char* f : {"mem", "kmem", "port", "userfaultfd"}) Deny(dev, f);
+
+  auto walked = Walker(ruleset.get()).Walk("/", root);
+  if (!walked.ok()) return walked;
+  if (syscall(SYS_landlock_restrict_self, ruleset.get(), 0) != 0) {
+    return Error{std::string("landlock_restrict_self: ") + strerror(errno)};
+  }
+  return true;
+}
+
+}  // namespace cordon::policy

@@ -1,0 +1,176 @@
+// cordon_lockdown()'s steps (see lockdown.h and docs/lockdown.md).
+#include "runtime/policy/lockdown.h"
+
+#include <dirent.h>
+#include <linux/audit.h>
+#include <signal.h>
+#include <sys/personality.h>
+#include <sys/prctl.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+#include <string>
+
+#include "cordon/cordon.h"
+#include "runtime/inspector/enforce.h"
+#include "runtime/policy/landlock.h"
+
+// glibc 2.35+ registers every thread's rseq area and says where it is.
+extern "C" {
+extern const ptrdiff_t __rseq_offset __attribute__((weak));
+extern const unsigned int __rseq_size __attribute__((weak));
+}
+
+namespace cordon::policy {
+namespace {
+
+constexpr uint32_t kRseqSig = 0x53053053;  // glibc's RSEQ_SIG on x86
+constexpr int kRseqFlagUnregister = 1;
+constexpr int kRseqCpuIdRegistrationFailed = -2;
+
+// System call names for the violation message, looked up before the filter
+// is loaded: the handler must not allocate (the violation may have come
+// from inside malloc).
+constexpr int kNamedCalls = 512;
+const char* g_names[kNamedCalls];
+
+void ViolationHandler(int, siginfo_t* info, void*) {
+  char msg[320];
+  const int nr = info->si_syscall;
+  const char* name = nr >= 0 && nr < kNamedCalls && g_names[nr] != nullptr ? g_names[nr] : "?";
+  int n;
+  if (info->si_arch != AUDIT_ARCH_X86_64) {
+    n = snprintf(msg, sizeof msg,
+                 "cordon: lockdown violation: a 32-bit system call (int 0x80, number %d) at %p; only x86-64 "
+                 "system calls are allowed; process stopped\n",
+                 nr, info->si_call_addr);
+  } else if ((nr & 0x40000000) != 0) {
+    n = snprintf(msg, sizeof msg,
+                 "cordon: lockdown violation: an x32 system call (number %#x) at %p; process stopped\n", nr,
+                 info->si_call_addr);
+  } else {
+    n = snprintf(
+        msg, sizeof msg,
+        "cordon: lockdown violation: system call %s (%d) at %p is forbidden after cordon_lockdown(), "
+        "with these arguments (docs/lockdown.md lists the rules); process stopped\n",
+        name, nr, info->si_call_addr);
+  }
+  if (n > 0) (void)!write(2, msg, static_cast<size_t>(n) < sizeof msg ? n : sizeof msg - 1);
+  syscall(SYS_exit_group, CORDON_VIOLATION_EXIT);
+}
+
+int Refuse(int status, const std::string& why) {
+  fprintf(stderr, "cordon: cordon_lockdown() refused: %s\n", why.c_str());
+  return status;
+}
+
+int Failed(const std::string& step) {
+  fprintf(stderr,
+          "cordon: cordon_lockdown() failed after it had started to change the process (%s); the process is "
+          "only partly locked down and should exit\n",
+          step.c_str());
+  return CORDON_E_LOCKDOWN_FAILED;
+}
+
+int ThreadCount() {
+  std::unique_ptr<DIR, int (*)(DIR*)> dir(opendir("/proc/self/task"), closedir);
+  if (!dir) return -1;
+  int n = 0;
+  while (dirent* e = readdir(dir.get())) n += e->d_name[0] != '.';
+  return n;
+}
+
+// The calling thread's rseq area, if glibc registered one.
+int32_t* RseqCpuId() {
+  if (&__rseq_offset == nullptr || &__rseq_size == nullptr || __rseq_size == 0) return nullptr;
+  char* tp;
+  asm("mov %%fs:0, %0" : "=r"(tp));
+  return reinterpret_cast<int32_t*>(tp + __rseq_offset + 4);  // struct rseq's cpu_id
+}
+
+bool UnregisterRseq() {
+  int32_t* cpu_id = RseqCpuId();
+  if (cpu_id == nullptr || *cpu_id < 0) return true;  // not registered
+  char* area = reinterpret_cast<char*>(cpu_id) - 4;
+  // glibc registers 32 bytes (struct rseq_area); newer ones say __rseq_size.
+  for (const unsigned len : {32u, __rseq_size}) {
+    if (syscall(SYS_rseq, area, len, kRseqFlagUnregister, kRseqSig) == 0) {
+      *cpu_id = kRseqCpuIdRegistrationFailed;  // glibc's sched_getcpu() then asks the kernel
+      return true;
+    }
+  }
+  return false;
+}
+
+}  // namespace
+
+Expected<Filter> FilterFor(const LockdownPlan& plan) {
+  FilterSpec spec;
+  spec.protected_ranges = plan.protected_ranges;
+  spec.violation = plan.violation;
+  return BuildFilter(spec);
+}
+
+int Lockdown(const LockdownPlan& plan) {
+  // ---- Checks: nothing changes until all pass ----
+  // Landlock restricts only the calling thread (and the threads it starts),
+  // and rseq can only be unregistered by its own thread.
+  const int threads = ThreadCount();
+  if (threads != 1) {
+    return Refuse(CORDON_E_THREADS, threads < 0 ? "cannot count this process's threads"
+                                                : std::to_string(threads) +
+                                                      " threads are running; call cordon_lockdown() before "
+                                                      "starting any thread");
+  }
+  if ((personality(0xffffffff) & READ_IMPLIES_EXEC) != 0) {
+    return Refuse(CORDON_E_LOCKDOWN_FAILED,
+                  "the process runs with READ_IMPLIES_EXEC (an executable stack in some loaded object), so "
+                  "every readable mapping is executable; rebuild it with -z noexecstack");
+  }
+  if (LandlockAbi() < 1) {
+    return Refuse(CORDON_E_NO_LANDLOCK,
+                  "this kernel has no Landlock, which Cordon needs to close /proc/<pid>/mem; use a kernel "
+                  "with CONFIG_SECURITY_LANDLOCK=y and landlock in its lsm= list (Debian's 6.1 and later "
+                  "have both)");
+  }
+  if (auto one = OnlyOneProcMount(); !one.ok()) return Refuse(CORDON_E_LOCKDOWN_FAILED, one.error());
+  auto filter = FilterFor(plan);
+  if (!filter.ok())
+    return Refuse(CORDON_E_LOCKDOWN_FAILED, "cannot build the seccomp filter: " + filter.error());
+  if (RseqCpuId() != nullptr && *RseqCpuId() >= 0 && !UnregisterRseq()) {
+    return Refuse(CORDON_E_LOCKDOWN_FAILED,
+                  "cannot unregister this thread's rseq area; start the program with "
+                  "GLIBC_TUNABLES=glibc.pthread.rseq=0");
+  }
+
+  // ---- Changes ----
+  // Code that set-up created since cordon_init() is inspected like the rest.
+  std::vector<inspector::ReportEntry> report;
+  if (const int s = inspector::EnforceOnProcess(plan.inspect_policy, &report); s != CORDON_OK) return s;
+  std::string why;
+  if (!inspector::PrivatizeExecutableMemory(&why)) return Refuse(CORDON_E_UNSAFE_CODE, why);
+  if (prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) != 0)
+    return Failed(std::string("PR_SET_DUMPABLE: ") + strerror(errno));
+  if (plan.violation == Violation::kKill) {
+    for (int nr = 0; nr < kNamedCalls; ++nr) {
+      if (g_names[nr] == nullptr) g_names[nr] = seccomp_syscall_resolve_num_arch(SCMP_ARCH_X86_64, nr);
+    }
+    struct sigaction sa {};
+    sa.sa_sigaction = ViolationHandler;
+    sa.sa_flags = SA_SIGINFO;
+    sigfillset(&sa.sa_mask);
+    if (sigaction(SIGSYS, &sa, nullptr) != 0) return Failed(std::string("sigaction: ") + strerror(errno));
+  }
+  if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0) {
+    return Failed(std::string("PR_SET_NO_NEW_PRIVS: ") + strerror(errno));
+  }
+  if (auto r = RestrictMemoryFiles(getpid()); !r.ok()) return Failed("Landlock: " + r.error());
+  if (auto r = LoadFilter(*filter); !r.ok()) return Failed(r.error());
+  inspector::RefuseDlopen();
+  return CORDON_OK;
+}
+
+}  // namespace cordon::policy

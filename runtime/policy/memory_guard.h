@@ -1,0 +1,20 @@
+// The size of the guard that the lockdown's memory rules rely on, shared by
+// the domains (which reserve it) and the seccomp filter (which assumes it).
+//
+// BPF cannot add, so "does [addr, addr+len) touch X" is decided with two
+// rules: len below kGuard, and addr outside every kGuard-aligned block that
+// X or the kGuard bytes below it meet. Each domain therefore reserves two
+// aligned blocks: the lower one stays an empty guard, the upper one holds
+// its memory (at most kGuard bytes), so those blocks hold nothing else.
+#ifndef CORDON_RUNTIME_POLICY_MEMORY_GUARD_H_
+#define CORDON_RUNTIME_POLICY_MEMORY_GUARD_H_
+
+#include <cstdint>
+
+namespace cordon::policy {
+
+constexpr uint64_t kGuard = uint64_t{1} << 34;  // 16 GiB
+
+}  // namespace cordon::policy
+
+#endif

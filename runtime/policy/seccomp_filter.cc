@@ -1,0 +1,190 @@
+// The lockdown's seccomp filter (see seccomp_filter.h and docs/lockdown.md).
+#include "runtime/policy/seccomp_filter.h"
+
+#include <fcntl.h>
+#include <linux/prctl.h>
+#include <sys/mman.h>
+#include <sys/shm.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <csignal>
+#include <cstdio>
+#include <cstring>
+
+namespace cordon::policy {
+namespace {
+
+// System calls untrusted code never needs after set-up and that reach
+// around protection keys: the key calls themselves, foreign memory access
+// (the kernel ignores pkeys there), asynchronous kernel access to memory
+// (io_uring, userfaultfd stalls), sampling of registers and stacks
+// (perf_event_open), descriptor theft, new mounts (another procfs), new
+// filters, segment games, and loading kernel code.
+constexpr const char* kForbidden[] = {
+    "pkey_alloc",
+    "pkey_free",
+    "pkey_mprotect",
+    "seccomp",
+    "process_vm_readv",
+    "process_vm_writev",
+    "ptrace",
+    "io_uring_setup",
+    "io_uring_enter",
+    "io_uring_register",
+    "userfaultfd",
+    "modify_ldt",
+    "perf_event_open",
+    "bpf",
+    "process_madvise",
+    "pidfd_getfd",
+    "open_by_handle_at",
+    "remap_file_pages",
+    "mount",
+    "umount2",
+    "pivot_root",
+    "fsopen",
+    "fsconfig",
+    "fsmount",
+    "move_mount",
+    "open_tree",
+    "mount_setattr",
+    "kexec_load",
+    "kexec_file_load",
+    "init_module",
+    "finit_module",
+};
+
+// Calls ordinary programs make, refused with EPERM in every mode so that
+// they fall back: glibc's realloc copies when mremap fails (mremap could
+// glue executable pages into a WRPKRU), new threads run without rseq (its
+// abort handler could redirect trusted code), and no new program image can
+// be started (its loader would need new executable memory).
+constexpr const char* kRefused[] = {"mremap", "rseq", "execve", "execveat"};
+
+class Builder {
+ public:
+  Builder(scmp_filter_ctx ctx, uint32_t deny) : ctx_(ctx), deny_(deny) {}
+
+  template <typename... Cmp>
+  void Rule(uint32_t action, const char* name, Cmp... cmp) {
+    if (!error_.empty()) return;
+    const int nr = seccomp_syscall_resolve_name(name);
+    if (nr == __NR_SCMP_ERROR) {
+      error_ = std::string("libseccomp does not know the system call ") + name;
+      return;
+    }
+    const int rc = seccomp_rule_add(ctx_, action, nr, sizeof...(Cmp), cmp...);
+    if (rc != 0) error_ = std::string("cannot add the rule for ") + name + ": " + strerror(-rc);
+  }
+  template <typename... Cmp>
+  void Deny(const char* name, Cmp... cmp) {
+    Rule(deny_, name, cmp...);
+  }
+  const std::string& error() const { return error_; }
+
+ private:
+  scmp_filter_ctx ctx_;
+  uint32_t deny_;
+  std::string error_;
+};
+
+constexpr uint64_t kBlockMask = ~(kGuard - 1);
+
+// Comparisons. The kernel reads int arguments from the low 32 bits of their
+// registers, so those are always compared through a 32-bit mask: a plain
+// 64-bit compare would let garbage in the high half slip past a rule.
+scmp_arg_cmp Arg64(unsigned arg, scmp_compare op, uint64_t value) {
+  return scmp_arg_cmp{arg, op, value, 0};
+}
+scmp_arg_cmp IntIs(unsigned arg, uint32_t value) {
+  return scmp_arg_cmp{arg, SCMP_CMP_MASKED_EQ, 0xffffffffu, value};
+}
+scmp_arg_cmp IntHas(unsigned arg, uint32_t bits) {
+  return scmp_arg_cmp{arg, SCMP_CMP_MASKED_EQ, bits, bits};
+}
+scmp_arg_cmp InBlock(unsigned arg, uint64_t block) {
+  return scmp_arg_cmp{arg, SCMP_CMP_MASKED_EQ, kBlockMask, block};
+}
+
+}  // namespace
+
+std::vector<uint64_t> BlocksFor(const FilterSpec::Range& r) {
+  std::vector<uint64_t> blocks;
+  const uint64_t low = r.start >= kGuard ? r.start - kGuard : 0;
+  for (uint64_t b = low & kBlockMask; b < r.end; b += kGuard) blocks.push_back(b);
+  return blocks;
+}
+
+Expected<Filter> BuildFilter(const FilterSpec& spec) {
+  Filter filter(seccomp_init(SCMP_ACT_ALLOW));
+  if (!filter) return Error{"seccomp_init failed"};
+  const uint32_t deny = spec.violation == Violation::kKill ? SCMP_ACT_TRAP : SCMP_ACT_ERRNO(EPERM);
+  // Only x86-64 system calls: int 0x80 (i386) and x32 numbers (bit 30) get
+  // the bad-architecture action, which libseccomp applies to both.
+  if (seccomp_attr_set(filter.get(), SCMP_FLTATR_ACT_BADARCH, deny) != 0 ||
+      seccomp_attr_set(filter.get(), SCMP_FLTATR_CTL_TSYNC, 1) != 0 ||
+      seccomp_attr_set(filter.get(), SCMP_FLTATR_CTL_NNP, 1) != 0) {
+    return Error{"cannot set the filter's attributes"};
+  }
+  Builder b(filter.get(), deny);
+  for (const char* name : kForbidden) b.Deny(name);
+  for (const char* name : kRefused) b.Rule(SCMP_ACT_ERRNO(EPERM), name);
+
+  // No further filters, no core dumps, no rewriting of the memory map.
+  for (const int option : {PR_SET_SECCOMP, PR_SET_DUMPABLE, PR_SET_MM}) {
+    b.Deny("prctl", IntIs(0, static_cast<uint32_t>(option)));
+  }
+  // READ_IMPLIES_EXEC would make every later PROT_READ mapping executable
+  // behind the filter's back; only the query (0xffffffff) stays.
+  // (A 64-bit compare: garbage in the high half is refused too.)
+  b.Deny("personality", Arg64(0, SCMP_CMP_NE, 0xffffffffu));
+  // The runtime's SIGSYS handler reports violations; it stays.
+  b.Deny("rt_sigaction", IntIs(0, SIGSYS), Arg64(1, SCMP_CMP_NE, 0));
+
+  // No new executable memory, of any kind (anonymous, file, shared, execute-
+  // only, or a System V segment); nothing executable can be remapped since
+  // mremap is refused.
+  b.Deny("mmap", IntHas(2, PROT_EXEC));
+  b.Deny("mprotect", IntHas(2, PROT_EXEC));
+  b.Deny("shmat", IntHas(2, SHM_EXEC));
+  b.Deny("shmat", IntHas(2, SHM_REMAP));
+
+  // Nothing may touch protected memory: lengths stay below kGuard, and
+  // addresses outside the blocks around each protected range.
+  b.Deny("mmap", Arg64(1, SCMP_CMP_GE, kGuard), IntHas(3, MAP_FIXED));
+  for (const char* name : {"mprotect", "munmap", "madvise"}) b.Deny(name, Arg64(1, SCMP_CMP_GE, kGuard));
+  for (const FilterSpec::Range& r : spec.protected_ranges) {
+    for (const uint64_t block : BlocksFor(r)) {
+      for (const char* name : {"mmap", "mprotect", "munmap", "madvise"}) {
+        b.Deny(name, InBlock(0, block));
+      }
+    }
+  }
+  if (!b.error().empty()) return Error{b.error()};
+  return filter;
+}
+
+Expected<std::string> FilterText(const Filter& filter) {
+  FILE* tmp = tmpfile();
+  if (tmp == nullptr) return Error{std::string("tmpfile: ") + strerror(errno)};
+  std::string text;
+  const int rc = seccomp_export_pfc(filter.get(), fileno(tmp));
+  if (rc == 0) {
+    rewind(tmp);
+    char buf[4096];
+    size_t n;
+    while ((n = fread(buf, 1, sizeof buf, tmp)) > 0) text.append(buf, n);
+  }
+  fclose(tmp);
+  if (rc != 0) return Error{std::string("seccomp_export_pfc: ") + strerror(-rc)};
+  return text;
+}
+
+Expected<bool> LoadFilter(const Filter& filter) {
+  const int rc = seccomp_load(filter.get());
+  if (rc != 0) return Error{std::string("seccomp_load: ") + strerror(-rc)};
+  return true;
+}
+
+}  // namespace cordon::policy

@@ -1,0 +1,57 @@
+// The lockdown's seccomp filter (libseccomp): which system calls untrusted
+// code loses after cordon_lockdown(), and which memory they may not touch.
+// Built from a FilterSpec so that a host test can build it with fixed
+// addresses and compare it with a golden dump (docs/lockdown.md explains
+// every rule).
+#ifndef CORDON_RUNTIME_POLICY_SECCOMP_FILTER_H_
+#define CORDON_RUNTIME_POLICY_SECCOMP_FILTER_H_
+
+#include <seccomp.h>
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "runtime/core/expected.h"
+#include "runtime/policy/memory_guard.h"
+
+namespace cordon::policy {
+
+// What the filter does to a forbidden call.
+enum class Violation {
+  kKill,   // SIGSYS to the runtime's handler: a message, then exit 70
+  kErrno,  // the call fails with EPERM (tests)
+};
+
+struct FilterSpec {
+  // Half-open ranges no memory-management call may touch: the domains'
+  // memory and the gate config page.
+  struct Range {
+    uint64_t start, end;
+  };
+  std::vector<Range> protected_ranges;
+  Violation violation = Violation::kKill;
+};
+
+// The kGuard-aligned blocks a range's rules cover, lowest first.
+std::vector<uint64_t> BlocksFor(const FilterSpec::Range& r);
+
+struct FilterDeleter {
+  void operator()(void* ctx) const { seccomp_release(ctx); }
+};
+using Filter = std::unique_ptr<void, FilterDeleter>;
+
+// Builds the filter (not loaded). The error names the rule that failed.
+Expected<Filter> BuildFilter(const FilterSpec& spec);
+
+// libseccomp's pseudo-code of a filter, for the golden test and for
+// CORDON_DUMP_FILTER.
+Expected<std::string> FilterText(const Filter& filter);
+
+// Loads it for every thread of the process (TSYNC).
+Expected<bool> LoadFilter(const Filter& filter);
+
+}  // namespace cordon::policy
+
+#endif
