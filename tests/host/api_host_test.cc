@@ -29,6 +29,15 @@ TEST(ApiBeforeInit, EverythingReportsNotInitialised) {
   EXPECT_EQ(cordon_register(1, Nop, "nop", &e), CORDON_E_NOT_INITIALIZED);
   EXPECT_EQ(cordon_domain_create("x", &d), CORDON_E_NOT_INITIALIZED);
   EXPECT_EQ(cordon_lockdown(), CORDON_E_NOT_INITIALIZED);
+  cordon_lockdown_options lo;
+  cordon_lockdown_options_init(&lo);
+  EXPECT_EQ(lo.violation, CORDON_VIOLATION_KILL);
+  EXPECT_EQ(cordon_lockdown_ex(&lo), CORDON_E_NOT_INITIALIZED);
+  lo.violation = 7;  // arguments are checked first, on any machine
+  EXPECT_EQ(cordon_lockdown_ex(&lo), CORDON_E_INVALID_ARGUMENT);
+  lo.violation = CORDON_VIOLATION_KILL;
+  lo.struct_size = 0;
+  EXPECT_EQ(cordon_lockdown_ex(&lo), CORDON_E_INVALID_ARGUMENT);
   EXPECT_EQ(cordon_current_domain(), CORDON_DOMAIN_UNTRUSTED);
   EXPECT_EQ(cordon_trusted_domain(), CORDON_DOMAIN_UNKNOWN);
   EXPECT_EQ(cordon_domain_name(1), nullptr);
