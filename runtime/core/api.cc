@@ -293,15 +293,15 @@ int cordon_lockdown_ex(const cordon_lockdown_options* opts) {
   if (gates::Config().locked) return CORDON_E_LOCKED;
   if (domains::Current() != CORDON_DOMAIN_UNTRUSTED) return CORDON_E_WRONG_DOMAIN;
   cordon::policy::LockdownPlan plan;
-  plan.violation = o.violation == CORDON_VIOLATION_KILL ? cordon::policy::Violation::kKill
-                                                        : cordon::policy::Violation::kErrno;
+  plan.filter.violation = o.violation == CORDON_VIOLATION_KILL ? cordon::policy::Violation::kKill
+                                                               : cordon::policy::Violation::kErrno;
   plan.inspect_policy = Reg().options.inspect_policy;
   const gates::GateConfig& c = gates::Config();
   for (uint32_t d = 1; d <= c.domain_count; ++d) {
-    plan.protected_ranges.push_back({c.domains[d].region_start, c.domains[d].region_end});
+    plan.filter.protected_ranges.push_back({c.domains[d].region_start, c.domains[d].region_end});
   }
   const auto config_page = reinterpret_cast<uint64_t>(&c);
-  plan.protected_ranges.push_back({config_page, config_page + CFG_SIZE});
+  plan.filter.protected_ranges.push_back({config_page, config_page + CFG_SIZE});
   // Set-up closes first: the config page cannot change once the filter is in.
   if (!gates::UpdateConfig([](gates::GateConfig& g) { g.locked = 1; })) return CORDON_E_SYSCALL;
   const int status = cordon::policy::Lockdown(plan);

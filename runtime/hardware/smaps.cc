@@ -20,14 +20,18 @@ std::optional<MappingInfo> FindMapping(const void* addr, const char* smaps_path)
     // A mapping header looks like "7f00-7f10 rw-p 00000000 00:00 0 [path]".
     if (sscanf(line, "%" SCNxPTR "-%" SCNxPTR " %7s", &start, &end, perms) == 3 &&
         strchr(line, '-') < strchr(line, ' ')) {
-      if (current) return current;  // the match had no ProtectionKey line
-      if (a >= start && a < end) current = MappingInfo{start, end, perms, -1};
+      if (current) return current;  // the match's lines are over
+      if (a >= start && a < end) current = MappingInfo{start, end, perms, -1, ""};
       continue;
     }
+    if (!current) continue;
     int key;
-    if (current && sscanf(line, "ProtectionKey: %d", &key) == 1) {
+    if (sscanf(line, "ProtectionKey: %d", &key) == 1) {
       current->pkey = key;
-      return current;
+    } else if (strncmp(line, "VmFlags:", 8) == 0) {
+      current->vm_flags = line + 8;
+      while (!current->vm_flags.empty() && current->vm_flags.back() == '\n') current->vm_flags.pop_back();
+      return current;  // the last line of a mapping
     }
   }
   return current;

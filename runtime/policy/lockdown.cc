@@ -107,13 +107,6 @@ bool UnregisterRseq() {
 
 }  // namespace
 
-Expected<Filter> FilterFor(const LockdownPlan& plan) {
-  FilterSpec spec;
-  spec.protected_ranges = plan.protected_ranges;
-  spec.violation = plan.violation;
-  return BuildFilter(spec);
-}
-
 int Lockdown(const LockdownPlan& plan) {
   // ---- Checks: nothing changes until all pass ----
   // Landlock restricts only the calling thread (and the threads it starts),
@@ -137,10 +130,10 @@ int Lockdown(const LockdownPlan& plan) {
                   "have both)");
   }
   if (auto one = OnlyOneProcMount(); !one.ok()) return Refuse(CORDON_E_LOCKDOWN_FAILED, one.error());
-  auto filter = FilterFor(plan);
+  auto filter = BuildFilter(plan.filter);
   if (!filter.ok())
     return Refuse(CORDON_E_LOCKDOWN_FAILED, "cannot build the seccomp filter: " + filter.error());
-  if (RseqCpuId() != nullptr && *RseqCpuId() >= 0 && !UnregisterRseq()) {
+  if (!UnregisterRseq()) {
     return Refuse(CORDON_E_LOCKDOWN_FAILED,
                   "cannot unregister this thread's rseq area; start the program with "
                   "GLIBC_TUNABLES=glibc.pthread.rseq=0");
@@ -154,7 +147,7 @@ int Lockdown(const LockdownPlan& plan) {
   if (!inspector::PrivatizeExecutableMemory(&why)) return Refuse(CORDON_E_UNSAFE_CODE, why);
   if (prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) != 0)
     return Failed(std::string("PR_SET_DUMPABLE: ") + strerror(errno));
-  if (plan.violation == Violation::kKill) {
+  if (plan.filter.violation == Violation::kKill) {
     for (int nr = 0; nr < kNamedCalls; ++nr) {
       if (g_names[nr] == nullptr) g_names[nr] = seccomp_syscall_resolve_num_arch(SCMP_ARCH_X86_64, nr);
     }

@@ -8,15 +8,13 @@
 #define CORDON_RUNTIME_POLICY_LOCKDOWN_H_
 
 #include <cstdint>
-#include <vector>
 
 #include "runtime/policy/seccomp_filter.h"
 
 namespace cordon::policy {
 
 struct LockdownPlan {
-  std::vector<FilterSpec::Range> protected_ranges;
-  Violation violation = Violation::kKill;
+  FilterSpec filter;            // what the seccomp filter protects, and how
   uint32_t inspect_policy = 0;  // CORDON_INSPECT_*
 };
 
@@ -24,9 +22,6 @@ struct LockdownPlan {
 // come first and change nothing; a failure after them (which needs a kernel
 // error) leaves the process partly locked, and the status says so.
 int Lockdown(const LockdownPlan& plan);
-
-// The filter Lockdown() would load, for tools and tests.
-Expected<Filter> FilterFor(const LockdownPlan& plan);
 
 }  // namespace cordon::policy
 
