@@ -122,6 +122,12 @@ int main() {
   if (pid == 0) _exit(Child());
   int status;
   waitpid(pid, &status, 0);
+  // Signals before the child's SIGSTOP (cordon_init() delivers one to
+  // itself to probe the signal frame layout) are passed on.
+  while (WIFSTOPPED(status) && WSTOPSIG(status) != SIGSTOP) {
+    ptrace(PTRACE_CONT, pid, nullptr, reinterpret_cast<void*>(static_cast<long>(WSTOPSIG(status))));
+    waitpid(pid, &status, 0);
+  }
   if (!WIFSTOPPED(status)) {
     if (WIFEXITED(status) && WEXITSTATUS(status) == 11) {
       fprintf(stderr,

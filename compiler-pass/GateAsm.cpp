@@ -4,7 +4,8 @@
 // every WRPKRU loads its value from the read-only config page and compares
 // what was loaded with it afterwards; after the entry WRPKRU nothing is read
 // from untrusted memory except the bounds-checked TLS record index; the
-// record is claimed with an atomic bit test-and-set. It differs in three ways
+// record is claimed, and released, together with the stack switch by one
+// XCHG; registers are cleared before the switch back. It differs in three ways
 // that a gate specialised for one function allows:
 //  - it calls the body directly, with no entry-table dispatch, so all six
 //    integer argument registers and xmm0-7 carry arguments;
@@ -98,28 +99,31 @@ std::string EmitGate(const GateSpec& s) {
     << "\tcmpl " << pkru << ", %eax\n"
     << "\tje " << l << "inside\n";
   // Enter: the checked WRPKRU (RDPKRU left edx = 0).
-  o << "\tmovl " << pkru << ", %eax\n"
+  o << l << "entry_load:\n"
+    << "\tmovl " << pkru << ", %eax\n"
     << l << "entry_site:\n"
     << "\twrpkru\n"
     << "\tcmpl " << pkru << ", %eax\n"
     << "\tjne cordon_gate_fatal_pkru\n";
-  // Claim this thread's record, which is also its trusted stack top.
+  // Claim this thread's record, which is also its trusted stack top, and
+  // switch to it in one XCHG (a free record holds its own address).
   o << "\tmovl " << tls << ", %eax\n"
     << "\tcmpl " << DomainConfig(s.domain, DCFG_NRECORDS) << ", %eax\n"
     << "\tjae cordon_gate_fatal_record\n"
     << "\timulq " << DomainConfig(s.domain, DCFG_STRIDE) << ", %rax\n"
     << "\taddq " << DomainConfig(s.domain, DCFG_RECORDS) << ", %rax\n"
-    << "\tlock btsl $0, " << REC_BUSY << "(%rax)\n"
-    << "\tjc cordon_gate_fatal_nested\n"
-    << "\tmovq %rsp, " << REC_SAVED_RSP << "(%rax)\n"
-    << "\tmovq %rax, %rsp\n"
+    << "\tcmpq %rax, %rsp\n"
+    << "\tje cordon_gate_fatal_nested\n"
+    << l << "entry_switch:\n"
+    << "\txchgq %rsp, " << REC_SAVED_RSP << "(%rax)\n"
+    << "\tcmpq %rax, %rsp\n"
+    << "\tjne cordon_gate_fatal_nested\n"
     << "\tmovq %r10, %rdx\n"
     << "\tmovq %r11, %rcx\n"
     << "\tcall " << Quote(s.body) << "\n";
-  // Leave: release the record, back to the caller's stack, keep the result,
-  // clear every other caller-saved register, load the untrusted PKRU.
-  o << "\tmovl $0, " << REC_BUSY << "(%rsp)\n"
-    << "\tpopq %rsp\n";
+  // Leave: keep the result and clear every other caller-saved register
+  // while still on the trusted stack, then release the record and return
+  // to the caller's stack in one XCHG, then load the untrusted PKRU.
   o << result.keep;
   o << "\txorl %edi, %edi\n"
     << "\txorl %esi, %esi\n"
@@ -135,6 +139,7 @@ std::string EmitGate(const GateSpec& s) {
   o << l << "narrow:\n"
     << "\txorl %ecx, %ecx\n"
     << "\txorl %edx, %edx\n"
+    << "\txchgq %rsp, (%rsp)\n"
     << "\tmovl " << untrusted << ", %eax\n"
     << l << "exit_site:\n"
     << "\twrpkru\n"
@@ -157,6 +162,12 @@ std::string EmitGate(const GateSpec& s) {
   o << "\t.section cordon_gate_sites,\"a\",@progbits\n\t.p2align 3\n"
     << "\t.long " << l << "entry_site-.\n\t.long " << (SITE_ENTRY | info) << "\n"
     << "\t.long " << l << "exit_site-.\n\t.long " << (SITE_EXIT | info) << "\n";
+  // A signal between the entry WRPKRU and the stack switch resumes at the
+  // load, with untrusted PKRU (gate_abi.h, docs/signals.md).
+  o << "\t.section cordon_signal_rewinds,\"a\",@progbits\n\t.p2align 2\n"
+    << "\t.long " << l << "entry_site+3-.\n"
+    << "\t.long " << l << "entry_switch-.\n"
+    << "\t.long " << l << "entry_load-.\n";
   o << "\t.section cordon_entries,\"a\",@progbits\n\t.p2align 2\n"
     << "\t.long " << g << "-.\n"
     << "\t.long " << Quote(s.body) << "-.\n"

@@ -27,6 +27,11 @@ int (*pointer)(int) = get;
 // CHECK-NEXT: module asm "\09.long 16777473"
 // CHECK-NEXT: module asm "\09.long .Lcordon_[[TAG]]_exit_site-."
 // CHECK-NEXT: module asm "\09.long 16777474"
+// CHECK-NEXT: module asm "\09.section cordon_signal_rewinds,\22a\22,@progbits"
+// CHECK-NEXT: module asm "\09.p2align 2"
+// CHECK-NEXT: module asm "\09.long .Lcordon_[[TAG]]_entry_site+3-."
+// CHECK-NEXT: module asm "\09.long .Lcordon_[[TAG]]_entry_switch-."
+// CHECK-NEXT: module asm "\09.long .Lcordon_[[TAG]]_entry_load-."
 // CHECK-NEXT: module asm "\09.section cordon_entries,\22a\22,@progbits"
 // CHECK: module asm "\09.asciz \22get\22"
 

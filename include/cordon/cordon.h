@@ -162,6 +162,21 @@ int cordon_lockdown_ex(const cordon_lockdown_options* opts);
 int cordon_lockdown(void);
 int cordon_is_locked_down(void);
 
+/* ---- Signals (docs/signals.md) ----
+ * After cordon_lockdown() only the runtime may install signal handlers (the
+ * filter refuses rt_sigaction with a new action), and every handler runs
+ * through the runtime: the lockdown takes over those already installed.
+ * cordon_sigaction() is sigaction() for the program's handlers, before and
+ * after lockdown. A handler of a signal that interrupted trusted code runs
+ * as untrusted code with a ucontext that holds no trusted state (zero
+ * registers; changes to it are ignored), must return, and may not enter
+ * the interrupted domain. A fault (SIGSEGV, SIGBUS, SIGILL, SIGFPE,
+ * SIGTRAP from the kernel) in trusted code stops the process.
+ * Refused with CORDON_E_INVALID_ARGUMENT: SA_ONSTACK, SA_RESETHAND,
+ * SIGKILL, SIGSTOP, SIGSYS (the lockdown's) and glibc's 32 and 33. */
+struct sigaction;
+int cordon_sigaction(int sig, const struct sigaction* act, struct sigaction* oldact);
+
 /* ---- Trusted heap ----
  * Called from untrusted code (before lockdown) these go through a gate;
  * called from inside the domain they are direct calls. Blocks are zeroed

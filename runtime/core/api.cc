@@ -20,6 +20,7 @@
 #include "runtime/hardware/pkey.h"
 #include "runtime/inspector/enforce.h"
 #include "runtime/policy/lockdown.h"
+#include "runtime/signals/signals.h"
 
 namespace {
 
@@ -136,6 +137,7 @@ int cordon_init(const cordon_options* opts) {
     for (auto& dc : c.domains) dc.pkru = hw::kDefaultPkru;
   });
   if (!configured) return CORDON_E_SYSCALL;
+  if (const int s = cordon::signals::Prepare(); s != CORDON_OK) return s;
 
   int d = 0;
   const int status = domains::CreateDomain(o, &d);
@@ -302,10 +304,16 @@ int cordon_lockdown_ex(const cordon_lockdown_options* opts) {
   }
   const auto config_page = reinterpret_cast<uint64_t>(&c);
   plan.filter.protected_ranges.push_back({config_page, config_page + CFG_SIZE});
+  memcpy(plan.filter.signal_token, cordon::signals::kPlaceholderToken, sizeof plan.filter.signal_token);
+  plan.load_filter = [](const sock_filter* program, size_t count) {
+    return StatusOf(gates::GateFor(1)(reinterpret_cast<uint64_t>(program), count, 0, 0, 0,
+                                      domains::kBuiltinLoadFilter));
+  };
   // Set-up closes first: the config page cannot change once the filter is in.
   if (!gates::UpdateConfig([](gates::GateConfig& g) { g.locked = 1; })) return CORDON_E_SYSCALL;
-  const int status = cordon::policy::Lockdown(plan);
-  if (status != CORDON_OK && status != CORDON_E_LOCKDOWN_FAILED) {
+  bool changed = false;
+  const int status = cordon::policy::Lockdown(plan, &changed);
+  if (status != CORDON_OK && !changed) {
     // Refused before anything was locked: set-up stays open.
     CORDON_CHECK(gates::UpdateConfig([](gates::GateConfig& g) { g.locked = 0; }),
                  "cannot reopen the gate config page");
@@ -315,6 +323,11 @@ int cordon_lockdown_ex(const cordon_lockdown_options* opts) {
 
 int cordon_lockdown(void) {
   return cordon_lockdown_ex(nullptr);
+}
+
+int cordon_sigaction(int sig, const struct sigaction* act, struct sigaction* oldact) {
+  if (!Initialized()) return CORDON_E_NOT_INITIALIZED;
+  return cordon::signals::SetAction(sig, act, oldact);
 }
 
 int cordon_is_locked_down(void) {

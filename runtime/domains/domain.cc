@@ -7,11 +7,13 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include <cstring>
 #include <new>
 
 #include "runtime/core/check.h"
 #include "runtime/hardware/pkey.h"
 #include "runtime/policy/memory_guard.h"
+#include "runtime/signals/signals.h"
 
 namespace cordon::domains {
 namespace {
@@ -72,6 +74,16 @@ uint64_t BuiltinRegister(uint64_t fn, uint64_t, uint64_t, uint64_t, uint64_t) {
   return RegisterInside(D, fn);
 }
 
+template <int D>
+uint64_t BuiltinSignalAction(uint64_t sig, uint64_t mode, uint64_t flags, uint64_t, uint64_t) {
+  return signals::InstallActionInside(D, sig, mode, flags);
+}
+
+template <int D>
+uint64_t BuiltinLoadFilter(uint64_t program, uint64_t count, uint64_t, uint64_t, uint64_t) {
+  return signals::LoadFilterInside(D, reinterpret_cast<const sock_filter*>(program), count);
+}
+
 // Every unused table slot: a call to an unregistered id stops the process.
 // The gate passes the id in the sixth argument register.
 template <int D>
@@ -81,7 +93,7 @@ uint64_t Unregistered(uint64_t, uint64_t, uint64_t, uint64_t, uint64_t, uint64_t
 }
 
 struct BuiltinSet {
-  uint64_t enter, alloc, free, realloc, reg, unregistered;
+  uint64_t enter, alloc, free, realloc, reg, signal_action, load_filter, unregistered;
 };
 
 template <int D>
@@ -89,7 +101,8 @@ constexpr BuiltinSet MakeSet() {
   return BuiltinSet{
       reinterpret_cast<uint64_t>(&BuiltinEnter<D>),    reinterpret_cast<uint64_t>(&BuiltinAlloc<D>),
       reinterpret_cast<uint64_t>(&BuiltinFree<D>),     reinterpret_cast<uint64_t>(&BuiltinRealloc<D>),
-      reinterpret_cast<uint64_t>(&BuiltinRegister<D>), reinterpret_cast<uint64_t>(&Unregistered<D>)};
+      reinterpret_cast<uint64_t>(&BuiltinRegister<D>), reinterpret_cast<uint64_t>(&BuiltinSignalAction<D>),
+      reinterpret_cast<uint64_t>(&BuiltinLoadFilter<D>), reinterpret_cast<uint64_t>(&Unregistered<D>)};
 }
 
 template <int... Ds>
@@ -133,6 +146,10 @@ uint64_t RegisterInside(int d, uint64_t fn) {
   return id;
 }
 
+size_t SlotStackOffset() {
+  return (SLOT_READONLY_PAGES + signals::BufferPages() + SLOT_GUARD_PAGES) * kPage;
+}
+
 bool ComputeLayout(const cordon_options& opts, Layout* out) {
   if (opts.max_threads == 0 || opts.max_threads > 4096) return false;
   if (opts.stack_size < 16 * 1024 || opts.stack_size > (size_t{1} << 30)) return false;
@@ -142,7 +159,8 @@ bool ComputeLayout(const cordon_options& opts, Layout* out) {
   l.state_bytes = RoundUp(RoundUp(sizeof(DomainState), 64) + sizeof(heap::TrustedHeap) +
                               heap::TrustedHeap::MetadataBytes(l.heap_bytes),
                           kPage);
-  l.stride = kPage + RoundUp(opts.stack_size, kPage);
+  // Each slot: the signal-return pages (gate_abi.h), a guard page, the stack.
+  l.stride = SlotStackOffset() + RoundUp(opts.stack_size, kPage);
   l.nrecords = opts.max_threads;
   l.records_bytes = (l.nrecords + 1) * l.stride;
   l.total = l.state_bytes + l.records_bytes + l.heap_bytes;
@@ -184,9 +202,15 @@ int CreateDomain(const cordon_options& opts, int* index_out) {
   // region is ever needed again (the lockdown forbids them).
   bool tagged = hw::SysPkeyMprotect(base, l.state_bytes, PROT_READ | PROT_WRITE, key) == 0;
   unsigned char* slots = base + l.state_bytes;
+  const size_t sigbuf = signals::BufferPages() * kPage;
+  const size_t stack_offset = SlotStackOffset();
   for (uint32_t i = 0; tagged && i <= l.nrecords; ++i) {
-    tagged =
-        hw::SysPkeyMprotect(slots + i * l.stride + kPage, l.stride - kPage, PROT_READ | PROT_WRITE, key) == 0;
+    // The read-only page stays key 0 and zero: rt_sigreturn reads the head
+    // of a frame there after it has loaded the untrusted PKRU (signals.cc).
+    unsigned char* slot = slots + i * l.stride;
+    tagged = mprotect(slot, kPage, PROT_READ) == 0 &&
+             hw::SysPkeyMprotect(slot + kPage, sigbuf, PROT_READ | PROT_WRITE, key) == 0 &&
+             hw::SysPkeyMprotect(slot + stack_offset, l.stride - stack_offset, PROT_READ | PROT_WRITE, key) == 0;
   }
   unsigned char* arena = slots + l.records_bytes;
   tagged = tagged && hw::SysPkeyMprotect(arena, l.heap_bytes, PROT_READ | PROT_WRITE, key) == 0;
@@ -196,7 +220,7 @@ int CreateDomain(const cordon_options& opts, int* index_out) {
     return CORDON_E_SYSCALL;
   }
 
-  auto* state = new (base) DomainState{{CORDON_BUILTIN_COUNT}, nullptr, {}};
+  auto* state = new (base) DomainState{{}, {CORDON_BUILTIN_COUNT}, nullptr, {}};
   auto* heap_place = base + RoundUp(sizeof(DomainState), 64);
   state->heap = new (heap_place) heap::TrustedHeap(arena, l.heap_bytes);
   const BuiltinSet b = BuiltinsFor(d);
@@ -206,10 +230,17 @@ int CreateDomain(const cordon_options& opts, int* index_out) {
   state->table[kBuiltinFree] = b.free;
   state->table[kBuiltinRealloc] = b.realloc;
   state->table[kBuiltinRegister] = b.reg;
+  state->table[kBuiltinSignalAction] = b.signal_action;
+  state->table[kBuiltinLoadFilter] = b.load_filter;
 
   const auto record_addr = [&](uint32_t i) {
     return reinterpret_cast<uint64_t>(slots + i * l.stride + l.stride - REC_SIZE);
   };
+  for (uint32_t i = 0; i <= l.nrecords; ++i) {
+    auto* rec = reinterpret_cast<gates::ThreadRecord*>(record_addr(i));
+    rec->saved_rsp = record_addr(i);  // free
+  }
+  memcpy(state->signal_token, signals::PendingToken(), sizeof state->signal_token);
   const bool updated = gates::UpdateConfig([&](gates::GateConfig& c) {
     auto& dc = c.domains[d];
     dc.pkru = hw::WithPermission(c.untrusted_pkru, key, hw::Permission::kReadWrite);
@@ -241,9 +272,9 @@ gates::ThreadRecord* RecordForStack(int d, const void* sp) {
   const uint64_t index = (a - first_slot) / c.stride;
   if (index >= c.nrecords) return nullptr;  // beyond the records, or the bootstrap stack
   const uint64_t slot = first_slot + index * c.stride;
-  if (a < slot + kPage || a >= slot + c.stride - REC_SIZE) return nullptr;  // guard page or record
+  if (a < slot + SlotStackOffset() || a >= slot + c.stride - REC_SIZE) return nullptr;  // not the stack
   auto* rec = reinterpret_cast<gates::ThreadRecord*>(slot + c.stride - REC_SIZE);
-  return (__atomic_load_n(&rec->busy, __ATOMIC_ACQUIRE) & 1) != 0 ? rec : nullptr;
+  return rec->InUse() ? rec : nullptr;
 }
 
 Position PositionFor(int d) {
@@ -324,7 +355,7 @@ extern "C" uint32_t cordon_internal_attach_thread(uint32_t d) {
   }
   for (uint32_t i = 0; i < c.nrecords; ++i) {
     const uint32_t owner = __atomic_load_n(&record(i)->owner, __ATOMIC_ACQUIRE);
-    if (__atomic_load_n(&record(i)->busy, __ATOMIC_ACQUIRE) == 0 && !ThreadAlive(owner)) return claim(i);
+    if (!record(i)->InUse() && !ThreadAlive(owner)) return claim(i);
   }
   return ~0u;
 }

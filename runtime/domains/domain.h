@@ -25,14 +25,23 @@ enum Builtin : uint32_t {
   kBuiltinFree = 2,
   kBuiltinRealloc = 3,
   kBuiltinRegister = 4,
+  kBuiltinSignalAction = 5,  // signals::InstallActionInside
+  kBuiltinLoadFilter = 6,    // signals::LoadFilterInside
 };
 
 // Lives at the start of the domain's region.
 struct DomainState {
+  uint64_t signal_token[2];  // DSTATE_SIGNAL_TOKEN: the gates' rt_sigreturn reads it
   std::atomic<uint32_t> next_entry;
   heap::TrustedHeap* heap;
   uint64_t table[CORDON_TABLE_SIZE];  // entry functions, by id
 };
+
+static_assert(offsetof(DomainState, signal_token) == DSTATE_SIGNAL_TOKEN);
+
+// Offset of the stack in each record slot: the read-only page, the
+// signal-return buffer and the guard page come first (gate_abi.h).
+size_t SlotStackOffset();
 
 struct Layout {
   size_t state_bytes;  // DomainState + heap object + heap metadata

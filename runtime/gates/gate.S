@@ -55,6 +55,15 @@ cordon_gate_config:
 .Lmsg_slots:
         .ascii "cordon: no free trusted thread slot: more threads entered the domain than cordon_options.max_threads allows; raise max_threads; process stopped\n"
 .Lmsg_slots_end:
+.Lmsg_signal:
+        .ascii "cordon: signal violation: the signal handler entry was reached with a stack pointer in trusted memory while this thread was not running that domain's code (a forged signal frame?); process stopped\n"
+.Lmsg_signal_end:
+.Lmsg_signal_return:
+        .ascii "cordon: signal violation: return from a signal handler that this thread does not have in progress; process stopped\n"
+.Lmsg_signal_return_end:
+.Lmsg_sigreturn:
+        .ascii "cordon: rt_sigreturn failed on a frame the runtime checked; process stopped\n"
+.Lmsg_sigreturn_end:
 .Lmsg_domain:
         .ascii "cordon: gate called for a domain that does not exist or before cordon_init(); process stopped\n"
 .Lmsg_domain_end:
@@ -91,6 +100,9 @@ cordon_gate_fatal_\name:
         DIE_WITH slots
         DIE_WITH domain
         DIE_WITH callback
+        DIE_WITH signal
+        DIE_WITH signal_return
+        DIE_WITH sigreturn
 
 .macro SCRUB_AVX512
         vpxord xmm16, xmm16, xmm16
@@ -163,6 +175,16 @@ cordon_internal_scrub_probe_avx512:
         jne cordon_gate_fatal_pkru
 .endm
 
+/* rt_sigprocmask(SIG_SETMASK, [rsi], NULL, 8); clobbers rax, rcx, rdx,
+ * rdi, r10, r11. */
+.macro SET_SIGNAL_MASK
+        mov edi, 2
+        xor edx, edx
+        mov r10d, 8
+        mov eax, 14
+        syscall
+.endm
+
 /* rax = the address of record eax of domain d; jumps to on_bad if eax is
  * out of range (the index comes from TLS, which untrusted code can write). */
 .macro RECORD_AT_INDEX d, on_bad
@@ -192,11 +214,8 @@ cordon_callout_\v\()_\d:
         push r15
         mov r10, qword ptr [r9 + CALLOUT_FN]
         mov r11, qword ptr [r9 + CALLOUT_RECORD]
-        mov qword ptr [r11 + REC_CALLOUT_RSP], rsp
-        mov dword ptr [r11 + REC_STATE], REC_STATE_CALLOUT
-        mov rsp, qword ptr [r11 + REC_SAVED_RSP]
-        sub rsp, 256 /* clear of the red zone below the suspended caller */
-        and rsp, -16
+        /* Clear before the stack switch: a signal that arrives after it
+         * finds the frame on the untrusted stack (docs/signals.md). */
         xor ebx, ebx
         xor ebp, ebp
         xor r12d, r12d
@@ -207,6 +226,14 @@ cordon_callout_\v\()_\d:
         .if \wide
         SCRUB_AVX512
         .endif
+        /* The callback runs below the suspended untrusted caller, clear of
+         * its red zone. One XCHG switches stacks and stores the trusted
+         * stack pointer, which marks the callback as in progress. */
+        mov rax, qword ptr [r11 + REC_SAVED_RSP]
+        sub rax, 256
+        and rax, -16
+        mov qword ptr [r11 + REC_CALLOUT_RSP], rax
+        xchg rsp, qword ptr [r11 + REC_CALLOUT_RSP]
         mov r9, rdx
         mov r11, rcx
         xor ecx, ecx
@@ -221,16 +248,26 @@ cordon_callout_\v\()_\d:
         mov r11, rax
         xor ecx, ecx
         xor edx, edx
+.Lcallback_return_load_\v\()_\d:
         CHECKED_WRPKRU DCFG(\d, DCFG_PKRU), .Lcallback_return_site_\v\()_\d
         cld
         mov eax, dword ptr fs:cordon_tls_records@tpoff + 4 * \d
         RECORD_AT_INDEX \d, cordon_gate_fatal_record
         mov rdx, rax
-        mov eax, REC_STATE_CALLOUT
-        xor ecx, ecx /* REC_STATE_INSIDE */
-        lock cmpxchg dword ptr [rdx + REC_STATE], ecx
-        jne cordon_gate_fatal_callback
-        mov rsp, qword ptr [rdx + REC_CALLOUT_RSP]
+        /* The callback's stack pointer may not lie in the record's stack:
+         * REC_CALLOUT_RSP must hold a trusted value only while a callback
+         * is in progress. */
+        sub rax, rsp
+        cmp rax, qword ptr [rip + DCFG(\d, DCFG_STRIDE)]
+        jb cordon_gate_fatal_callback
+.Lcallback_return_switch_\v\()_\d:
+        xchg rsp, qword ptr [rdx + REC_CALLOUT_RSP]
+        /* Valid only if a callback was in progress: rsp is then back in
+         * this record's stack. */
+        mov rax, rdx
+        sub rax, rsp
+        cmp rax, qword ptr [rip + DCFG(\d, DCFG_STRIDE)]
+        jae cordon_gate_fatal_callback
         mov rax, r11
         pop r15
         pop r14
@@ -240,6 +277,13 @@ cordon_callout_\v\()_\d:
         pop rbx
         ret
         .size cordon_callout_\v\()_\d, . - cordon_callout_\v\()_\d
+
+        .section cordon_signal_rewinds, "a", @progbits
+        .balign 4
+        .long .Lcallback_return_site_\v\()_\d + 3 - .
+        .long .Lcallback_return_switch_\v\()_\d - .
+        .long .Lcallback_return_load_\v\()_\d - .
+        .text
 .endm
 
 .macro GATE d, v, wide
@@ -255,76 +299,117 @@ cordon_gate_\v\()_\d:
         mov r11, rcx
         xor ecx, ecx
         xor edx, edx
+.Lentry_load_\v\()_\d:
         CHECKED_WRPKRU DCFG(\d, DCFG_PKRU), .Lentry_site_\v\()_\d
-        /* Claim this thread's record; it is also the trusted stack top. */
         mov eax, dword ptr fs:cordon_tls_records@tpoff + 4 * \d
-.Lhave_index_\v\()_\d:
         RECORD_AT_INDEX \d, .Lslow_\v\()_\d
-        lock bts dword ptr [rax + REC_BUSY], 0
-        jc cordon_gate_fatal_nested
-        mov qword ptr [rax + REC_SAVED_RSP], rsp
-        mov rsp, rax
+        /* Claim the record and switch to its stack in one XCHG: a free
+         * record holds its own address. A caller stack pointer equal to
+         * the record would make it look free while in use. */
+        cmp rsp, rax
+        je cordon_gate_fatal_nested
+.Lentry_switch_\v\()_\d:
+        xchg rsp, qword ptr [rax]
+        cmp rsp, rax
+        jne cordon_gate_fatal_nested
         /* Dispatch through the domain's table. */
         and r9d, CORDON_TABLE_MASK
         mov rax, qword ptr [rip + DCFG(\d, DCFG_TABLE)]
         mov rdx, r10
         mov rcx, r11
         call qword ptr [rax + r9 * 8]
-.Lexit_\v\()_\d:
-        /* Leave: release the record, back to the caller's stack (rsp is
-         * the record, whose first word is the saved stack pointer), clear
-         * every caller-saved register but the result, load untrusted PKRU.
-         * Should another thread claim the released record before the pop
-         * (it would need a forged TLS index), this thread only returns on
-         * that thread's untrusted stack: nothing trusted is exposed. */
-        mov dword ptr [rsp + REC_BUSY], 0
-        pop rsp
+        /* Leave: clear every caller-saved register but the result while
+         * still on the trusted stack, then release the record and return
+         * to the caller's stack in one XCHG (rsp is the record, whose
+         * first word is the saved stack pointer), then load the untrusted
+         * PKRU. */
         mov r11, rax
         SCRUB \wide
+        xchg rsp, qword ptr [rsp]
         CHECKED_WRPKRU UNTRUSTED_PKRU, .Lexit_site_\v\()_\d
         mov rax, r11
         ret
 
 .Lslow_\v\()_\d:
-        /* Inside the domain, but this thread has no record yet (TLS holds
-         * the initial 0xffffffff), or TLS was corrupted. Nothing here may
-         * write to the caller's stack: rsp is the caller's choice, and this
-         * code holds the domain's rights. */
+        /* This thread has no record yet (TLS holds the initial 0xffffffff),
+         * or TLS was corrupted. Leave the domain again (ecx and edx are
+         * still zero), attach from untrusted code with every signal
+         * blocked, and start over. */
         cmp eax, -1
         jne cordon_gate_fatal_record
+        CHECKED_WRPKRU UNTRUSTED_PKRU, .Lslow_exit_site_\v\()_\d
+        push r10 /* the caller's rdx and rcx */
+        push r11
+        push rdi
+        push rsi
+        push r8
+        push r9
+        sub rsp, 24
+        mov qword ptr [rsp], -1
+        xor edi, edi /* SIG_BLOCK */
+        mov rsi, rsp
+        lea rdx, [rsp + 8]
+        mov r10d, 8
+        mov eax, 14 /* SYS_rt_sigprocmask */
+        syscall
+        call .Lattach_\v\()_\d
+        lea rsi, [rsp + 8]
+        SET_SIGNAL_MASK
+        add rsp, 24
+        pop r9
+        pop r8
+        pop rsi
+        pop rdi
+        pop rcx
+        pop rdx
+        jmp cordon_gate_\v\()_\d
+
+.Lattach_\v\()_\d:
+        /* Untrusted, signals blocked: enter, take the domain's bootstrap
+         * record as a spin lock and its stack, claim a record for this
+         * thread, leave. Nothing here writes through the caller's stack
+         * pointer while it holds the domain's rights: the caller chose it. */
+        xor ecx, ecx
+        xor edx, edx
+        CHECKED_WRPKRU DCFG(\d, DCFG_PKRU), .Lattach_site_\v\()_\d
         mov rax, qword ptr [rip + DCFG(\d, DCFG_BOOT)]
         test rax, rax
         jz cordon_gate_fatal_domain
-1:      lock bts dword ptr [rax + REC_BUSY], 0 /* the bootstrap record is a lock */
+1:      lock bts dword ptr [rax + REC_BUSY], 0
         jnc 2f
         pause
         jmp 1b
 2:      mov qword ptr [rax + REC_SAVED_RSP], rsp
         mov rsp, rax
-        push rdi
-        push rsi
-        push r8
-        push r9
-        push r10
-        push r11
         mov edi, \d
         /* Claims a record and stores its index in this thread's TLS slot
          * (after checking the slot is untrusted memory). Returns the index,
          * or -1 when none is free. */
         call cordon_internal_attach_thread
-        pop r11
-        pop r10
-        pop r9
-        pop r8
-        pop rsi
-        pop rdi
         mov rcx, rsp
         mov rsp, qword ptr [rcx + REC_SAVED_RSP]
         mov dword ptr [rcx + REC_BUSY], 0
         cmp eax, -1
         je cordon_gate_fatal_slots
-        jmp .Lhave_index_\v\()_\d
+        SCRUB \wide
+        xor eax, eax
+        xor r11d, r11d
+        CHECKED_WRPKRU UNTRUSTED_PKRU, .Lattach_exit_site_\v\()_\d
+        ret
         .size cordon_gate_\v\()_\d, . - cordon_gate_\v\()_\d
+
+        /* A signal between the entry WRPKRU and the stack switch, or on the
+         * way out of the slow path, resumes at the entry's load with
+         * untrusted PKRU (docs/signals.md). */
+        .section cordon_signal_rewinds, "a", @progbits
+        .balign 4
+        .long .Lentry_site_\v\()_\d + 3 - .
+        .long .Lentry_switch_\v\()_\d - .
+        .long .Lentry_load_\v\()_\d - .
+        .long .Lslow_\v\()_\d - .
+        .long .Lslow_exit_site_\v\()_\d - .
+        .long .Lentry_load_\v\()_\d - .
+        .text
 
         CALLOUT \d, \v, \wide
 
@@ -338,6 +423,12 @@ cordon_gate_\v\()_\d:
         .long SITE_CALLOUT | (\d << 8) | (\wide << 16)
         .long .Lcallback_return_site_\v\()_\d - .
         .long SITE_CALLBACK_RETURN | (\d << 8) | (\wide << 16)
+        .long .Lslow_exit_site_\v\()_\d - .
+        .long SITE_ATTACH_LEAVE | (\d << 8) | (\wide << 16)
+        .long .Lattach_site_\v\()_\d - .
+        .long SITE_ATTACH | (\d << 8) | (\wide << 16)
+        .long .Lattach_exit_site_\v\()_\d - .
+        .long SITE_ATTACH_LEAVE | (\d << 8) | (\wide << 16)
         .text
 .endm
 
@@ -423,6 +514,213 @@ cordon_gate_attach_1:
         pop rbp
         ret
         .size cordon_gate_attach_1, . - cordon_gate_attach_1
+
+/* ---- Signals (docs/signals.md) ----
+ *
+ * After cordon_lockdown() every handled signal enters through
+ * cordon_signal_entry, with the kernel's default PKRU (key 0 only) and the
+ * stack pointer at the kernel's frame. Where the frame lies says what was
+ * interrupted: the kernel writes it on the stack in use, and no handler has
+ * SA_ONSTACK.
+ *  - In a domain's memory: that domain's code was running. The frame holds
+ *    trusted registers and stays where it is; the program's handler runs as
+ *    untrusted code on the untrusted stack with a frame that holds none, and
+ *    the domain code resumes when it returns.
+ *  - Elsewhere: untrusted code (or a gate between its WRPKRU and its stack
+ *    switch) was running. The program's handler runs on that frame; the
+ *    return goes through cordon_signal_restorer, which copies the frame into
+ *    trusted memory, forces the untrusted PKRU into it, and only then
+ *    issues rt_sigreturn.
+ * rt_sigreturn and rt_sigaction need a token in r8 and r9 that only trusted
+ * memory holds, so untrusted code can do neither itself. */
+
+/* rt_sigreturn with domain d's copy of the token; rsp is the frame + 8. */
+.macro TOKEN_SIGRETURN d
+        mov rax, qword ptr [rip + DCFG(\d, DCFG_STATE)]
+        mov r8, qword ptr [rax + DSTATE_SIGNAL_TOKEN]
+        mov r9, qword ptr [rax + DSTATE_SIGNAL_TOKEN + 8]
+        mov eax, 15 /* SYS_rt_sigreturn */
+        syscall
+        jmp cordon_gate_fatal_sigreturn
+.endm
+
+/* rbx = this thread's record of domain d, checked to be owned by this
+ * thread (the TLS index is untrusted, so another thread's record is
+ * possible). Clobbers rax, rcx, r11. */
+.macro OWN_RECORD d, on_bad
+        mov eax, dword ptr fs:cordon_tls_records@tpoff + 4 * \d
+        RECORD_AT_INDEX \d, \on_bad
+        mov rbx, rax
+        mov eax, 186 /* SYS_gettid */
+        syscall
+        cmp eax, dword ptr [rbx + REC_OWNER]
+        jne \on_bad
+.endm
+
+.macro SIGNAL_DOMAIN d
+/* The kernel's frame is in domain d's memory. Nothing is written before
+ * the checks establish that it is this thread's record's stack and that
+ * the thread was running domain code on it: the record is in use, no
+ * callback and no handler is in progress. Untrusted code cannot be running
+ * on a thread in that state, so the frame is the kernel's. */
+.Lsignal_in_\d:
+        xor ecx, ecx
+        xor edx, edx
+        CHECKED_WRPKRU DCFG(\d, DCFG_PKRU), .Lsignal_enter_site_\d
+        OWN_RECORD \d, cordon_gate_fatal_signal
+        mov rax, rbx
+        sub rax, rsp
+        jbe cordon_gate_fatal_signal
+        cmp rax, qword ptr [rip + DCFG(\d, DCFG_STRIDE)]
+        jae cordon_gate_fatal_signal
+        cmp qword ptr [rbx + REC_SAVED_RSP], rbx
+        je cordon_gate_fatal_signal
+        mov rax, rbx
+        sub rax, qword ptr [rbx + REC_CALLOUT_RSP]
+        cmp rax, qword ptr [rip + DCFG(\d, DCFG_STRIDE)]
+        jb cordon_gate_fatal_signal
+        cmp qword ptr [rbx + REC_SIGNAL_FRAME], 0
+        jne cordon_gate_fatal_signal
+        /* Decide on this stack, below the frame. Returns the handler's
+         * frame on the untrusted stack, or 0 to resume at once. */
+        mov r12, rsp
+        and rsp, -16
+        mov edi, \d
+        mov rsi, rbx
+        mov rdx, r12
+        call cordon_internal_signal_in_domain
+        test rax, rax
+        jz .Lsignal_resume_now_\d
+        mov r13, rax
+        xor ebx, ebx
+        xor ebp, ebp
+        xor r12d, r12d
+        xor r14d, r14d
+        xor r15d, r15d
+        xor esi, esi
+        xor r8d, r8d
+        xor r9d, r9d
+        vzeroall
+        cmp dword ptr [rip + cordon_gate_config + CFG_WIDE_SCRUB], 0
+        je 1f
+        SCRUB_AVX512
+1:      mov rsp, r13
+        xor r13d, r13d
+        xor ecx, ecx
+        xor edx, edx
+        CHECKED_WRPKRU UNTRUSTED_PKRU, .Lsignal_leave_site_\d
+        jmp cordon_signal_run_handler
+.Lsignal_resume_now_\d:
+        lea rsp, [r12 + 8]
+        TOKEN_SIGRETURN \d
+
+/* The handler's return address: resume the domain code it interrupted. */
+        .globl cordon_signal_resume_\d
+        .hidden cordon_signal_resume_\d
+        .type cordon_signal_resume_\d, @function
+cordon_signal_resume_\d:
+        push -1
+        mov rsi, rsp
+        SET_SIGNAL_MASK
+        xor ecx, ecx
+        xor edx, edx
+        CHECKED_WRPKRU DCFG(\d, DCFG_PKRU), .Lsignal_resume_site_\d
+        OWN_RECORD \d, cordon_gate_fatal_signal_return
+        xor eax, eax
+        xchg rax, qword ptr [rbx + REC_SIGNAL_FRAME]
+        test rax, rax
+        jz cordon_gate_fatal_signal_return
+        lea rsp, [rax + 8]
+        TOKEN_SIGRETURN \d
+        .size cordon_signal_resume_\d, . - cordon_signal_resume_\d
+
+        .section cordon_gate_sites, "a", @progbits
+        .balign 8
+        .long .Lsignal_enter_site_\d - .
+        .long SITE_SIGNAL_ENTER | (\d << 8)
+        .long .Lsignal_leave_site_\d - .
+        .long SITE_SIGNAL_LEAVE | (\d << 8)
+        .long .Lsignal_resume_site_\d - .
+        .long SITE_SIGNAL_RESUME | (\d << 8)
+        .text
+.endm
+
+/* The sa_sigaction of every handled signal. */
+        .p2align 6
+        .globl cordon_signal_entry
+        .hidden cordon_signal_entry
+        .type cordon_signal_entry, @function
+cordon_signal_entry:
+        .irp d, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15
+        cmp rsp, qword ptr [rip + DCFG(\d, DCFG_REGION_START)]
+        jb 1f
+        cmp rsp, qword ptr [rip + DCFG(\d, DCFG_REGION_END)]
+        jb .Lsignal_in_\d
+1:
+        .endr
+        /* Untrusted code was interrupted: C++, returns to the restorer. */
+        jmp cordon_internal_signal_untrusted
+        .size cordon_signal_entry, . - cordon_signal_entry
+
+        .irp d, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15
+        SIGNAL_DOMAIN \d
+        .endr
+
+/* Untrusted: rsp is the handler frame cordon_internal_signal_in_domain
+ * built (runtime/signals/signals.cc, HandlerFrame): the return address,
+ * then the handler, its signal mask, the siginfo and the ucontext. */
+        .type cordon_signal_run_handler, @function
+cordon_signal_run_handler:
+        lea rsi, [rsp + 16]
+        SET_SIGNAL_MASK
+        mov edi, dword ptr [rsp + 32]
+        lea rsi, [rsp + 32]
+        lea rdx, [rsp + 160]
+        jmp qword ptr [rsp + 8]
+        .size cordon_signal_run_handler, . - cordon_signal_run_handler
+
+/* The sa_restorer of every handled signal: the handler of a signal that
+ * interrupted untrusted code returned here, rsp at the frame's ucontext. */
+        .globl cordon_signal_restorer
+        .hidden cordon_signal_restorer
+        .type cordon_signal_restorer, @function
+cordon_signal_restorer:
+        mov r12, rsp
+        and rsp, -16
+        push -1
+        push -1
+        mov rsi, rsp
+        SET_SIGNAL_MASK
+        add rsp, 16
+        cmp dword ptr fs:cordon_tls_records@tpoff + 4, -1
+        jne 1f
+        call cordon_gate_attach_1
+1:      xor ecx, ecx
+        xor edx, edx
+        CHECKED_WRPKRU DCFG(1, DCFG_PKRU), .Lsignal_return_site
+        OWN_RECORD 1, cordon_gate_fatal_signal_return
+        /* This record's signal-return buffer: only this thread's restorer
+         * uses it, with every signal blocked. Its top is the stack for the
+         * copy. */
+        mov eax, dword ptr [rip + cordon_gate_config + CFG_SIGBUF_PAGES]
+        add eax, SLOT_READONLY_PAGES
+        shl rax, 12
+        add rax, rbx
+        add rax, REC_SIZE
+        sub rax, qword ptr [rip + DCFG(1, DCFG_STRIDE)]
+        mov rsp, rax
+        mov rdi, r12
+        mov rsi, rbx
+        call cordon_internal_signal_return_frame
+        mov rsp, rax
+        TOKEN_SIGRETURN 1
+        .size cordon_signal_restorer, . - cordon_signal_restorer
+
+        .section cordon_gate_sites, "a", @progbits
+        .balign 8
+        .long .Lsignal_return_site - .
+        .long SITE_SIGNAL_RETURN | (1 << 8)
+        .text
 
 /* cordon_gates_begin/end bracket the gate code, so that tools (the
  * instruction counter in bench/) can tell gate instructions from others. */

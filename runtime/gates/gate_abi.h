@@ -21,6 +21,10 @@
 #define CFG_LOCKED 4         /* u32: 1 after cordon_lockdown() */
 #define CFG_WIDE_SCRUB 8     /* u32: 1 when the AVX-512 gates are in use */
 #define CFG_DOMAIN_COUNT 12  /* u32: highest domain index in use */
+#define CFG_SIGBUF_PAGES 16  /* u32: signal-return buffer pages per record slot */
+#define CFG_XSTATE_SIZE 20   /* u32: XSAVE bytes in the kernel's signal frames */
+#define CFG_PKRU_OFFSET 24   /* u32: offset of PKRU in that XSAVE area */
+#define CFG_XFEATURES 32     /* u64: the frames' XSAVE feature mask */
 #define CFG_DOMAINS 64       /* start of the per-domain array */
 #define CFG_DOMAIN_STRIDE 64
 #define CFG_SIZE 4096
@@ -36,21 +40,48 @@
 #define DCFG_REGION_END 56   /* u64: one past its last byte */
 
 /* A per-thread record sits at the top of that thread's stack in the domain,
- * so the record address is also the initial stack pointer. */
-#define REC_SAVED_RSP 0 /* u64: the caller's stack pointer (first: the exit pops it) */
-#define REC_BUSY 8      /* u32: bit 0 set while a thread runs on this record */
+ * so the record address is also the initial stack pointer.
+ *
+ * A record is in use while REC_SAVED_RSP holds the caller's stack pointer,
+ * and free while it holds the record's own address: the gate claims it and
+ * switches stacks with one XCHG, and releases it and switches back with
+ * another, so that no signal can arrive between the two (docs/signals.md). */
+#define REC_SAVED_RSP 0 /* u64: the caller's stack pointer, or the record's address when free */
+#define REC_BUSY 8      /* u32: bit 0: the lock bit of the bootstrap record only */
 #define REC_OWNER 12    /* u32: owning thread id, 0 when free */
-#define REC_STATE 16    /* u32: REC_STATE_CALLOUT while the thread runs a callback */
-#define REC_CALLOUT_RSP 24 /* u64: the trusted stack pointer to resume after it */
-#define REC_STATE_INSIDE 0
-#define REC_STATE_CALLOUT 1
+#define REC_CALLOUT_RSP 24 /* u64: while a callback runs, the trusted stack pointer to resume */
+#define REC_SIGNAL_FRAME 32 /* u64: while a signal handler runs, the trusted signal frame */
 #define REC_SIZE 64
+
+/* Each record's slot, lowest address first: one read-only page of key 0,
+ * CFG_SIGBUF_PAGES pages of signal-return buffer, a guard page, the stack,
+ * and the record at the top. */
+#define SLOT_READONLY_PAGES 1
+#define SLOT_GUARD_PAGES 1
+
+/* The domain's state (DomainState, at the start of its region) begins with
+ * the lockdown's system-call token: two u64 words that the seccomp filter
+ * requires in r8 and r9 for rt_sigreturn and rt_sigaction. */
+#define DSTATE_SIGNAL_TOKEN 0
 
 /* Gate-site table entries (section cordon_gate_sites). */
 #define SITE_ENTRY 1 /* the WRPKRU that enters a domain */
 #define SITE_EXIT 2  /* the WRPKRU that returns to untrusted code */
 #define SITE_CALLOUT 3  /* the WRPKRU that leaves a domain to run a callback */
 #define SITE_CALLBACK_RETURN 4 /* the WRPKRU that comes back from the callback */
+#define SITE_SIGNAL_ENTER 5 /* a signal interrupted domain code: enter to check the frame */
+#define SITE_SIGNAL_LEAVE 6 /* leave the domain to run the program's handler */
+#define SITE_SIGNAL_RESUME 7 /* back from that handler: resume the interrupted domain code */
+#define SITE_SIGNAL_RETURN 8 /* domain 1, to return from a handler that interrupted untrusted code */
+#define SITE_ATTACH 9        /* enters a domain to attach a thread (signals blocked) */
+#define SITE_ATTACH_LEAVE 10 /* leaves it after attaching, or to go and attach */
+
+/* Signal rewind windows (section cordon_signal_rewinds): three offsets from
+ * the entry's own address: the first byte after a WRPKRU into a domain, the
+ * last instruction before the stack switch, and the instruction that loads
+ * the PKRU value for that WRPKRU. A signal frame whose rip lies in
+ * [first, last] resumes at the load, with untrusted PKRU, rcx = rdx = 0. */
+#define REWIND_SIZE 12
 
 /* The outbound gate's second argument: where to call, and on which record
  * (both in trusted memory: the caller's trusted stack). */

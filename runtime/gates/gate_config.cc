@@ -14,6 +14,15 @@ struct RawSite {
 extern const RawSite __start_cordon_gate_sites[];
 extern const RawSite __stop_cordon_gate_sites[];
 
+// Three self-relative offsets (gate_abi.h, REWIND_SIZE). gate.S always
+// contributes entries; the pass plugin's gates add theirs.
+struct RawRewind {
+  int32_t first, last, resume;
+};
+static_assert(sizeof(RawRewind) == REWIND_SIZE);
+extern const RawRewind __start_cordon_signal_rewinds[];
+extern const RawRewind __stop_cordon_signal_rewinds[];
+
 // Written by the pass plugin (compiler-pass/GateAsm.cpp); absent, and so
 // null, in programs without CORDON_TRUSTED functions.
 struct RawEntry {
@@ -116,6 +125,15 @@ uintptr_t Resolve(const int32_t& field) {
   return reinterpret_cast<uintptr_t>(&field) + static_cast<intptr_t>(field);
 }
 }  // namespace
+
+size_t RewindCount() {
+  return static_cast<size_t>(__stop_cordon_signal_rewinds - __start_cordon_signal_rewinds);
+}
+
+Rewind RewindAt(size_t index) {
+  const RawRewind& raw = __start_cordon_signal_rewinds[index];
+  return Rewind{Resolve(raw.first), Resolve(raw.last), Resolve(raw.resume)};
+}
 
 size_t GeneratedEntryCount() {
   if (__start_cordon_entries == nullptr) return 0;

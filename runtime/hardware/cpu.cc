@@ -37,4 +37,16 @@ bool CpuHasAvx512() {
   return (Xcr0() & 0xe0) == 0xe0;
 }
 
+unsigned XsaveMaxSize() {
+  unsigned eax, ebx, ecx, edx;
+  if (__get_cpuid_count(0xd, 0, &eax, &ebx, &ecx, &edx) == 0) return 0;
+  return ecx;
+}
+
+unsigned XsavePkruOffset() {
+  unsigned eax, ebx, ecx, edx;
+  if (__get_cpuid_count(0xd, 9, &eax, &ebx, &ecx, &edx) == 0) return 0;
+  return eax == 0 ? 0 : ebx;  // eax: the component's size (8)
+}
+
 }  // namespace cordon::hw

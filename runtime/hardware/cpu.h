@@ -1,4 +1,5 @@
-// CPU features that decide how the gates scrub registers.
+// CPU features that decide how the gates scrub registers, and the XSAVE
+// layout that signal frames use.
 #ifndef CORDON_RUNTIME_HARDWARE_CPU_H_
 #define CORDON_RUNTIME_HARDWARE_CPU_H_
 
@@ -8,6 +9,12 @@ namespace cordon::hw {
 bool CpuHasAvx();
 // AVX-512 usable: AVX512F, and XCR0 enables opmask, ZMM_Hi256 and Hi16_ZMM.
 bool CpuHasAvx512();
+
+// XSAVE (standard format) sizes and offsets, from CPUID leaf 0xD.
+// The largest area any enabled-or-supported feature set needs.
+unsigned XsaveMaxSize();
+// Offset of the PKRU component (feature 9), or 0 if the CPU has none.
+unsigned XsavePkruOffset();
 
 }  // namespace cordon::hw
 

@@ -17,6 +17,7 @@
 #include "cordon/cordon.h"
 #include "runtime/inspector/enforce.h"
 #include "runtime/policy/landlock.h"
+#include "runtime/signals/signals.h"
 
 // glibc 2.35+ registers every thread's rseq area and says where it is.
 extern "C" {
@@ -107,7 +108,8 @@ bool UnregisterRseq() {
 
 }  // namespace
 
-int Lockdown(const LockdownPlan& plan) {
+int Lockdown(const LockdownPlan& plan, bool* changed) {
+  *changed = false;
   // ---- Checks: nothing changes until all pass ----
   // Landlock restricts only the calling thread (and the threads it starts),
   // and rseq can only be unregistered by its own thread.
@@ -133,6 +135,11 @@ int Lockdown(const LockdownPlan& plan) {
   auto filter = BuildFilter(plan.filter);
   if (!filter.ok())
     return Refuse(CORDON_E_LOCKDOWN_FAILED, "cannot build the seccomp filter: " + filter.error());
+  auto program = ExportBpf(*filter);
+  if (!program.ok()) return Refuse(CORDON_E_LOCKDOWN_FAILED, "cannot export the seccomp filter: " + program.error());
+  if (const std::string why = signals::CheckHandlersForLockdown(); !why.empty()) {
+    return Refuse(CORDON_E_LOCKDOWN_FAILED, why);
+  }
   if (!UnregisterRseq()) {
     return Refuse(CORDON_E_LOCKDOWN_FAILED,
                   "cannot unregister this thread's rseq area; start the program with "
@@ -145,6 +152,8 @@ int Lockdown(const LockdownPlan& plan) {
   if (const int s = inspector::EnforceOnProcess(plan.inspect_policy, &report); s != CORDON_OK) return s;
   std::string why;
   if (!inspector::PrivatizeExecutableMemory(&why)) return Refuse(CORDON_E_UNSAFE_CODE, why);
+  // From here on a failure leaves the process partly locked.
+  *changed = true;
   if (prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) != 0)
     return Failed(std::string("PR_SET_DUMPABLE: ") + strerror(errno));
   if (plan.filter.violation == Violation::kKill) {
@@ -161,7 +170,13 @@ int Lockdown(const LockdownPlan& plan) {
     return Failed(std::string("PR_SET_NO_NEW_PRIVS: ") + strerror(errno));
   }
   if (auto r = RestrictMemoryFiles(getpid()); !r.ok()) return Failed("Landlock: " + r.error());
-  if (auto r = LoadFilter(*filter); !r.ok()) return Failed(r.error());
+  if (const int s = signals::TakeOverHandlers(); s != CORDON_OK) {
+    return Failed(std::string("taking over the signal handlers: ") + cordon_strerror(s));
+  }
+  if (const int s = plan.load_filter(program->data(), program->size()); s != CORDON_OK) {
+    return Failed(std::string("loading the seccomp filter: ") + cordon_strerror(s));
+  }
+  signals::WipePendingToken();
   inspector::RefuseDlopen();
   return CORDON_OK;
 }

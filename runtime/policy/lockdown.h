@@ -1,13 +1,16 @@
 // cordon_lockdown(): the end of set-up. Checks that the process can be
 // locked down, then, in order: inspects executable memory again, replaces
 // file-backed and shared code with private copies, unregisters rseq, makes
-// the process non-dumpable, installs the violation handler, restricts the
-// memory files with Landlock and loads the seccomp filter
+// the process non-dumpable, installs the violation handler, routes every
+// signal handler through the runtime, restricts the memory files with
+// Landlock and loads the seccomp filter
 // (docs/lockdown.md).
 #ifndef CORDON_RUNTIME_POLICY_LOCKDOWN_H_
 #define CORDON_RUNTIME_POLICY_LOCKDOWN_H_
 
+#include <cstddef>
 #include <cstdint>
+#include <functional>
 
 #include "runtime/policy/seccomp_filter.h"
 
@@ -16,12 +19,15 @@ namespace cordon::policy {
 struct LockdownPlan {
   FilterSpec filter;            // what the seccomp filter protects, and how
   uint32_t inspect_policy = 0;  // CORDON_INSPECT_*
+  // Loads the filter's BPF program from trusted memory, with the token in
+  // place of the placeholder; returns a cordon_status.
+  std::function<int(const sock_filter*, size_t)> load_filter;
 };
 
 // Returns a cordon_status; every refusal also says why on stderr. The checks
 // come first and change nothing; a failure after them (which needs a kernel
-// error) leaves the process partly locked, and the status says so.
-int Lockdown(const LockdownPlan& plan);
+// error) leaves the process partly locked, says so, and sets *changed.
+int Lockdown(const LockdownPlan& plan, bool* changed);
 
 }  // namespace cordon::policy
 

@@ -139,8 +139,14 @@ Expected<Filter> BuildFilter(const FilterSpec& spec) {
   // behind the filter's back; only the query (0xffffffff) stays.
   // (A 64-bit compare: garbage in the high half is refused too.)
   b.Deny("personality", Arg64(0, SCMP_CMP_NE, 0xffffffffu));
-  // The runtime's SIGSYS handler reports violations; it stays.
-  b.Deny("rt_sigaction", IntIs(0, SIGSYS), Arg64(1, SCMP_CMP_NE, 0));
+  // Signals (docs/signals.md): a sigreturn frame sets every register and
+  // PKRU, and a handler decides where signal frames go; only the runtime,
+  // which holds the token, may do either. Queries stay open. (rt_sigaction
+  // checks the first word only: libseccomp 2.5.4 does not finish merging
+  // two rules that share the act condition.)
+  b.Deny("rt_sigreturn", Arg64(4, SCMP_CMP_NE, spec.signal_token[0]));
+  b.Deny("rt_sigreturn", Arg64(5, SCMP_CMP_NE, spec.signal_token[1]));
+  b.Deny("rt_sigaction", Arg64(1, SCMP_CMP_NE, 0), Arg64(4, SCMP_CMP_NE, spec.signal_token[0]));
 
   // No new executable memory, of any kind (anonymous, file, shared, execute-
   // only, or a System V segment); nothing executable can be remapped since
@@ -165,26 +171,41 @@ Expected<Filter> BuildFilter(const FilterSpec& spec) {
   return filter;
 }
 
-Expected<std::string> FilterText(const Filter& filter) {
+namespace {
+
+// What one of libseccomp's exporters writes, read back from a temporary file.
+Expected<std::string> Exported(const Filter& filter, int (*exporter)(const scmp_filter_ctx, int),
+                               const char* name) {
   FILE* tmp = tmpfile();
   if (tmp == nullptr) return Error{std::string("tmpfile: ") + strerror(errno)};
-  std::string text;
-  const int rc = seccomp_export_pfc(filter.get(), fileno(tmp));
+  std::string bytes;
+  const int rc = exporter(filter.get(), fileno(tmp));
   if (rc == 0) {
     rewind(tmp);
     char buf[4096];
     size_t n;
-    while ((n = fread(buf, 1, sizeof buf, tmp)) > 0) text.append(buf, n);
+    while ((n = fread(buf, 1, sizeof buf, tmp)) > 0) bytes.append(buf, n);
   }
   fclose(tmp);
-  if (rc != 0) return Error{std::string("seccomp_export_pfc: ") + strerror(-rc)};
-  return text;
+  if (rc != 0) return Error{std::string(name) + ": " + strerror(-rc)};
+  return bytes;
 }
 
-Expected<bool> LoadFilter(const Filter& filter) {
-  const int rc = seccomp_load(filter.get());
-  if (rc != 0) return Error{std::string("seccomp_load: ") + strerror(-rc)};
-  return true;
+}  // namespace
+
+Expected<std::string> FilterText(const Filter& filter) {
+  return Exported(filter, seccomp_export_pfc, "seccomp_export_pfc");
+}
+
+Expected<std::vector<sock_filter>> ExportBpf(const Filter& filter) {
+  auto bytes = Exported(filter, seccomp_export_bpf, "seccomp_export_bpf");
+  if (!bytes.ok()) return Error{bytes.error()};
+  if (bytes->empty() || bytes->size() % sizeof(sock_filter) != 0) {
+    return Error{"seccomp_export_bpf wrote no whole program"};
+  }
+  std::vector<sock_filter> program(bytes->size() / sizeof(sock_filter));
+  memcpy(program.data(), bytes->data(), bytes->size());
+  return program;
 }
 
 }  // namespace cordon::policy

@@ -6,6 +6,7 @@
 #ifndef CORDON_RUNTIME_POLICY_SECCOMP_FILTER_H_
 #define CORDON_RUNTIME_POLICY_SECCOMP_FILTER_H_
 
+#include <linux/filter.h>
 #include <seccomp.h>
 
 #include <cstdint>
@@ -32,6 +33,10 @@ struct FilterSpec {
   };
   std::vector<Range> protected_ranges;
   Violation violation = Violation::kKill;
+  // rt_sigreturn and rt_sigaction (with a new action) need these two words
+  // in r8 and r9. The lockdown builds the filter with placeholders and puts
+  // the real token in inside trusted memory (signals::LoadFilterInside).
+  uint64_t signal_token[2] = {};
 };
 
 // The kGuard-aligned blocks a range's rules cover, lowest first.
@@ -49,8 +54,8 @@ Expected<Filter> BuildFilter(const FilterSpec& spec);
 // CORDON_DUMP_FILTER.
 Expected<std::string> FilterText(const Filter& filter);
 
-// Loads it for every thread of the process (TSYNC).
-Expected<bool> LoadFilter(const Filter& filter);
+// The filter as a BPF program, for loading from trusted memory.
+Expected<std::vector<sock_filter>> ExportBpf(const Filter& filter);
 
 }  // namespace cordon::policy
 

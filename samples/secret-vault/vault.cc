@@ -203,10 +203,11 @@ FaultReport RunAttack(F attack, unsigned char* response) {
   const pid_t pid = fork();
   if (pid == 0) {
     g_report = shared;
+    // After cordon_lockdown() only the runtime installs handlers.
     struct sigaction sa = {};
     sa.sa_sigaction = OnFault;
     sa.sa_flags = SA_SIGINFO;
-    sigaction(SIGSEGV, &sa, nullptr);
+    cordon_sigaction(SIGSEGV, &sa, nullptr);
     attack(response, &shared->echoed);
     _exit(0);
   }

@@ -6,11 +6,13 @@
 #include <linux/filter.h>
 #include <unistd.h>
 
+#include <cstring>
 #include <fstream>
 #include <sstream>
 #include <string>
 
 #include "runtime/policy/seccomp_filter.h"
+#include "runtime/signals/signals.h"
 
 namespace {
 
@@ -27,6 +29,7 @@ FilterSpec Spec(cordon::policy::Violation v) {
   FilterSpec spec;
   spec.protected_ranges = {kDomain, kConfigPage};
   spec.violation = v;
+  memcpy(spec.signal_token, cordon::signals::kPlaceholderToken, sizeof spec.signal_token);
   return spec;
 }
 
@@ -108,6 +111,23 @@ TEST(LockdownFilter, SendsX32AndI386CallsToTheBadArchitectureAction) {
     if (prog[i].code == (BPF_RET | BPF_K) && prog[i].k == kTrap) x32_trapped = true;
   }
   EXPECT_TRUE(x32_trapped);
+}
+
+// The lockdown loads this program after replacing the placeholder token's
+// four 32-bit halves inside trusted memory (signals::LoadFilterInside): each
+// must appear as the constant of a jeq.
+TEST(LockdownFilter, CarriesEveryPlaceholderWordForTheToken) {
+  auto filter = cordon::policy::BuildFilter(Spec(cordon::policy::Violation::kKill));
+  ASSERT_TRUE(filter.ok());
+  auto prog = cordon::policy::ExportBpf(*filter);
+  ASSERT_TRUE(prog.ok()) << prog.error();
+  for (const uint64_t word : cordon::signals::kPlaceholderToken) {
+    for (const uint32_t half : {static_cast<uint32_t>(word), static_cast<uint32_t>(word >> 32)}) {
+      int seen = 0;
+      for (const sock_filter& insn : *prog) seen += insn.code == (BPF_JMP | BPF_JEQ | BPF_K) && insn.k == half;
+      EXPECT_GE(seen, 1) << std::hex << half;
+    }
+  }
 }
 
 }  // namespace

@@ -347,7 +347,8 @@ TEST_F(Isolation, JumpToEntryWrpkruWithTheRightValueGainsNothing) {
 // The attack on the attach path: a thread without a record (TLS reset) jumps
 // to the entry WRPKRU with the right value and a stack pointer aimed into
 // trusted memory. The gate must not write through that pointer while it
-// holds the domain's rights; the final ret then faults in untrusted mode.
+// holds the domain's rights: it leaves the domain first, and its first push
+// for the attach then faults in untrusted mode.
 TEST_F(Isolation, ForgedStackPointerGetsNoTrustedWrite) {
   const auto sites = SitesInUse(SITE_ENTRY);
   ASSERT_EQ(sites.size(), 1u);
@@ -363,7 +364,7 @@ TEST_F(Isolation, ForgedStackPointerGetsNoTrustedWrite) {
   EXPECT_EQ(o.signal, SIGSEGV);
   EXPECT_EQ(o.fault_code, kSegvPkuErr);
   EXPECT_EQ(o.fault_pkey, static_cast<uint32_t>(TrustedKey()));
-  EXPECT_EQ(o.fault_addr, reinterpret_cast<uintptr_t>(forged_rsp)) << "the ret read through it, untrusted";
+  EXPECT_EQ(o.fault_addr, reinterpret_cast<uintptr_t>(forged_rsp) - 8) << "the first push, untrusted";
   EXPECT_EQ(o.on_fault, 1u) << "the trusted block must still be all zero (sum + 1)";
   EXPECT_EQ(cordon_free(g_sum_block), CORDON_OK);
 }

@@ -10,12 +10,15 @@
 #include <linux/audit.h>
 #include <pthread.h>
 #include <signal.h>
+#include <cpuid.h>
 #include <sys/mman.h>
 #include <sys/personality.h>
 #include <sys/prctl.h>
 #include <sys/ptrace.h>
 #include <sys/shm.h>
 #include <sys/syscall.h>
+#include <sys/time.h>
+#include <ucontext.h>
 #include <sys/uio.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -91,6 +94,7 @@ Target SetUpSecret() {
 }
 
 void Lock(int violation) {
+  cordon::testing::ReportFaultsOnTheCurrentStack();
   cordon_lockdown_options o;
   cordon_lockdown_options_init(&o);
   o.violation = violation;
@@ -458,6 +462,233 @@ TEST(LockdownAttack, LockdownWithThreadsRunningIsRefusedAndSetUpStaysOpen) {
     void* p = nullptr;
     CHILD_CHECK(cordon_malloc(16, &p) == CORDON_OK);
   }));
+}
+
+// ---- Signals (docs/signals.md) ----
+
+extern "C" void cordon_signal_entry(int, siginfo_t*, void*);
+extern "C" void cordon_signal_resume_1();
+
+const char* g_secret = nullptr;  // where the secret is, for handlers
+
+void ReadSecretAndSayIt() {
+  char copy[kSecretSize];
+  memcpy(copy, g_secret, kSecretSize);
+  fprintf(stderr, "secret reached: %s\n", copy);
+  _exit(3);
+}
+
+TEST(LockdownSignals, UntrustedCodeCannotSigreturnOrInstallHandlers) {
+  ExpectClosed(Attack(kErrnoMode, [](const Target&) {
+    // rt_sigreturn with guessed token words: refused before the kernel
+    // reads any frame.
+    CHILD_DENIED(syscall(SYS_rt_sigreturn, 0, 0, 0, 0, 0x1234, 0x5678), EPERM);
+    struct sigaction sa {};
+    sa.sa_handler = SIG_IGN;
+    CHILD_DENIED(sigaction(SIGUSR1, &sa, nullptr), EPERM);
+    struct sigaction old {};
+    CHILD_CHECK(sigaction(SIGUSR1, nullptr, &old) == 0);  // queries stay open
+    // The runtime refuses what it cannot honour.
+    sa.sa_handler = [](int) {};
+    sa.sa_flags = SA_ONSTACK;
+    CHILD_CHECK(cordon_sigaction(SIGUSR1, &sa, nullptr) == CORDON_E_INVALID_ARGUMENT);
+    sa.sa_flags = 0;
+    CHILD_CHECK(cordon_sigaction(SIGSYS, &sa, nullptr) == CORDON_E_INVALID_ARGUMENT);
+    CHILD_CHECK(cordon_sigaction(SIGUSR1, &sa, nullptr) == CORDON_OK);
+  }));
+  ExpectKilledFor(Attack(CORDON_VIOLATION_KILL, [](const Target&) { syscall(SYS_rt_sigreturn); }),
+                  "system call rt_sigreturn");
+  ExpectKilledFor(Attack(CORDON_VIOLATION_KILL, [](const Target&) { signal(SIGUSR1, SIG_IGN); }),
+                  "system call rt_sigaction");
+}
+
+TEST(LockdownSignals, AnAlternateSignalStackIsRefusedAtLockdown) {
+  ExpectClosed(RunInChild([] {
+    SetUpSecret();
+    static char stack[1 << 16];
+    stack_t ss{};
+    ss.ss_sp = stack;
+    ss.ss_size = sizeof stack;
+    CHILD_CHECK(sigaltstack(&ss, nullptr) == 0);
+    struct sigaction sa {};
+    sa.sa_handler = [](int) {};
+    sa.sa_flags = SA_ONSTACK;
+    CHILD_CHECK(sigaction(SIGUSR2, &sa, nullptr) == 0);
+    cordon::testing::ReportFaultsOnTheCurrentStack();
+    CHILD_CHECK(cordon_lockdown() == CORDON_E_LOCKDOWN_FAILED);
+    CHILD_CHECK(cordon_is_locked_down() == 0);  // a refusal changes nothing
+  }));
+}
+
+// The handler edits the frame of the signal it got: PKRU 0 (every key
+// open) and a return into code that reads the secret. The runtime's
+// sigreturn path puts the untrusted PKRU back, so the read faults.
+void ForgePkruAndRip(int, siginfo_t*, void* ucv) {
+  auto* uc = static_cast<ucontext_t*>(ucv);
+  auto* fp = reinterpret_cast<unsigned char*>(uc->uc_mcontext.fpregs);
+  CHILD_CHECK(fp != nullptr);
+  unsigned eax, ebx, ecx, edx;
+  __cpuid_count(0xd, 9, eax, ebx, ecx, edx);
+  *reinterpret_cast<uint64_t*>(fp + 512) |= uint64_t{1} << 9;
+  *reinterpret_cast<uint32_t*>(fp + ebx) = 0;
+  uc->uc_mcontext.gregs[REG_RIP] = reinterpret_cast<greg_t>(&ReadSecretAndSayIt);
+  uc->uc_mcontext.gregs[REG_RSP] &= ~greg_t{15};
+  uc->uc_mcontext.gregs[REG_RSP] -= 8;
+}
+
+TEST(LockdownSignals, AForgedFrameReturnsWithTheUntrustedPkru) {
+  const ChildOutcome o = Attack(kErrnoMode, [](const Target& t) {
+    g_secret = t.secret;
+    struct sigaction sa {};
+    sa.sa_sigaction = ForgePkruAndRip;
+    sa.sa_flags = SA_SIGINFO;
+    CHILD_CHECK(cordon_sigaction(SIGUSR1, &sa, nullptr) == CORDON_OK);
+    raise(SIGUSR1);
+    fprintf(stderr, "the forged frame did not take effect\n");
+    _exit(4);
+  });
+  EXPECT_EQ(o.signal, SIGSEGV) << o.err;
+  EXPECT_EQ(o.fault_code, kSegvPkuErr);
+  EXPECT_EQ(o.fault_pkey, 1u);
+  EXPECT_EQ(o.err.find("secret reached"), std::string::npos) << o.err;
+}
+
+// Trusted code that keeps secret bytes in registers for as long as it
+// runs: until untrusted handlers have seen three signals that interrupted
+// it. It returns a checksum the test can recompute, so a wrong resume
+// (registers or stack not restored) shows.
+std::atomic<int> g_trusted_hits{0};
+std::atomic<int> g_untrusted_hits{0};
+uint64_t g_rounds = 0;
+
+uint64_t SpinOverSecret(uint64_t secret, uint64_t, uint64_t, uint64_t, uint64_t) {
+  const auto* s = reinterpret_cast<const unsigned char*>(secret);
+  uint64_t acc = 0, rounds = 0;
+  while (g_trusted_hits.load(std::memory_order_relaxed) < 3 && rounds < (uint64_t{1} << 34)) {
+    for (size_t i = 0; i < kSecretSize - 1; ++i) acc = acc * 31 + s[i];
+    ++rounds;
+  }
+  g_rounds = rounds;
+  return acc;
+}
+
+uint64_t Checksum(uint64_t rounds) {
+  uint64_t acc = 0;
+  for (uint64_t r = 0; r < rounds; ++r) {
+    for (size_t i = 0; i < kSecretSize - 1; ++i) acc = acc * 31 + static_cast<unsigned char>(kSecret[i]);
+  }
+  return acc;
+}
+
+void CountAndInspect(int, siginfo_t*, void* ucv) {
+  auto* uc = static_cast<ucontext_t*>(ucv);
+  if (uc->uc_mcontext.gregs[REG_RIP] != 0) {
+    g_untrusted_hits.fetch_add(1);
+    return;
+  }
+  // A signal that interrupted trusted code: nothing of it is visible.
+  for (const greg_t r : uc->uc_mcontext.gregs) CHILD_CHECK(r == 0);
+  CHILD_CHECK(uc->uc_mcontext.fpregs == nullptr);
+  CHILD_CHECK(!Leaked(uc, sizeof *uc));
+  CHILD_CHECK(cordon_current_domain() == CORDON_DOMAIN_UNTRUSTED);
+  g_trusted_hits.fetch_add(1);
+}
+
+TEST(LockdownSignals, AHandlerOfASignalInTrustedCodeSeesNoTrustedStateAndTheCodeResumes) {
+  ExpectClosed(RunInChild([] {
+    const Target t = SetUpSecret();
+    cordon_entry spin;
+    CHILD_CHECK(cordon_register(cordon_trusted_domain(), SpinOverSecret, "spin", &spin) == CORDON_OK);
+    // Installed before lockdown with plain sigaction: the lockdown takes it over.
+    struct sigaction sa {};
+    sa.sa_sigaction = CountAndInspect;
+    sa.sa_flags = SA_SIGINFO | SA_RESTART;
+    CHILD_CHECK(sigaction(SIGALRM, &sa, nullptr) == 0);
+    Lock(CORDON_VIOLATION_KILL);
+    const itimerval every{{0, 2000}, {0, 2000}};
+    CHILD_CHECK(setitimer(ITIMER_REAL, &every, nullptr) == 0);
+    const uint64_t acc = cordon_call(spin, reinterpret_cast<uint64_t>(t.secret), 0, 0, 0, 0);
+    const itimerval off{};
+    setitimer(ITIMER_REAL, &off, nullptr);
+    CHILD_CHECK(g_trusted_hits.load() >= 3);
+    CHILD_CHECK(acc == Checksum(g_rounds));
+  }));
+}
+
+// Round trips through the gates (in, and out again through a callback)
+// while a timer interrupts them: signals land between a WRPKRU and its stack
+// switch too, and every call must still return its own result.
+uint64_t AddOne(uint64_t v, uint64_t, uint64_t, uint64_t, uint64_t) {
+  return v + 1;
+}
+uint64_t Twice(uint64_t v, uint64_t, uint64_t, uint64_t, uint64_t) {
+  return 2 * v;
+}
+uint64_t AddOneViaCallback(uint64_t v, uint64_t, uint64_t, uint64_t, uint64_t) {
+  return cordon_call_untrusted(Twice, v, 0, 0, 0, 0) + 1;
+}
+
+TEST(LockdownSignals, GateRoundTripsWhileSignalsArriveKeepTheirResults) {
+  ExpectClosed(RunInChild([] {
+    SetUpSecret();
+    cordon_entry add, via;
+    CHILD_CHECK(cordon_register(cordon_trusted_domain(), AddOne, "add", &add) == CORDON_OK);
+    CHILD_CHECK(cordon_register(cordon_trusted_domain(), AddOneViaCallback, "via", &via) == CORDON_OK);
+    Lock(CORDON_VIOLATION_KILL);
+    struct sigaction sa {};
+    sa.sa_sigaction = CountAndInspect;
+    sa.sa_flags = SA_SIGINFO;
+    CHILD_CHECK(cordon_sigaction(SIGALRM, &sa, nullptr) == CORDON_OK);
+    const itimerval every{{0, 200}, {0, 200}};
+    CHILD_CHECK(setitimer(ITIMER_REAL, &every, nullptr) == 0);
+    for (uint64_t i = 0; i < 20000; ++i) {
+      CHILD_CHECK(cordon_call(add, i, 0, 0, 0, 0) == i + 1);
+      CHILD_CHECK(cordon_call(via, i, 0, 0, 0, 0) == 2 * i + 1);
+    }
+    const itimerval off{};
+    setitimer(ITIMER_REAL, &off, nullptr);
+    CHILD_CHECK(g_untrusted_hits.load() + g_trusted_hits.load() > 100);
+  }));
+}
+
+uint64_t WriteThroughNull(uint64_t, uint64_t, uint64_t, uint64_t, uint64_t) {
+  *static_cast<volatile int*>(nullptr) = 1;
+  return 0;
+}
+
+// Stopped by the runtime (not by the filter) with this message.
+void ExpectStoppedWith(const ChildOutcome& o, const std::string& what) {
+  EXPECT_TRUE(o.exited) << "signal " << o.signal << "\n" << o.err;
+  EXPECT_EQ(o.exit_code, CORDON_VIOLATION_EXIT) << o.err;
+  EXPECT_NE(o.err.find(what), std::string::npos) << o.err;
+  EXPECT_EQ(o.err.find("secret reached"), std::string::npos) << o.err;
+}
+
+TEST(LockdownSignals, AFaultInTrustedCodeStopsTheProcess) {
+  const ChildOutcome o = RunInChild([] {
+    SetUpSecret();
+    cordon_entry bad;
+    CHILD_CHECK(cordon_register(cordon_trusted_domain(), WriteThroughNull, "bad", &bad) == CORDON_OK);
+    Lock(CORDON_VIOLATION_KILL);  // the fault reporter is a handler now
+    cordon_call(bad, 0, 0, 0, 0, 0);
+    _exit(3);
+  });
+  ExpectStoppedWith(o, "signal 11 (si_code 1)");
+  ExpectStoppedWith(o, "a fault in trusted code is never handed to a handler");
+}
+
+TEST(LockdownSignals, JumpingIntoTheSignalPathsStops) {
+  // The entry, with the stack pointer in trusted memory while this thread
+  // runs no trusted code: as if the kernel had written a frame there.
+  ExpectStoppedWith(Attack(CORDON_VIOLATION_KILL,
+                           [](const Target& t) {
+                             const char* sp = t.region + t.region_size / 2;
+                             asm volatile("mov %0, %%rsp\n\tjmp cordon_signal_entry" : : "r"(sp));
+                           }),
+                    "signal violation: the signal handler entry was reached");
+  // The resume path, with no handler in progress.
+  ExpectStoppedWith(Attack(CORDON_VIOLATION_KILL, [](const Target&) { cordon_signal_resume_1(); }),
+                    "return from a signal handler that this thread does not have in progress");
 }
 
 }  // namespace

@@ -34,6 +34,13 @@ void OnSegv(int, siginfo_t* info, void*) {
 
 }  // namespace
 
+void ReportFaultsOnTheCurrentStack() {
+  struct sigaction sa = {};
+  sa.sa_sigaction = OnSegv;
+  sa.sa_flags = SA_SIGINFO;
+  sigaction(SIGSEGV, &sa, nullptr);
+}
+
 ChildOutcome RunInChild(const std::function<void()>& fn, uint64_t (*on_fault)()) {
   auto* shared = static_cast<FaultRecord*>(
       mmap(nullptr, sizeof(FaultRecord), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0));

@@ -27,6 +27,11 @@ struct ChildOutcome {
 // handler, on an alternate stack, with the kernel's default PKRU.
 ChildOutcome RunInChild(const std::function<void()>& fn, uint64_t (*on_fault)() = nullptr);
 
+// In the child: keep reporting SIGSEGV, but on the current stack. A process
+// locked down with cordon_lockdown() may not have SA_ONSTACK handlers (they
+// would get trusted registers), so tests call this before locking down.
+void ReportFaultsOnTheCurrentStack();
+
 // SEGV_PKUERR, spelled out for kernels whose headers lack it.
 inline constexpr int kSegvPkuErr = 4;
 
