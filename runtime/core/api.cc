@@ -24,7 +24,8 @@
 
 namespace {
 
-using cordon::domains::Position;
+using cordon::domains::RunFor;
+using cordon::domains::StatusOf;
 namespace domains = cordon::domains;
 namespace gates = cordon::gates;
 namespace hw = cordon::hw;
@@ -47,25 +48,6 @@ Registry& Reg() {
 bool Initialized() {
   std::lock_guard<std::mutex> lock(Reg().mu);
   return Reg().initialized;
-}
-
-int StatusOf(uint64_t v) {
-  return domains::IsStatus(v) ? static_cast<int>(static_cast<int64_t>(v)) : CORDON_OK;
-}
-
-// Runs a heap-style operation for domain d: through the gate from untrusted
-// code, directly from inside d, refused anywhere else.
-template <typename Inside>
-uint64_t RunFor(int d, uint32_t builtin, uint64_t a0, uint64_t a1, Inside inside) {
-  switch (domains::PositionFor(d)) {
-    case Position::kUntrusted:
-      return gates::GateFor(d)(a0, a1, 0, 0, 0, builtin);
-    case Position::kInside:
-      return inside();
-    case Position::kElsewhere:
-      break;
-  }
-  return domains::EncodeStatus(CORDON_E_WRONG_DOMAIN);
 }
 
 int PointerResult(uint64_t v, void** out) {

@@ -82,6 +82,26 @@ inline bool IsStatus(uint64_t v) {
   return s < 0 && s >= -4095;
 }
 
+// The cordon_status in a gate call's result (CORDON_OK for a value).
+inline int StatusOf(uint64_t v) {
+  return IsStatus(v) ? static_cast<int>(static_cast<int64_t>(v)) : CORDON_OK;
+}
+
+// Runs a builtin for domain d: through the gate from untrusted code,
+// directly (inside()) from inside d, refused anywhere else.
+template <typename Inside>
+uint64_t RunFor(int d, uint32_t builtin, uint64_t a0, uint64_t a1, Inside inside, uint64_t a2 = 0) {
+  switch (PositionFor(d)) {
+    case Position::kUntrusted:
+      return gates::GateFor(d)(a0, a1, a2, 0, 0, builtin);
+    case Position::kInside:
+      return inside();
+    case Position::kElsewhere:
+      break;
+  }
+  return EncodeStatus(CORDON_E_WRONG_DOMAIN);
+}
+
 // Heap operations as run inside domain d (the caller must be inside d).
 uint64_t HeapAllocInside(int d, size_t size, size_t alignment);
 uint64_t HeapFreeInside(int d, void* ptr);

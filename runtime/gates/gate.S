@@ -199,8 +199,9 @@ cordon_internal_scrub_probe_avx512:
  * cordon_call_untrusted). It runs target->fn(a0..a4) as untrusted code, on
  * the untrusted stack below the one the domain was entered from, and
  * returns its result. Trusted callee-saved registers are kept on the
- * trusted stack and cleared for the callback; the record's state makes the
- * way back in valid only while this thread's callback is in progress. */
+ * trusted stack and cleared for the callback; REC_CALLOUT_RSP holding a
+ * trusted stack pointer makes the way back in valid only while this
+ * thread's callback is in progress. */
 .macro CALLOUT d, v, wide
         .globl cordon_callout_\v\()_\d
         .type cordon_callout_\v\()_\d, @function

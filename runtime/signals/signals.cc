@@ -215,18 +215,9 @@ bool ProbeFrame() {
 // ---- Handlers ----
 
 int CallInstall(uint64_t sig, uint64_t mode, uint64_t flags) {
-  uint64_t r;
-  switch (domains::PositionFor(1)) {
-    case domains::Position::kUntrusted:
-      r = gates::GateFor(1)(sig, mode, flags, 0, 0, domains::kBuiltinSignalAction);
-      break;
-    case domains::Position::kInside:
-      r = InstallActionInside(1, sig, mode, flags);
-      break;
-    default:
-      return CORDON_E_WRONG_DOMAIN;
-  }
-  return domains::IsStatus(r) ? static_cast<int>(static_cast<int64_t>(r)) : CORDON_OK;
+  const uint64_t r = domains::RunFor(
+      1, domains::kBuiltinSignalAction, sig, mode, [&] { return InstallActionInside(1, sig, mode, flags); }, flags);
+  return domains::StatusOf(r);
 }
 
 int Install(int sig, uint64_t fn, uint64_t mask, uint64_t flags) {
