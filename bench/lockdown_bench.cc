@@ -4,7 +4,11 @@
 //  - a signal delivered to a handler: straight from the kernel before
 //    lockdown, through the runtime's entry and checked sigreturn after, and
 //    when it interrupts trusted code (the handler then runs outside it);
-//  - a gate round trip, alone and while a timer sends signals.
+//  - a gate round trip, alone and while a timer sends signals;
+//  - making 1 MiB of code executable: mmap, copy and mprotect as a program
+//    without Cordon does it (before lockdown; refused after), against the
+//    inspected path (cordon_code_load, then cordon_code_release) before and
+//    after lockdown.
 // The first "after" benchmark locks the process down; Google Benchmark runs
 // them in this file's order.
 #include <benchmark/benchmark.h>
@@ -16,6 +20,8 @@
 
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
+#include <vector>
 
 #include "cordon/cordon.h"
 
@@ -105,15 +111,60 @@ void BM_GateRoundTripUnderTimerSignals(benchmark::State& state) {
   state.counters["signals"] = g_signals - before;
 }
 
+// 1 MiB of NOPs and a RET, as a JIT would have generated it.
+const std::vector<uint8_t>& Code() {
+  static const std::vector<uint8_t> code = [] {
+    std::vector<uint8_t> c(size_t{1} << 20, 0x90);
+    c.back() = 0xc3;
+    return c;
+  }();
+  return code;
+}
+
+void BM_Exec1MiBWithoutCordon(benchmark::State& state) {
+  const std::vector<uint8_t>& code = Code();
+  for (auto _ : state) {
+    void* p = mmap(nullptr, code.size(), PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (p == MAP_FAILED) return state.SkipWithError("mmap");
+    memcpy(p, code.data(), code.size());
+    if (mprotect(p, code.size(), PROT_READ | PROT_EXEC) != 0) return state.SkipWithError("mprotect");
+    reinterpret_cast<void (*)()>(static_cast<char*>(p) + code.size() - 1)();
+    munmap(p, code.size());
+  }
+  state.SetBytesProcessed(static_cast<int64_t>(state.iterations() * code.size()));
+}
+
+void InspectedExec(benchmark::State& state) {
+  const std::vector<uint8_t>& code = Code();
+  for (auto _ : state) {
+    void* p = nullptr;
+    if (const int s = cordon_code_load(code.data(), code.size(), &p); s != CORDON_OK) {
+      return state.SkipWithError(cordon_strerror(s));
+    }
+    reinterpret_cast<void (*)()>(static_cast<char*>(p) + code.size() - 1)();
+    (void)cordon_code_release(p);
+  }
+  state.SetBytesProcessed(static_cast<int64_t>(state.iterations() * code.size()));
+}
+void BM_Exec1MiBInspectedBeforeLockdown(benchmark::State& state) {
+  InspectedExec(state);
+}
+void BM_Exec1MiBInspectedAfterLockdown(benchmark::State& state) {
+  if (LockedDown(state)) InspectedExec(state);
+}
+
 BENCHMARK(BM_GetppidBeforeLockdown);
 BENCHMARK(BM_MadviseBeforeLockdown);
 BENCHMARK(BM_RaiseBeforeLockdown);
+BENCHMARK(BM_Exec1MiBWithoutCordon);
+BENCHMARK(BM_Exec1MiBInspectedBeforeLockdown);
 BENCHMARK(BM_GetppidAfterLockdown);
 BENCHMARK(BM_MadviseAfterLockdown);
 BENCHMARK(BM_RaiseAfterLockdown);
 BENCHMARK(BM_RaiseInsideTrustedCode);
 BENCHMARK(BM_GateRoundTripAfterLockdown);
 BENCHMARK(BM_GateRoundTripUnderTimerSignals)->Arg(1000)->Arg(100);
+BENCHMARK(BM_Exec1MiBInspectedAfterLockdown);
 
 }  // namespace
 

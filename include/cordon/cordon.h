@@ -35,7 +35,9 @@ typedef enum cordon_status {
   CORDON_E_UNGATED_CODE = -17,       /* CORDON_TRUSTED functions compiled without the pass plugin */
   CORDON_E_THREADS = -18,            /* cordon_lockdown() with other threads running */
   CORDON_E_NO_LANDLOCK = -19,        /* the kernel has no Landlock, which the lockdown needs */
-  CORDON_E_LOCKDOWN_FAILED = -20     /* the process cannot be locked down (stderr says why) */
+  CORDON_E_LOCKDOWN_FAILED = -20,    /* the process cannot be locked down (stderr says why) */
+  CORDON_E_BUSY = -21,               /* another thread is publishing or releasing this code block */
+  CORDON_E_NO_CODE_REGION = -22      /* cordon_options.code_size was 0: no code can be published */
 } cordon_status;
 
 /* What cordon_init() does with a WRPKRU or XRSTOR found outside its gates. */
@@ -58,6 +60,8 @@ typedef struct cordon_options {
   size_t stack_size;       /* trusted stack bytes per thread (default 256 KiB) */
   uint32_t max_threads;    /* threads that may be inside a domain's gates over time (default 64) */
   uint32_t inspect_policy; /* a cordon_inspect_policy (default CORDON_INSPECT_NEUTRALIZE) */
+  size_t code_size;        /* address space for code published at run time (default 256 MiB, at most
+                              4 GiB; 0 for none); see cordon_code_publish() */
 } cordon_options;
 
 /* Fills *opts with the defaults. */
@@ -138,8 +142,8 @@ const char* cordon_entry_name(cordon_entry entry);
 
 /* What the lockdown's seccomp filter does to a forbidden system call. */
 enum {
-  CORDON_VIOLATION_KILL = 0,            /* a message on stderr, then exit status 70 */
-  CORDON_VIOLATION_ERRNO_FOR_TESTS = 1  /* the call fails with EPERM; for tests only */
+  CORDON_VIOLATION_KILL = 0,           /* a message on stderr, then exit status 70 */
+  CORDON_VIOLATION_ERRNO_FOR_TESTS = 1 /* the call fails with EPERM; for tests only */
 };
 
 typedef struct cordon_lockdown_options {
@@ -176,6 +180,36 @@ int cordon_is_locked_down(void);
  * SIGKILL, SIGSTOP, SIGSYS (the lockdown's) and glibc's 32 and 33. */
 struct sigaction;
 int cordon_sigaction(int sig, const struct sigaction* act, struct sigaction* oldact);
+
+/* ---- Code published at run time (docs/code.md) ----
+ * After cordon_lockdown() no system call can make memory executable; these
+ * are the way, before and after it, for JIT compilers and code loaded at
+ * run time. The runtime copies the code into pages that only the trusted
+ * domain can write, checks every byte offset for WRPKRU and XRSTOR, and
+ * only then makes the pages read+execute: never writable while
+ * executable, and no other mapping of them exists. Blocks come from the
+ * code region that cordon_init() reserves (cordon_options.code_size), in
+ * whole pages, each followed by a page that is never executable.
+ * Callable from untrusted code and from inside the trusted domain. */
+
+/* Reserves a block of at least size bytes (rounded up to pages) and gives
+ * its address, so that code can be generated for where it will run. The
+ * block is not accessible until published. */
+int cordon_code_reserve(size_t size, void** out);
+/* Copies len bytes of machine code from code (untrusted memory) into the
+ * reserved or published block, fills the rest of its pages with INT3, and
+ * makes it executable. CORDON_E_UNSAFE_CODE, with the places on stderr,
+ * if the code holds WRPKRU or XRSTOR anywhere. Publishing over published
+ * code replaces it; no thread may be running it meanwhile (its pages are
+ * not executable while they are filled). On any failure the block is left
+ * reserved and not executable, except that code refused before anything
+ * changed (a bad argument, or plainly unsafe code) leaves a published
+ * block as it was. */
+int cordon_code_publish(void* block, const void* code, size_t len);
+/* cordon_code_reserve() then cordon_code_publish(); *out is the code. */
+int cordon_code_load(const void* code, size_t len, void** out);
+/* Makes the block inaccessible and returns its pages to the region. */
+int cordon_code_release(void* block);
 
 /* ---- Trusted heap ----
  * Called from untrusted code (before lockdown) these go through a gate;

@@ -8,7 +8,9 @@
 //  - cordon::Untrusted<T>: how a trusted entry receives a value from
 //    untrusted code. It must be verified before use; the escape hatch is
 //    called UNSAFE_unverified();
-//  - cordon::TrustedBuffer: an owning block of a domain's heap.
+//  - cordon::TrustedBuffer: an owning block of a domain's heap;
+//  - cordon::PublishedCode: an owning block of the code region, executable
+//    only after the runtime has inspected it (docs/code.md).
 #ifndef CORDON_CORDON_HPP_
 #define CORDON_CORDON_HPP_
 
@@ -57,6 +59,7 @@ struct Options {
   size_t heap_size = size_t{64} << 20;
   size_t stack_size = size_t{256} << 10;
   uint32_t max_threads = 64;
+  size_t code_size = size_t{256} << 20;  // 0: no code can be published
 };
 
 inline Status Init(const Options& options = {}) {
@@ -65,6 +68,7 @@ inline Status Init(const Options& options = {}) {
   o.heap_size = options.heap_size;
   o.stack_size = options.stack_size;
   o.max_threads = options.max_threads;
+  o.code_size = options.code_size;
   return Status(cordon_init(&o));
 }
 
@@ -326,6 +330,56 @@ class TrustedBuffer {
   TrustedBuffer(void* p, size_t n) : ptr_(p), size_(n) {}
   void* ptr_;
   size_t size_;
+};
+
+// A block of the code region. Reserve() gives an address to generate code
+// for; Publish() copies the code in, and it runs only if the runtime found
+// no WRPKRU or XRSTOR in it. The block is released when this goes away.
+class PublishedCode {
+ public:
+  static Result<PublishedCode> Reserve(size_t size) {
+    void* p = nullptr;
+    const int s = cordon_code_reserve(size, &p);
+    if (s != CORDON_OK) return Status(s);
+    return PublishedCode(p);
+  }
+  static Result<PublishedCode> Load(const void* code, size_t len) {
+    void* p = nullptr;
+    const int s = cordon_code_load(code, len, &p);
+    if (s != CORDON_OK) return Status(s);
+    return PublishedCode(p);
+  }
+  PublishedCode(PublishedCode&& o) noexcept : block_(std::exchange(o.block_, nullptr)) {}
+  PublishedCode& operator=(PublishedCode&& o) noexcept {
+    if (this != &o) {
+      reset();
+      block_ = std::exchange(o.block_, nullptr);
+    }
+    return *this;
+  }
+  PublishedCode(const PublishedCode&) = delete;
+  PublishedCode& operator=(const PublishedCode&) = delete;
+  ~PublishedCode() { reset(); }
+
+  Status Publish(const void* code, size_t len) { return Status(cordon_code_publish(block_, code, len)); }
+  void* address() const { return block_; }
+  // The code as a function of type F (a function pointer type).
+  template <typename F>
+  F as() const {
+    static_assert(std::is_pointer_v<F> && std::is_function_v<std::remove_pointer_t<F>>,
+                  "as<F>() wants a function pointer type");
+    return reinterpret_cast<F>(block_);
+  }
+  Status reset() {
+    if (block_ == nullptr) return Status();
+    const Status s(cordon_code_release(block_));
+    if (s.ok()) block_ = nullptr;
+    return s;
+  }
+
+ private:
+  explicit PublishedCode(void* p) : block_(p) {}
+  void* block_;
 };
 
 }  // namespace cordon

@@ -6,6 +6,7 @@
 #include <pthread.h>
 
 #include <cerrno>
+#include <cstdio>
 #include <cstring>
 #include <map>
 #include <mutex>
@@ -13,6 +14,7 @@
 #include <utility>
 
 #include "cordon/cordon.h"
+#include "runtime/code/code_region.h"
 #include "runtime/core/check.h"
 #include "runtime/domains/domain.h"
 #include "runtime/gates/gate_config.h"
@@ -56,6 +58,38 @@ int PointerResult(uint64_t v, void** out) {
   return CORDON_OK;
 }
 
+// The code region's builtin, in the trusted domain.
+uint64_t RunCode(uint64_t op, uint64_t a0, uint64_t a1 = 0, uint64_t a2 = 0) {
+  return RunFor(
+      1, domains::kBuiltinCode, op, a0, [&] { return cordon::code::RunInside(op, a0, a1, a2); }, a1, a2);
+}
+
+void TouchSource(const void* code, size_t len) {
+  const auto* p = static_cast<const volatile unsigned char*>(code);
+  for (size_t i = 0; i < len; i += 4096) (void)p[i];
+  (void)p[len - 1];
+}
+
+// Where the refused code holds WRPKRU or XRSTOR, for the programmer: read
+// again from the caller's buffer, with the block's addresses.
+void ReportUnsafeCode(const void* block, const void* code, size_t len) {
+  namespace insp = cordon::inspector;
+  std::string error;
+  auto dis = insp::Disassembler::Open(&error);
+  if (!dis) {
+    fprintf(stderr, "cordon: code refused: it holds WRPKRU or XRSTOR (%s)\n", error.c_str());
+    return;
+  }
+  const insp::Region region{reinterpret_cast<uint64_t>(block), static_cast<const uint8_t*>(code), len,
+                            "published code"};
+  for (const insp::Finding& f : insp::InspectRegions({region}, {}, *dis, nullptr)) {
+    fprintf(stderr, "cordon: code refused: %s at %p (offset %#llx of the code), %s\n",
+            insp::PatternName(f.kind), reinterpret_cast<void*>(f.address),
+            static_cast<unsigned long long>(f.address - reinterpret_cast<uint64_t>(block)),
+            insp::VerdictName(f.verdict));
+  }
+}
+
 int CheckDomain(cordon_domain_t d) {
   if (!Initialized()) return CORDON_E_NOT_INITIALIZED;
   return domains::Exists(d) ? CORDON_OK : CORDON_E_INVALID_ARGUMENT;
@@ -73,6 +107,7 @@ void cordon_options_init(cordon_options* opts) {
   opts->stack_size = size_t{256} << 10;
   opts->max_threads = 64;
   opts->inspect_policy = CORDON_INSPECT_NEUTRALIZE;
+  opts->code_size = cordon::code::kDefaultSize;
 }
 
 int cordon_init(const cordon_options* opts) {
@@ -86,6 +121,7 @@ int cordon_init(const cordon_options* opts) {
   }
   domains::Layout layout;
   if (!domains::ComputeLayout(o, &layout)) return CORDON_E_INVALID_ARGUMENT;
+  if (!cordon::code::ValidSize(o.code_size)) return CORDON_E_INVALID_ARGUMENT;
 
   std::lock_guard<std::mutex> lock(Reg().mu);
   if (Reg().initialized) return CORDON_E_ALREADY_INITIALIZED;
@@ -124,6 +160,19 @@ int cordon_init(const cordon_options* opts) {
   int d = 0;
   const int status = domains::CreateDomain(o, &d);
   if (status != CORDON_OK) return status;
+  if (o.code_size != 0) {
+    uint64_t start = 0, end = 0;
+    if (const int s = cordon::code::CreateRegion(o.code_size, domains::KeyOf(d), &start, &end);
+        s != CORDON_OK) {
+      return s;
+    }
+    if (!gates::UpdateConfig([&](gates::GateConfig& c) {
+          c.code_start = start;
+          c.code_end = end;
+        })) {
+      return CORDON_E_SYSCALL;
+    }
+  }
   pthread_atfork(nullptr, nullptr, domains::ResetThreadRecordsInChild);
   Reg().options = o;
   Reg().domain_names[d] = "trusted";
@@ -176,10 +225,7 @@ const char* cordon_domain_name(cordon_domain_t domain) {
 
 int cordon_domain_pkey(cordon_domain_t domain) {
   if (domain == CORDON_DOMAIN_UNTRUSTED) return hw::kDefaultKey;
-  if (!domains::Exists(domain)) return hw::kNoKey;
-  // The key is the one field whose bits differ from the untrusted PKRU.
-  const uint32_t diff = gates::Config().domains[domain].pkru ^ gates::Config().untrusted_pkru;
-  return diff == 0 ? hw::kNoKey : __builtin_ctz(diff) / 2;
+  return domains::KeyOf(domain);
 }
 
 int cordon_domain_region(cordon_domain_t domain, const void** start, size_t* size) {
@@ -286,10 +332,14 @@ int cordon_lockdown_ex(const cordon_lockdown_options* opts) {
   }
   const auto config_page = reinterpret_cast<uint64_t>(&c);
   plan.filter.protected_ranges.push_back({config_page, config_page + CFG_SIZE});
+  if (const cordon::code::Span code = cordon::code::RegionSpan(); code.start != 0) {
+    plan.filter.protected_ranges.push_back({code.start, code.end});
+    plan.filter.code_pages = {c.code_start, c.code_end};
+  }
   memcpy(plan.filter.signal_token, cordon::signals::kPlaceholderToken, sizeof plan.filter.signal_token);
   plan.load_filter = [](const sock_filter* program, size_t count) {
-    return StatusOf(gates::GateFor(1)(reinterpret_cast<uint64_t>(program), count, 0, 0, 0,
-                                      domains::kBuiltinLoadFilter));
+    return StatusOf(
+        gates::GateFor(1)(reinterpret_cast<uint64_t>(program), count, 0, 0, 0, domains::kBuiltinLoadFilter));
   };
   // Set-up closes first: the config page cannot change once the filter is in.
   if (!gates::UpdateConfig([](gates::GateConfig& g) { g.locked = 1; })) return CORDON_E_SYSCALL;
@@ -359,6 +409,42 @@ int cordon_free(void* ptr) {
   return StatusOf(RunFor(d, domains::kBuiltinFree, p, 0, [&] { return domains::HeapFreeInside(d, ptr); }));
 }
 
+int cordon_code_reserve(size_t size, void** out) {
+  if (out == nullptr) return CORDON_E_INVALID_ARGUMENT;
+  if (!Initialized()) return CORDON_E_NOT_INITIALIZED;
+  return PointerResult(RunCode(cordon::code::kReserve, size), out);
+}
+
+int cordon_code_publish(void* block, const void* code, size_t len) {
+  if (code == nullptr || len == 0) return CORDON_E_INVALID_ARGUMENT;
+  if (!Initialized()) return CORDON_E_NOT_INITIALIZED;
+  // A bad source pointer faults here, in the caller's own domain, rather
+  // than inside the trusted domain's copy (where a fault stops the process).
+  // Trusted memory is not touched: the runtime refuses it as a source.
+  if (domains::IsUntrustedRange(code, len)) TouchSource(code, len);
+  const int s = StatusOf(RunCode(cordon::code::kPublish, reinterpret_cast<uint64_t>(block),
+                                 reinterpret_cast<uint64_t>(code), len));
+  if (s == CORDON_E_UNSAFE_CODE) ReportUnsafeCode(block, code, len);
+  return s;
+}
+
+int cordon_code_load(const void* code, size_t len, void** out) {
+  if (out == nullptr || code == nullptr || len == 0) return CORDON_E_INVALID_ARGUMENT;
+  void* block = nullptr;
+  if (const int s = cordon_code_reserve(len, &block); s != CORDON_OK) return s;
+  if (const int s = cordon_code_publish(block, code, len); s != CORDON_OK) {
+    (void)cordon_code_release(block);
+    return s;
+  }
+  *out = block;
+  return CORDON_OK;
+}
+
+int cordon_code_release(void* block) {
+  if (!Initialized()) return CORDON_E_NOT_INITIALIZED;
+  return StatusOf(RunCode(cordon::code::kRelease, reinterpret_cast<uint64_t>(block)));
+}
+
 size_t cordon_generated_entry_count(void) {
   return gates::GeneratedEntryCount();
 }
@@ -415,7 +501,8 @@ const char* cordon_strerror(int status) {
              "power of "
              "two, or an unknown domain)";
     case CORDON_E_NO_MEMORY:
-      return "the domain's memory is exhausted; raise cordon_options.heap_size";
+      return "the domain's memory or the code region is exhausted; raise cordon_options.heap_size or "
+             "code_size, or release code blocks";
     case CORDON_E_NO_KEYS:
       return "no protection key is left for a new domain (the hardware has 15)";
     case CORDON_E_LOCKED:
@@ -425,7 +512,8 @@ const char* cordon_strerror(int status) {
     case CORDON_E_DOUBLE_FREE:
       return "double free: the block is not allocated; nothing was changed";
     case CORDON_E_INVALID_POINTER:
-      return "the pointer is not the start of a block of a Cordon heap; nothing was changed";
+      return "the pointer is not the start of a block of a Cordon heap, or of a reserved or published code "
+             "block; nothing was changed";
     case CORDON_E_WRONG_DOMAIN:
       return "the calling thread is inside another domain; call from untrusted code or from inside the "
              "target domain";
@@ -456,6 +544,11 @@ const char* cordon_strerror(int status) {
     case CORDON_E_NO_LANDLOCK:
       return "the kernel has no Landlock, which the lockdown needs to keep /proc/<pid>/mem closed; use a "
              "kernel with CONFIG_SECURITY_LANDLOCK=y and landlock in lsm= (Debian 6.1 and later)";
+    case CORDON_E_BUSY:
+      return "another thread is publishing or releasing this code block right now; nothing was changed";
+    case CORDON_E_NO_CODE_REGION:
+      return "this process has no code region (cordon_options.code_size was 0), so no code can be published; "
+             "pass a code_size to cordon_init()";
     case CORDON_E_LOCKDOWN_FAILED:
       return "the process cannot be locked down; the line on stderr says why (writable code, a second procfs "
              "mount, READ_IMPLIES_EXEC, or a kernel error part-way, after which the process should exit)";

@@ -10,6 +10,7 @@
 #include <cstring>
 #include <new>
 
+#include "runtime/code/code_region.h"
 #include "runtime/core/check.h"
 #include "runtime/hardware/pkey.h"
 #include "runtime/policy/memory_guard.h"
@@ -84,6 +85,13 @@ uint64_t BuiltinLoadFilter(uint64_t program, uint64_t count, uint64_t, uint64_t,
   return signals::LoadFilterInside(D, reinterpret_cast<const sock_filter*>(program), count);
 }
 
+template <int D>
+uint64_t BuiltinCode(uint64_t op, uint64_t a0, uint64_t a1, uint64_t a2, uint64_t) {
+  // The code region's pages are filled under the trusted domain's key.
+  if constexpr (D != 1) return EncodeStatus(CORDON_E_WRONG_DOMAIN);
+  return code::RunInside(op, a0, a1, a2);
+}
+
 // Every unused table slot: a call to an unregistered id stops the process.
 // The gate passes the id in the sixth argument register.
 template <int D>
@@ -93,16 +101,17 @@ uint64_t Unregistered(uint64_t, uint64_t, uint64_t, uint64_t, uint64_t, uint64_t
 }
 
 struct BuiltinSet {
-  uint64_t enter, alloc, free, realloc, reg, signal_action, load_filter, unregistered;
+  uint64_t enter, alloc, free, realloc, reg, signal_action, load_filter, code, unregistered;
 };
 
 template <int D>
 constexpr BuiltinSet MakeSet() {
   return BuiltinSet{
-      reinterpret_cast<uint64_t>(&BuiltinEnter<D>),    reinterpret_cast<uint64_t>(&BuiltinAlloc<D>),
-      reinterpret_cast<uint64_t>(&BuiltinFree<D>),     reinterpret_cast<uint64_t>(&BuiltinRealloc<D>),
-      reinterpret_cast<uint64_t>(&BuiltinRegister<D>), reinterpret_cast<uint64_t>(&BuiltinSignalAction<D>),
-      reinterpret_cast<uint64_t>(&BuiltinLoadFilter<D>), reinterpret_cast<uint64_t>(&Unregistered<D>)};
+      reinterpret_cast<uint64_t>(&BuiltinEnter<D>),      reinterpret_cast<uint64_t>(&BuiltinAlloc<D>),
+      reinterpret_cast<uint64_t>(&BuiltinFree<D>),       reinterpret_cast<uint64_t>(&BuiltinRealloc<D>),
+      reinterpret_cast<uint64_t>(&BuiltinRegister<D>),   reinterpret_cast<uint64_t>(&BuiltinSignalAction<D>),
+      reinterpret_cast<uint64_t>(&BuiltinLoadFilter<D>), reinterpret_cast<uint64_t>(&BuiltinCode<D>),
+      reinterpret_cast<uint64_t>(&Unregistered<D>)};
 }
 
 template <int... Ds>
@@ -178,15 +187,9 @@ int CreateDomain(const cordon_options& opts, int* index_out) {
   // Reserve first: it is the step most likely to fail, and it needs no key.
   // Two aligned kGuard blocks, the lower one an empty guard (see
   // policy/memory_guard.h); untouched reserved memory costs no RAM.
-  using policy::kGuard;
-  void* wide = mmap(nullptr, 3 * kGuard, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
-  if (wide == MAP_FAILED) return CORDON_E_NO_MEMORY;
-  const auto wide_start = reinterpret_cast<uint64_t>(wide);
-  const uint64_t blocks = (wide_start + kGuard - 1) & ~(kGuard - 1);
-  if (blocks > wide_start) munmap(wide, blocks - wide_start);
-  munmap(reinterpret_cast<void*>(blocks + 2 * kGuard), wide_start + kGuard - blocks);
-  void* reservation = reinterpret_cast<void*>(blocks);
-  auto* base = reinterpret_cast<unsigned char*>(blocks + kGuard);
+  const uint64_t upper = policy::ReserveGuardedBlocks();
+  if (upper == 0) return CORDON_E_NO_MEMORY;
+  auto* base = reinterpret_cast<unsigned char*>(upper);
   // Trusted memory never goes into a core dump (the lockdown also makes
   // the process non-dumpable).
   (void)madvise(base, l.total, MADV_DONTDUMP);
@@ -195,7 +198,7 @@ int CreateDomain(const cordon_options& opts, int* index_out) {
   // is what lets it fill the region before the gate call below closes it.
   const int key = hw::SysPkeyAlloc(0, 0);
   if (key < 0) {
-    munmap(reservation, 2 * kGuard);
+    policy::ReleaseGuardedBlocks(upper);
     return key == -ENOSPC ? CORDON_E_NO_KEYS : CORDON_E_NO_PKU;
   }
   // Tag everything now, guard pages excepted, so that no system call on the
@@ -208,14 +211,15 @@ int CreateDomain(const cordon_options& opts, int* index_out) {
     // The read-only page stays key 0 and zero: rt_sigreturn reads the head
     // of a frame there after it has loaded the untrusted PKRU (signals.cc).
     unsigned char* slot = slots + i * l.stride;
-    tagged = mprotect(slot, kPage, PROT_READ) == 0 &&
-             hw::SysPkeyMprotect(slot + kPage, sigbuf, PROT_READ | PROT_WRITE, key) == 0 &&
-             hw::SysPkeyMprotect(slot + stack_offset, l.stride - stack_offset, PROT_READ | PROT_WRITE, key) == 0;
+    tagged =
+        mprotect(slot, kPage, PROT_READ) == 0 &&
+        hw::SysPkeyMprotect(slot + kPage, sigbuf, PROT_READ | PROT_WRITE, key) == 0 &&
+        hw::SysPkeyMprotect(slot + stack_offset, l.stride - stack_offset, PROT_READ | PROT_WRITE, key) == 0;
   }
   unsigned char* arena = slots + l.records_bytes;
   tagged = tagged && hw::SysPkeyMprotect(arena, l.heap_bytes, PROT_READ | PROT_WRITE, key) == 0;
   if (!tagged) {
-    munmap(reservation, 2 * kGuard);
+    policy::ReleaseGuardedBlocks(upper);
     (void)hw::SysPkeyFree(key);
     return CORDON_E_SYSCALL;
   }
@@ -232,6 +236,7 @@ int CreateDomain(const cordon_options& opts, int* index_out) {
   state->table[kBuiltinRegister] = b.reg;
   state->table[kBuiltinSignalAction] = b.signal_action;
   state->table[kBuiltinLoadFilter] = b.load_filter;
+  state->table[kBuiltinCode] = b.code;
 
   const auto record_addr = [&](uint32_t i) {
     return reinterpret_cast<uint64_t>(slots + i * l.stride + l.stride - REC_SIZE);
@@ -293,6 +298,12 @@ int Current() {
   return CORDON_DOMAIN_UNKNOWN;
 }
 
+int KeyOf(int d) {
+  if (!Exists(d)) return hw::kNoKey;
+  const uint32_t diff = Config().domains[d].pkru ^ Config().untrusted_pkru;
+  return diff == 0 ? hw::kNoKey : __builtin_ctz(diff) / 2;
+}
+
 int DomainOf(const void* addr) {
   const auto a = reinterpret_cast<uint64_t>(addr);
   for (int d = 1; d <= static_cast<int>(Config().domain_count); ++d) {
@@ -310,6 +321,10 @@ bool IsUntrustedRange(const void* addr, size_t len) {
     const auto& c = Config().domains[d];
     if (a < c.region_end && end > c.region_start) return false;
   }
+  // The code region holds pages that are being filled and checked, and
+  // code that no one may write.
+  const code::Span region = code::RegionSpan();
+  if (a < region.end && end > region.start) return false;
   // The config page itself is never a valid target for a trusted write.
   const auto cfg = reinterpret_cast<uint64_t>(&Config());
   return !(a < cfg + CFG_SIZE && end > cfg);

@@ -27,6 +27,7 @@ enum Builtin : uint32_t {
   kBuiltinRegister = 4,
   kBuiltinSignalAction = 5,  // signals::InstallActionInside
   kBuiltinLoadFilter = 6,    // signals::LoadFilterInside
+  kBuiltinCode = 7,          // code::RunInside (the trusted domain only)
 };
 
 // Lives at the start of the domain's region.
@@ -69,6 +70,15 @@ inline bool Exists(int d) {
   return d >= 1 && d <= static_cast<int>(gates::Config().domain_count);
 }
 int Current();
+// Domain d's protection key: the one PKRU field that differs from the
+// untrusted PKRU (hw::kNoKey if none).
+int KeyOf(int d);
+// The runtime's token (DomainState::signal_token), which the lockdown's
+// filter asks of rt_sigreturn, rt_sigaction and pkey_mprotect. Only code
+// inside domain d can read it.
+inline const uint64_t* TokenOf(int d) {
+  return reinterpret_cast<const DomainState*>(gates::Config().domains[d].state)->signal_token;
+}
 int DomainOf(const void* addr);
 bool IsUntrustedRange(const void* addr, size_t len);
 
@@ -90,10 +100,11 @@ inline int StatusOf(uint64_t v) {
 // Runs a builtin for domain d: through the gate from untrusted code,
 // directly (inside()) from inside d, refused anywhere else.
 template <typename Inside>
-uint64_t RunFor(int d, uint32_t builtin, uint64_t a0, uint64_t a1, Inside inside, uint64_t a2 = 0) {
+uint64_t RunFor(int d, uint32_t builtin, uint64_t a0, uint64_t a1, Inside inside, uint64_t a2 = 0,
+                uint64_t a3 = 0) {
   switch (PositionFor(d)) {
     case Position::kUntrusted:
-      return gates::GateFor(d)(a0, a1, a2, 0, 0, builtin);
+      return gates::GateFor(d)(a0, a1, a2, a3, 0, builtin);
     case Position::kInside:
       return inside();
     case Position::kElsewhere:

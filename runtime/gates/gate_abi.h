@@ -25,6 +25,8 @@
 #define CFG_XSTATE_SIZE 20   /* u32: XSAVE bytes in the kernel's signal frames */
 #define CFG_PKRU_OFFSET 24   /* u32: offset of PKRU in that XSAVE area */
 #define CFG_XFEATURES 32     /* u64: the frames' XSAVE feature mask */
+#define CFG_CODE_START 40    /* u64: the code region (runtime/code/): its header */
+#define CFG_CODE_END 48      /* u64: one past its last page */
 #define CFG_DOMAINS 64       /* start of the per-domain array */
 #define CFG_DOMAIN_STRIDE 64
 #define CFG_SIZE 4096
@@ -46,10 +48,10 @@
  * and free while it holds the record's own address: the gate claims it and
  * switches stacks with one XCHG, and releases it and switches back with
  * another, so that no signal can arrive between the two (docs/signals.md). */
-#define REC_SAVED_RSP 0 /* u64: the caller's stack pointer, or the record's address when free */
-#define REC_BUSY 8      /* u32: bit 0: the lock bit of the bootstrap record only */
-#define REC_OWNER 12    /* u32: owning thread id, 0 when free */
-#define REC_CALLOUT_RSP 24 /* u64: while a callback runs, the trusted stack pointer to resume */
+#define REC_SAVED_RSP 0     /* u64: the caller's stack pointer, or the record's address when free */
+#define REC_BUSY 8          /* u32: bit 0: the lock bit of the bootstrap record only */
+#define REC_OWNER 12        /* u32: owning thread id, 0 when free */
+#define REC_CALLOUT_RSP 24  /* u64: while a callback runs, the trusted stack pointer to resume */
 #define REC_SIGNAL_FRAME 32 /* u64: while a signal handler runs, the trusted signal frame */
 #define REC_SIZE 64
 
@@ -65,16 +67,16 @@
 #define DSTATE_SIGNAL_TOKEN 0
 
 /* Gate-site table entries (section cordon_gate_sites). */
-#define SITE_ENTRY 1 /* the WRPKRU that enters a domain */
-#define SITE_EXIT 2  /* the WRPKRU that returns to untrusted code */
-#define SITE_CALLOUT 3  /* the WRPKRU that leaves a domain to run a callback */
+#define SITE_ENTRY 1           /* the WRPKRU that enters a domain */
+#define SITE_EXIT 2            /* the WRPKRU that returns to untrusted code */
+#define SITE_CALLOUT 3         /* the WRPKRU that leaves a domain to run a callback */
 #define SITE_CALLBACK_RETURN 4 /* the WRPKRU that comes back from the callback */
-#define SITE_SIGNAL_ENTER 5 /* a signal interrupted domain code: enter to check the frame */
-#define SITE_SIGNAL_LEAVE 6 /* leave the domain to run the program's handler */
-#define SITE_SIGNAL_RESUME 7 /* back from that handler: resume the interrupted domain code */
-#define SITE_SIGNAL_RETURN 8 /* domain 1, to return from a handler that interrupted untrusted code */
-#define SITE_ATTACH 9        /* enters a domain to attach a thread (signals blocked) */
-#define SITE_ATTACH_LEAVE 10 /* leaves it after attaching, or to go and attach */
+#define SITE_SIGNAL_ENTER 5    /* a signal interrupted domain code: enter to check the frame */
+#define SITE_SIGNAL_LEAVE 6    /* leave the domain to run the program's handler */
+#define SITE_SIGNAL_RESUME 7   /* back from that handler: resume the interrupted domain code */
+#define SITE_SIGNAL_RETURN 8   /* domain 1, to return from a handler that interrupted untrusted code */
+#define SITE_ATTACH 9          /* enters a domain to attach a thread (signals blocked) */
+#define SITE_ATTACH_LEAVE 10   /* leaves it after attaching, or to go and attach */
 
 /* Signal rewind windows (section cordon_signal_rewinds): three offsets from
  * the entry's own address: the first byte after a WRPKRU into a domain, the

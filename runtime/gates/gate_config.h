@@ -41,7 +41,9 @@ struct GateConfig {
   uint32_t pkru_offset;
   uint32_t reserved0;
   uint64_t xfeatures;
-  unsigned char reserved[CFG_DOMAINS - 40];
+  uint64_t code_start;  // 0 when the process has no code region
+  uint64_t code_end;
+  unsigned char reserved[CFG_DOMAINS - 56];
   DomainConfig domains[CORDON_MAX_DOMAINS];
 };
 static_assert(offsetof(GateConfig, locked) == CFG_LOCKED);
@@ -51,6 +53,8 @@ static_assert(offsetof(GateConfig, sigbuf_pages) == CFG_SIGBUF_PAGES);
 static_assert(offsetof(GateConfig, xstate_size) == CFG_XSTATE_SIZE);
 static_assert(offsetof(GateConfig, pkru_offset) == CFG_PKRU_OFFSET);
 static_assert(offsetof(GateConfig, xfeatures) == CFG_XFEATURES);
+static_assert(offsetof(GateConfig, code_start) == CFG_CODE_START);
+static_assert(offsetof(GateConfig, code_end) == CFG_CODE_END);
 static_assert(offsetof(GateConfig, domains) == CFG_DOMAINS);
 static_assert(sizeof(GateConfig) <= CFG_SIZE);
 

@@ -46,4 +46,21 @@ int SysPkeyMprotect(void* addr, size_t len, int prot, int key) {
   return ResultOrErrno(syscall(SYS_pkey_mprotect, addr, len, prot, key));
 }
 
+long SysWithToken(long nr, long a0, long a1, long a2, long a3, const uint64_t token[2]) {
+  register long r10 asm("r10") = a3;
+  register uint64_t r8 asm("r8") = token[0];
+  register uint64_t r9 asm("r9") = token[1];
+  long ret;
+  asm volatile("syscall"
+               : "=a"(ret)
+               : "0"(nr), "D"(a0), "S"(a1), "d"(a2), "r"(r10), "r"(r8), "r"(r9)
+               : "rcx", "r11", "memory");
+  return ret;
+}
+
+int SysPkeyMprotectWithToken(void* addr, size_t len, int prot, int key, const uint64_t token[2]) {
+  return static_cast<int>(SysWithToken(SYS_pkey_mprotect, reinterpret_cast<long>(addr),
+                                       static_cast<long>(len), prot, key, token));
+}
+
 }  // namespace cordon::hw

@@ -302,7 +302,10 @@ extern "C" void* dlopen(const char* file, int mode) {
   if (void* h = Real()(file, mode | RTLD_NOLOAD)) return h;  // already loaded: no new code
   std::string why;
   if (g_refuse_dlopen) {
-    why = "no new code may be loaded after cordon_lockdown(); load libraries during set-up";
+    why =
+        "no library may be loaded after cordon_lockdown(); load libraries during set-up, or publish code "
+        "with "
+        "cordon_code_load() (docs/code.md)";
   }
   if (!why.empty() || !LibraryIsClean(file, &why)) {
     fprintf(stderr, "cordon: refused dlopen(\"%s\"): %s\n", file, why.c_str());

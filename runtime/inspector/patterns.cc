@@ -24,9 +24,12 @@ bool MatchAt(const uint8_t* p, PatternKind* kind) {
   return false;
 }
 
-std::vector<PatternHit> FindPatterns(const uint8_t* data, size_t len) {
-  std::vector<PatternHit> hits;
-  if (len < 3) return hits;
+namespace {
+
+// Calls visit(hit) for every hit in order, until it returns false.
+template <typename Visit>
+void ScanPatterns(const uint8_t* data, size_t len, Visit visit) {
+  if (len < 3) return;
   const size_t last = len - 3;  // last offset where a pattern fits
   size_t i = 0;
   const __m128i k0f = _mm_set1_epi8(0x0f);
@@ -42,16 +45,35 @@ std::vector<PatternHit> FindPatterns(const uint8_t* data, size_t len) {
     while (mask != 0) {
       const size_t at = i + static_cast<size_t>(__builtin_ctz(mask));
       PatternKind kind;
-      if (MatchAt(data + at, &kind)) hits.push_back({at, kind});
+      if (MatchAt(data + at, &kind) && !visit(PatternHit{at, kind})) return;
       mask &= mask - 1;
     }
     i += 16;
   }
   for (; i <= last; ++i) {
     PatternKind kind;
-    if (MatchAt(data + i, &kind)) hits.push_back({i, kind});
+    if (MatchAt(data + i, &kind) && !visit(PatternHit{i, kind})) return;
   }
+}
+
+}  // namespace
+
+std::vector<PatternHit> FindPatterns(const uint8_t* data, size_t len) {
+  std::vector<PatternHit> hits;
+  ScanPatterns(data, len, [&](PatternHit h) {
+    hits.push_back(h);
+    return true;
+  });
   return hits;
+}
+
+std::optional<PatternHit> FirstPattern(const uint8_t* data, size_t len) {
+  std::optional<PatternHit> first;
+  ScanPatterns(data, len, [&](PatternHit h) {
+    first = h;
+    return false;
+  });
+  return first;
 }
 
 }  // namespace cordon::inspector

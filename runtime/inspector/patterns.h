@@ -11,6 +11,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <optional>
 #include <vector>
 
 namespace cordon::inspector {
@@ -30,6 +31,10 @@ bool MatchAt(const uint8_t* p, PatternKind* kind);
 // All hits in data[0, len). A pattern must lie wholly inside the buffer: to
 // cover one that spans two adjacent regions, scan them as one buffer.
 std::vector<PatternHit> FindPatterns(const uint8_t* data, size_t len);
+
+// The first hit, or nullopt. Allocates nothing, so trusted code can decide
+// with it without keeping anything in memory that untrusted code can write.
+std::optional<PatternHit> FirstPattern(const uint8_t* data, size_t len);
 
 }  // namespace cordon::inspector
 

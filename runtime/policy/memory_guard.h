@@ -15,6 +15,13 @@ namespace cordon::policy {
 
 constexpr uint64_t kGuard = uint64_t{1} << 34;  // 16 GiB
 
+// Reserves two kGuard-aligned blocks of address space (PROT_NONE, no
+// memory) and returns the start of the upper one, which may hold protected
+// memory; 0 when the address space is exhausted. Release both with
+// ReleaseGuardedBlocks(upper).
+uint64_t ReserveGuardedBlocks();
+void ReleaseGuardedBlocks(uint64_t upper);
+
 }  // namespace cordon::policy
 
 #endif

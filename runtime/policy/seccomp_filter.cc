@@ -24,7 +24,6 @@ namespace {
 constexpr const char* kForbidden[] = {
     "pkey_alloc",
     "pkey_free",
-    "pkey_mprotect",
     "seccomp",
     "process_vm_readv",
     "process_vm_writev",
@@ -148,9 +147,21 @@ Expected<Filter> BuildFilter(const FilterSpec& spec) {
   b.Deny("rt_sigreturn", Arg64(5, SCMP_CMP_NE, spec.signal_token[1]));
   b.Deny("rt_sigaction", Arg64(1, SCMP_CMP_NE, 0), Arg64(4, SCMP_CMP_NE, spec.signal_token[0]));
 
-  // No new executable memory, of any kind (anonymous, file, shared, execute-
-  // only, or a System V segment); nothing executable can be remapped since
-  // mremap is refused.
+  // pkey_mprotect moves pages between keys: only the runtime may call it,
+  // with the token, on the code region's pages (runtime/code/), and never
+  // for writable and executable at once. Without a code region it is
+  // forbidden outright (an empty range below the lowest address).
+  b.Deny("pkey_mprotect", Arg64(4, SCMP_CMP_NE, spec.signal_token[0]));
+  b.Deny("pkey_mprotect", Arg64(5, SCMP_CMP_NE, spec.signal_token[1]));
+  b.Deny("pkey_mprotect", Arg64(0, SCMP_CMP_LT, spec.code_pages.start));
+  b.Deny("pkey_mprotect", Arg64(0, SCMP_CMP_GE, spec.code_pages.end));
+  b.Deny("pkey_mprotect", Arg64(1, SCMP_CMP_GT, spec.code_pages.end - spec.code_pages.start));
+  b.Deny("pkey_mprotect", IntHas(2, PROT_WRITE | PROT_EXEC));
+
+  // Otherwise no new executable memory, of any kind (anonymous, file,
+  // shared, execute-only, or a System V segment); nothing executable can be
+  // remapped since mremap is refused. The code region is the way
+  // (docs/code.md).
   b.Deny("mmap", IntHas(2, PROT_EXEC));
   b.Deny("mprotect", IntHas(2, PROT_EXEC));
   b.Deny("shmat", IntHas(2, SHM_EXEC));

@@ -32,10 +32,14 @@ struct FilterSpec {
     uint64_t start, end;
   };
   std::vector<Range> protected_ranges;
+  // The code region's pages (runtime/code/): the only place pkey_mprotect
+  // may act, and only with the token. Empty: no code region.
+  Range code_pages{0, 0};
   Violation violation = Violation::kKill;
-  // rt_sigreturn and rt_sigaction (with a new action) need these two words
-  // in r8 and r9. The lockdown builds the filter with placeholders and puts
-  // the real token in inside trusted memory (signals::LoadFilterInside).
+  // rt_sigreturn, rt_sigaction (with a new action) and pkey_mprotect need
+  // these two words in r8 and r9 (rt_sigaction the first one). The lockdown
+  // builds the filter with placeholders and puts the real token in inside
+  // trusted memory (signals::LoadFilterInside).
   uint64_t signal_token[2] = {};
 };
 

@@ -15,9 +15,9 @@
 
 #include <linux/seccomp.h>
 #include <pthread.h>
-#include <sys/single_threaded.h>
 #include <sys/prctl.h>
 #include <sys/random.h>
+#include <sys/single_threaded.h>
 #include <sys/syscall.h>
 #include <ucontext.h>
 #include <unistd.h>
@@ -147,23 +147,6 @@ bool IsGlibcInternal(int sig) {
   return sig == 32 || sig == 33;
 }
 
-// A system call with the token in r8 and r9 (the filter's condition).
-long TokenSyscall(long nr, long a0, long a1, long a2, long a3, const uint64_t token[2]) {
-  register long r10 asm("r10") = a3;
-  register uint64_t r8 asm("r8") = token[0];
-  register uint64_t r9 asm("r9") = token[1];
-  long ret;
-  asm volatile("syscall"
-               : "=a"(ret)
-               : "0"(nr), "D"(a0), "S"(a1), "d"(a2), "r"(r10), "r"(r8), "r"(r9)
-               : "rcx", "r11", "memory");
-  return ret;
-}
-
-const uint64_t* TokenOf(int d) {
-  return reinterpret_cast<const domains::DomainState*>(Config().domains[d].state)->signal_token;
-}
-
 bool QueryKernel(int sig, KernelSigaction* out) {
   return syscall(SYS_rt_sigaction, sig, nullptr, out, 8) == 0;
 }
@@ -196,7 +179,8 @@ void ProbeHandler(int, siginfo_t*, void* ucv) {
 // Delivers SIGURG to this thread once, with a temporary handler, and keeps
 // what the kernel wrote into the frame's XSAVE software bytes.
 bool ProbeFrame() {
-  struct sigaction sa {}, old{};
+  struct sigaction sa {
+  }, old{};
   sa.sa_sigaction = ProbeHandler;
   sa.sa_flags = SA_SIGINFO;
   sigfillset(&sa.sa_mask);
@@ -216,7 +200,8 @@ bool ProbeFrame() {
 
 int CallInstall(uint64_t sig, uint64_t mode, uint64_t flags) {
   const uint64_t r = domains::RunFor(
-      1, domains::kBuiltinSignalAction, sig, mode, [&] { return InstallActionInside(1, sig, mode, flags); }, flags);
+      1, domains::kBuiltinSignalAction, sig, mode, [&] { return InstallActionInside(1, sig, mode, flags); },
+      flags);
   return domains::StatusOf(r);
 }
 
@@ -237,10 +222,11 @@ int Install(int sig, uint64_t fn, uint64_t mask, uint64_t flags) {
 [[noreturn]] void DieFault(int d, const siginfo_t* info, const unsigned char* frame) {
   char msg[256];
   const auto rip = At<uint64_t>(const_cast<unsigned char*>(frame), 8 + kUcMcontext + 8 * REG_RIP);
-  snprintf(msg, sizeof msg,
-           "signal %d (si_code %d) at %#llx, in code of domain %d: a fault in trusted code is never handed to a "
-           "handler; process stopped",
-           info->si_signo, info->si_code, static_cast<unsigned long long>(rip), d);
+  snprintf(
+      msg, sizeof msg,
+      "signal %d (si_code %d) at %#llx, in code of domain %d: a fault in trusted code is never handed to a "
+      "handler; process stopped",
+      info->si_signo, info->si_code, static_cast<unsigned long long>(rip), d);
   internal::Die(msg);
 }
 
@@ -265,7 +251,8 @@ size_t BufferPages() {
 }
 
 int Prepare() {
-  if (getrandom(g_pending_token, sizeof g_pending_token, 0) != sizeof g_pending_token) return CORDON_E_SYSCALL;
+  if (getrandom(g_pending_token, sizeof g_pending_token, 0) != sizeof g_pending_token)
+    return CORDON_E_SYSCALL;
   if (!ProbeFrame()) return CORDON_E_SYSCALL;
   const unsigned pkru_offset = hw::XsavePkruOffset();
   // Without PKRU in signal frames the kernel would not keep the key
@@ -300,7 +287,8 @@ std::string CheckHandlersForLockdown() {
   // that call would come after the lockdown: start (and join) one now.
   if (__libc_single_threaded) {
     pthread_t th;
-    if (pthread_create(&th, nullptr, [](void*) -> void* { return nullptr; }, nullptr) != 0 ||
+    if (pthread_create(
+            &th, nullptr, [](void*) -> void* { return nullptr; }, nullptr) != 0 ||
         pthread_join(th, nullptr) != 0) {
       return "cannot start a thread to let glibc install its internal signal handlers";
     }
@@ -351,7 +339,8 @@ int SetAction(int sig, const struct sigaction* act, struct sigaction* old) {
   if (act == nullptr) return CORDON_OK;
   uint64_t mask;
   memcpy(&mask, &act->sa_mask, sizeof mask);
-  return Install(sig, reinterpret_cast<uint64_t>(act->sa_handler), mask, static_cast<uint64_t>(act->sa_flags));
+  return Install(sig, reinterpret_cast<uint64_t>(act->sa_handler), mask,
+                 static_cast<uint64_t>(act->sa_flags));
 }
 
 uint64_t InstallActionInside(int d, uint64_t sig, uint64_t mode, uint64_t flags) {
@@ -367,8 +356,8 @@ uint64_t InstallActionInside(int d, uint64_t sig, uint64_t mode, uint64_t flags)
     k.restorer = reinterpret_cast<uint64_t>(&cordon_signal_restorer);
     k.mask = ~uint64_t{0};
   }
-  const long rc = TokenSyscall(SYS_rt_sigaction, static_cast<long>(sig), reinterpret_cast<long>(&k), 0, 8,
-                               TokenOf(d));
+  const long rc = hw::SysWithToken(SYS_rt_sigaction, static_cast<long>(sig), reinterpret_cast<long>(&k), 0, 8,
+                                   domains::TokenOf(d));
   if (rc == 0) return 0;
   return domains::EncodeStatus(rc == -EINVAL ? CORDON_E_INVALID_ARGUMENT : CORDON_E_SYSCALL);
 }
@@ -384,11 +373,10 @@ uint64_t LoadFilterInside(int d, const sock_filter* program, uint64_t count) {
   if (domains::IsStatus(mem)) return mem;
   auto* copy = reinterpret_cast<sock_filter*>(mem);
   memcpy(copy, program, bytes);
-  const uint64_t* token = TokenOf(d);
-  const uint32_t from[4] = {static_cast<uint32_t>(kPlaceholderToken[0]),
-                            static_cast<uint32_t>(kPlaceholderToken[0] >> 32),
-                            static_cast<uint32_t>(kPlaceholderToken[1]),
-                            static_cast<uint32_t>(kPlaceholderToken[1] >> 32)};
+  const uint64_t* token = domains::TokenOf(d);
+  const uint32_t from[4] = {
+      static_cast<uint32_t>(kPlaceholderToken[0]), static_cast<uint32_t>(kPlaceholderToken[0] >> 32),
+      static_cast<uint32_t>(kPlaceholderToken[1]), static_cast<uint32_t>(kPlaceholderToken[1] >> 32)};
   const uint32_t to[4] = {static_cast<uint32_t>(token[0]), static_cast<uint32_t>(token[0] >> 32),
                           static_cast<uint32_t>(token[1]), static_cast<uint32_t>(token[1] >> 32)};
   int found[4] = {};
@@ -475,8 +463,9 @@ extern "C" uint64_t cordon_internal_signal_in_domain(int d, gates::ThreadRecord*
   // its red zone, aligned as at a function's entry.
   const uint64_t at = ((r->saved_rsp - 256 - sizeof(HandlerFrame)) & ~uint64_t{15}) - 8;
   if (!domains::IsUntrustedRange(reinterpret_cast<void*>(at), sizeof(HandlerFrame) + 256)) {
-    internal::Die("signal violation: the untrusted stack pointer saved by the gate lies in trusted memory; "
-                  "process stopped");
+    internal::Die(
+        "signal violation: the untrusted stack pointer saved by the gate lies in trusted memory; "
+        "process stopped");
   }
   auto* hf = reinterpret_cast<HandlerFrame*>(at);
   memset(hf, 0, sizeof *hf);
@@ -505,7 +494,8 @@ extern "C" uint64_t cordon_internal_signal_return_frame(unsigned char* uc, gates
   auto* slot = reinterpret_cast<unsigned char*>(r) + REC_SIZE - c.domains[1].stride;
   unsigned char* mcontext = slot + SLOT_READONLY_PAGES * kPage;
   if (!domains::IsUntrustedRange(uc, kKernelUcontextSize)) {
-    internal::Die("signal violation: a signal frame to return through lies in trusted memory; process stopped");
+    internal::Die(
+        "signal violation: a signal frame to return through lies in trusted memory; process stopped");
   }
   memcpy(mcontext, uc + kUcMcontext, kKernelUcontextSize - kUcMcontext);
   auto& fpstate = At<uint64_t>(mcontext, kMcontextFpstate);

@@ -28,6 +28,11 @@ TEST(ApiBeforeInit, EverythingReportsNotInitialised) {
   EXPECT_EQ(cordon_free(&local), CORDON_E_NOT_INITIALIZED);
   EXPECT_EQ(cordon_register(1, Nop, "nop", &e), CORDON_E_NOT_INITIALIZED);
   EXPECT_EQ(cordon_domain_create("x", &d), CORDON_E_NOT_INITIALIZED);
+  const unsigned char ret = 0xc3;
+  EXPECT_EQ(cordon_code_reserve(4096, &p), CORDON_E_NOT_INITIALIZED);
+  EXPECT_EQ(cordon_code_load(&ret, 1, &p), CORDON_E_NOT_INITIALIZED);
+  EXPECT_EQ(cordon_code_publish(&local, &ret, 1), CORDON_E_NOT_INITIALIZED);
+  EXPECT_EQ(cordon_code_release(&local), CORDON_E_NOT_INITIALIZED);
   EXPECT_EQ(cordon_lockdown(), CORDON_E_NOT_INITIALIZED);
   cordon_lockdown_options lo;
   cordon_lockdown_options_init(&lo);
@@ -65,6 +70,11 @@ TEST(ApiInit, BadOptionsAreRefusedBeforeAnythingHappens) {
   cordon_options_init(&o);
   o.struct_size = sizeof(cordon_options) + 8;
   EXPECT_EQ(cordon_init(&o), CORDON_E_INVALID_ARGUMENT);
+  cordon_options_init(&o);
+  o.code_size = (size_t{4} << 30) + 4096;
+  EXPECT_EQ(cordon_init(&o), CORDON_E_INVALID_ARGUMENT);
+  o.code_size = 4096;  // a block needs a page and its guard page
+  EXPECT_EQ(cordon_init(&o), CORDON_E_INVALID_ARGUMENT);
   EXPECT_EQ(cordon_is_initialized(), 0);
 }
 
@@ -88,7 +98,7 @@ TEST(ApiInit, FailsClosedWithoutPku) {
 }
 
 TEST(ApiErrors, EveryStatusHasASentence) {
-  for (int s = 0; s >= CORDON_E_LOCKDOWN_FAILED; --s) {
+  for (int s = 0; s >= CORDON_E_NO_CODE_REGION; --s) {
     EXPECT_STRNE(cordon_strerror(s), "unknown Cordon status code") << s;
   }
   EXPECT_STREQ(cordon_strerror(-999), "unknown Cordon status code");

@@ -24,10 +24,16 @@ using cordon::policy::kGuard;
 constexpr uint64_t kDomainBlocks = 0x7e0000000000;
 constexpr FilterSpec::Range kDomain{kDomainBlocks + kGuard, kDomainBlocks + kGuard + (uint64_t{80} << 20)};
 constexpr FilterSpec::Range kConfigPage{0x555555a63000, 0x555555a64000};
+// A code region: its header, then 256 MiB of code pages.
+constexpr uint64_t kCodeBlocks = 0x7f0000000000;
+constexpr FilterSpec::Range kCodeRegion{kCodeBlocks + kGuard,
+                                        kCodeBlocks + kGuard + 0x11000 + (uint64_t{256} << 20)};
+constexpr FilterSpec::Range kCodePages{kCodeRegion.start + 0x11000, kCodeRegion.end};
 
 FilterSpec Spec(cordon::policy::Violation v) {
   FilterSpec spec;
-  spec.protected_ranges = {kDomain, kConfigPage};
+  spec.protected_ranges = {kDomain, kConfigPage, kCodeRegion};
+  spec.code_pages = kCodePages;
   spec.violation = v;
   memcpy(spec.signal_token, cordon::signals::kPlaceholderToken, sizeof spec.signal_token);
   return spec;
@@ -124,7 +130,8 @@ TEST(LockdownFilter, CarriesEveryPlaceholderWordForTheToken) {
   for (const uint64_t word : cordon::signals::kPlaceholderToken) {
     for (const uint32_t half : {static_cast<uint32_t>(word), static_cast<uint32_t>(word >> 32)}) {
       int seen = 0;
-      for (const sock_filter& insn : *prog) seen += insn.code == (BPF_JMP | BPF_JEQ | BPF_K) && insn.k == half;
+      for (const sock_filter& insn : *prog)
+        seen += insn.code == (BPF_JMP | BPF_JEQ | BPF_K) && insn.k == half;
       EXPECT_GE(seen, 1) << std::hex << half;
     }
   }

@@ -4,13 +4,13 @@
 // the secret, or to get executable memory it chose, by one route. A test
 // passes only if the route is closed in the stated way (which errno, or
 // which signal or exit status) and the secret never reached the child.
+#include <cpuid.h>
 #include <dlfcn.h>
 #include <fcntl.h>
 #include <gtest/gtest.h>
 #include <linux/audit.h>
 #include <pthread.h>
 #include <signal.h>
-#include <cpuid.h>
 #include <sys/mman.h>
 #include <sys/personality.h>
 #include <sys/prctl.h>
@@ -18,9 +18,9 @@
 #include <sys/shm.h>
 #include <sys/syscall.h>
 #include <sys/time.h>
-#include <ucontext.h>
 #include <sys/uio.h>
 #include <sys/wait.h>
+#include <ucontext.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -58,22 +58,7 @@ uint64_t StoreSecret(uint64_t dst, uint64_t, uint64_t, uint64_t, uint64_t) {
   return 0;
 }
 
-#define CHILD_CHECK(cond)                                                                           \
-  do {                                                                                              \
-    if (!(cond)) {                                                                                  \
-      fprintf(stderr, "child check failed at line %d: %s (errno %d: %s)\n", __LINE__, #cond, errno, \
-              strerror(errno));                                                                     \
-      _exit(1);                                                                                     \
-    }                                                                                               \
-  } while (0)
-
 // The call failed with exactly this errno.
-#define CHILD_DENIED(call, err)              \
-  do {                                       \
-    errno = 0;                               \
-    const long r_ = static_cast<long>(call); \
-    CHILD_CHECK(r_ == -1 && errno == (err)); \
-  } while (0)
 
 bool Leaked(const void* buf, size_t n) {
   return memmem(buf, n, kSecret, kSecretSize - 1) != nullptr;

@@ -4,9 +4,32 @@
 #ifndef CORDON_TESTS_SUPPORT_CHILD_H_
 #define CORDON_TESTS_SUPPORT_CHILD_H_
 
+#include <unistd.h>
+
+#include <cerrno>
 #include <cstdint>
+#include <cstdio>
+#include <cstring>
 #include <functional>
 #include <string>
+
+// Checks inside a child: a failure says where and exits 1.
+#define CHILD_CHECK(cond)                                                                           \
+  do {                                                                                              \
+    if (!(cond)) {                                                                                  \
+      fprintf(stderr, "child check failed at line %d: %s (errno %d: %s)\n", __LINE__, #cond, errno, \
+              strerror(errno));                                                                     \
+      _exit(1);                                                                                     \
+    }                                                                                               \
+  } while (0)
+
+// The call failed with exactly this errno.
+#define CHILD_DENIED(call, err)              \
+  do {                                       \
+    errno = 0;                               \
+    const long r_ = static_cast<long>(call); \
+    CHILD_CHECK(r_ == -1 && errno == (err)); \
+  } while (0)
 
 namespace cordon::testing {
 

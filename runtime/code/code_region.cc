@@ -1,0 +1,261 @@
+// The code region (code_region.h, docs/code.md).
+//
+// Everything here that decides runs inside the trusted domain and keeps its
+// state in the region's header, under the trusted key: the page table, the
+// lock, and the pattern scan's result (FirstPattern allocates nothing).
+// Untrusted code supplies only integers and a source pointer, which is
+// checked to lie outside every trusted range before it is read.
+#include "runtime/code/code_region.h"
+
+#include <sched.h>
+#include <sys/mman.h>
+
+#include <atomic>
+#include <cstring>
+
+#include "cordon/cordon.h"
+#include "runtime/domains/domain.h"
+#include "runtime/gates/gate_config.h"
+#include "runtime/hardware/pkey.h"
+#include "runtime/inspector/patterns.h"
+#include "runtime/policy/memory_guard.h"
+
+namespace cordon::code {
+namespace {
+
+using domains::EncodeStatus;
+
+constexpr uint64_t kPage = 4096;
+constexpr uint8_t kFill = 0xcc;  // INT3: a jump past the code traps
+
+// One byte per code page. A block is a head page, body pages, then its
+// guard page; only the head's byte says what the block is doing.
+enum PageState : uint8_t {
+  kFree = 0,
+  kBody = 1,
+  kGuardPage = 2,
+  kReserved = 3,   // head: not executable
+  kBusy = 4,       // head: a thread is publishing or releasing the block
+  kPublished = 5,  // head: read+execute
+};
+
+struct Header {
+  std::atomic<uint32_t> lock;  // guards kFree pages becoming a block and back
+  uint32_t hint;               // where the next search for free pages starts
+  uint8_t state[];             // NOLINT: one per code page, after the header
+};
+constexpr uint64_t kHeaderFixed = 64;
+static_assert(sizeof(Header) <= kHeaderFixed);
+
+uint64_t RoundUp(uint64_t v, uint64_t to) {
+  return (v + to - 1) / to * to;
+}
+
+struct Region {
+  Header* header;
+  uint64_t first;  // address of code page 0
+  uint32_t pages;
+};
+
+// From the read-only config page only.
+bool Current(Region* r) {
+  const gates::GateConfig& c = gates::Config();
+  if (c.code_start == 0) return false;
+  r->first = c.code_start;
+  r->pages = static_cast<uint32_t>((c.code_end - c.code_start) / kPage);
+  r->header = reinterpret_cast<Header*>(c.code_start - HeaderBytes(r->pages));
+  return true;
+}
+
+uint8_t Load(const Region& r, uint32_t i) {
+  return __atomic_load_n(&r.header->state[i], __ATOMIC_ACQUIRE);
+}
+void Store(const Region& r, uint32_t i, uint8_t v) {
+  __atomic_store_n(&r.header->state[i], v, __ATOMIC_RELEASE);
+}
+
+class Lock {
+ public:
+  explicit Lock(Header* h) : h_(h) {
+    while (h_->lock.exchange(1, std::memory_order_acquire) != 0) sched_yield();
+  }
+  ~Lock() { h_->lock.store(0, std::memory_order_release); }
+  Lock(const Lock&) = delete;
+  Lock& operator=(const Lock&) = delete;
+
+ private:
+  Header* h_;
+};
+
+// The page index of a block's head at addr, if addr is the start of a code
+// page; the caller then checks the page's state.
+bool PageIndex(const Region& r, uint64_t addr, uint32_t* index) {
+  if (addr < r.first || (addr - r.first) % kPage != 0) return false;
+  const uint64_t i = (addr - r.first) / kPage;
+  if (i >= r.pages) return false;
+  *index = static_cast<uint32_t>(i);
+  return true;
+}
+
+uint32_t BlockPages(const Region& r, uint32_t head) {
+  uint32_t n = 1;
+  while (head + n < r.pages && Load(r, head + n) == kBody) ++n;
+  return n;
+}
+
+// Takes the block at addr for this thread (its head becomes kBusy).
+int Claim(const Region& r, uint64_t addr, uint32_t* head, uint8_t* was) {
+  if (!PageIndex(r, addr, head)) return CORDON_E_INVALID_POINTER;
+  for (uint8_t s : {kReserved, kPublished}) {
+    uint8_t expected = s;
+    if (__atomic_compare_exchange_n(&r.header->state[*head], &expected, kBusy, false, __ATOMIC_ACQ_REL,
+                                    __ATOMIC_ACQUIRE)) {
+      *was = s;
+      return CORDON_OK;
+    }
+    if (expected == kBusy) return CORDON_E_BUSY;
+  }
+  return CORDON_E_INVALID_POINTER;
+}
+
+uint64_t Reserve(const Region& r, uint64_t bytes) {
+  if (bytes == 0) return EncodeStatus(CORDON_E_INVALID_ARGUMENT);
+  if (bytes > r.pages * kPage) return EncodeStatus(CORDON_E_NO_MEMORY);
+  const auto need = static_cast<uint32_t>(RoundUp(bytes, kPage) / kPage) + 1;  // and the guard page
+  if (need > r.pages) return EncodeStatus(CORDON_E_NO_MEMORY);
+  Lock lock(r.header);
+  // First fit, from the hint round to it again.
+  const uint32_t start = r.header->hint < r.pages ? r.header->hint : 0;
+  uint32_t run = 0;
+  for (uint32_t step = 0; step < r.pages + need; ++step) {
+    const uint32_t i = (start + step) % r.pages;
+    if (i == 0) run = 0;  // a run cannot wrap around
+    run = Load(r, i) == kFree ? run + 1 : 0;
+    if (run == need) {
+      const uint32_t head = i + 1 - need;
+      for (uint32_t k = head + 1; k < i; ++k) Store(r, k, kBody);
+      Store(r, i, kGuardPage);
+      Store(r, head, kReserved);
+      r.header->hint = i + 1;
+      return r.first + head * kPage;
+    }
+  }
+  return EncodeStatus(CORDON_E_NO_MEMORY);
+}
+
+uint64_t Publish(const Region& r, uint64_t addr, uint64_t src, uint64_t len) {
+  uint32_t head;
+  uint8_t was;
+  if (const int s = Claim(r, addr, &head, &was); s != CORDON_OK) return EncodeStatus(s);
+  const uint64_t bytes = BlockPages(r, head) * kPage;
+  auto* code = reinterpret_cast<uint8_t*>(addr);
+  const uint64_t* token = domains::TokenOf(1);
+  // Whatever happens next, a failure leaves the block reserved and not
+  // executable.
+  auto finish = [&](int status) {
+    if (hw::SysPkeyMprotectWithToken(code, bytes, PROT_NONE, hw::kDefaultKey, token) != 0) {
+      status = CORDON_E_SYSCALL;  // the block stays busy: it is in no known state
+    } else {
+      Store(r, head, kReserved);
+    }
+    return EncodeStatus(status);
+  };
+  // Checked before anything changes. The source must be untrusted memory:
+  // trusted code must not copy a secret into pages that untrusted code can
+  // then read.
+  const auto* source = reinterpret_cast<const uint8_t*>(src);
+  int refusal = CORDON_OK;
+  if (len == 0 || len > bytes || src == 0 || !domains::IsUntrustedRange(source, len)) {
+    refusal = CORDON_E_INVALID_ARGUMENT;
+  } else if (was == kPublished && inspector::FirstPattern(source, len).has_value()) {
+    // Code that is plainly unsafe leaves the published code in place. (The
+    // scan below is the one that counts: the source can change meanwhile.)
+    refusal = CORDON_E_UNSAFE_CODE;
+  }
+  if (refusal != CORDON_OK) {
+    Store(r, head, was);
+    return EncodeStatus(refusal);
+  }
+  // Writable for the trusted key only: no untrusted thread can change the
+  // bytes from here on, and none can run them (not executable).
+  if (hw::SysPkeyMprotectWithToken(code, bytes, PROT_READ | PROT_WRITE, domains::KeyOf(1), token) != 0) {
+    return finish(CORDON_E_SYSCALL);
+  }
+  memcpy(code, source, len);
+  memset(code + len, kFill, bytes - len);
+  // Every byte offset of every page that will be executable; the pages
+  // around the block are never executable, so nothing spans its ends.
+  if (inspector::FirstPattern(code, bytes).has_value()) return finish(CORDON_E_UNSAFE_CODE);
+  // Read+execute under key 0: untrusted code may read its code (constant
+  // pools), and no one can write it while it is executable.
+  if (hw::SysPkeyMprotectWithToken(code, bytes, PROT_READ | PROT_EXEC, hw::kDefaultKey, token) != 0) {
+    return finish(CORDON_E_SYSCALL);
+  }
+  Store(r, head, kPublished);
+  return 0;
+}
+
+uint64_t Release(const Region& r, uint64_t addr) {
+  uint32_t head;
+  uint8_t was;
+  if (const int s = Claim(r, addr, &head, &was); s != CORDON_OK) return EncodeStatus(s);
+  const uint32_t n = BlockPages(r, head);
+  if (was == kPublished && hw::SysPkeyMprotectWithToken(reinterpret_cast<void*>(addr), n * kPage, PROT_NONE,
+                                                        hw::kDefaultKey, domains::TokenOf(1)) != 0) {
+    Store(r, head, kPublished);
+    return EncodeStatus(CORDON_E_SYSCALL);
+  }
+  Lock lock(r.header);
+  for (uint32_t k = head; k <= head + n && k < r.pages; ++k) Store(r, k, kFree);  // the guard page too
+  return 0;
+}
+
+}  // namespace
+
+uint64_t HeaderBytes(uint64_t pages) {
+  return RoundUp(kHeaderFixed + pages, kPage);
+}
+
+bool ValidSize(size_t size) {
+  return size == 0 || (size >= 2 * kPage && size <= kMaxSize);
+}
+
+int CreateRegion(size_t size, int key, uint64_t* start, uint64_t* end) {
+  if (!ValidSize(size) || size == 0) return CORDON_E_INVALID_ARGUMENT;
+  const uint64_t pages = RoundUp(size, kPage) / kPage;
+  const uint64_t header = HeaderBytes(pages);
+  const uint64_t upper = policy::ReserveGuardedBlocks();
+  if (upper == 0) return CORDON_E_NO_MEMORY;
+  // The header starts as zeros, which is an empty region; it is never dumped.
+  (void)madvise(reinterpret_cast<void*>(upper), header, MADV_DONTDUMP);
+  if (hw::SysPkeyMprotect(reinterpret_cast<void*>(upper), header, PROT_READ | PROT_WRITE, key) != 0) {
+    policy::ReleaseGuardedBlocks(upper);
+    return CORDON_E_SYSCALL;
+  }
+  *start = upper + header;
+  *end = *start + pages * kPage;
+  return CORDON_OK;
+}
+
+Span RegionSpan() {
+  Region r;
+  if (!Current(&r)) return Span{0, 0};
+  return Span{reinterpret_cast<uint64_t>(r.header), r.first + uint64_t{r.pages} * kPage};
+}
+
+uint64_t RunInside(uint64_t op, uint64_t a0, uint64_t a1, uint64_t a2) {
+  Region r;
+  if (!Current(&r)) return EncodeStatus(CORDON_E_NO_CODE_REGION);
+  switch (op) {
+    case kReserve:
+      return Reserve(r, a0);
+    case kPublish:
+      return Publish(r, a0, a1, a2);
+    case kRelease:
+      return Release(r, a0);
+    default:
+      return EncodeStatus(CORDON_E_INVALID_ARGUMENT);
+  }
+}
+
+}  // namespace cordon::code
