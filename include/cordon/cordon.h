@@ -60,8 +60,8 @@ typedef struct cordon_options {
   size_t stack_size;       /* trusted stack bytes per thread (default 256 KiB) */
   uint32_t max_threads;    /* threads that may be inside a domain's gates over time (default 64) */
   uint32_t inspect_policy; /* a cordon_inspect_policy (default CORDON_INSPECT_NEUTRALIZE) */
-  size_t code_size;        /* address space for code published at run time (default 256 MiB, at most
-                              4 GiB; 0 for none); see cordon_code_publish() */
+  size_t code_size;        /* address space for code published at run time (default 256 MiB; 8 KiB to
+                              4 GiB, or 0 for none); see cordon_code_publish() */
 } cordon_options;
 
 /* Fills *opts with the defaults. */
