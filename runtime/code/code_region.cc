@@ -51,6 +51,11 @@ uint64_t RoundUp(uint64_t v, uint64_t to) {
   return (v + to - 1) / to * to;
 }
 
+// Bytes of header in front of `pages` code pages.
+uint64_t HeaderBytes(uint64_t pages) {
+  return RoundUp(kHeaderFixed + pages, kPage);
+}
+
 struct Region {
   Header* header;
   uint64_t first;  // address of code page 0
@@ -212,28 +217,30 @@ uint64_t Release(const Region& r, uint64_t addr) {
 
 }  // namespace
 
-uint64_t HeaderBytes(uint64_t pages) {
-  return RoundUp(kHeaderFixed + pages, kPage);
-}
-
 bool ValidSize(size_t size) {
   return size == 0 || (size >= 2 * kPage && size <= kMaxSize);
 }
 
-int CreateRegion(size_t size, int key, uint64_t* start, uint64_t* end) {
+int ReserveRegion(size_t size, Reservation* out) {
   if (!ValidSize(size) || size == 0) return CORDON_E_INVALID_ARGUMENT;
-  const uint64_t pages = RoundUp(size, kPage) / kPage;
-  const uint64_t header = HeaderBytes(pages);
   const uint64_t upper = policy::ReserveGuardedBlocks();
   if (upper == 0) return CORDON_E_NO_MEMORY;
+  *out = Reservation{upper, RoundUp(size, kPage) / kPage};
+  return CORDON_OK;
+}
+
+void ReleaseRegion(const Reservation& r) {
+  if (r.upper != 0) policy::ReleaseGuardedBlocks(r.upper);
+}
+
+int TagRegion(const Reservation& r, int key, uint64_t* start, uint64_t* end) {
+  const uint64_t header = HeaderBytes(r.pages);
+  auto* base = reinterpret_cast<void*>(r.upper);
   // The header starts as zeros, which is an empty region; it is never dumped.
-  (void)madvise(reinterpret_cast<void*>(upper), header, MADV_DONTDUMP);
-  if (hw::SysPkeyMprotect(reinterpret_cast<void*>(upper), header, PROT_READ | PROT_WRITE, key) != 0) {
-    policy::ReleaseGuardedBlocks(upper);
-    return CORDON_E_SYSCALL;
-  }
-  *start = upper + header;
-  *end = *start + pages * kPage;
+  (void)madvise(base, header, MADV_DONTDUMP);
+  if (hw::SysPkeyMprotect(base, header, PROT_READ | PROT_WRITE, key) != 0) return CORDON_E_SYSCALL;
+  *start = r.upper + header;
+  *end = *start + r.pages * kPage;
   return CORDON_OK;
 }
 

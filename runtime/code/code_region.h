@@ -24,14 +24,18 @@ inline constexpr size_t kMaxSize = size_t{4} << 30;  // with len, stays inside t
 // Whether cordon_options.code_size is acceptable (0 turns the region off).
 bool ValidSize(size_t size);
 
-// Bytes of header in front of a region of `pages` code pages.
-uint64_t HeaderBytes(uint64_t pages);
-
-// At cordon_init(): reserves the region and gives its header the trusted
-// domain's key. *start and *end bound the code pages (the header lies just
-// below *start); the caller records them in the config page (code_start,
-// code_end). Returns a cordon_status.
-int CreateRegion(size_t size, int key, uint64_t* start, uint64_t* end);
+// cordon_init() makes the region in two steps around the trusted domain's
+// creation: the reservation first, so that running out of address space
+// changes nothing, then the header is given the domain's key.
+struct Reservation {
+  uint64_t upper = 0;  // the upper guarded block; 0 when none
+  uint64_t pages = 0;  // code pages
+};
+int ReserveRegion(size_t size, Reservation* out);  // a cordon_status
+void ReleaseRegion(const Reservation& r);          // nothing if none
+// *start and *end bound the code pages (the header lies just below *start);
+// the caller records them in the config page (code_start, code_end).
+int TagRegion(const Reservation& r, int key, uint64_t* start, uint64_t* end);
 
 // The whole region, header included, from the config page; {0, 0} if none.
 struct Span {

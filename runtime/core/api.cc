@@ -157,13 +157,19 @@ int cordon_init(const cordon_options* opts) {
   if (!configured) return CORDON_E_SYSCALL;
   if (const int s = cordon::signals::Prepare(); s != CORDON_OK) return s;
 
+  cordon::code::Reservation code_region;
+  if (o.code_size != 0) {
+    if (const int s = cordon::code::ReserveRegion(o.code_size, &code_region); s != CORDON_OK) return s;
+  }
   int d = 0;
   const int status = domains::CreateDomain(o, &d);
-  if (status != CORDON_OK) return status;
-  if (o.code_size != 0) {
+  if (status != CORDON_OK) {
+    cordon::code::ReleaseRegion(code_region);
+    return status;
+  }
+  if (code_region.upper != 0) {
     uint64_t start = 0, end = 0;
-    if (const int s = cordon::code::CreateRegion(o.code_size, domains::KeyOf(d), &start, &end);
-        s != CORDON_OK) {
+    if (const int s = cordon::code::TagRegion(code_region, domains::KeyOf(d), &start, &end); s != CORDON_OK) {
       return s;
     }
     if (!gates::UpdateConfig([&](gates::GateConfig& c) {

@@ -646,8 +646,11 @@ cordon_signal_resume_\d:
         .text
 .endm
 
-/* The sa_sigaction of every handled signal. */
-        .p2align 6
+/* The sa_sigaction of every handled signal. The alignment also sets the
+ * layout of everything linked after the gates: a chance WRPKRU or XRSTOR
+ * in some long jump's displacement is mended by changing it (the
+ * programs_clean test says when). */
+        .p2align 7
         .globl cordon_signal_entry
         .hidden cordon_signal_entry
         .type cordon_signal_entry, @function
