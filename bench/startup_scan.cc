@@ -26,7 +26,7 @@ int main() {
     const auto t0 = Clock::now();
     std::string error;
     auto dis = Disassembler::Open(&error);
-    auto f = InspectProcess("self", sites, false, *dis);
+    auto f = InspectProcess("self", sites, false, *dis, /*describe_gate_sites=*/false);
     const double ms = std::chrono::duration<double, std::milli>(Clock::now() - t0).count();
     *findings = f.ok() ? f->size() : 0;
     *bytes = 0;
