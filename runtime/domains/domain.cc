@@ -125,6 +125,20 @@ BuiltinSet BuiltinsFor(int d) {
   return SetFor(d, std::make_integer_sequence<int, CORDON_MAX_DOMAINS>{});
 }
 
+// The heap's thread slot of the calling thread, inside domain d: the index of
+// the record whose trusted stack it runs on. The gate gives each record's
+// stack to one thread at a time and refuses nested entries, and the stack
+// pointer is not something untrusted code can point there, so this names
+// the thread without reading memory untrusted code can write. Elsewhere
+// (the bootstrap record) there is none, and the heap's shared slot is used.
+uint32_t HeapThreadSlot(uintptr_t d) {
+  const int probe = 0;
+  const gates::ThreadRecord* rec = RecordForStack(static_cast<int>(d), &probe);
+  if (rec == nullptr) return UINT32_MAX;
+  const auto& c = Config().domains[d];
+  return static_cast<uint32_t>((reinterpret_cast<uint64_t>(rec) - c.records) / c.stride);
+}
+
 }  // namespace
 
 uint64_t HeapAllocInside(int d, size_t size, size_t alignment) {
@@ -227,6 +241,9 @@ int CreateDomain(const cordon_options& opts, int* index_out) {
   auto* state = new (base) DomainState{{}, {CORDON_BUILTIN_COUNT}, nullptr, {}};
   auto* heap_place = base + RoundUp(sizeof(DomainState), 64);
   state->heap = new (heap_place) heap::TrustedHeap(arena, l.heap_bytes);
+  // Each record gets its own slab pages and lock; for a heap too small for
+  // the slot table the heap keeps one shared slot.
+  (void)state->heap->EnableThreadSlots(&HeapThreadSlot, static_cast<uintptr_t>(d), l.nrecords);
   const BuiltinSet b = BuiltinsFor(d);
   for (auto& slot : state->table) slot = b.unregistered;
   state->table[kBuiltinEnter] = b.enter;

@@ -21,8 +21,8 @@ namespace cordon::heap {
 namespace {
 
 constexpr uint32_t kNone = std::numeric_limits<uint32_t>::max();
-constexpr uint16_t kClassSize[TrustedHeap::kClassCount] = {16,  32,  48,  64,  80,  96,   112,  128,
-                                                           160, 192, 224, 256, 320, 384,  448,  512,
+constexpr uint16_t kClassSize[TrustedHeap::kClassCount] = {16,  32,  48,  64,   80,   96,   112,  128,
+                                                           160, 192, 224, 256,  320,  384,  448,  512,
                                                            640, 768, 896, 1024, 1280, 1536, 1792, 2048};
 
 // The smallest class for each size in 16-byte steps (index (size + 15) / 16).
@@ -104,7 +104,7 @@ void Store(T& field, T value) {
 }  // namespace
 
 struct TrustedHeap::PageDesc {
-  uint8_t kind;    // read without a lock (Load), written under the locks (Store)
+  uint8_t kind;  // read without a lock (Load), written under the locks (Store)
   uint8_t cls;
   uint16_t used;
   uint32_t owner;  // the slot of a slab page; read like kind
@@ -188,6 +188,7 @@ TrustedHeap::Slot& TrustedHeap::SlotAt(uint32_t index) {
 }
 
 bool TrustedHeap::EnableThreadSlots(ThreadSlotFn slot_of, uintptr_t context, uint32_t slots) {
+  if (slot_of_ == nullptr) ReleaseEmptyPages();  // the shared slot's kept pages
   Guard guard(lock_);
   if (slot_of == nullptr || slots == 0 || slot_of_ != nullptr || pages_in_use_ != 0 ||
       SlotAt(0).live_blocks != 0) {
