@@ -125,18 +125,20 @@ BuiltinSet BuiltinsFor(int d) {
   return SetFor(d, std::make_integer_sequence<int, CORDON_MAX_DOMAINS>{});
 }
 
-// The heap's thread slot of the calling thread, inside domain d: the index of
-// the record whose trusted stack it runs on. The gate gives each record's
-// stack to one thread at a time and refuses nested entries, and the stack
-// pointer is not something untrusted code can point there, so this names
-// the thread without reading memory untrusted code can write. Elsewhere
-// (the bootstrap record) there is none, and the heap's shared slot is used.
+// The heap's thread slot of the calling thread, inside domain d: the index
+// of the record slot whose trusted stack it runs on (the gate gives each
+// record's stack to one thread at a time and refuses nested entries, and
+// the stack pointer of trusted code is the gate's). Beyond the records (the
+// bootstrap record) the heap uses its shared slot. The heap takes the slot
+// only as a choice of which slab pages to use: each slot has its own lock,
+// so even a wrong answer could cost contention, never correctness.
 uint32_t HeapThreadSlot(uintptr_t d) {
-  const int probe = 0;
-  const gates::ThreadRecord* rec = RecordForStack(static_cast<int>(d), &probe);
-  if (rec == nullptr) return UINT32_MAX;
   const auto& c = Config().domains[d];
-  return static_cast<uint32_t>((reinterpret_cast<uint64_t>(rec) - c.records) / c.stride);
+  const auto sp = reinterpret_cast<uint64_t>(__builtin_frame_address(0));
+  const uint64_t first_slot = c.records + REC_SIZE - c.stride;
+  if (c.stride == 0 || sp < first_slot) return UINT32_MAX;
+  const uint64_t index = (sp - first_slot) / c.stride;
+  return index < c.nrecords ? static_cast<uint32_t>(index) : UINT32_MAX;
 }
 
 }  // namespace

@@ -366,45 +366,55 @@ void TrustedHeap::RemovePartial(Slot& s, unsigned cls, uint32_t page) {
   d->next = d->prev = kNone;
 }
 
-AllocResult TrustedHeap::AllocateSmall(Slot& s, uint32_t slot_index, unsigned cls) {
-  const size_t size = kClassSize[cls];
-  const unsigned capacity = kMath.capacity[cls];
+// A fresh slab page of class cls for slot s (caller holds s's lock), at
+// the head of its list; kNone if the arena is full.
+uint32_t TrustedHeap::NewSlabPage(Slot& s, uint32_t slot_index, unsigned cls) {
+  Guard map_guard(lock_);
+  const auto run = FindRun(1, 1);
+  if (!run) return kNone;
+  const auto page = static_cast<uint32_t>(*run);
+  MarkPages(page, 1, false);
+  PageDesc* d = Desc(page);
+  d->cls = static_cast<uint8_t>(cls);
+  d->used = 0;
+  Store(d->owner, slot_index);
+  d->pages = 1;
+  for (auto& w : d->bits) w = 0;
+  Store(d->kind, static_cast<uint8_t>(kSlabPage));
+  pages_in_use_ += 1;
+  PushPartial(s, cls, page);
+  s.empty_pages += 1;
+  return page;
+}
+
+[[gnu::always_inline]] inline AllocResult TrustedHeap::AllocateSmall(Slot& s, uint32_t slot_index,
+                                                                     unsigned cls) {
   Guard guard(s.lock);
   uint32_t page = s.partial_head[cls];
-  if (page == kNone) {
-    Guard map_guard(lock_);
-    const auto run = FindRun(1, 1);
-    if (!run) return {nullptr, HeapError::kNoMemory};
-    page = static_cast<uint32_t>(*run);
-    MarkPages(page, 1, false);
-    PageDesc* d = Desc(page);
-    d->cls = static_cast<uint8_t>(cls);
-    d->used = 0;
-    Store(d->owner, slot_index);
-    d->pages = 1;
-    for (auto& w : d->bits) w = 0;
-    Store(d->kind, static_cast<uint8_t>(kSlabPage));
-    pages_in_use_ += 1;
-    PushPartial(s, cls, page);
-    s.empty_pages += 1;
+  if (__builtin_expect(page == kNone, false)) {
+    page = NewSlabPage(s, slot_index, cls);
+    if (page == kNone) return {nullptr, HeapError::kNoMemory};
   }
   PageDesc* d = Desc(page);
   if (d->used == 0) s.empty_pages -= 1;
-  for (unsigned w = 0; w < 4; ++w) {
-    const uint64_t free_bits = ~d->bits[w];
-    if (free_bits == 0) continue;
-    const unsigned slot = w * 64 + static_cast<unsigned>(__builtin_ctzll(free_bits));
-    if (slot >= capacity) break;
-    d->bits[w] |= uint64_t{1} << (slot % 64);
-    if (++d->used == capacity) RemovePartial(s, cls, page);
-    s.live_blocks += 1;
-    s.live_bytes += size;
-    return {arena_ + page * kPageSize + slot * size, std::nullopt};
-  }
-  return {nullptr, HeapError::kNoMemory};  // unreachable: partial pages have room
+  // A page on the list has a free object: the first clear bit (bits past
+  // the capacity are never set, and the capacity is at least 2).
+  unsigned w = 0;
+  while (~d->bits[w] == 0) ++w;
+  const unsigned slot = w * 64 + static_cast<unsigned>(__builtin_ctzll(~d->bits[w]));
+  d->bits[w] |= uint64_t{1} << (slot % 64);
+  if (++d->used == kMath.capacity[cls]) RemovePartial(s, cls, page);
+  const size_t size = kClassSize[cls];
+  s.live_blocks += 1;
+  s.live_bytes += size;
+  return {arena_ + size_t{page} * kPageSize + slot * size, std::nullopt};
 }
 
 AllocResult TrustedHeap::Allocate(size_t size, size_t alignment) {
+  if (__builtin_expect(alignment == kMinAlign && size - 1 < kMaxSmall, true)) {  // the common case
+    const uint32_t index = SlotIndex();
+    return AllocateSmall(SlotAt(index), index, kClassOf.of[(size + 15) / 16]);
+  }
   if (size == 0 || alignment == 0 || (alignment & (alignment - 1)) != 0) {
     return {nullptr, HeapError::kInvalidArgument};
   }
@@ -489,13 +499,13 @@ std::optional<HeapError> TrustedHeap::Free(void* ptr) {
     const uint32_t owner = Load(d->owner);
     Slot& s = SlotAt(owner);
     Guard guard(s.lock);
-    if (Load(d->kind) != kSlabPage || Load(d->owner) != owner) continue;  // changed meanwhile
+    if (__builtin_expect(Load(d->kind) != kSlabPage || Load(d->owner) != owner, false)) continue;  // changed
     const unsigned cls = d->cls;
-    const size_t size = kClassSize[cls];
     const uint32_t slot = SlotOf(cls, offset % kPageSize);
     if (slot == kNone) return HeapError::kInvalidPointer;
     const uint64_t bit = uint64_t{1} << (slot % 64);
     if (!(d->bits[slot / 64] & bit)) return HeapError::kDoubleFree;
+    const size_t size = kClassSize[cls];
     if (size <= 256)
       WipeSmall(ptr, size);
     else
@@ -505,23 +515,35 @@ std::optional<HeapError> TrustedHeap::Free(void* ptr) {
     d->used -= 1;
     s.live_blocks -= 1;
     s.live_bytes -= size;
-    if (was_full) {
-      // It goes to the head of the list; an empty page there goes back to
-      // the map, so that a slot keeps at most one empty page a class.
-      const uint32_t head = s.partial_head[cls];
-      if (head != kNone && Desc(head)->used == 0) ReleaseSlabPage(s, cls, head, /*kept=*/true);
-      PushPartial(s, cls, static_cast<uint32_t>(page));
-    }
-    if (d->used == 0) {
-      if (s.partial_head[cls] == static_cast<uint32_t>(page)) {
-        // Kept (all zero) for the next allocation of the class: a loop of one
-        // allocation and one free does not take and return a page each time.
-        s.empty_pages += 1;
-      } else {
-        ReleaseSlabPage(s, cls, static_cast<uint32_t>(page), /*kept=*/false);
-      }
+    if (__builtin_expect(was_full, false)) {
+      SlabPageChanged(s, cls, static_cast<uint32_t>(page), was_full);
+    } else if (d->used == 0) {
+      if (s.partial_head[cls] == static_cast<uint32_t>(page))
+        s.empty_pages += 1;  // kept, see SlabPageChanged
+      else
+        SlabPageChanged(s, cls, static_cast<uint32_t>(page), false);
     }
     return std::nullopt;
+  }
+}
+
+// After a free made a full slab page partial, or a partial one empty
+// (caller holds s's lock).
+void TrustedHeap::SlabPageChanged(Slot& s, unsigned cls, uint32_t page, bool was_full) {
+  if (was_full) {
+    // It goes to the head of the list; an empty page there goes back to
+    // the map, so that a slot keeps at most one empty page a class.
+    const uint32_t head = s.partial_head[cls];
+    if (head != kNone && Desc(head)->used == 0) ReleaseSlabPage(s, cls, head, /*kept=*/true);
+    PushPartial(s, cls, page);
+  }
+  if (Desc(page)->used != 0) return;
+  if (s.partial_head[cls] == page) {
+    // Kept (all zero) for the next allocation of the class: a loop of one
+    // allocation and one free does not take and return a page each time.
+    s.empty_pages += 1;
+  } else {
+    ReleaseSlabPage(s, cls, page, /*kept=*/false);
   }
 }
 

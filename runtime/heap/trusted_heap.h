@@ -102,10 +102,12 @@ class TrustedHeap {
 
   uint32_t SlotIndex();  // 0: the shared slot; i + 1: thread slot i
   AllocResult AllocateSmall(Slot& s, uint32_t slot_index, unsigned cls);
+  uint32_t NewSlabPage(Slot& s, uint32_t slot_index, unsigned cls);
   AllocResult AllocateLarge(size_t pages, size_t align_pages);
   AllocResult TakeRun(size_t first, size_t pages);
   void ReleaseEmptyPages();
   void ReleaseSlabPage(Slot& s, unsigned cls, uint32_t page, bool kept);
+  void SlabPageChanged(Slot& s, unsigned cls, uint32_t page, bool was_full);
   std::optional<HeapError> FreeLarge(size_t page, size_t offset);
   std::optional<size_t> FindRun(size_t pages, size_t align_pages) const;
   size_t NextFree(size_t from) const;
