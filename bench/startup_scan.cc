@@ -2,7 +2,10 @@
 // a program that links libc, libstdc++ and libcrypto (this one). It times
 // the inspection of every executable mapping of this process, as
 // cordon_init() runs it (search, Capstone context, classification), cold
-// (the first time) and warm (best of 20). Needs no PKU.
+// (the first time) and warm (best of 20). Then, once, what cordon_init()
+// does with it (EnforceOnProcess: inspect, overwrite the real WRPKRU/XRSTOR
+// with UD2, inspect again to check); run it with LD_BIND_NOW=1, as
+// programs linked with Cordon run. Needs no PKU.
 #include <openssl/crypto.h>
 
 #include <chrono>
@@ -10,8 +13,10 @@
 #include <iostream>
 #include <set>
 
+#include "cordon/cordon.h"
 #include "runtime/gates/gate_config.h"
 #include "runtime/hardware/platform.h"
+#include "runtime/inspector/enforce.h"
 #include "runtime/inspector/process.h"
 
 using namespace cordon::inspector;
@@ -26,7 +31,7 @@ int main() {
     const auto t0 = Clock::now();
     std::string error;
     auto dis = Disassembler::Open(&error);
-    auto f = InspectProcess("self", sites, false, *dis);
+    auto f = InspectProcess("self", sites, false, *dis, /*describe_gate_sites=*/false);
     const double ms = std::chrono::duration<double, std::milli>(Clock::now() - t0).count();
     *findings = f.ok() ? f->size() : 0;
     *bytes = 0;
@@ -41,5 +46,15 @@ int main() {
   for (int i = 0; i < 20; ++i) warm = std::min(warm, once(&bytes, &findings));
   printf("executable mappings: %.1f MB; occurrences: %zu (gate sites included)\n", bytes / 1e6, findings);
   printf("inspection at start-up: %.2f ms cold, %.2f ms warm\n", cold, warm);
+  std::vector<ReportEntry> report;
+  const auto t0 = Clock::now();
+  const int status = EnforceOnProcess(CORDON_INSPECT_NEUTRALIZE, &report);
+  const double enforce = std::chrono::duration<double, std::milli>(Clock::now() - t0).count();
+  size_t neutralized = 0;
+  for (const auto& e : report) neutralized += e.action == Action::kNeutralized;
+  printf(
+      "inspection, neutralization and check, as cordon_init() runs them: %.2f ms (status %d, %zu "
+      "neutralized)\n",
+      enforce, status, neutralized);
   return 0;
 }

@@ -125,6 +125,22 @@ BuiltinSet BuiltinsFor(int d) {
   return SetFor(d, std::make_integer_sequence<int, CORDON_MAX_DOMAINS>{});
 }
 
+// The heap's thread slot of the calling thread, inside domain d: the index
+// of the record slot whose trusted stack it runs on (the gate gives each
+// record's stack to one thread at a time and refuses nested entries, and
+// the stack pointer of trusted code is the gate's). Beyond the records (the
+// bootstrap record) the heap uses its shared slot. The heap takes the slot
+// only as a choice of which slab pages to use: each slot has its own lock,
+// so even a wrong answer could cost contention, never correctness.
+uint32_t HeapThreadSlot(uintptr_t d) {
+  const auto& c = Config().domains[d];
+  const auto sp = reinterpret_cast<uint64_t>(__builtin_frame_address(0));
+  const uint64_t first_slot = c.records + REC_SIZE - c.stride;
+  if (c.stride == 0 || sp < first_slot) return UINT32_MAX;
+  const uint64_t index = (sp - first_slot) / c.stride;
+  return index < c.nrecords ? static_cast<uint32_t>(index) : UINT32_MAX;
+}
+
 }  // namespace
 
 uint64_t HeapAllocInside(int d, size_t size, size_t alignment) {
@@ -227,6 +243,9 @@ int CreateDomain(const cordon_options& opts, int* index_out) {
   auto* state = new (base) DomainState{{}, {CORDON_BUILTIN_COUNT}, nullptr, {}};
   auto* heap_place = base + RoundUp(sizeof(DomainState), 64);
   state->heap = new (heap_place) heap::TrustedHeap(arena, l.heap_bytes);
+  // Each record gets its own slab pages and lock; for a heap too small for
+  // the slot table the heap keeps one shared slot.
+  (void)state->heap->EnableThreadSlots(&HeapThreadSlot, static_cast<uintptr_t>(d), l.nrecords);
   const BuiltinSet b = BuiltinsFor(d);
   for (auto& slot : state->table) slot = b.unregistered;
   state->table[kBuiltinEnter] = b.enter;

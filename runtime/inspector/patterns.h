@@ -36,6 +36,15 @@ std::vector<PatternHit> FindPatterns(const uint8_t* data, size_t len);
 // with it without keeping anything in memory that untrusted code can write.
 std::optional<PatternHit> FirstPattern(const uint8_t* data, size_t len);
 
+// The vector pre-filter a search uses: kAuto picks AVX2 when CPUID and XCR0
+// say it is usable, else SSE2. Every path checks every offset and returns
+// the same hits; the explicit ones exist so that tests compare them.
+enum class SearchPath { kAuto, kSse2, kAvx2 };
+// Whether path can run on this CPU (kAvx2 only where AVX2 is usable).
+bool SearchPathAvailable(SearchPath path);
+// FindPatterns with a chosen pre-filter; path must be available.
+std::vector<PatternHit> FindPatternsWith(SearchPath path, const uint8_t* data, size_t len);
+
 }  // namespace cordon::inspector
 
 #endif

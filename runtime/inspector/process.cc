@@ -45,6 +45,12 @@ Expected<std::vector<Mapping>> ExecutableMappings(const std::string& pid) {
 
 Expected<std::vector<Finding>> InspectProcess(const std::string& pid, const std::set<uint64_t>& gate_sites,
                                               bool sites_from_files, const Disassembler& dis) {
+  return InspectProcess(pid, gate_sites, sites_from_files, dis, /*describe_gate_sites=*/true);
+}
+
+Expected<std::vector<Finding>> InspectProcess(const std::string& pid, const std::set<uint64_t>& gate_sites,
+                                              bool sites_from_files, const Disassembler& dis,
+                                              bool describe_gate_sites) {
   auto mappings = ExecutableMappings(pid);
   if (!mappings.ok()) return Error{mappings.error()};
   const bool self = pid == "self";
@@ -119,31 +125,37 @@ Expected<std::vector<Finding>> InspectProcess(const std::string& pid, const std:
     // This process: dladdr names symbols from the loaded dynamic symbol
     // tables, where reading the files would dominate start-up (10 ms for
     // libc alone). The runtime's own gate sites need no names.
-    return InspectRegions(regions, sites, dis, [&](Finding* f) {
-      Dl_info info;
-      if (gate_sites.count(f->address) != 0 || dladdr(reinterpret_cast<void*>(f->address), &info) == 0)
-        return;
-      if (info.dli_sname != nullptr) {
-        f->symbol = info.dli_sname;
-        f->symbol_address = reinterpret_cast<uint64_t>(info.dli_saddr);
-      }
-    });
+    return InspectRegions(
+        regions, sites, dis,
+        [&](Finding* f) {
+          Dl_info info;
+          if (gate_sites.count(f->address) != 0 || dladdr(reinterpret_cast<void*>(f->address), &info) == 0)
+            return;
+          if (info.dli_sname != nullptr) {
+            f->symbol = info.dli_sname;
+            f->symbol_address = reinterpret_cast<uint64_t>(info.dli_saddr);
+          }
+        },
+        describe_gate_sites);
   }
-  return InspectRegions(regions, sites, dis, [&](Finding* f) {
-    for (const Mapping& m : *mappings) {
-      if (f->address < m.start || f->address >= m.end) continue;
-      const auto p = place(m);
-      if (!p) return;
-      const uint64_t vaddr = static_cast<uint64_t>(static_cast<int64_t>(f->address) - p->bias);
-      f->file_offset = p->file->OffsetOf(vaddr);
-      if (const ElfSection* s = p->file->SectionAt(vaddr)) f->section = s->name;
-      if (const ElfSymbol* sym = p->file->SymbolAt(vaddr)) {
-        f->symbol = sym->name;
-        f->symbol_address = static_cast<uint64_t>(static_cast<int64_t>(sym->value) + p->bias);
-      }
-      return;
-    }
-  });
+  return InspectRegions(
+      regions, sites, dis,
+      [&](Finding* f) {
+        for (const Mapping& m : *mappings) {
+          if (f->address < m.start || f->address >= m.end) continue;
+          const auto p = place(m);
+          if (!p) return;
+          const uint64_t vaddr = static_cast<uint64_t>(static_cast<int64_t>(f->address) - p->bias);
+          f->file_offset = p->file->OffsetOf(vaddr);
+          if (const ElfSection* s = p->file->SectionAt(vaddr)) f->section = s->name;
+          if (const ElfSymbol* sym = p->file->SymbolAt(vaddr)) {
+            f->symbol = sym->name;
+            f->symbol_address = static_cast<uint64_t>(static_cast<int64_t>(sym->value) + p->bias);
+          }
+          return;
+        }
+      },
+      describe_gate_sites);
 }
 
 }  // namespace cordon::inspector

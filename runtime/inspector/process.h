@@ -31,6 +31,12 @@ Expected<std::vector<Mapping>> ExecutableMappings(const std::string& pid);
 // process, and from the files behind the mappings for another.
 Expected<std::vector<Finding>> InspectProcess(const std::string& pid, const std::set<uint64_t>& gate_sites,
                                               bool sites_from_files, const Disassembler& dis);
+// The same; with describe_gate_sites false, gate sites are classified by
+// address alone, with no Capstone context (what cordon_init() does: the
+// runtime's own gate sites are most of the hits in a process).
+Expected<std::vector<Finding>> InspectProcess(const std::string& pid, const std::set<uint64_t>& gate_sites,
+                                              bool sites_from_files, const Disassembler& dis,
+                                              bool describe_gate_sites);
 
 }  // namespace cordon::inspector
 

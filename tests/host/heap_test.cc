@@ -8,6 +8,7 @@
 #include <cstring>
 #include <map>
 #include <random>
+#include <set>
 #include <thread>
 #include <vector>
 
@@ -223,6 +224,165 @@ TEST_F(HeapFixture, ThreadsAllocateAndFreeConcurrently) {
     });
   }
   for (auto& th : threads) th.join();
+  EXPECT_EQ(failures.load(), 0);
+  EXPECT_EQ(heap_->Stats().live_blocks, 0u);
+  EXPECT_EQ(heap_->Stats().pages_in_use, 0u);
+}
+
+// A loop of one large allocation and one free reuses the same lowest pages:
+// the memory the heap has ever touched stays at what one block needs, not
+// the arena (before, the search moved on and touched every page once).
+TEST_F(HeapFixture, FreedPagesAreTheNextOnesUsed) {
+  void* first = Alloc(16384);
+  ASSERT_FALSE(heap_->Free(first).has_value());
+  for (int i = 0; i < 5000; ++i) {
+    void* p = Alloc(16384);
+    ASSERT_EQ(p, first) << "iteration " << i;
+    memset(p, 0xa5, 16384);
+    ASSERT_FALSE(heap_->Free(p).has_value());
+  }
+  EXPECT_EQ(heap_->PagesTouched(), 4u);
+  // A hole below is filled first, whatever was allocated after it.
+  void* a = Alloc(8192);
+  void* b = Alloc(8192);
+  ASSERT_FALSE(heap_->Free(a).has_value());
+  EXPECT_EQ(Alloc(4096), a);
+  EXPECT_EQ(Alloc(4096), static_cast<char*>(a) + 4096);
+  EXPECT_GT(b, a);
+}
+
+// Random churn of 300 live blocks: the pages touched stay within the peak of
+// pages in use (plus one kept empty page a size class).
+TEST_F(HeapFixture, TouchedMemoryIsBoundedByThePeakInUse) {
+  std::mt19937 rng(99);
+  std::vector<void*> live(300, nullptr);
+  size_t peak = 0;
+  for (int i = 0; i < 200000; ++i) {
+    const size_t k = rng() % live.size();
+    ASSERT_FALSE(heap_->Free(live[k]).has_value());
+    live[k] = Alloc(16 + rng() % 6000);
+    peak = std::max(peak, heap_->Stats().pages_in_use);
+  }
+  EXPECT_LE(heap_->PagesTouched(), peak + TrustedHeap::kClassCount + 8) << "peak " << peak;
+  for (void* p : live) ASSERT_FALSE(heap_->Free(p).has_value());
+  EXPECT_EQ(heap_->Stats().pages_in_use, 0u);
+  EXPECT_EQ(heap_->Stats().live_blocks, 0u);
+}
+
+// Small blocks leave one empty slab page per class for the next allocation;
+// an allocation that needs every page gets them back.
+TEST_F(HeapFixture, KeptEmptySlabPagesComeBackWhenTheArenaIsNeeded) {
+  std::vector<void*> small;
+  for (size_t size = 16; size <= TrustedHeap::kMaxSmall; size += 16) small.push_back(Alloc(size));
+  for (void* p : small) ASSERT_FALSE(heap_->Free(p).has_value());
+  EXPECT_EQ(heap_->Stats().pages_in_use, 0u);
+  auto whole = heap_->Allocate(kArena);
+  ASSERT_TRUE(whole.ok());
+  EXPECT_TRUE(AllZero(whole.ptr, kArena));
+  EXPECT_FALSE(heap_->Free(whole.ptr).has_value());
+}
+
+// Thread slots: each thread gets its own slab pages; blocks freed by another
+// thread go back to their owner's pages; the checks stay exact.
+uint32_t TestSlot(uintptr_t) {
+  static std::atomic<uint32_t> next{0};
+  thread_local uint32_t mine = next.fetch_add(1);
+  return mine;
+}
+
+TEST_F(HeapFixture, ThreadSlotsAreRefusedOnceInUse) {
+  void* p = Alloc(32);
+  EXPECT_FALSE(heap_->EnableThreadSlots(&TestSlot, 0, 4)) << "blocks exist";
+  ASSERT_FALSE(heap_->Free(p).has_value());
+  EXPECT_FALSE(heap_->EnableThreadSlots(&TestSlot, 0, 1000000)) << "the table would take over an eighth";
+  EXPECT_FALSE(heap_->EnableThreadSlots(nullptr, 0, 4));
+  EXPECT_TRUE(heap_->EnableThreadSlots(&TestSlot, 0, 4));
+  EXPECT_FALSE(heap_->EnableThreadSlots(&TestSlot, 0, 4)) << "only once";
+  int local;
+  EXPECT_EQ(heap_->Free(arena_), HeapError::kInvalidPointer) << "the slot table is no block";
+  EXPECT_EQ(heap_->Free(&local), HeapError::kInvalidPointer);
+  EXPECT_FALSE(heap_->BlockSize(arena_).has_value());
+}
+
+TEST_F(HeapFixture, ThreadSlotsShareNoPagesAndFreeAcrossThreads) {
+  ASSERT_TRUE(heap_->EnableThreadSlots(&TestSlot, 0, 8));
+  constexpr int kThreads = 4;
+  std::vector<std::vector<void*>> made(kThreads);
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kThreads; ++t) {
+    threads.emplace_back([&, t] {
+      for (int i = 0; i < 300; ++i) made[t].push_back(heap_->Allocate(48).ptr);
+    });
+  }
+  for (auto& th : threads) th.join();
+  std::set<uintptr_t> pages[kThreads];
+  for (int t = 0; t < kThreads; ++t) {
+    for (void* p : made[t]) {
+      ASSERT_NE(p, nullptr);
+      pages[t].insert(reinterpret_cast<uintptr_t>(p) / TrustedHeap::kPageSize);
+    }
+  }
+  for (int a = 0; a < kThreads; ++a) {
+    for (int b = a + 1; b < kThreads; ++b) {
+      for (uintptr_t pg : pages[a]) EXPECT_EQ(pages[b].count(pg), 0u) << "threads " << a << " and " << b;
+    }
+  }
+  // Every block freed by another thread than the one that allocated it,
+  // each freed twice at once by two threads: exactly one free succeeds.
+  std::atomic<int> ok{0}, doubles{0}, other{0};
+  threads.clear();
+  for (int t = 0; t < kThreads; ++t) {
+    threads.emplace_back([&, t] {
+      const auto& victims = made[(t / 2 + 1) % kThreads];  // threads 2k and 2k+1 free the same blocks
+      for (void* p : victims) {
+        const auto e = heap_->Free(p);
+        if (!e)
+          ok.fetch_add(1);
+        else if (*e == HeapError::kDoubleFree)
+          doubles.fetch_add(1);
+        else
+          other.fetch_add(1);
+      }
+    });
+  }
+  for (auto& th : threads) th.join();
+  EXPECT_EQ(ok.load(), 2 * 300);
+  EXPECT_EQ(doubles.load(), 2 * 300);
+  EXPECT_EQ(other.load(), 0);
+  EXPECT_EQ(heap_->Stats().live_blocks, 2u * 300) << "the blocks of the two threads nobody freed";
+}
+
+TEST_F(HeapFixture, ThreadSlotsUnderConcurrentChurn) {
+  ASSERT_TRUE(heap_->EnableThreadSlots(&TestSlot, 0, 8));
+  constexpr int kThreads = 4;
+  std::atomic<int> failures{0};
+  std::vector<std::atomic<void*>> exchange(64);
+  for (auto& e : exchange) e.store(nullptr);
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kThreads; ++t) {
+    threads.emplace_back([&, t] {
+      std::mt19937 rng(t);
+      for (int i = 0; i < 40000; ++i) {
+        // Hand blocks between threads through a shared table: a block is
+        // freed by whichever thread takes it out.
+        const size_t k = rng() % exchange.size();
+        const size_t n = rng() % 8 == 0 ? 4096 + rng() % 9000 : 1 + rng() % 2048;
+        auto r = heap_->Allocate(n);
+        if (!r.ok()) {
+          failures.fetch_add(1);
+          continue;
+        }
+        if (!AllZero(r.ptr, n)) failures.fetch_add(1);
+        memset(r.ptr, 0x40 + t, n);
+        void* old = exchange[k].exchange(r.ptr);
+        if (old != nullptr && heap_->Free(old).has_value()) failures.fetch_add(1);
+      }
+    });
+  }
+  for (auto& th : threads) th.join();
+  for (auto& e : exchange) {
+    if (void* p = e.load(); p != nullptr && heap_->Free(p).has_value()) failures.fetch_add(1);
+  }
   EXPECT_EQ(failures.load(), 0);
   EXPECT_EQ(heap_->Stats().live_blocks, 0u);
   EXPECT_EQ(heap_->Stats().pages_in_use, 0u);

@@ -2,8 +2,10 @@
 // that must not be reported, classification, and a randomized comparison
 // with a naive byte-by-byte oracle.
 #include <gtest/gtest.h>
+#include <sys/mman.h>
 
 #include <algorithm>
+#include <cstring>
 #include <random>
 #include <set>
 #include <vector>
@@ -218,6 +220,135 @@ TEST_F(Classification, RandomBuffersMatchTheOracle) {
   }
   EXPECT_GT(total_hits, 100000u) << "the generator must exercise the search";
   EXPECT_GT(safe, 0u);
+}
+
+// Every pre-filter the CPU offers (SSE2 always, AVX2 where usable), on
+// random buffers long enough to use the 256-offset and 32-offset AVX2 loops
+// and the byte-by-byte tail: the same hits as the oracle, in order.
+TEST(SearchPaths, EveryPathMatchesTheOracle) {
+  std::mt19937_64 rng(20261201);
+  const uint8_t interesting[] = {0x0f, 0x0f, 0x01, 0xef, 0xae, 0x28, 0x2c, 0x68, 0xe8, 0xee, 0x48};
+  std::vector<ins::SearchPath> paths = {ins::SearchPath::kAuto, ins::SearchPath::kSse2};
+  if (ins::SearchPathAvailable(ins::SearchPath::kAvx2)) paths.push_back(ins::SearchPath::kAvx2);
+  size_t total = 0;
+  for (int round = 0; round < 20000; ++round) {
+    Bytes b(rng() % 1200);
+    const bool sparse = round % 2 == 0;  // mostly benign bytes: the fast "no candidate" branch
+    for (auto& x : b) {
+      x = sparse ? (rng() % 64 == 0 ? interesting[rng() % sizeof interesting] : 0x90)
+                 : (rng() % 3 == 0 ? static_cast<uint8_t>(rng()) : interesting[rng() % sizeof interesting]);
+    }
+    const auto expected = Naive(b);
+    total += expected.size();
+    for (const auto path : paths) {
+      const auto got = ins::FindPatternsWith(path, b.data(), b.size());
+      ASSERT_EQ(got.size(), expected.size()) << "round " << round << " path " << static_cast<int>(path);
+      for (size_t k = 0; k < got.size(); ++k) {
+        ASSERT_EQ(got[k].offset, expected[k].offset) << "round " << round;
+        ASSERT_EQ(got[k].kind, expected[k].kind) << "round " << round;
+      }
+    }
+  }
+  EXPECT_GT(total, 10000u) << "the generator must exercise the search";
+}
+
+// Buffers that start at a page's first byte or end at its last, with an
+// inaccessible page on both sides: every path finds a pattern in the first
+// and in the last 3 bytes of every length, and never reads outside.
+TEST(SearchPaths, PageEdgesAreExactAndNeverOverread) {
+  const size_t page = 4096;
+  auto* map = static_cast<uint8_t*>(mmap(nullptr, 4 * page, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0));
+  ASSERT_NE(map, MAP_FAILED);
+  uint8_t* mid = map + page;  // two readable pages between two PROT_NONE ones
+  ASSERT_EQ(mprotect(mid, 2 * page, PROT_READ | PROT_WRITE), 0);
+  std::vector<ins::SearchPath> paths = {ins::SearchPath::kSse2};
+  if (ins::SearchPathAvailable(ins::SearchPath::kAvx2)) paths.push_back(ins::SearchPath::kAvx2);
+  const uint8_t* end = mid + 2 * page;
+  for (size_t len = 0; len <= 2 * page; len += (len < 600 ? 1 : 61)) {
+    for (const auto path : paths) {
+      // Ends at the last readable byte: WRPKRU in the last 3 bytes.
+      memset(mid, 0x90, 2 * page);
+      uint8_t* tail = const_cast<uint8_t*>(end) - len;
+      if (len >= 3) memcpy(const_cast<uint8_t*>(end) - 3, kWrpkru.data(), 3);
+      auto hits = ins::FindPatternsWith(path, tail, len);
+      ASSERT_EQ(hits.size(), len >= 3 ? 1u : 0u) << "len " << len;
+      if (len >= 3) EXPECT_EQ(hits[0].offset, len - 3);
+      // 2 bytes of a pattern at the very end must not be reported.
+      memset(mid, 0x90, 2 * page);
+      const_cast<uint8_t*>(end)[-2] = 0x0f;
+      const_cast<uint8_t*>(end)[-1] = 0x01;
+      EXPECT_TRUE(ins::FindPatternsWith(path, tail, len).empty()) << "len " << len;
+      // Starts at the first readable byte: XRSTOR at offset 0 and at the end.
+      memset(mid, 0x90, 2 * page);
+      const uint8_t xrstor[] = {0x0f, 0xae, 0x2c};
+      if (len >= 3) {
+        memcpy(mid, xrstor, 3);
+        memcpy(mid + len - 3, xrstor, 3);
+      }
+      hits = ins::FindPatternsWith(path, mid, len);
+      ASSERT_EQ(hits.size(), len >= 6 ? 2u : (len >= 3 ? 1u : 0u)) << "len " << len;
+      if (len >= 3) EXPECT_EQ(hits.back().offset, len - 3);
+    }
+  }
+  munmap(map, 4 * page);
+}
+
+// A run of adjacent regions is read in place, not joined into a copy: the
+// findings (address, region, verdict, context) are those of the same bytes
+// as one region, wherever the joins fall, including inside a hit and inside
+// the context sweep.
+TEST_F(Classification, SplitRegionsGiveTheFindingsOfOneBuffer) {
+  std::mt19937_64 rng(7);
+  // Real code with a real WRPKRU, an XRSTOR64 and an unintended WRPKRU inside a mov imm32.
+  Bytes code;
+  for (int rep = 0; rep < 40; ++rep) {
+    const Bytes chunk = {0x48, 0x89, 0xc3, 0x31, 0xc9, 0x0f, 0x01, 0xef, 0x48, 0x0f, 0xae, 0x2c,
+                         0x24, 0xb8, 0x0f, 0x01, 0xef, 0x00, 0x48, 0x83, 0xc4, 0x08, 0xc3, 0x90};
+    code.insert(code.end(), chunk.begin(), chunk.end());
+  }
+  const uint64_t base = 0x400000;
+  const auto whole = Inspect(code, base);
+  ASSERT_EQ(whole.size(), 120u);
+  for (int round = 0; round < 200; ++round) {
+    std::vector<size_t> cuts = {0, code.size()};
+    for (int c = 0; c < 1 + round % 6; ++c) cuts.push_back(rng() % code.size());
+    std::sort(cuts.begin(), cuts.end());
+    std::vector<ins::Region> regions;
+    for (size_t k = 0; k + 1 < cuts.size(); ++k) {
+      if (cuts[k + 1] == cuts[k]) continue;
+      regions.push_back(
+          {base + cuts[k], code.data() + cuts[k], cuts[k + 1] - cuts[k], "r" + std::to_string(k)});
+    }
+    std::shuffle(regions.begin(), regions.end(), rng);
+    const auto split = ins::InspectRegions(regions, {}, *dis_, nullptr);
+    ASSERT_EQ(split.size(), whole.size()) << "round " << round;
+    for (size_t k = 0; k < split.size(); ++k) {
+      EXPECT_EQ(split[k].address, whole[k].address);
+      EXPECT_EQ(split[k].kind, whole[k].kind);
+      EXPECT_EQ(split[k].verdict, whole[k].verdict);
+      EXPECT_EQ(split[k].context.at_boundary, whole[k].context.at_boundary);
+      ASSERT_EQ(split[k].context.overlapping.size(), whole[k].context.overlapping.size());
+      for (size_t i = 0; i < split[k].context.overlapping.size(); ++i)
+        EXPECT_EQ(split[k].context.overlapping[i].text, whole[k].context.overlapping[i].text);
+      EXPECT_EQ(split[k].context.before.size(), whole[k].context.before.size());
+      EXPECT_EQ(split[k].context.after.size(), whole[k].context.after.size());
+      // Named after the region that holds its 0F byte.
+      for (const auto& r : regions) {
+        if (split[k].address >= r.address && split[k].address < r.address + r.len)
+          EXPECT_EQ(split[k].object, r.object);
+      }
+    }
+  }
+}
+
+// Gate sites without context: classified by address, no Capstone sweep.
+TEST_F(Classification, GateSitesNeedNoContext) {
+  const Bytes b = Place(kGateShaped, 100);
+  const auto f = ins::InspectRegions({{0x1000, b.data(), b.size(), "g"}}, {0x1000 + 109}, *dis_, nullptr,
+                                     /*describe_gate_sites=*/false);
+  ASSERT_EQ(f.size(), 1u);
+  EXPECT_EQ(f[0].verdict, Verdict::kGateSite);
+  EXPECT_TRUE(f[0].context.overlapping.empty());
 }
 
 }  // namespace
