@@ -12,8 +12,10 @@ config.excludes = ["Inputs"]
 
 config.environment["PATH"] = os.pathsep.join([config.llvm_tools_dir, config.environment.get("PATH", "")])
 include = os.path.join(config.cordon_source_dir, "include")
+# cordon/version.h is generated into the build tree.
+generated = os.path.join(config.cordon_binary_dir, "include")
 config.substitutions.append(("%plugin", config.cordon_plugin))
-config.substitutions.append(("%clangxx", "%s -I%s" % (config.clangxx, include)))
-config.substitutions.append(("%clang", "%s -I%s" % (config.clang, include)))
+config.substitutions.append(("%clangxx", "%s -I%s -I%s" % (config.clangxx, include, generated)))
+config.substitutions.append(("%clang", "%s -I%s -I%s" % (config.clang, include, generated)))
 config.substitutions.append(("%opt", os.path.join(config.llvm_tools_dir, "opt")))
 config.substitutions.append(("%inputs", os.path.join(config.test_source_root, "Inputs")))
