@@ -77,6 +77,7 @@
 #define SITE_SIGNAL_RETURN 8   /* domain 1, to return from a handler that interrupted untrusted code */
 #define SITE_ATTACH 9          /* enters a domain to attach a thread (signals blocked) */
 #define SITE_ATTACH_LEAVE 10   /* leaves it after attaching, or to go and attach */
+#define SITE_DIE_LEAVE 11      /* the fatal path leaves every domain before its system calls */
 
 /* Signal rewind windows (section cordon_signal_rewinds): three offsets from
  * the entry's own address: the first byte after a WRPKRU into a domain, the

@@ -106,6 +106,32 @@ scmp_arg_cmp InBlock(unsigned arg, uint64_t block) {
   return scmp_arg_cmp{arg, SCMP_CMP_MASKED_EQ, kBlockMask, block};
 }
 
+// Deferred kernel writes (docs/lockdown.md): words the kernel writes
+// through a user pointer later, on its own schedule, with whatever PKRU the
+// thread holds then, which is a domain's if the thread is killed (or dies)
+// inside one. None may point into a protected block:
+//  - clear_child_tid (0 and a futex wake at thread exit, SIGKILL included):
+//    set_tid_address, and clone's child_tid (CLONE_CHILD_CLEARTID, and
+//    CLONE_CHILD_SETTID, written in the child) and parent_tid
+//    (CLONE_PARENT_SETTID, CLONE_PIDFD), whatever the flags say;
+//  - clone3 passes them in a struct seccomp cannot read: ENOSYS, and glibc
+//    falls back to clone;
+//  - a robust futex list is walked at exit through nodes untrusted code
+//    writes: set_robust_list is refused (glibc ignores the failure), and the
+//    lockdown unregisters the one list set up before it;
+//  - rseq is refused, and unregistered at lockdown (kRefused).
+void DenyDeferredKernelWrites(Builder& b, const FilterSpec& spec) {
+  for (const FilterSpec::Range& r : spec.protected_ranges) {
+    for (const uint64_t block : BlocksFor(r)) {
+      b.Deny("set_tid_address", InBlock(0, block));
+      b.Deny("clone", InBlock(2, block));
+      b.Deny("clone", InBlock(3, block));
+    }
+  }
+  b.Rule(SCMP_ACT_ERRNO(ENOSYS), "clone3");
+  b.Rule(SCMP_ACT_ERRNO(EPERM), "set_robust_list");
+}
+
 }  // namespace
 
 std::vector<uint64_t> BlocksFor(const FilterSpec::Range& r) {
@@ -178,6 +204,7 @@ Expected<Filter> BuildFilter(const FilterSpec& spec) {
       }
     }
   }
+  DenyDeferredKernelWrites(b, spec);
   if (!b.error().empty()) return Error{b.error()};
   return filter;
 }
