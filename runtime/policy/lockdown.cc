@@ -67,8 +67,9 @@ void ViolationHandler(int, siginfo_t* info, void*) {
         .Signed(nr)
         .Add(") at ")
         .Hex(at)
-        .Add(" is forbidden after cordon_lockdown(), with these arguments (docs/lockdown.md lists the rules); "
-             "process stopped");
+        .Add(
+            " is forbidden after cordon_lockdown(), with these arguments (docs/lockdown.md lists the rules); "
+            "process stopped");
   }
   m.Die();
 }
