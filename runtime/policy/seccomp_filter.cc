@@ -132,6 +132,18 @@ void DenyDeferredKernelWrites(Builder& b, const FilterSpec& spec) {
   b.Rule(SCMP_ACT_ERRNO(EPERM), "set_robust_list");
 }
 
+// A violation ends the thread group (exit_group, or a fatal signal). A
+// process that shares the address space without being in the group
+// (clone(CLONE_VM) without CLONE_THREAD, vfork) would survive it, keep
+// running untrusted code over the same trusted memory, and be free to try
+// again: fail open. Nothing needs one after the lockdown (execve is refused,
+// so posix_spawn cannot start a program anyway).
+void DenySharedMemoryProcesses(Builder& b) {
+  constexpr uint64_t kVm = 0x100, kThread = 0x10000;  // CLONE_VM, CLONE_THREAD
+  b.Deny("clone", scmp_arg_cmp{0, SCMP_CMP_MASKED_EQ, kVm | kThread, kVm});
+  b.Deny("vfork");
+}
+
 }  // namespace
 
 std::vector<uint64_t> BlocksFor(const FilterSpec::Range& r) {
@@ -205,6 +217,7 @@ Expected<Filter> BuildFilter(const FilterSpec& spec) {
     }
   }
   DenyDeferredKernelWrites(b, spec);
+  DenySharedMemoryProcesses(b);
   if (!b.error().empty()) return Error{b.error()};
   return filter;
 }

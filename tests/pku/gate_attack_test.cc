@@ -330,6 +330,44 @@ TEST(DeferredWrites, CloneParentSettidIntoTheCodeRegionHeaderStops) {
   ExpectStopped(v, "cordon: lockdown violation: system call clone (56)");
 }
 
+// clone or vfork whose child, if there is one, exits at once without
+// touching memory (it may share this stack).
+long RawCloneAndExit(long nr, unsigned long flags) {
+  long ret;
+  register long r10 asm("r10") = 0;
+  register long r8 asm("r8") = 0;
+  asm volatile(
+      "syscall\n\t"
+      "test %%rax, %%rax\n\t"
+      "jnz 1f\n\t"
+      "mov $60, %%eax\n\t"
+      "xor %%edi, %%edi\n\t"
+      "syscall\n"
+      "1:"
+      : "=a"(ret)
+      : "a"(nr), "D"(flags), "S"(0), "d"(0), "r"(r10), "r"(r8)
+      : "rcx", "r11", "memory");
+  return ret;
+}
+
+// A process sharing the address space outside the thread group would
+// survive the group's death and keep running over the same trusted memory.
+TEST(DeferredWrites, SharedMemoryProcessesAreRefused) {
+  const Verdict v = Attack(CORDON_VIOLATION_ERRNO_FOR_TESTS, [](const Target&) {
+    CHILD_CHECK(RawCloneAndExit(SYS_clone, CLONE_VM | SIGCHLD) == -EPERM);
+    CHILD_CHECK(RawCloneAndExit(SYS_clone, CLONE_VM | CLONE_VFORK | SIGCHLD) == -EPERM);
+    CHILD_CHECK(RawCloneAndExit(SYS_vfork, 0) == -EPERM);
+    // fork and threads still work.
+    const pid_t pid = fork();
+    if (pid == 0) _exit(7);
+    int status = 0;
+    CHILD_CHECK(pid > 0 && waitpid(pid, &status, 0) == pid && WIFEXITED(status) && WEXITSTATUS(status) == 7);
+  });
+  EXPECT_TRUE(v.outcome.exited) << v.outcome.err;
+  EXPECT_EQ(v.outcome.exit_code, 0) << v.outcome.err;
+  ExpectNotLeaked(v);
+}
+
 // clone3 passes the tid pointers in a struct seccomp cannot read.
 struct CloneArgs {
   uint64_t flags, pidfd, child_tid, parent_tid, exit_signal, stack, stack_size, tls;
