@@ -45,9 +45,11 @@
  * so the record address is also the initial stack pointer.
  *
  * A record is in use while REC_SAVED_RSP holds the caller's stack pointer,
- * and free while it holds the record's own address: the gate claims it and
- * switches stacks with one XCHG, and releases it and switches back with
- * another, so that no signal can arrive between the two (docs/signals.md). */
+ * and free while it holds the record's own address: the gate claims it with
+ * a CMPXCHG (which writes nothing into a record in use) and then switches
+ * stacks (a signal in between rewinds, and the held-claim check lets only
+ * the owner's own claim continue), and releases it and switches back with
+ * one XCHG (docs/gates.md, docs/signals.md). */
 #define REC_SAVED_RSP 0     /* u64: the caller's stack pointer, or the record's address when free */
 #define REC_BUSY 8          /* u32: bit 0: the lock bit of the bootstrap record only */
 #define REC_OWNER 12        /* u32: owning thread id, 0 when free */

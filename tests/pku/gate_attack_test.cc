@@ -473,7 +473,9 @@ void ExpectSameFaultForEveryWord(FsWrite how) {
 TEST(GateTls, FsAimedAtTrustedWordsFaultsBeforeTheEntry) {
   ExpectSameFaultForEveryWord(FsWrite::kArchPrctl);
   // WRFSBASE where the CPU and kernel allow it (HWCAP2_FSGSBASE).
-  if ((getauxval(AT_HWCAP2) & 2) != 0) ExpectSameFaultForEveryWord(FsWrite::kWrfsbase);
+  const bool wrfsbase = (getauxval(AT_HWCAP2) & 2) != 0;
+  printf("fs moved with arch_prctl%s\n", wrfsbase ? " and WRFSBASE" : " (no WRFSBASE here)");
+  if (wrfsbase) ExpectSameFaultForEveryWord(FsWrite::kWrfsbase);
 }
 
 // ---- Claims and returns across threads ----
