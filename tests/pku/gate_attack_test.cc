@@ -117,7 +117,7 @@ uint64_t CallBack(uint64_t, uint64_t, uint64_t, uint64_t, uint64_t) {
   return 0;
 }
 
-Target SetUp() {
+Target SetUpChild() {
   cordon_options o;
   cordon_options_init(&o);
   CHILD_CHECK(cordon_init(&o) == CORDON_OK);
@@ -145,7 +145,7 @@ void Lock(int violation) {
 
 Verdict Attack(int violation, void (*attack)(const Target&)) {
   return JudgeAttack([&] {
-    const Target t = SetUp();
+    const Target t = SetUpChild();
     Lock(violation);
     attack(t);
   });
@@ -548,6 +548,39 @@ TEST(GateClaim, CallbackReturnFromAnotherThreadStops) {
   });
   ExpectStopped(v, "from a thread that does not own the record");
   EXPECT_EQ(v.out.find("resumed with"), std::string::npos) << v.out;
+}
+
+// The held-claim check lets only a claim that a signal cut off continue.
+// A thread in a callback has its own record in use, with its saved stack
+// pointer known (here the test's trusted code hands it over, as a leak
+// would): entering the gate with exactly that stack pointer must still stop,
+// or the new call would run over the suspended trusted frames. (A
+// regression test for .Lheld: the old XCHG claim stopped here too.)
+cordon_entry g_call_back_with_saved;
+uint64_t JumpWithSavedStack(uint64_t saved, uint64_t, uint64_t, uint64_t, uint64_t) {
+  const auto gate = reinterpret_cast<uintptr_t>(cordon::gates::GateFor(kTrusted));
+  asm volatile("mov %0, %%rsp\n\txor %%r9d, %%r9d\n\tjmp *%1" : : "r"(saved), "r"(gate) : "r9", "memory");
+  return 0;
+}
+uint64_t CallBackWithSaved(uint64_t, uint64_t, uint64_t, uint64_t, uint64_t) {
+  auto* r = cordon::domains::RecordForStack(kTrusted, __builtin_frame_address(0));
+  cordon_call_untrusted(JumpWithSavedStack, r->saved_rsp, 0, 0, 0, 0);
+  Say("the callback returned\n");
+  return 0;
+}
+
+TEST(GateClaim, OwnRecordInACallbackIsNoInterruptedClaim) {
+  const Verdict v = JudgeAttack([] {
+    SetUpChild();
+    CHILD_CHECK(cordon_register(cordon_trusted_domain(), CallBackWithSaved, "call_back_with_saved",
+                                &g_call_back_with_saved) == CORDON_OK);
+    Lock(CORDON_VIOLATION_KILL);
+    ExposeToJudge();
+    cordon_call(g_call_back_with_saved, 0, 0, 0, 0, 0);
+    Say("the call returned\n");
+  });
+  ExpectStopped(v, "this thread's trusted stack is already in use");
+  EXPECT_EQ(v.out.find("returned"), std::string::npos) << v.out;
 }
 
 // Signals while a thread calls the gate over and over: a signal between the
