@@ -97,11 +97,12 @@ std::string EmitGate(const GateSpec& s) {
     << "\tcmpl $-1, " << tls << "\n"
     << "\tje " << l << "attach\n"
     << l << "attached:\n"
-    << "\tvmovd " << tls << ", %xmm15\n"
     << "\txorl %ecx, %ecx\n"
     << "\trdpkru\n"
     << "\tcmpl " << pkru << ", %eax\n"
     << "\tje " << l << "inside\n";
+  // The record index, read while still untrusted (see the top).
+  o << "\tvmovd " << tls << ", %xmm15\n";
   // Enter: the checked WRPKRU (RDPKRU left edx = 0).
   o << l << "entry_load:\n"
     << "\tmovl " << pkru << ", %eax\n"
