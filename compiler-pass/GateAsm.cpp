@@ -2,10 +2,13 @@
 //
 // A generated gate follows the runtime gate's invariants (docs/gates.md):
 // every WRPKRU loads its value from the read-only config page and compares
-// what was loaded with it afterwards; after the entry WRPKRU nothing is read
-// from untrusted memory except the bounds-checked TLS record index; the
-// record is claimed, and released, together with the stack switch by one
-// XCHG; registers are cleared before the switch back. It differs in three ways
+// what was loaded with it afterwards; the TLS record index is read before
+// the entry WRPKRU (into xmm15, which carries no argument) and is untrusted
+// input after it, so nothing is read through fs or any other pointer
+// untrusted code chose while the domain's rights are loaded; the record is
+// claimed by a compare-and-exchange that writes only to a free record, and
+// released together with the stack switch back by one XCHG; registers are
+// cleared before the switch back. It differs in three ways
 // that a gate specialised for one function allows:
 //  - it calls the body directly, with no entry-table dispatch, so all six
 //    integer argument registers and xmm0-7 carry arguments;
@@ -98,6 +101,8 @@ std::string EmitGate(const GateSpec& s) {
     << "\trdpkru\n"
     << "\tcmpl " << pkru << ", %eax\n"
     << "\tje " << l << "inside\n";
+  // The record index, read while still untrusted (see the top).
+  o << "\tvmovd " << tls << ", %xmm15\n";
   // Enter: the checked WRPKRU (RDPKRU left edx = 0).
   o << l << "entry_load:\n"
     << "\tmovl " << pkru << ", %eax\n"
@@ -105,19 +110,20 @@ std::string EmitGate(const GateSpec& s) {
     << "\twrpkru\n"
     << "\tcmpl " << pkru << ", %eax\n"
     << "\tjne cordon_gate_fatal_pkru\n";
-  // Claim this thread's record, which is also its trusted stack top, and
-  // switch to it in one XCHG (a free record holds its own address).
-  o << "\tmovl " << tls << ", %eax\n"
-    << "\tcmpl " << DomainConfig(s.domain, DCFG_NRECORDS) << ", %eax\n"
-    << "\tjae cordon_gate_fatal_record\n"
-    << "\timulq " << DomainConfig(s.domain, DCFG_STRIDE) << ", %rax\n"
-    << "\taddq " << DomainConfig(s.domain, DCFG_RECORDS) << ", %rax\n"
-    << "\tcmpq %rax, %rsp\n"
+  // Claim this thread's record, which is also its trusted stack top: a free
+  // record holds its own address, and CMPXCHG stores the caller's stack
+  // pointer only into a free one. Then switch to it.
+  const std::string record_at_index = "\tcmpl " + DomainConfig(s.domain, DCFG_NRECORDS) + ", %eax\n" +
+                                      "\tjae cordon_gate_fatal_record\n" + "\timulq " +
+                                      DomainConfig(s.domain, DCFG_STRIDE) + ", %rax\n" + "\taddq " +
+                                      DomainConfig(s.domain, DCFG_RECORDS) + ", %rax\n";
+  o << "\tvmovd %xmm15, %eax\n"
+    << record_at_index << "\tcmpq %rax, %rsp\n"
     << "\tje cordon_gate_fatal_nested\n"
+    << "\tlock cmpxchgq %rsp, " << REC_SAVED_RSP << "(%rax)\n"
+    << "\tjne " << l << "held\n"
     << l << "entry_switch:\n"
-    << "\txchgq %rsp, " << REC_SAVED_RSP << "(%rax)\n"
-    << "\tcmpq %rax, %rsp\n"
-    << "\tjne cordon_gate_fatal_nested\n"
+    << "\tmovq %rax, %rsp\n"
     << "\tmovq %r10, %rdx\n"
     << "\tmovq %r11, %rcx\n"
     << "\tcall " << Quote(s.body) << "\n";
@@ -152,6 +158,35 @@ std::string EmitGate(const GateSpec& s) {
     << "\tmovq %r10, %rdx\n"
     << "\tmovq %r11, %rcx\n"
     << "\tjmp " << Quote(s.body) << "\n";
+  // The record is in use (rax: its saved stack pointer). Only this thread's
+  // own claim, cut off by a signal before the switch, continues: the same
+  // stack pointer, the kernel's thread id is the owner, and no callback or
+  // signal handler has left frames on the record's stack (gate.S, .Lheld).
+  o << l << "held:\n"
+    << "\tcmpq %rsp, %rax\n"
+    << "\tjne cordon_gate_fatal_nested\n"
+    << l << "held_save:\n"
+    << "\tvmovq %r11, %xmm14\n"
+    << l << "held_saved:\n"
+    << "\tvmovd %xmm15, %eax\n"
+    << record_at_index << "\tmovq %rax, %rdx\n"
+    << "\tmovl $186, %eax\n"
+    << "\tsyscall\n"
+    << "\tcmpl " << REC_OWNER << "(%rdx), %eax\n"
+    << "\tjne cordon_gate_fatal_nested\n"
+    << "\tmovq %rdx, %rax\n"
+    << "\tsubq " << REC_CALLOUT_RSP << "(%rdx), %rax\n"
+    << "\tcmpq " << DomainConfig(s.domain, DCFG_STRIDE) << ", %rax\n"
+    << "\tjb cordon_gate_fatal_nested\n"
+    << "\tcmpq $0, " << REC_SIGNAL_FRAME << "(%rdx)\n"
+    << "\tjne cordon_gate_fatal_nested\n"
+    << "\tvmovq %xmm14, %r11\n"
+    << "\tmovq %rdx, %rax\n"
+    << l << "held_end:\n"
+    << "\tjmp " << l << "entry_switch\n"
+    << l << "held_restore:\n"
+    << "\tvmovq %xmm14, %r11\n"
+    << "\tjmp " << l << "entry_load\n";
   // First call on this thread: attach it (all argument registers survive).
   o << l << "attach:\n"
     << "\tcall cordon_gate_attach_" << s.domain << "\n"
@@ -162,12 +197,19 @@ std::string EmitGate(const GateSpec& s) {
   o << "\t.section cordon_gate_sites,\"a\",@progbits\n\t.p2align 3\n"
     << "\t.long " << l << "entry_site-.\n\t.long " << (SITE_ENTRY | info) << "\n"
     << "\t.long " << l << "exit_site-.\n\t.long " << (SITE_EXIT | info) << "\n";
-  // A signal between the entry WRPKRU and the stack switch resumes at the
-  // load, with untrusted PKRU (gate_abi.h, docs/signals.md).
+  // A signal between the entry WRPKRU and the stack switch, or in the
+  // held-claim check, resumes at the load with untrusted PKRU (gate_abi.h,
+  // docs/signals.md); once r11 is saved, through held_restore.
   o << "\t.section cordon_signal_rewinds,\"a\",@progbits\n\t.p2align 2\n"
     << "\t.long " << l << "entry_site+3-.\n"
     << "\t.long " << l << "entry_switch-.\n"
-    << "\t.long " << l << "entry_load-.\n";
+    << "\t.long " << l << "entry_load-.\n"
+    << "\t.long " << l << "held-.\n"
+    << "\t.long " << l << "held_save-.\n"
+    << "\t.long " << l << "entry_load-.\n"
+    << "\t.long " << l << "held_saved-.\n"
+    << "\t.long " << l << "held_end-.\n"
+    << "\t.long " << l << "held_restore-.\n";
   o << "\t.section cordon_entries,\"a\",@progbits\n\t.p2align 2\n"
     << "\t.long " << g << "-.\n"
     << "\t.long " << Quote(s.body) << "-.\n"

@@ -32,6 +32,12 @@ int (*pointer)(int) = get;
 // CHECK-NEXT: module asm "\09.long .Lcordon_[[TAG]]_entry_site+3-."
 // CHECK-NEXT: module asm "\09.long .Lcordon_[[TAG]]_entry_switch-."
 // CHECK-NEXT: module asm "\09.long .Lcordon_[[TAG]]_entry_load-."
+// CHECK-NEXT: module asm "\09.long .Lcordon_[[TAG]]_held-."
+// CHECK-NEXT: module asm "\09.long .Lcordon_[[TAG]]_held_save-."
+// CHECK-NEXT: module asm "\09.long .Lcordon_[[TAG]]_entry_load-."
+// CHECK-NEXT: module asm "\09.long .Lcordon_[[TAG]]_held_saved-."
+// CHECK-NEXT: module asm "\09.long .Lcordon_[[TAG]]_held_end-."
+// CHECK-NEXT: module asm "\09.long .Lcordon_[[TAG]]_held_restore-."
 // CHECK-NEXT: module asm "\09.section cordon_entries,\22a\22,@progbits"
 // CHECK: module asm "\09.asciz \22get\22"
 

@@ -4,14 +4,35 @@
 #ifndef CORDON_RUNTIME_CORE_CHECK_H_
 #define CORDON_RUNTIME_CORE_CHECK_H_
 
+#include <cstddef>
+
 namespace cordon::internal {
 
 // Writes "cordon: <message>\n" to stderr and ends the process with
-// CORDON_VIOLATION_EXIT. Async-signal-safe.
+// CORDON_VIOLATION_EXIT, through the gates' fatal path (cordon_gate_die in
+// gate.S): every signal blocked first, every domain left, the process ended
+// even if the write blocks. Async-signal-safe; touches no TLS.
 [[noreturn]] void Die(const char* message);
 // Same, with numbers: "<a><n1><b><n2>" (no formatting library needed).
 [[noreturn]] void DieWithNumbers(const char* a, unsigned long long n1, const char* b = nullptr,
                                  unsigned long long n2 = 0);
+
+// A fatal message built piece by piece, without a formatting library or
+// TLS (snprintf reads the locale through fs, which untrusted code sets).
+// Die() adds the "cordon: " prefix and the newline.
+class FatalMessage {
+ public:
+  FatalMessage();  // blocks every signal
+  FatalMessage& Add(const char* s);
+  FatalMessage& Number(unsigned long long n);
+  FatalMessage& Signed(long long n);
+  FatalMessage& Hex(unsigned long long n);
+  [[noreturn]] void Die();
+
+ private:
+  char text_[480];
+  size_t length_ = 0;
+};
 
 }  // namespace cordon::internal
 

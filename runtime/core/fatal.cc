@@ -1,70 +1,93 @@
-// Process-stopping error paths shared by the runtime (see check.h). Raw
-// syscalls only: these run with any PKRU, on any stack, in signal handlers.
-#include <sys/syscall.h>
-
+// Process-stopping error paths shared by the runtime (see check.h). The
+// message is assembled here, handed over in untrusted memory, and written by
+// cordon_gate_die (gate.S), which blocks every signal, leaves every domain
+// and makes sure the process ends even if fd 2 is a full pipe. Raw syscalls
+// only, no TLS: these run with any PKRU, on any stack, in signal handlers.
+#include <csignal>
 #include <cstddef>
 
 #include "runtime/core/check.h"
-#include "runtime/gates/gate_abi.h"
+
+extern "C" [[noreturn]] void cordon_internal_die(const char* message, size_t length);
 
 namespace cordon::internal {
 namespace {
 
-long RawSyscall3(long nr, long a, long b, long c) {
-  long ret;
-  asm volatile("syscall" : "=a"(ret) : "a"(nr), "D"(a), "S"(b), "d"(c) : "rcx", "r11", "memory");
-  return ret;
-}
+// Where the message goes: untrusted memory, because cordon_gate_die writes
+// it after it has left every domain. The first thread to die takes it; any
+// other one ends the process without a message (untrusted code can take it
+// first too, and so only silence its own violation's message).
+char g_message[512];
+int g_message_taken;
 
-void WriteAll(const char* s, size_t n) {
-  while (n > 0) {
-    long w = RawSyscall3(SYS_write, 2, reinterpret_cast<long>(s), static_cast<long>(n));
-    if (w <= 0) return;
-    s += w;
-    n -= static_cast<size_t>(w);
-  }
-}
-
-void WriteString(const char* s) {
-  size_t n = 0;
-  while (s[n] != '\0') ++n;
-  WriteAll(s, n);
-}
-
-void WriteNumber(unsigned long long number) {
-  char digits[24];
-  size_t pos = sizeof digits;
-  do {
-    digits[--pos] = static_cast<char>('0' + number % 10);
-    number /= 10;
-  } while (number != 0);
-  WriteAll(digits + pos, sizeof digits - pos);
-}
-
-[[noreturn]] void Exit() {
-  RawSyscall3(SYS_exit_group, CORDON_VIOLATION_EXIT_CODE, 0, 0);
-  __builtin_trap();
-}
+const unsigned long kAllSignals = ~0ul;
 
 }  // namespace
 
+FatalMessage::FatalMessage() {
+  long ret;
+  register long size asm("r10") = 8;
+  asm volatile("syscall"
+               : "=a"(ret)
+               : "a"(14 /* SYS_rt_sigprocmask */), "D"(SIG_BLOCK), "S"(&kAllSignals), "d"(nullptr), "r"(size)
+               : "rcx", "r11", "memory");
+  (void)ret;
+}
+
+FatalMessage& FatalMessage::Add(const char* s) {
+  while (*s != '\0' && length_ < sizeof text_) text_[length_++] = *s++;
+  return *this;
+}
+
+FatalMessage& FatalMessage::Number(unsigned long long n) {
+  char digits[24];
+  size_t pos = sizeof digits;
+  do {
+    digits[--pos] = static_cast<char>('0' + n % 10);
+    n /= 10;
+  } while (n != 0);
+  while (pos < sizeof digits && length_ < sizeof text_) text_[length_++] = digits[pos++];
+  return *this;
+}
+
+FatalMessage& FatalMessage::Signed(long long n) {
+  if (n < 0) Add("-");
+  return Number(n < 0 ? 0ull - static_cast<unsigned long long>(n) : static_cast<unsigned long long>(n));
+}
+
+FatalMessage& FatalMessage::Hex(unsigned long long n) {
+  char digits[16];
+  size_t pos = sizeof digits;
+  do {
+    digits[--pos] = "0123456789abcdef"[n & 15];
+    n >>= 4;
+  } while (n != 0);
+  Add("0x");
+  while (pos < sizeof digits && length_ < sizeof text_) text_[length_++] = digits[pos++];
+  return *this;
+}
+
+void FatalMessage::Die() {
+  if (__atomic_exchange_n(&g_message_taken, 1, __ATOMIC_ACQ_REL) != 0) cordon_internal_die(g_message, 0);
+  static constexpr char kPrefix[] = "cordon: ";
+  size_t n = 0;
+  for (const char c : kPrefix) {
+    if (c != '\0') g_message[n++] = c;
+  }
+  for (size_t i = 0; i < length_ && n < sizeof g_message - 1; ++i) g_message[n++] = text_[i];
+  g_message[n++] = '\n';
+  cordon_internal_die(g_message, n);
+}
+
 void Die(const char* message) {
-  WriteString("cordon: ");
-  WriteString(message);
-  WriteAll("\n", 1);
-  Exit();
+  FatalMessage().Add(message).Die();
 }
 
 void DieWithNumbers(const char* a, unsigned long long n1, const char* b, unsigned long long n2) {
-  WriteString("cordon: ");
-  WriteString(a);
-  WriteNumber(n1);
-  if (b != nullptr) {
-    WriteString(b);
-    WriteNumber(n2);
-  }
-  WriteAll("\n", 1);
-  Exit();
+  FatalMessage m;
+  m.Add(a).Number(n1);
+  if (b != nullptr) m.Add(b).Number(n2);
+  m.Die();
 }
 
 }  // namespace cordon::internal

@@ -355,33 +355,36 @@ bool IsUntrustedRange(const void* addr, size_t len) {
 
 namespace {
 
-// Whether thread tid of this process still exits (signal 0 only checks).
+// Raw system calls: glibc's syscall() stores errno through fs, which
+// untrusted code sets, and this runs with the domain's rights.
+long RawSyscall3(long nr, long a, long b, long c) {
+  long ret;
+  asm volatile("syscall" : "=a"(ret) : "a"(nr), "D"(a), "S"(b), "d"(c) : "rcx", "r11", "memory");
+  return ret;
+}
+
+// Whether thread tid of this process still exists (signal 0 only checks).
 bool ThreadAlive(uint32_t tid) {
-  return syscall(SYS_tgkill, static_cast<long>(getpid()), static_cast<long>(tid), 0) == 0 || errno != ESRCH;
+  const long pid = RawSyscall3(SYS_getpid, 0, 0, 0);
+  return RawSyscall3(SYS_tgkill, pid, static_cast<long>(tid), 0) != -ESRCH;
 }
 
 }  // namespace
 
 // Inside domain d, on its bootstrap stack, with the bootstrap record held:
-// claims a record for this thread, stores its index in the thread's TLS
-// slot, and returns it (or -1 if none is free). Records of threads that have
-// exited are reclaimed here, so no exit hook is needed. The TLS slot's
-// address depends on the fs base, which untrusted code can move, so it is
-// checked to be untrusted memory before this trusted code writes it.
+// claims a record for this thread and returns its index (or -1 if none is
+// free). Records of threads that have exited are reclaimed here, so no exit
+// hook is needed. Nothing here touches TLS (its address depends on the fs
+// base, which untrusted code sets): the gate's slow path stores the index
+// in the thread's TLS slot after it has left the domain.
 extern "C" uint32_t cordon_internal_attach_thread(uint32_t d) {
   using namespace cordon;
   d &= CORDON_MAX_DOMAINS - 1;
-  uint32_t* slot = &cordon_tls_records[d];
-  if (!domains::IsUntrustedRange(slot, sizeof *slot)) {
-    internal::Die(
-        "gate violation: this thread's thread-local storage lies in trusted memory; process stopped");
-  }
   const auto& c = gates::Config().domains[d];
-  const uint32_t tid = static_cast<uint32_t>(syscall(SYS_gettid));
+  const auto tid = static_cast<uint32_t>(RawSyscall3(SYS_gettid, 0, 0, 0));
   auto record = [&](uint32_t i) { return reinterpret_cast<gates::ThreadRecord*>(c.records + i * c.stride); };
   auto claim = [&](uint32_t i) {
     __atomic_store_n(&record(i)->owner, tid, __ATOMIC_RELEASE);
-    *slot = i;
     return i;
   };
   for (uint32_t i = 0; i < c.nrecords; ++i) {

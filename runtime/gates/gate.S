@@ -16,11 +16,14 @@
  *  - Each WRPKRU is followed by a compare of EAX with the value that site
  *    must load, read from the read-only config page. A mismatch stops the
  *    process through raw syscalls, without touching the stack.
- *  - Everything after the entry WRPKRU uses only state that untrusted code
- *    cannot forge: the config page, and the domain's own memory. The thread's
- *    record index comes from TLS, which untrusted code can write, so it is
- *    bounds-checked, and the record is claimed with an atomic bit test-and-set:
- *    two threads can never run on one trusted stack, and a nested entry stops.
+ *  - Nothing is read or written through a pointer untrusted code chose (fs,
+ *    the caller's stack) while a domain's rights are loaded. The thread's
+ *    record index is read from TLS before the entry WRPKRU, with untrusted
+ *    rights (an fs base aimed at trusted memory faults there), kept in xmm15,
+ *    and is untrusted input afterwards: bounds-checked, and the record is
+ *    claimed with a compare-and-exchange that writes only to a free record:
+ *    two threads can never run on one trusted stack, a nested entry stops,
+ *    and a failed claim changes nothing.
  *  - The call target comes from the domain's entry table (trusted memory).
  *    Unused slots hold a function that stops the process. */
 #include "gate_abi.h"
@@ -39,6 +42,19 @@ cordon_gate_config:
         .zero CFG_SIZE
         .size cordon_gate_config, CFG_SIZE
 
+/* The only way Cordon writes PKRU: load the value from the config page,
+ * WRPKRU (at label site, listed in the gate-site table), then compare what
+ * was loaded with the same config value. Code that jumps straight to the
+ * WRPKRU with another EAX stops in cordon_gate_fatal_pkru. ECX and EDX must
+ * be zero already. */
+.macro CHECKED_WRPKRU value, site
+        mov eax, dword ptr [rip + \value]
+\site:
+        wrpkru
+        cmp eax, dword ptr [rip + \value]
+        {disp32} jne cordon_gate_fatal_pkru /* always rel32: tools check the shape */
+.endm
+
         .section .rodata.cordon_gate_messages, "a", @progbits
 .Lmsg_pkru:
         .ascii "cordon: gate violation: a WRPKRU in a call gate loaded a PKRU value other than the one that gate site allows (a jump into the middle of a gate?); process stopped\n"
@@ -47,7 +63,7 @@ cordon_gate_config:
         .ascii "cordon: gate violation: this thread's trusted stack is already in use (nested gate entry from trusted code or from one of its callbacks, or a forged thread record); process stopped\n"
 .Lmsg_nested_end:
 .Lmsg_callback:
-        .ascii "cordon: gate violation: return into a domain from a callback that this thread's record does not have in progress; process stopped\n"
+        .ascii "cordon: gate violation: return into a domain from a callback that this thread's record does not have in progress, or from a thread that does not own the record; process stopped\n"
 .Lmsg_callback_end:
 .Lmsg_record:
         .ascii "cordon: gate violation: invalid per-thread record index in thread-local storage, or thread-local storage inside trusted memory; process stopped\n"
@@ -68,20 +84,107 @@ cordon_gate_config:
         .ascii "cordon: gate called for a domain that does not exist or before cordon_init(); process stopped\n"
 .Lmsg_domain_end:
 
+/* What cordon_gate_die needs in memory: read-only key-0 data, readable
+ * with every PKRU that leaves key 0 readable (every value the runtime ever
+ * loads). */
+        .balign 8
+.Lall_signals:
+        .quad -1
+.Ldie_deadline: /* struct timespec: how long a blocked write may delay the end */
+        .quad 0, 250000000
+
         .text
-/* Stops the process: write(2, rsi, rdx), then exit_group. No stack use, no
- * library code and no signal handler runs: PKRU may be anything here. */
+/* Stops the process (docs/gates.md, "Fatal paths"): rsi = the message,
+ * edx = its length, both readable with the untrusted PKRU. PKRU may be
+ * anything here (a failed check leaves what was loaded: 0, or a domain's
+ * value), so the order matters and no stack is used:
+ *  1. block every signal, so that none is delivered with those rights;
+ *  2. leave every domain: the untrusted PKRU through CHECKED_WRPKRU, before
+ *     any other system call, so that the kernel never acts (or blocks, or
+ *     writes a thread's exit-time words) with a domain's rights;
+ *  3. start a watchdog thread that ends the process after a deadline,
+ *     because the write to fd 2 can block forever (a full pipe) while the
+ *     other threads keep running: the process fails closed either way;
+ *  4. write the message, exit_group.
+ * If the signal mask cannot be read (key 0 not readable) or the watchdog
+ * cannot start, the process ends at once, without a message. */
         .p2align 4
+        .globl cordon_gate_die
+        .hidden cordon_gate_die
         .type cordon_gate_die, @function
 cordon_gate_die:
-        mov edi, 2
+        mov r12, rsi
+        mov r13, rdx
+        xor edi, edi /* SIG_BLOCK */
+        lea rsi, [rip + .Lall_signals]
+        xor edx, edx
+        mov r10d, 8
+        mov eax, 14 /* SYS_rt_sigprocmask */
+        syscall
+        test rax, rax
+        jnz .Ldie_now
+        /* Before cordon_init() no domain exists (and the CPU may have no
+         * PKU): nothing to leave. The page is read-only after that. */
+        cmp dword ptr [rip + UNTRUSTED_PKRU], 0
+        je 1f
+        xor ecx, ecx
+        xor edx, edx
+        CHECKED_WRPKRU UNTRUSTED_PKRU, .Ldie_leave_site
+1:      test r13, r13
+        jz .Ldie_now
+        /* clone(CLONE_VM | CLONE_FS | CLONE_FILES | CLONE_SIGHAND |
+         * CLONE_THREAD | CLONE_SYSVSEM, same stack, no tid words): the
+         * thread inherits the blocked mask and the untrusted PKRU, and
+         * touches no memory but the deadline. */
+        mov edi, 0x50f00
+        xor esi, esi
+        xor edx, edx
+        xor r10d, r10d
+        xor r8d, r8d
+        mov eax, 56 /* SYS_clone */
+        syscall
+        test rax, rax
+        js .Ldie_now
+        jz .Ldie_watchdog
+2:      mov edi, 2
+        mov rsi, r12
+        mov rdx, r13
         mov eax, 1 /* SYS_write */
         syscall
+        test rax, rax
+        jle .Ldie_now
+        add r12, rax
+        sub r13, rax
+        ja 2b
+.Ldie_now:
         mov edi, CORDON_VIOLATION_EXIT_CODE
         mov eax, 231 /* SYS_exit_group */
         syscall
         ud2
+.Ldie_watchdog:
+        lea rdi, [rip + .Ldie_deadline]
+        xor esi, esi
+        mov eax, 35 /* SYS_nanosleep */
+        syscall
+        jmp .Ldie_now
         .size cordon_gate_die, . - cordon_gate_die
+
+        .section cordon_gate_sites, "a", @progbits
+        .balign 8
+        .long .Ldie_leave_site - .
+        .long SITE_DIE_LEAVE
+        .text
+
+/* cordon_internal_die(message, length): the same from C++
+ * (runtime/core/fatal.cc). */
+        .globl cordon_internal_die
+        .hidden cordon_internal_die
+        .type cordon_internal_die, @function
+cordon_internal_die:
+        mov rdx, rsi
+        mov rsi, rdi
+        jmp cordon_gate_die
+        .size cordon_internal_die, . - cordon_internal_die
 
 /* Global (but hidden) because the gates that the pass plugin generates
  * (compiler-pass/GateAsm.cpp) stop through them too. */
@@ -162,19 +265,6 @@ cordon_internal_scrub_probe_avx512:
         ret
         .size cordon_internal_scrub_probe_avx512, . - cordon_internal_scrub_probe_avx512
 
-/* The only way Cordon writes PKRU: load the value from the config page,
- * WRPKRU (at label site, listed in the gate-site table), then compare what
- * was loaded with the same config value. Code that jumps straight to the
- * WRPKRU with another EAX stops in cordon_gate_fatal_pkru. ECX and EDX must
- * be zero already. */
-.macro CHECKED_WRPKRU value, site
-        mov eax, dword ptr [rip + \value]
-\site:
-        wrpkru
-        cmp eax, dword ptr [rip + \value]
-        jne cordon_gate_fatal_pkru
-.endm
-
 /* rt_sigprocmask(SIG_SETMASK, [rsi], NULL, 8); clobbers rax, rcx, rdx,
  * rdi, r10, r11. */
 .macro SET_SIGNAL_MASK
@@ -245,31 +335,42 @@ cordon_callout_\v\()_\d:
         xor r9d, r9d
         xor r11d, r11d
         call r10
-        /* Back from the callback, still untrusted: rax is its result. */
-        mov r11, rax
+        /* Back from the callback, still untrusted: rax is its result (kept
+         * in r9, which the syscall below leaves alone). The record index is
+         * read now, before the WRPKRU, and is untrusted input. */
+        mov r9, rax
+        vmovd xmm15, dword ptr fs:cordon_tls_records@tpoff + 4 * \d
         xor ecx, ecx
         xor edx, edx
 .Lcallback_return_load_\v\()_\d:
         CHECKED_WRPKRU DCFG(\d, DCFG_PKRU), .Lcallback_return_site_\v\()_\d
         cld
-        mov eax, dword ptr fs:cordon_tls_records@tpoff + 4 * \d
+        vmovd eax, xmm15
         RECORD_AT_INDEX \d, cordon_gate_fatal_record
         mov rdx, rax
+        /* Only the thread that owns the record may resume its suspended
+         * frame: any thread can aim its TLS index at another's record. */
+        mov eax, 186 /* SYS_gettid */
+        syscall
+        cmp eax, dword ptr [rdx + REC_OWNER]
+        jne cordon_gate_fatal_callback
         /* The callback's stack pointer may not lie in the record's stack:
          * REC_CALLOUT_RSP must hold a trusted value only while a callback
          * is in progress. */
-        sub rax, rsp
-        cmp rax, qword ptr [rip + DCFG(\d, DCFG_STRIDE)]
-        jb cordon_gate_fatal_callback
-.Lcallback_return_switch_\v\()_\d:
-        xchg rsp, qword ptr [rdx + REC_CALLOUT_RSP]
-        /* Valid only if a callback was in progress: rsp is then back in
-         * this record's stack. */
         mov rax, rdx
         sub rax, rsp
         cmp rax, qword ptr [rip + DCFG(\d, DCFG_STRIDE)]
+        jb cordon_gate_fatal_callback
+        /* A callback must be in progress (REC_CALLOUT_RSP in this record's
+         * stack), checked before the XCHG so that a refused return writes
+         * nothing; only this thread changes that word. */
+        mov rax, rdx
+        sub rax, qword ptr [rdx + REC_CALLOUT_RSP]
+        cmp rax, qword ptr [rip + DCFG(\d, DCFG_STRIDE)]
         jae cordon_gate_fatal_callback
-        mov rax, r11
+.Lcallback_return_switch_\v\()_\d:
+        xchg rsp, qword ptr [rdx + REC_CALLOUT_RSP]
+        mov rax, r9
         pop r15
         pop r14
         pop r13
@@ -296,23 +397,28 @@ cordon_gate_\v\()_\d:
          * caller may have set the direction flag; trusted code (memcpy's
          * rep movsb) relies on the ABI's DF = 0. */
         cld
+        /* The record index, read while still untrusted (see the top). */
+        vmovd xmm15, dword ptr fs:cordon_tls_records@tpoff + 4 * \d
         mov r10, rdx
         mov r11, rcx
         xor ecx, ecx
         xor edx, edx
 .Lentry_load_\v\()_\d:
         CHECKED_WRPKRU DCFG(\d, DCFG_PKRU), .Lentry_site_\v\()_\d
-        mov eax, dword ptr fs:cordon_tls_records@tpoff + 4 * \d
+        vmovd eax, xmm15
         RECORD_AT_INDEX \d, .Lslow_\v\()_\d
-        /* Claim the record and switch to its stack in one XCHG: a free
-         * record holds its own address. A caller stack pointer equal to
-         * the record would make it look free while in use. */
+        /* Claim the record: a free record holds its own address (rax), and
+         * CMPXCHG stores the caller's stack pointer only into a free one.
+         * A caller stack pointer equal to the record would make it look
+         * free while in use. A signal between the claim and the switch
+         * rewinds to the load, and the claim is then found held with this
+         * very stack pointer (.Lheld). */
         cmp rsp, rax
         je cordon_gate_fatal_nested
+        lock cmpxchg qword ptr [rax], rsp
+        jne .Lheld_\v\()_\d
 .Lentry_switch_\v\()_\d:
-        xchg rsp, qword ptr [rax]
-        cmp rsp, rax
-        jne cordon_gate_fatal_nested
+        mov rsp, rax
         /* Dispatch through the domain's table. */
         and r9d, CORDON_TABLE_MASK
         mov rax, qword ptr [rip + DCFG(\d, DCFG_TABLE)]
@@ -330,6 +436,39 @@ cordon_gate_\v\()_\d:
         CHECKED_WRPKRU UNTRUSTED_PKRU, .Lexit_site_\v\()_\d
         mov rax, r11
         ret
+
+.Lheld_\v\()_\d:
+        /* The record is in use (rax: its saved stack pointer). Only this
+         * thread's own claim, cut off by a signal before the switch, may
+         * continue: same stack pointer, the kernel's thread id is the
+         * owner, and no callback and no signal handler has left frames on
+         * the record's stack. Anything else is a nested or forged entry. */
+        cmp rax, rsp
+        jne cordon_gate_fatal_nested
+.Lheld_save_\v\()_\d:
+        vmovq xmm14, r11 /* the syscall clobbers rcx and r11 */
+.Lheld_saved_\v\()_\d:
+        vmovd eax, xmm15
+        RECORD_AT_INDEX \d, cordon_gate_fatal_nested
+        mov rdx, rax
+        mov eax, 186 /* SYS_gettid */
+        syscall
+        cmp eax, dword ptr [rdx + REC_OWNER]
+        jne cordon_gate_fatal_nested
+        mov rax, rdx
+        sub rax, qword ptr [rdx + REC_CALLOUT_RSP]
+        cmp rax, qword ptr [rip + DCFG(\d, DCFG_STRIDE)]
+        jb cordon_gate_fatal_nested
+        cmp qword ptr [rdx + REC_SIGNAL_FRAME], 0
+        jne cordon_gate_fatal_nested
+        vmovq r11, xmm14
+        mov rax, rdx
+.Lheld_end_\v\()_\d:
+        jmp .Lentry_switch_\v\()_\d
+        /* A signal after r11 was saved resumes here, untrusted. */
+.Lheld_restore_\v\()_\d:
+        vmovq r11, xmm14
+        jmp .Lentry_load_\v\()_\d
 
 .Lslow_\v\()_\d:
         /* This thread has no record yet (TLS holds the initial 0xffffffff),
@@ -354,6 +493,8 @@ cordon_gate_\v\()_\d:
         mov eax, 14 /* SYS_rt_sigprocmask */
         syscall
         call .Lattach_\v\()_\d
+        /* Untrusted again: the index goes into TLS only now. */
+        mov dword ptr fs:cordon_tls_records@tpoff + 4 * \d, r11d
         lea rsi, [rsp + 8]
         SET_SIGNAL_MASK
         add rsp, 24
@@ -383,9 +524,9 @@ cordon_gate_\v\()_\d:
 2:      mov qword ptr [rax + REC_SAVED_RSP], rsp
         mov rsp, rax
         mov edi, \d
-        /* Claims a record and stores its index in this thread's TLS slot
-         * (after checking the slot is untrusted memory). Returns the index,
-         * or -1 when none is free. */
+        /* Claims a record for this thread. Returns its index, or -1 when
+         * none is free. It touches no TLS: the slow path stores the index
+         * after it has left the domain. */
         call cordon_internal_attach_thread
         mov rcx, rsp
         mov rsp, qword ptr [rcx + REC_SAVED_RSP]
@@ -393,15 +534,15 @@ cordon_gate_\v\()_\d:
         cmp eax, -1
         je cordon_gate_fatal_slots
         SCRUB \wide
+        mov r11d, eax /* the index, for the slow path */
         xor eax, eax
-        xor r11d, r11d
         CHECKED_WRPKRU UNTRUSTED_PKRU, .Lattach_exit_site_\v\()_\d
         ret
         .size cordon_gate_\v\()_\d, . - cordon_gate_\v\()_\d
 
-        /* A signal between the entry WRPKRU and the stack switch, or on the
-         * way out of the slow path, resumes at the entry's load with
-         * untrusted PKRU (docs/signals.md). */
+        /* A signal between the entry WRPKRU and the stack switch, on the
+         * way out of the slow path, or while .Lheld checks a claim, resumes
+         * at the entry's load with untrusted PKRU (docs/signals.md). */
         .section cordon_signal_rewinds, "a", @progbits
         .balign 4
         .long .Lentry_site_\v\()_\d + 3 - .
@@ -410,6 +551,12 @@ cordon_gate_\v\()_\d:
         .long .Lslow_\v\()_\d - .
         .long .Lslow_exit_site_\v\()_\d - .
         .long .Lentry_load_\v\()_\d - .
+        .long .Lheld_\v\()_\d - .
+        .long .Lheld_save_\v\()_\d - .
+        .long .Lentry_load_\v\()_\d - .
+        .long .Lheld_saved_\v\()_\d - .
+        .long .Lheld_end_\v\()_\d - .
+        .long .Lheld_restore_\v\()_\d - .
         .text
 
         CALLOUT \d, \v, \wide
@@ -547,9 +694,13 @@ cordon_gate_attach_1:
 
 /* rbx = this thread's record of domain d, checked to be owned by this
  * thread (the TLS index is untrusted, so another thread's record is
- * possible). Clobbers rax, rcx, r11. */
+ * possible). The index was read into xmm15 by READ_TLS_INDEX before the
+ * WRPKRU. Clobbers rax, rcx, r11. */
+.macro READ_TLS_INDEX d
+        vmovd xmm15, dword ptr fs:cordon_tls_records@tpoff + 4 * \d
+.endm
 .macro OWN_RECORD d, on_bad
-        mov eax, dword ptr fs:cordon_tls_records@tpoff + 4 * \d
+        vmovd eax, xmm15
         RECORD_AT_INDEX \d, \on_bad
         mov rbx, rax
         mov eax, 186 /* SYS_gettid */
@@ -565,6 +716,7 @@ cordon_gate_attach_1:
  * callback and no handler is in progress. Untrusted code cannot be running
  * on a thread in that state, so the frame is the kernel's. */
 .Lsignal_in_\d:
+        READ_TLS_INDEX \d
         xor ecx, ecx
         xor edx, edx
         CHECKED_WRPKRU DCFG(\d, DCFG_PKRU), .Lsignal_enter_site_\d
@@ -623,6 +775,7 @@ cordon_signal_resume_\d:
         push -1
         mov rsi, rsp
         SET_SIGNAL_MASK
+        READ_TLS_INDEX \d
         xor ecx, ecx
         xor edx, edx
         CHECKED_WRPKRU DCFG(\d, DCFG_PKRU), .Lsignal_resume_site_\d
@@ -699,7 +852,8 @@ cordon_signal_restorer:
         cmp dword ptr fs:cordon_tls_records@tpoff + 4, -1
         jne 1f
         call cordon_gate_attach_1
-1:      xor ecx, ecx
+1:      READ_TLS_INDEX 1
+        xor ecx, ecx
         xor edx, edx
         CHECKED_WRPKRU DCFG(1, DCFG_PKRU), .Lsignal_return_site
         OWN_RECORD 1, cordon_gate_fatal_signal_return

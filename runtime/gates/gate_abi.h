@@ -45,9 +45,11 @@
  * so the record address is also the initial stack pointer.
  *
  * A record is in use while REC_SAVED_RSP holds the caller's stack pointer,
- * and free while it holds the record's own address: the gate claims it and
- * switches stacks with one XCHG, and releases it and switches back with
- * another, so that no signal can arrive between the two (docs/signals.md). */
+ * and free while it holds the record's own address: the gate claims it with
+ * a CMPXCHG (which writes nothing into a record in use) and then switches
+ * stacks (a signal in between rewinds, and the held-claim check lets only
+ * the owner's own claim continue), and releases it and switches back with
+ * one XCHG (docs/gates.md, docs/signals.md). */
 #define REC_SAVED_RSP 0     /* u64: the caller's stack pointer, or the record's address when free */
 #define REC_BUSY 8          /* u32: bit 0: the lock bit of the bootstrap record only */
 #define REC_OWNER 12        /* u32: owning thread id, 0 when free */
@@ -77,6 +79,7 @@
 #define SITE_SIGNAL_RETURN 8   /* domain 1, to return from a handler that interrupted untrusted code */
 #define SITE_ATTACH 9          /* enters a domain to attach a thread (signals blocked) */
 #define SITE_ATTACH_LEAVE 10   /* leaves it after attaching, or to go and attach */
+#define SITE_DIE_LEAVE 11      /* the fatal path leaves every domain before its system calls */
 
 /* Signal rewind windows (section cordon_signal_rewinds): three offsets from
  * the entry's own address: the first byte after a WRPKRU into a domain, the

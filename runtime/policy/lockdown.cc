@@ -3,6 +3,7 @@
 
 #include <dirent.h>
 #include <linux/audit.h>
+#include <linux/futex.h>
 #include <signal.h>
 #include <sys/personality.h>
 #include <sys/prctl.h>
@@ -15,6 +16,7 @@
 #include <string>
 
 #include "cordon/cordon.h"
+#include "runtime/core/check.h"
 #include "runtime/inspector/enforce.h"
 #include "runtime/policy/landlock.h"
 #include "runtime/signals/signals.h"
@@ -38,29 +40,38 @@ constexpr int kRseqCpuIdRegistrationFailed = -2;
 constexpr int kNamedCalls = 512;
 const char* g_names[kNamedCalls];
 
+// The fatal path of check.h: every signal blocked, every domain left, the
+// process ended even if the message cannot be written (a full pipe on fd 2);
+// no snprintf, which reads the locale through fs.
 void ViolationHandler(int, siginfo_t* info, void*) {
-  char msg[320];
   const int nr = info->si_syscall;
   const char* name = nr >= 0 && nr < kNamedCalls && g_names[nr] != nullptr ? g_names[nr] : "?";
-  int n;
+  const auto at = reinterpret_cast<unsigned long long>(info->si_call_addr);
+  internal::FatalMessage m;
   if (info->si_arch != AUDIT_ARCH_X86_64) {
-    n = snprintf(msg, sizeof msg,
-                 "cordon: lockdown violation: a 32-bit system call (int 0x80, number %d) at %p; only x86-64 "
-                 "system calls are allowed; process stopped\n",
-                 nr, info->si_call_addr);
+    m.Add("lockdown violation: a 32-bit system call (int 0x80, number ")
+        .Signed(nr)
+        .Add(") at ")
+        .Hex(at)
+        .Add("; only x86-64 system calls are allowed; process stopped");
   } else if ((nr & 0x40000000) != 0) {
-    n = snprintf(msg, sizeof msg,
-                 "cordon: lockdown violation: an x32 system call (number %#x) at %p; process stopped\n", nr,
-                 info->si_call_addr);
+    m.Add("lockdown violation: an x32 system call (number ")
+        .Hex(static_cast<unsigned>(nr))
+        .Add(") at ")
+        .Hex(at)
+        .Add("; process stopped");
   } else {
-    n = snprintf(
-        msg, sizeof msg,
-        "cordon: lockdown violation: system call %s (%d) at %p is forbidden after cordon_lockdown(), "
-        "with these arguments (docs/lockdown.md lists the rules); process stopped\n",
-        name, nr, info->si_call_addr);
+    m.Add("lockdown violation: system call ")
+        .Add(name)
+        .Add(" (")
+        .Signed(nr)
+        .Add(") at ")
+        .Hex(at)
+        .Add(
+            " is forbidden after cordon_lockdown(), with these arguments (docs/lockdown.md lists the rules); "
+            "process stopped");
   }
-  if (n > 0) (void)!write(2, msg, static_cast<size_t>(n) < sizeof msg ? n : sizeof msg - 1);
-  syscall(SYS_exit_group, CORDON_VIOLATION_EXIT);
+  m.Die();
 }
 
 int Refuse(int status, const std::string& why) {
@@ -139,6 +150,14 @@ int Lockdown(const LockdownPlan& plan, bool* changed) {
   if (!program.ok()) return Refuse(CORDON_E_LOCKDOWN_FAILED, "cannot export the seccomp filter: " + program.error());
   if (const std::string why = signals::CheckHandlersForLockdown(); !why.empty()) {
     return Refuse(CORDON_E_LOCKDOWN_FAILED, why);
+  }
+  // The kernel walks a thread's robust futex list at its exit, through
+  // nodes in untrusted memory, with the PKRU the thread dies with (a
+  // domain's, if it is killed inside one): no thread keeps one after the
+  // lockdown, and the filter refuses new ones (seccomp_filter.cc).
+  if (syscall(SYS_set_robust_list, nullptr, sizeof(robust_list_head)) != 0) {
+    return Refuse(CORDON_E_LOCKDOWN_FAILED,
+                  std::string("cannot unregister this thread's robust futex list: ") + strerror(errno));
   }
   if (!UnregisterRseq()) {
     return Refuse(CORDON_E_LOCKDOWN_FAILED,

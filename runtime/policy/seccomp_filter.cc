@@ -106,6 +106,44 @@ scmp_arg_cmp InBlock(unsigned arg, uint64_t block) {
   return scmp_arg_cmp{arg, SCMP_CMP_MASKED_EQ, kBlockMask, block};
 }
 
+// Deferred kernel writes (docs/lockdown.md): words the kernel writes
+// through a user pointer later, on its own schedule, with whatever PKRU the
+// thread holds then, which is a domain's if the thread is killed (or dies)
+// inside one. None may point into a protected block:
+//  - clear_child_tid (0 and a futex wake at thread exit, SIGKILL included):
+//    set_tid_address, and clone's child_tid (CLONE_CHILD_CLEARTID, and
+//    CLONE_CHILD_SETTID, written in the child) and parent_tid
+//    (CLONE_PARENT_SETTID, CLONE_PIDFD), whatever the flags say;
+//  - clone3 passes them in a struct seccomp cannot read: ENOSYS, and glibc
+//    falls back to clone;
+//  - a robust futex list is walked at exit through nodes untrusted code
+//    writes: set_robust_list is refused (glibc ignores the failure), and the
+//    lockdown unregisters the one list set up before it;
+//  - rseq is refused, and unregistered at lockdown (kRefused).
+void DenyDeferredKernelWrites(Builder& b, const FilterSpec& spec) {
+  for (const FilterSpec::Range& r : spec.protected_ranges) {
+    for (const uint64_t block : BlocksFor(r)) {
+      b.Deny("set_tid_address", InBlock(0, block));
+      b.Deny("clone", InBlock(2, block));
+      b.Deny("clone", InBlock(3, block));
+    }
+  }
+  b.Rule(SCMP_ACT_ERRNO(ENOSYS), "clone3");
+  b.Rule(SCMP_ACT_ERRNO(EPERM), "set_robust_list");
+}
+
+// A violation ends the thread group (exit_group, or a fatal signal). A
+// process that shares the address space without being in the group
+// (clone(CLONE_VM) without CLONE_THREAD, vfork) would survive it, keep
+// running untrusted code over the same trusted memory, and be free to try
+// again: fail open. Nothing needs one after the lockdown (execve is refused,
+// so posix_spawn cannot start a program anyway).
+void DenySharedMemoryProcesses(Builder& b) {
+  constexpr uint64_t kVm = 0x100, kThread = 0x10000;  // CLONE_VM, CLONE_THREAD
+  b.Deny("clone", scmp_arg_cmp{0, SCMP_CMP_MASKED_EQ, kVm | kThread, kVm});
+  b.Deny("vfork");
+}
+
 }  // namespace
 
 std::vector<uint64_t> BlocksFor(const FilterSpec::Range& r) {
@@ -178,6 +216,8 @@ Expected<Filter> BuildFilter(const FilterSpec& spec) {
       }
     }
   }
+  DenyDeferredKernelWrites(b, spec);
+  DenySharedMemoryProcesses(b);
   if (!b.error().empty()) return Error{b.error()};
   return filter;
 }

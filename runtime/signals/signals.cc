@@ -219,15 +219,21 @@ int Install(int sig, uint64_t fn, uint64_t mask, uint64_t flags) {
   return CallInstall(sig, 2, kept);
 }
 
+// No snprintf: it reads the locale through fs, which untrusted code sets,
+// and this runs inside the domain (check.h).
 [[noreturn]] void DieFault(int d, const siginfo_t* info, const unsigned char* frame) {
-  char msg[256];
   const auto rip = At<uint64_t>(const_cast<unsigned char*>(frame), 8 + kUcMcontext + 8 * REG_RIP);
-  snprintf(
-      msg, sizeof msg,
-      "signal %d (si_code %d) at %#llx, in code of domain %d: a fault in trusted code is never handed to a "
-      "handler; process stopped",
-      info->si_signo, info->si_code, static_cast<unsigned long long>(rip), d);
-  internal::Die(msg);
+  internal::FatalMessage()
+      .Add("signal ")
+      .Signed(info->si_signo)
+      .Add(" (si_code ")
+      .Signed(info->si_code)
+      .Add(") at ")
+      .Hex(rip)
+      .Add(", in code of domain ")
+      .Signed(d)
+      .Add(": a fault in trusted code is never handed to a handler; process stopped")
+      .Die();
 }
 
 bool IsFault(const siginfo_t* info) {

@@ -111,11 +111,11 @@ TEST(ApiErrors, EveryStatusHasASentence) {
 }
 
 TEST(ApiGateSites, AreListedThroughTheCApi) {
-  ASSERT_EQ(cordon_gate_site_count(), 256u);
+  ASSERT_EQ(cordon_gate_site_count(), 257u);
   cordon_gate_site s;
   ASSERT_EQ(cordon_gate_site_get(0, &s), CORDON_OK);
   EXPECT_EQ(memcmp(reinterpret_cast<const void*>(s.address), "\x0f\x01\xef", 3), 0);
-  EXPECT_EQ(cordon_gate_site_get(256, &s), CORDON_E_INVALID_ARGUMENT);
+  EXPECT_EQ(cordon_gate_site_get(257, &s), CORDON_E_INVALID_ARGUMENT);
   EXPECT_EQ(cordon_gate_site_get(0, nullptr), CORDON_E_INVALID_ARGUMENT);
 }
 

@@ -357,7 +357,7 @@ TEST_F(Isolation, ForgedStackPointerGetsNoTrustedWrite) {
   unsigned char* forged_rsp = g_sum_block + kSumBlockBytes / 2;
   const ChildOutcome o = RunInChild(
       [&] {
-        cordon_tls_records[cordon_trusted_domain()] = ~0u;  // take the attach path
+        cordon_tls_records[cordon_trusted_domain()] = ~0u;  // take the attach path (and xmm15, see the probe)
         probe_jump_with_stack(sites[0].address, domain_pkru, g.sum5.id, forged_rsp);
       },
       SumBlockThroughGate);

@@ -94,11 +94,14 @@ probe_jump_to_site:
 
 /* probe_jump_with_stack(site, eax, id, rsp): like probe_jump_to_site, but
  * with a forged stack pointer, and without a return address: a completed
- * gate path returns through whatever rsp points at. */
+ * gate path returns through whatever rsp points at. The record index that
+ * the gate reads from TLS before its WRPKRU (into xmm15) is -1: no record
+ * yet, the attach path. */
         .text
         .globl probe_jump_with_stack
         .type probe_jump_with_stack, @function
 probe_jump_with_stack:
+        pcmpeqd xmm15, xmm15   /* index -1 */
         mov r11, rdi           /* site */
         mov r9, rdx            /* entry id */
         mov eax, esi           /* PKRU value */
