@@ -103,6 +103,22 @@ TEST(Judge, TheSecretInUntrustedMemoryIsFoundWithItsMapping) {
   EXPECT_EQ(v.leak_where.find("stdout"), std::string::npos) << v.leak_where;
 }
 
+// A copy parked in a page made PROT_NONE afterwards is still found: the
+// judge reads resident pages whatever their protection.
+TEST(Judge, TheSecretInAProtNonePageIsFoundToo) {
+  const Verdict v = JudgeAttack([] {
+    const Child c = SetUpChild();
+    uint8_t* page = FreshPage();
+    cordon_call(c.copy_out, reinterpret_cast<uint64_t>(page + 200), reinterpret_cast<uint64_t>(c.secret),
+                kJudgeSecretSize, 0, 0);
+    CHILD_CHECK(mprotect(page, 4096, PROT_NONE) == 0);
+  });
+  EXPECT_EQ(v.outcome.exit_code, 0) << v.outcome.err;
+  EXPECT_TRUE(v.memory_scanned);
+  EXPECT_TRUE(v.leaked);
+  EXPECT_NE(v.leak_where.find("memory "), std::string::npos) << v.leak_where;
+}
+
 TEST(Judge, HalfOfTheSecretIsALeakToo) {
   const Verdict v = JudgeAttack([] {
     const Child c = SetUpChild();

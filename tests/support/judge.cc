@@ -176,7 +176,9 @@ class Judge {
     std::vector<uint64_t> entries;
     std::vector<uint8_t> buf;
     for (const Mapping& m : maps) {
-      if (m.perms.empty() || m.perms[0] != 'r' || m.rss_kb == 0) continue;  // PROT_NONE, or nothing there
+      // Resident mappings, readable or not: /proc/<pid>/mem reads PROT_NONE
+      // and execute-only pages too, and an attacker could park a copy there.
+      if (m.perms.empty() || m.rss_kb == 0) continue;
       if (m.name == "[vvar]" || m.name == "[vvar_vclock]" || m.name == "[vsyscall]") continue;
       if (trusted_keys.count(m.pkey) != 0) continue;
       const size_t pages = (m.end - m.start) / 4096;
