@@ -20,6 +20,7 @@
 #include "runtime/gates/gate_config.h"
 #include "runtime/hardware/cpu.h"
 #include "runtime/hardware/pkey.h"
+#include "runtime/hardware/smaps.h"
 #include "runtime/inspector/enforce.h"
 #include "runtime/policy/lockdown.h"
 #include "runtime/signals/signals.h"
@@ -88,6 +89,85 @@ void ReportUnsafeCode(const void* block, const void* code, size_t len) {
             static_cast<unsigned long long>(f.address - reinterpret_cast<uint64_t>(block)),
             insp::VerdictName(f.verdict));
   }
+}
+
+// What /proc/self/status says about seccomp, for messages: a filter
+// installed before cordon_init() can fake any system call's result.
+std::string SeccompNote() {
+  std::unique_ptr<FILE, int (*)(FILE*)> f(fopen("/proc/self/status", "re"), fclose);
+  char line[256];
+  while (f && fgets(line, sizeof line, f.get()) != nullptr) {
+    int mode;
+    if (sscanf(line, "Seccomp: %d", &mode) == 1 && mode == 2) {
+      return "; a seccomp filter was installed before cordon_init() (Seccomp: 2 in /proc/self/status), and it "
+             "can fake the results of the system calls that set up protection keys";
+    }
+  }
+  return "";
+}
+
+int Unprotected(const std::string& what) {
+  fprintf(stderr,
+          "cordon: cordon_init() failed: %s; the kernel did not do what its system calls reported%s. Nothing is "
+          "protected; the process should exit\n",
+          what.c_str(), SeccompNote().c_str());
+  return CORDON_E_SYSCALL;
+}
+
+std::string Hex(uint64_t v) {
+  char buf[24];
+  snprintf(buf, sizeof buf, "%#llx", static_cast<unsigned long long>(v));
+  return buf;
+}
+
+// Reads back what the kernel did, rather than trusting return values: a
+// filter installed before cordon_init() (SECCOMP_RET_ERRNO with 0, or a
+// supervisor's answer) makes pkey_alloc, pkey_mprotect, mprotect and madvise
+// report success while doing nothing, which would leave "trusted" memory on
+// key 0. Checked: the key is one a domain can hold, this thread's PKRU
+// denies it outside the domain, every writable mapping of the domain (and
+// of the code region's header) carries the key and is excluded from core
+// dumps, and the gate config page is read-only. [header, header_end) is the
+// code region's header, empty when there is none.
+int VerifyProtection(int d, uint64_t header, uint64_t header_end) {
+  const int key = domains::KeyOf(d);
+  if (key <= hw::kDefaultKey || key >= hw::kMaxKeys) {
+    return Unprotected("pkey_alloc gave key " + std::to_string(key) + ", which no domain can use");
+  }
+  if (hw::PermissionOf(hw::ReadPkru(), key) != hw::Permission::kNoAccess) {
+    return Unprotected("PKRU does not deny key " + std::to_string(key) + " outside the domain");
+  }
+  const auto& dc = gates::Config().domains[d];
+  struct Range {
+    uint64_t start, end;
+    const char* what;
+  };
+  for (const Range& r : {Range{dc.region_start, dc.region_end, "the trusted domain's memory"},
+                         Range{header, header_end, "the code region's header"}}) {
+    if (r.start == r.end) continue;
+    auto maps = hw::MappingsIn(r.start, r.end);
+    if (!maps) return Unprotected("cannot read /proc/self/smaps to check the protection keys");
+    if (maps->empty() || maps->front().start != r.start || maps->front().perms.compare(0, 2, "rw") != 0) {
+      return Unprotected(std::string(r.what) + " at " + Hex(r.start) + " does not start with read-write pages");
+    }
+    for (const hw::MappingInfo& m : *maps) {
+      if (m.perms[1] != 'w') continue;
+      if (m.pkey != key) {
+        return Unprotected(std::string(r.what) + " at " + Hex(m.start) + "-" + Hex(m.end) + " has protection key " +
+                           std::to_string(m.pkey) + " instead of " + std::to_string(key));
+      }
+      if (m.vm_flags.find(" dd") == std::string::npos) {
+        return Unprotected(std::string(r.what) + " at " + Hex(m.start) + "-" + Hex(m.end) +
+                           " would go into a core dump (no MADV_DONTDUMP)");
+      }
+    }
+  }
+  const auto config = hw::FindMapping(&gates::Config());
+  if (!config || config->perms[1] == 'w') {
+    return Unprotected("the gate config page at " + Hex(reinterpret_cast<uint64_t>(&gates::Config())) +
+                       " is not read-only");
+  }
+  return CORDON_OK;
 }
 
 int CheckDomain(cordon_domain_t d) {
@@ -179,6 +259,11 @@ int cordon_init(const cordon_options* opts) {
       return CORDON_E_SYSCALL;
     }
   }
+  const cordon::code::Span header = cordon::code::RegionSpan();
+  if (const int s = VerifyProtection(d, header.start, header.start == 0 ? 0 : gates::Config().code_start);
+      s != CORDON_OK) {
+    return s;
+  }
   pthread_atfork(nullptr, nullptr, domains::ResetThreadRecordsInChild);
   Reg().options = o;
   Reg().domain_names[d] = "trusted";
@@ -217,6 +302,7 @@ int cordon_domain_create(const char* name, cordon_domain_t* out) {
   int d = 0;
   const int status = domains::CreateDomain(Reg().options, &d);
   if (status != CORDON_OK) return status;
+  if (const int s = VerifyProtection(d, 0, 0); s != CORDON_OK) return s;
   Reg().domain_names[d] = name;
   *out = d;
   return CORDON_OK;

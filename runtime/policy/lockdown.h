@@ -29,6 +29,10 @@ struct LockdownPlan {
 // error) leaves the process partly locked, says so, and sets *changed.
 int Lockdown(const LockdownPlan& plan, bool* changed);
 
+// Tests only: called between the re-inspection and the privatization of
+// code, where a file behind code could change (tests/pku/lockdown_root_test.cc).
+void SetBeforePrivatizeHookForTests(void (*hook)());
+
 }  // namespace cordon::policy
 
 #endif
