@@ -20,6 +20,7 @@
 #include "runtime/gates/gate_config.h"
 #include "runtime/hardware/cpu.h"
 #include "runtime/hardware/pkey.h"
+#include "runtime/hardware/readback.h"
 #include "runtime/hardware/smaps.h"
 #include "runtime/inspector/enforce.h"
 #include "runtime/policy/lockdown.h"
@@ -91,81 +92,28 @@ void ReportUnsafeCode(const void* block, const void* code, size_t len) {
   }
 }
 
-// What /proc/self/status says about seccomp, for messages: a filter
-// installed before cordon_init() can fake any system call's result.
-std::string SeccompNote() {
-  std::unique_ptr<FILE, int (*)(FILE*)> f(fopen("/proc/self/status", "re"), fclose);
-  char line[256];
-  while (f && fgets(line, sizeof line, f.get()) != nullptr) {
-    int mode;
-    if (sscanf(line, "Seccomp: %d", &mode) == 1 && mode == 2) {
-      return "; a seccomp filter was installed before cordon_init() (Seccomp: 2 in /proc/self/status), and it "
-             "can fake the results of the system calls that set up protection keys";
-    }
-  }
-  return "";
-}
-
-int Unprotected(const std::string& what) {
-  fprintf(stderr,
-          "cordon: cordon_init() failed: %s; the kernel did not do what its system calls reported%s. Nothing is "
-          "protected; the process should exit\n",
-          what.c_str(), SeccompNote().c_str());
-  return CORDON_E_SYSCALL;
-}
-
-std::string Hex(uint64_t v) {
-  char buf[24];
-  snprintf(buf, sizeof buf, "%#llx", static_cast<unsigned long long>(v));
-  return buf;
-}
-
-// Reads back what the kernel did, rather than trusting return values: a
-// filter installed before cordon_init() (SECCOMP_RET_ERRNO with 0, or a
-// supervisor's answer) makes pkey_alloc, pkey_mprotect, mprotect and madvise
-// report success while doing nothing, which would leave "trusted" memory on
-// key 0. Checked: the key is one a domain can hold, this thread's PKRU
+// Reads back what the kernel did, rather than trusting return values
+// (hardware/readback.h; the domain's own memory was checked when it was
+// created, before anything was written to it). Checked: the key is one a domain can hold, this thread's PKRU
 // denies it outside the domain, every writable mapping of the domain (and
 // of the code region's header) carries the key and is excluded from core
 // dumps, and the gate config page is read-only. [header, header_end) is the
 // code region's header, empty when there is none.
 int VerifyProtection(int d, uint64_t header, uint64_t header_end) {
   const int key = domains::KeyOf(d);
-  if (key <= hw::kDefaultKey || key >= hw::kMaxKeys) {
-    return Unprotected("pkey_alloc gave key " + std::to_string(key) + ", which no domain can use");
-  }
+  if (std::string why = hw::CheckAllocatedKey(key); !why.empty()) return hw::ReportUnprotected(why);
   if (hw::PermissionOf(hw::ReadPkru(), key) != hw::Permission::kNoAccess) {
-    return Unprotected("PKRU does not deny key " + std::to_string(key) + " outside the domain");
+    return hw::ReportUnprotected("PKRU does not deny key " + std::to_string(key) + " outside the domain");
   }
   const auto& dc = gates::Config().domains[d];
-  struct Range {
-    uint64_t start, end;
-    const char* what;
-  };
-  for (const Range& r : {Range{dc.region_start, dc.region_end, "the trusted domain's memory"},
-                         Range{header, header_end, "the code region's header"}}) {
-    if (r.start == r.end) continue;
-    auto maps = hw::MappingsIn(r.start, r.end);
-    if (!maps) return Unprotected("cannot read /proc/self/smaps to check the protection keys");
-    if (maps->empty() || maps->front().start != r.start || maps->front().perms.compare(0, 2, "rw") != 0) {
-      return Unprotected(std::string(r.what) + " at " + Hex(r.start) + " does not start with read-write pages");
-    }
-    for (const hw::MappingInfo& m : *maps) {
-      if (m.perms[1] != 'w') continue;
-      if (m.pkey != key) {
-        return Unprotected(std::string(r.what) + " at " + Hex(m.start) + "-" + Hex(m.end) + " has protection key " +
-                           std::to_string(m.pkey) + " instead of " + std::to_string(key));
-      }
-      if (m.vm_flags.find(" dd") == std::string::npos) {
-        return Unprotected(std::string(r.what) + " at " + Hex(m.start) + "-" + Hex(m.end) +
-                           " would go into a core dump (no MADV_DONTDUMP)");
-      }
-    }
-  }
+  std::string why = hw::CheckKeyed(dc.region_start, dc.region_end, key, "the trusted domain's memory");
+  if (why.empty() && header != header_end) why = hw::CheckKeyed(header, header_end, key, "the code region's header");
+  if (!why.empty()) return hw::ReportUnprotected(why);
   const auto config = hw::FindMapping(&gates::Config());
   if (!config || config->perms[1] == 'w') {
-    return Unprotected("the gate config page at " + Hex(reinterpret_cast<uint64_t>(&gates::Config())) +
-                       " is not read-only");
+    char where[24];
+    snprintf(where, sizeof where, "%p", static_cast<const void*>(&gates::Config()));
+    return hw::ReportUnprotected(std::string("the gate config page at ") + where + " is not read-only");
   }
   return CORDON_OK;
 }
@@ -207,7 +155,14 @@ int cordon_init(const cordon_options* opts) {
   if (Reg().initialized) return CORDON_E_ALREADY_INITIALIZED;
   // A build mistake, whatever the machine: say so first.
   if (gates::HasUngatedTrustedCode()) return CORDON_E_UNGATED_CODE;
-  if (!hw::CpuHasPku() || !hw::KernelHasPkeys()) return CORDON_E_NO_PKU;
+  if (!hw::CpuHasPku()) return CORDON_E_NO_PKU;
+  // The kernel's answer is read, not assumed: a key 0 (or out of range)
+  // means a filter installed before is faking pkey_alloc.
+  if (const int probe = hw::ProbePkeyAlloc(); probe < 0) {
+    return CORDON_E_NO_PKU;
+  } else if (std::string why = hw::CheckAllocatedKey(probe); !why.empty()) {
+    return hw::ReportUnprotected(why);
+  }
   if (!hw::CpuHasAvx()) return CORDON_E_NO_AVX;
   if (o.inspect_policy != CORDON_INSPECT_NEUTRALIZE && o.inspect_policy != CORDON_INSPECT_REFUSE) {
     return CORDON_E_INVALID_ARGUMENT;
