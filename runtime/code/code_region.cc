@@ -50,10 +50,12 @@ enum PageState : uint8_t {
 // write to the header (one byte or one word) can make a block reach over
 // its guard, or hand out a page of another block; an inconsistent header
 // stops the process.
+//
+// Layout: this fixed part (64 bytes), one state byte per code page, then
+// (4-byte aligned) one link word per code page.
 struct Header {
   std::atomic<uint32_t> lock;  // guards kFree pages becoming a block and back
   uint32_t hint;               // where the next search for free pages starts
-  uint8_t state[];             // NOLINT: one per code page, after the header; the links follow
 };
 constexpr uint64_t kHeaderFixed = 64;
 static_assert(sizeof(Header) <= kHeaderFixed);
@@ -74,6 +76,7 @@ uint64_t HeaderBytes(uint64_t pages) {
 
 struct Region {
   Header* header;
+  uint8_t* state;   // one per code page
   uint32_t* links;  // one per code page
   uint64_t first;   // address of code page 0
   uint32_t pages;
@@ -86,15 +89,16 @@ bool Current(Region* r) {
   r->first = c.code_start;
   r->pages = static_cast<uint32_t>((c.code_end - c.code_start) / kPage);
   r->header = reinterpret_cast<Header*>(c.code_start - HeaderBytes(r->pages));
+  r->state = reinterpret_cast<uint8_t*>(r->header) + kHeaderFixed;
   r->links = reinterpret_cast<uint32_t*>(reinterpret_cast<uint8_t*>(r->header) + LinksOffset(r->pages));
   return true;
 }
 
 uint8_t Load(const Region& r, uint32_t i) {
-  return __atomic_load_n(&r.header->state[i], __ATOMIC_ACQUIRE);
+  return __atomic_load_n(&r.state[i], __ATOMIC_ACQUIRE);
 }
 void Store(const Region& r, uint32_t i, uint8_t v) {
-  __atomic_store_n(&r.header->state[i], v, __ATOMIC_RELEASE);
+  __atomic_store_n(&r.state[i], v, __ATOMIC_RELEASE);
 }
 constexpr uint32_t kNoLink = 0;
 uint32_t LinkOf(const Region& r, uint32_t i) {
@@ -142,9 +146,10 @@ uint32_t BlockPages(const Region& r, uint32_t head) {
   const uint32_t guard = link - 1;
   if (link == kNoLink || guard <= head || guard >= r.pages || Load(r, guard) != kGuardPage ||
       LinkOf(r, guard) != head + 1) {
-    internal::DieWithNumbers("code region: the header of the block at page ", head,
-                             " does not hold together (its guard page is not where the head says); a write "
-                             "to trusted memory changed it; process stopped");
+    internal::DieWithNumbers(
+        "code region: the header does not hold together (a write to trusted memory changed it); process "
+        "stopped: the block at page ",
+        head, ", which is not its guard: page ", link - 1);
   }
   return guard - head;
 }
@@ -154,7 +159,7 @@ int Claim(const Region& r, uint64_t addr, uint32_t* head, uint8_t* was) {
   if (!PageIndex(r, addr, head)) return CORDON_E_INVALID_POINTER;
   for (uint8_t s : {kReserved, kPublished}) {
     uint8_t expected = s;
-    if (__atomic_compare_exchange_n(&r.header->state[*head], &expected, kBusy, false, __ATOMIC_ACQ_REL,
+    if (__atomic_compare_exchange_n(&r.state[*head], &expected, kBusy, false, __ATOMIC_ACQ_REL,
                                     __ATOMIC_ACQUIRE)) {
       *was = s;
       return CORDON_OK;

@@ -107,7 +107,8 @@ int VerifyProtection(int d, uint64_t header, uint64_t header_end) {
   }
   const auto& dc = gates::Config().domains[d];
   std::string why = hw::CheckKeyed(dc.region_start, dc.region_end, key, "the trusted domain's memory");
-  if (why.empty() && header != header_end) why = hw::CheckKeyed(header, header_end, key, "the code region's header");
+  if (why.empty() && header != header_end)
+    why = hw::CheckKeyed(header, header_end, key, "the code region's header");
   if (!why.empty()) return hw::ReportUnprotected(why);
   const auto config = hw::FindMapping(&gates::Config());
   if (!config || config->perms[1] == 'w') {
@@ -567,7 +568,10 @@ const char* cordon_strerror(int status) {
     case CORDON_E_NO_AVX:
       return "the CPU lacks AVX, which Cordon's gates need to clear vector registers";
     case CORDON_E_SYSCALL:
-      return "a system call failed unexpectedly while setting up protection keys";
+      return "a system call failed unexpectedly while setting up protection keys, or reported a success that "
+             "reading back showed was not (stderr says which; a seccomp filter installed before "
+             "cordon_init() "
+             "can do that)";
     case CORDON_E_TOO_MANY_DOMAINS:
       return "the runtime already has 15 domains, the hardware limit";
     case CORDON_E_UNSAFE_CODE:
@@ -597,8 +601,11 @@ const char* cordon_strerror(int status) {
       return "this process has no code region (cordon_options.code_size was 0), so no code can be published; "
              "pass a code_size to cordon_init()";
     case CORDON_E_LOCKDOWN_FAILED:
-      return "the process cannot be locked down; the line on stderr says why (writable code, a second procfs "
-             "mount, READ_IMPLIES_EXEC, or a kernel error part-way, after which the process should exit)";
+      return "the process cannot be locked down; the line on stderr says why (a descriptor that reaches "
+             "around "
+             "protection keys, a child process that holds capabilities, writable code, a second procfs "
+             "mount, "
+             "READ_IMPLIES_EXEC, or a kernel error part-way, after which the process should exit)";
   }
   return "unknown Cordon status code";
 }

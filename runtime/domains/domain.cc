@@ -230,7 +230,8 @@ int CreateDomain(const cordon_options& opts, int* index_out) {
   }
   // Read back before the first write into the region: the calls may have
   // been faked (hardware/readback.h).
-  if (std::string why = hw::CheckKeyed(upper, upper + l.total, key, "the trusted domain's memory"); !why.empty()) {
+  if (std::string why = hw::CheckKeyed(upper, upper + l.total, key, "the trusted domain's memory");
+      !why.empty()) {
     policy::ReleaseGuardedBlocks(upper);
     (void)hw::SysPkeyFree(key);
     return hw::ReportUnprotected(why);

@@ -26,7 +26,8 @@ std::string SeccompNote() {
   while (f && fgets(line, sizeof line, f.get()) != nullptr) {
     int mode;
     if (sscanf(line, "Seccomp: %d", &mode) == 1 && mode == 2) {
-      return "; a seccomp filter was installed before cordon_init() (Seccomp: 2 in /proc/self/status), and it "
+      return "; a seccomp filter was installed before cordon_init() (Seccomp: 2 in /proc/self/status), and "
+             "it "
              "can fake the results of the system calls that set up protection keys";
     }
   }

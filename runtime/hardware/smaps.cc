@@ -46,7 +46,8 @@ std::optional<std::vector<MappingInfo>> MappingsIn(uintptr_t start, uintptr_t en
   while (fgets(line, sizeof line, f.get()) != nullptr) {
     uintptr_t s, e;
     char perms[8];
-    if (sscanf(line, "%" SCNxPTR "-%" SCNxPTR " %7s", &s, &e, perms) == 3 && strchr(line, '-') < strchr(line, ' ')) {
+    if (sscanf(line, "%" SCNxPTR "-%" SCNxPTR " %7s", &s, &e, perms) == 3 &&
+        strchr(line, '-') < strchr(line, ' ')) {
       in = s < end && e > start;
       if (in) out.push_back(MappingInfo{s, e, perms, -1, ""});
       continue;
@@ -57,7 +58,8 @@ std::optional<std::vector<MappingInfo>> MappingsIn(uintptr_t start, uintptr_t en
       out.back().pkey = key;
     } else if (strncmp(line, "VmFlags:", 8) == 0) {
       out.back().vm_flags = line + 8;
-      while (!out.back().vm_flags.empty() && out.back().vm_flags.back() == '\n') out.back().vm_flags.pop_back();
+      while (!out.back().vm_flags.empty() && out.back().vm_flags.back() == '\n')
+        out.back().vm_flags.pop_back();
     }
   }
   return out;

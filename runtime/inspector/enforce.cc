@@ -291,7 +291,8 @@ bool PrivatizeExecutableMemory(std::string* why) {
         continue;
       }
       read_back.emplace_back(len);
-      if (pread(mem, read_back.back().data(), len, static_cast<off_t>(m.start)) != static_cast<ssize_t>(len)) {
+      if (pread(mem, read_back.back().data(), len, static_cast<off_t>(m.start)) !=
+          static_cast<ssize_t>(len)) {
         *why = "cannot read the code of " + m.path + ": " + strerror(errno);
         close(mem);
         discard();
@@ -328,8 +329,8 @@ bool PrivatizeExecutableMemory(std::string* why) {
     const Mapping& m = *c.mapping;
     const uint64_t len = m.end - m.start;
     const int prot = (m.perms[0] == 'r' ? PROT_READ : 0) | PROT_EXEC;
-    if (mprotect(c.bytes, len, prot) != 0 ||
-        mremap(c.bytes, len, len, MREMAP_MAYMOVE | MREMAP_FIXED, reinterpret_cast<void*>(m.start)) == MAP_FAILED) {
+    if (mprotect(c.bytes, len, prot) != 0 || mremap(c.bytes, len, len, MREMAP_MAYMOVE | MREMAP_FIXED,
+                                                    reinterpret_cast<void*>(m.start)) == MAP_FAILED) {
       *why = "cannot put the private copy of the code of " + m.path + " in place: " + strerror(errno);
       return false;
     }

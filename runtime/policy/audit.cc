@@ -45,7 +45,7 @@ std::vector<std::string> Split(const std::string& path) {
 // notifications, never access to this process's memory or registers.
 // Every other kind is refused (perf events, userfaultfd, io_uring, bpf
 // objects, seccomp listeners, KVM, ...): a new kind is unknown until read.
-constexpr const char* kHarmlessAnon[] = {"[eventfd]", "[eventpoll]", "[signalfd]", "[timerfd]",
+constexpr const char* kHarmlessAnon[] = {"[eventfd]", "[eventpoll]", "[signalfd]",      "[timerfd]",
                                          "inotify",   "[fanotify]",  "landlock-ruleset"};
 
 // Why an anonymous-inode kind is refused, for the message.
@@ -163,7 +163,8 @@ std::string WhyDescriptorIsUnsafe(const DescriptorFacts& fd, pid_t self_pid, boo
     case SYSFS_MAGIC:
     case SECURITYFS_MAGIC:
     case kConfigFsMagic:
-      if (Writable(fd.flags)) return "a sysfs, securityfs or configfs file open for writing (kernel settings)";
+      if (Writable(fd.flags))
+        return "a sysfs, securityfs or configfs file open for writing (kernel settings)";
       return "";
     default:
       return "";
@@ -211,7 +212,8 @@ std::string AuditDescriptors() {
     if (fd == own) continue;
     DescriptorFacts facts;
     char target[4096];
-    const ssize_t n = readlink(("/proc/self/fd/" + std::string(e->d_name)).c_str(), target, sizeof target - 1);
+    const ssize_t n =
+        readlink(("/proc/self/fd/" + std::string(e->d_name)).c_str(), target, sizeof target - 1);
     if (n < 0) continue;  // closed meanwhile
     facts.target.assign(target, static_cast<size_t>(n));
     struct stat st;

@@ -86,7 +86,9 @@ class Walker {
         if (!granted.ok()) return granted;
         continue;
       }
-      if ((node.only_named && node.granted.count(name) == 0) || (node.skip_other != nullptr && node.skip_other(name))) continue;
+      if ((node.only_named && node.granted.count(name) == 0) ||
+          (node.skip_other != nullptr && node.skip_other(name)))
+        continue;
       auto granted = Grant(child, kAccess);
       if (!granted.ok()) return granted;
     }

@@ -196,7 +196,8 @@ int Lockdown(const LockdownPlan& plan, bool* changed) {
   if (!filter.ok())
     return Refuse(CORDON_E_LOCKDOWN_FAILED, "cannot build the seccomp filter: " + filter.error());
   auto program = ExportBpf(*filter);
-  if (!program.ok()) return Refuse(CORDON_E_LOCKDOWN_FAILED, "cannot export the seccomp filter: " + program.error());
+  if (!program.ok())
+    return Refuse(CORDON_E_LOCKDOWN_FAILED, "cannot export the seccomp filter: " + program.error());
   if (const std::string why = signals::CheckHandlersForLockdown(); !why.empty()) {
     return Refuse(CORDON_E_LOCKDOWN_FAILED, why);
   }

@@ -65,8 +65,8 @@ constexpr const char* kRefused[] = {"mremap", "rseq", "execve", "execveat"};
 // (lockdown.cc): no call may change a uid, gid or capability again. A
 // changed uid or fsuid would also make the process dumpable again (the
 // kernel resets dumpable to suid_dumpable on such changes).
-constexpr const char* kCredentials[] = {"setuid",    "setgid",    "setreuid", "setregid", "setresuid",
-                                        "setresgid", "setfsuid",  "setfsgid", "setgroups", "capset"};
+constexpr const char* kCredentials[] = {"setuid",    "setgid",   "setreuid", "setregid",  "setresuid",
+                                        "setresgid", "setfsuid", "setfsgid", "setgroups", "capset"};
 // prctl options that change what credentials mean or who may trace: the
 // securebits, keeping capabilities across a uid change, raising ambient
 // capabilities, and Yama's ptracer exception.

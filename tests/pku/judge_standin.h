@@ -47,7 +47,8 @@ inline ChildSide& Child() {
 inline uint64_t ReadSecretInside(uint64_t fd, uint64_t dst, uint64_t, uint64_t, uint64_t) {
   size_t got = 0;
   while (got < kJudgeSecretSize) {
-    const ssize_t n = read(static_cast<int>(fd), reinterpret_cast<uint8_t*>(dst) + got, kJudgeSecretSize - got);
+    const ssize_t n =
+        read(static_cast<int>(fd), reinterpret_cast<uint8_t*>(dst) + got, kJudgeSecretSize - got);
     if (n <= 0) return 1;
     got += static_cast<size_t>(n);
   }
@@ -106,7 +107,8 @@ inline std::string ScanMemory(pid_t pid, const uint8_t* secret) {
   while (fgets(line, sizeof line, f) != nullptr) {
     uint64_t s, e;
     char p[8];
-    if (sscanf(line, "%" SCNx64 "-%" SCNx64 " %7s", &s, &e, p) == 3 && strchr(line, '-') < strchr(line, ' ')) {
+    if (sscanf(line, "%" SCNx64 "-%" SCNx64 " %7s", &s, &e, p) == 3 &&
+        strchr(line, '-') < strchr(line, ' ')) {
       start = s;
       end = e;
       memcpy(perms, p, sizeof perms);
@@ -132,8 +134,8 @@ inline const uint8_t* LoadJudgeSecret() {
   cordon_entry read_secret;
   CHILD_CHECK(cordon_register(cordon_trusted_domain(), judge_detail::ReadSecretInside, "judge_read_secret",
                               &read_secret) == CORDON_OK);
-  CHILD_CHECK(cordon_call(read_secret, static_cast<uint64_t>(c.secret_fd), reinterpret_cast<uint64_t>(p), 0, 0,
-                          0) == 0);
+  CHILD_CHECK(cordon_call(read_secret, static_cast<uint64_t>(c.secret_fd), reinterpret_cast<uint64_t>(p), 0,
+                          0, 0) == 0);
   close(c.secret_fd);
   c.secret_fd = -1;
   return static_cast<const uint8_t*>(p);
