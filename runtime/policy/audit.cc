@@ -9,6 +9,7 @@
 #include <sys/sysmacros.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -247,7 +248,13 @@ std::string AuditChildren() {
     if (!tasks) continue;  // gone
     while (dirent* t = readdir(tasks.get())) {
       if (!IsNumber(t->d_name)) continue;
-      const std::string list = ReadFile("/proc/" + pid + "/task/" + t->d_name + "/children");
+      const std::string file = "/proc/" + pid + "/task/" + t->d_name + "/children";
+      // Fail closed where the kernel cannot list children (no
+      // CONFIG_PROC_CHILDREN): this process's own list must be readable.
+      if (pid == "self" && access(file.c_str(), R_OK) != 0) {
+        return "cannot read " + file + " to look for child processes: " + strerror(errno);
+      }
+      const std::string list = ReadFile(file);
       size_t i = 0;
       while (i < list.size()) {
         const size_t j = list.find(' ', i);
