@@ -3,16 +3,20 @@
 //
 //   cordon-scan [--json] FILE...
 //   cordon-scan [--json] --pid N
+//   cordon-scan --help | --version
 //
 // Exit status: 0 clean, 1 something unsafe found, 2 an error (a file that is
-// missing or malformed, a process that cannot be read).
+// missing or malformed, a process that cannot be read, a usage error).
+// Findings go to stdout; errors to stderr, naming the object once.
 #include <cinttypes>
 #include <cstdio>
 #include <cstring>
-#include <sstream>
 #include <string>
 #include <vector>
 
+#include <nlohmann/json.hpp>
+
+#include "cordon/version.h"
 #include "runtime/inspector/inspect.h"
 #include "runtime/inspector/process.h"
 
@@ -27,32 +31,22 @@ std::string Hex(uint64_t v) {
   return buf;
 }
 
-std::string JsonString(const std::string& s) {
-  std::string out = "\"";
-  for (unsigned char c : s) {
-    if (c == '"' || c == '\\') {
-      out += '\\';
-      out += static_cast<char>(c);
-    } else if (c < 0x20) {
-      char buf[8];
-      snprintf(buf, sizeof buf, "\\u%04x", c);
-      out += buf;
-    } else {
-      out += static_cast<char>(c);
-    }
-  }
-  return out + "\"";
-}
-
 struct Report {
   std::string object;
   std::vector<Finding> findings;
   std::string error;  // non-empty if the object could not be inspected
 };
 
+// "object: what went wrong", naming the object once (the ELF reader's
+// messages already start with the path).
+std::string ErrorLine(const Report& r) {
+  return r.error.rfind(r.object + ": ", 0) == 0 ? r.error : r.object + ": " + r.error;
+}
+
+// Errors go to stderr; findings to stdout.
 void PrintText(const Report& r) {
   if (!r.error.empty()) {
-    printf("%s: error: %s\n", r.object.c_str(), r.error.c_str());
+    fprintf(stderr, "cordon-scan: %s\n", ErrorLine(r).c_str());
     return;
   }
   size_t unsafe = 0;
@@ -74,41 +68,56 @@ void PrintText(const Report& r) {
   }
 }
 
-std::string InstructionsJson(const std::vector<Instruction>& list) {
-  std::string out = "[";
-  for (size_t k = 0; k < list.size(); ++k) {
-    if (k) out += ", ";
-    out += "{\"address\": " + JsonString(Hex(list[k].address)) +
-           ", \"size\": " + std::to_string(list[k].size) + ", \"text\": " + JsonString(list[k].text) + "}";
+// The --json schema (docs/inspector.md): numbers are numbers, the verdict is
+// an enum string, and the top level says which schema it is.
+constexpr int kJsonSchemaVersion = 1;
+
+const char* VerdictId(Verdict v) {
+  switch (v) {
+    case Verdict::kGateSite:
+      return "gate_site";
+    case Verdict::kUnsafeInstruction:
+      return "real_instruction";
+    case Verdict::kUnsafeUnintended:
+      return "unintended";
   }
-  return out + "]";
+  return "unknown";
 }
 
-std::string ToJson(const Report& r) {
-  std::ostringstream o;
-  o << "{\"object\": " << JsonString(r.object);
+nlohmann::json InstructionsJson(const std::vector<Instruction>& list) {
+  nlohmann::json out = nlohmann::json::array();
+  for (const Instruction& i : list) out.push_back({{"address", i.address}, {"size", i.size}, {"text", i.text}});
+  return out;
+}
+
+nlohmann::json ToJson(const Report& r) {
+  nlohmann::json o = {{"object", r.object}};
   if (!r.error.empty()) {
-    o << ", \"error\": " << JsonString(r.error) << "}";
-    return o.str();
+    o["error"] = ErrorLine(r);
+    o["occurrences"] = nlohmann::json::array();
+    return o;
   }
-  o << ", \"occurrences\": [";
-  for (size_t k = 0; k < r.findings.size(); ++k) {
-    const Finding& f = r.findings[k];
-    if (k) o << ", ";
-    o << "{\"kind\": " << JsonString(PatternName(f.kind)) << ", \"address\": " << JsonString(Hex(f.address))
-      << ", \"file_offset\": " << (f.file_offset ? JsonString(Hex(*f.file_offset)) : "null")
-      << ", \"object\": " << JsonString(f.object) << ", \"section\": " << JsonString(f.section)
-      << ", \"symbol\": " << JsonString(f.symbol) << ", \"symbol_offset\": "
-      << (f.symbol.empty() ? "null" : JsonString(Hex(f.address - f.symbol_address)))
-      << ", \"at_instruction_boundary\": " << (f.context.at_boundary ? "true" : "false")
-      << ", \"safe\": " << (IsUnsafe(f.verdict) ? "false" : "true")
-      << ", \"classification\": " << JsonString(VerdictName(f.verdict))
-      << ", \"before\": " << InstructionsJson(f.context.before)
-      << ", \"overlapping\": " << InstructionsJson(f.context.overlapping)
-      << ", \"after\": " << InstructionsJson(f.context.after) << "}";
+  o["error"] = nullptr;
+  nlohmann::json list = nlohmann::json::array();
+  for (const Finding& f : r.findings) {
+    list.push_back({
+        {"kind", f.kind == PatternKind::kWrpkru ? "wrpkru" : "xrstor"},
+        {"address", f.address},
+        {"file_offset", f.file_offset ? nlohmann::json(*f.file_offset) : nlohmann::json(nullptr)},
+        {"object", f.object},
+        {"section", f.section},
+        {"symbol", f.symbol},
+        {"symbol_offset", f.symbol.empty() ? nlohmann::json(nullptr) : nlohmann::json(f.address - f.symbol_address)},
+        {"at_instruction_boundary", f.context.at_boundary},
+        {"verdict", VerdictId(f.verdict)},
+        {"safe", !IsUnsafe(f.verdict)},
+        {"before", InstructionsJson(f.context.before)},
+        {"overlapping", InstructionsJson(f.context.overlapping)},
+        {"after", InstructionsJson(f.context.after)},
+    });
   }
-  o << "]}";
-  return o.str();
+  o["occurrences"] = std::move(list);
+  return o;
 }
 
 Report ScanFile(const std::string& path, const Disassembler& dis) {
@@ -140,12 +149,19 @@ Report ScanProcess(const std::string& pid, const Disassembler& dis) {
   return r;
 }
 
-int Usage() {
-  fprintf(stderr,
-          "usage: cordon-scan [--json] FILE...\n"
-          "       cordon-scan [--json] --pid N\n"
-          "Finds WRPKRU and XRSTOR instructions (at every byte offset) in executable code.\n"
-          "Exit status: 0 clean, 1 unsafe occurrences found, 2 error.\n");
+constexpr char kUsage[] =
+    "usage: cordon-scan [--json] FILE...\n"
+    "       cordon-scan [--json] --pid N\n"
+    "       cordon-scan --help | --version\n"
+    "Finds WRPKRU and XRSTOR instructions (at every byte offset) in executable code,\n"
+    "and says which are registered gate sites (safe) and which are not.\n"
+    "  --json     one JSON document on stdout (schema: docs/inspector.md)\n"
+    "  --pid N    scan the executable mappings of running process N\n"
+    "Exit status: 0 clean, 1 unsafe occurrences found, 2 error (also a usage error).\n";
+
+// A usage error: the reason and the usage on stderr, status 2.
+int UsageError(const std::string& why) {
+  fprintf(stderr, "cordon-scan: %s\n%s", why.c_str(), kUsage);
   return 2;
 }
 
@@ -160,20 +176,23 @@ int main(int argc, char** argv) {
     if (a == "--json") {
       json = true;
     } else if (a == "--pid") {
-      if (i + 1 >= argc) return Usage();
+      if (i + 1 >= argc) return UsageError("--pid needs a process id");
       pid = argv[++i];
-      if (pid.empty() || pid.find_first_not_of("0123456789") != std::string::npos) return Usage();
+      if (pid.empty() || pid.find_first_not_of("0123456789") != std::string::npos)
+        return UsageError("--pid wants a process id, not '" + pid + "'");
     } else if (a == "-h" || a == "--help") {
-      Usage();
+      fputs(kUsage, stdout);
+      return 0;
+    } else if (a == "--version") {
+      printf("cordon-scan %s\n", CORDON_VERSION_STRING);
       return 0;
     } else if (!a.empty() && a[0] == '-') {
-      fprintf(stderr, "cordon-scan: unknown option %s\n", a.c_str());
-      return Usage();
+      return UsageError("unknown option " + a);
     } else {
       files.push_back(a);
     }
   }
-  if (pid.empty() == files.empty()) return Usage();
+  if (pid.empty() == files.empty()) return UsageError(pid.empty() ? "no file or --pid given" : "give files or --pid, not both");
   std::string error;
   auto dis = Disassembler::Open(&error);
   if (!dis) {
@@ -192,9 +211,23 @@ int main(int argc, char** argv) {
     for (const Finding& f : r.findings) any_unsafe |= IsUnsafe(f.verdict);
   }
   if (json) {
-    printf("[");
-    for (size_t k = 0; k < reports.size(); ++k) printf("%s%s", k ? ",\n " : "", ToJson(reports[k]).c_str());
-    printf("]\n");
+    nlohmann::json doc = {{"schema", "cordon-scan"},
+                          {"schema_version", kJsonSchemaVersion},
+                          {"tool_version", CORDON_VERSION_STRING},
+                          {"objects", nlohmann::json::array()}};
+    size_t occurrences = 0, unsafe = 0, errors = 0;
+    for (const Report& r : reports) {
+      doc["objects"].push_back(ToJson(r));
+      errors += !r.error.empty();
+      occurrences += r.findings.size();
+      for (const Finding& f : r.findings) unsafe += IsUnsafe(f.verdict);
+    }
+    doc["summary"] = {{"objects", reports.size()}, {"occurrences", occurrences}, {"unsafe", unsafe}, {"errors", errors}};
+    printf("%s\n", doc.dump(2).c_str());
+    // Errors still reach stderr, so that a caller reading only stdout sees them in the document.
+    for (const Report& r : reports) {
+      if (!r.error.empty()) fprintf(stderr, "cordon-scan: %s\n", ErrorLine(r).c_str());
+    }
   } else {
     for (const Report& r : reports) PrintText(r);
   }

@@ -10,6 +10,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "cordon/version.h"
+
 #ifdef __cplusplus
 extern "C" {
 #endif
@@ -241,10 +243,10 @@ int cordon_domain_alloc(cordon_domain_t domain, size_t alignment, size_t size, v
 #if defined(__clang__)
 #define CORDON_TRUSTED __attribute__((annotate("cordon.trusted"), section("cordon_trusted_unprocessed")))
 #else
-#define CORDON_TRUSTED                                                                                   \
-  _Pragma(                                                                                               \
-      "GCC error \"CORDON_TRUSTED needs clang 14 with the Cordon pass plugin (cordon_enable_gates() in " \
-      "CMake, or -fpass-plugin=CordonGates.so)\"")
+/* _Pragma takes exactly one string literal: no concatenation, so one line. */
+/* clang-format off */
+#define CORDON_TRUSTED _Pragma("GCC error \"CORDON_TRUSTED needs clang 14 with the Cordon pass plugin: cordon_enable_gates() in CMake, or -fpass-plugin=CordonGates.so\"")
+/* clang-format on */
 #endif
 
 typedef struct cordon_generated_entry {
@@ -294,6 +296,12 @@ int cordon_inspection_get(size_t index, cordon_inspection_entry* out);
  * always NUL-terminated when size > 0, and returns the length of the whole
  * line (like snprintf), so a result >= size means it was cut. */
 size_t cordon_describe_platform(char* buf, size_t size);
+
+/* ---- Version ----
+ * The library's version, "MAJOR.MINOR.PATCH": the one it was built as, which
+ * may differ from CORDON_VERSION_STRING of the headers a program was compiled
+ * with. */
+const char* cordon_version(void);
 
 /* ---- Errors ---- */
 const char* cordon_strerror(int status);

@@ -15,8 +15,8 @@ while [ $# -ge 2 ]; do
   check "$(basename "$binary"): cordon-scan finds nothing unsafe" 0 "$rc"
   summary=$(python3 -c '
 import json, sys
-occ = json.loads(sys.stdin.read())[0]["occurrences"]
-wrpkru = [o for o in occ if o["kind"] == "WRPKRU"]
+occ = json.loads(sys.stdin.read())["objects"][0]["occurrences"]
+wrpkru = [o for o in occ if o["kind"] == "wrpkru"]
 print(len(wrpkru), sum(o["safe"] for o in wrpkru), sum(not o["safe"] for o in occ))
 ' <<< "$json")
   check "$(basename "$binary"): 256 + 2x$entries WRPKRU, all safe gate sites, none unsafe" \

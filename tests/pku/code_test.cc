@@ -23,15 +23,21 @@
 #include "runtime/gates/gate_config.h"
 #include "runtime/inspector/patterns.h"
 #include "tests/support/child.h"
+#include "tests/support/judge.h"
 
 namespace {
 
 using cordon::testing::ChildOutcome;
+using cordon::testing::Evidence;
+using cordon::testing::ExposeToJudge;
+using cordon::testing::JudgeAttack;
+using cordon::testing::kJudgeSecretSize;
+using cordon::testing::LoadJudgeSecret;
 using cordon::testing::RunInChild;
+using cordon::testing::Verdict;
 
 constexpr size_t kPage = 4096;
 constexpr int kErrnoMode = CORDON_VIOLATION_ERRNO_FOR_TESTS;
-constexpr char kSecret[] = "CORDON-SECRET-c0de5ec7e7a1b2c3";
 
 #define CHILD_STATUS(call, expected)                                                                        \
   do {                                                                                                      \
@@ -90,7 +96,18 @@ void Lock(int violation) {
 void ExpectClean(const ChildOutcome& o) {
   EXPECT_TRUE(o.exited) << "signal " << o.signal << " si_code " << o.fault_code << "\n" << o.err;
   EXPECT_EQ(o.exit_code, 0) << o.err;
-  EXPECT_EQ(o.err.find(kSecret), std::string::npos);
+}
+
+// The judge (tests/support/judge.h) scanned the child and found its secret
+// nowhere in untrusted memory or output.
+void ExpectNotLeaked(const Verdict& v) {
+  EXPECT_TRUE(v.memory_scanned) << v.outcome.err;
+  EXPECT_FALSE(v.leaked) << v.leak_where;
+}
+
+void ExpectClean(const Verdict& v) {
+  ExpectClean(v.outcome);
+  ExpectNotLeaked(v);
 }
 
 // Both before and after lockdown.
@@ -259,19 +276,10 @@ TEST(CodeRegion, TheCppWrapperOwnsItsBlock) {
 
 // ---- Attacks, after lockdown ----
 
-uint64_t StoreSecret(uint64_t dst, uint64_t, uint64_t, uint64_t, uint64_t) {
-  memcpy(reinterpret_cast<void*>(dst), kSecret, sizeof kSecret);
-  return 0;
-}
-
-const char* SetUpSecret() {
+// The judge's secret, in trusted memory.
+const uint8_t* SetUpSecret() {
   Init();
-  void* p = nullptr;
-  CHILD_STATUS(cordon_malloc(sizeof kSecret, &p), CORDON_OK);
-  cordon_entry store;
-  CHILD_STATUS(cordon_register(cordon_trusted_domain(), StoreSecret, "store_secret", &store), CORDON_OK);
-  cordon_call(store, reinterpret_cast<uint64_t>(p), 0, 0, 0, 0);
-  return static_cast<const char*>(p);
+  return LoadJudgeSecret();
 }
 
 // In a child: a secret, the lockdown, and published code that returns 9.
@@ -286,7 +294,9 @@ void* LockedDownWithCode(int violation) {
 
 // The child printed "<tag> <address>" and then faulted on a page it may not
 // access, at that address plus offset.
-void ExpectAccessFaultAt(const ChildOutcome& o, const std::string& tag, uintptr_t offset) {
+void ExpectAccessFaultAt(const Verdict& v, const std::string& tag, uintptr_t offset) {
+  ExpectNotLeaked(v);
+  const ChildOutcome& o = v.outcome;
   ASSERT_EQ(o.signal, SIGSEGV) << o.err;
   EXPECT_EQ(o.fault_code, SEGV_ACCERR);
   unsigned long reported = 0;
@@ -295,8 +305,8 @@ void ExpectAccessFaultAt(const ChildOutcome& o, const std::string& tag, uintptr_
 }
 
 TEST(CodeRegionAttack, TheRuntimeCopiesNoTrustedBytesIntoCode) {
-  ExpectClean(RunInChild([] {
-    const char* secret = SetUpSecret();
+  ExpectClean(JudgeAttack([] {
+    const uint8_t* secret = SetUpSecret();
     Lock(kErrnoMode);
     const auto& c = cordon::gates::Config();
     void* block = nullptr;
@@ -315,12 +325,11 @@ TEST(CodeRegionAttack, TheRuntimeCopiesNoTrustedBytesIntoCode) {
     // config page.
     CHILD_STATUS(cordon_code_publish(block, reinterpret_cast<const char*>(&c) - 16, 48),
                  CORDON_E_INVALID_ARGUMENT);
-    _exit(0);
   }));
 }
 
 TEST(CodeRegionAttack, UntrustedCodeCannotChangeTheRegionsPages) {
-  ExpectClean(RunInChild([] {
+  ExpectClean(JudgeAttack([] {
     void* fn = LockedDownWithCode(kErrnoMode);
     void* reserved = nullptr;
     CHILD_STATUS(cordon_code_reserve(kPage, &reserved), CORDON_OK);
@@ -354,17 +363,19 @@ TEST(CodeRegionAttack, UntrustedCodeCannotChangeTheRegionsPages) {
       CHILD_CHECK(ret == -EPERM);
     }
     CHILD_CHECK(RunCode(fn) == 9);
-    _exit(0);
   }));
 }
 
 TEST(CodeRegionAttack, PkeyMprotectWithoutTheTokenStopsTheProcess) {
-  const ChildOutcome o = RunInChild([] {
+  const Verdict v = JudgeAttack([] {
     void* fn = LockedDownWithCode(CORDON_VIOLATION_KILL);
+    ExposeToJudge();
     (void)syscall(SYS_pkey_mprotect, fn, kPage, PROT_READ | PROT_WRITE | PROT_EXEC, 0);
     fprintf(stderr, "pkey_mprotect of published code was allowed\n");
     _exit(3);
   });
+  ExpectNotLeaked(v);
+  const ChildOutcome& o = v.outcome;
   EXPECT_TRUE(o.exited) << o.err;
   EXPECT_EQ(o.exit_code, CORDON_VIOLATION_EXIT) << o.err;
   EXPECT_NE(o.err.find("cordon: lockdown violation: system call pkey_mprotect (329)"), std::string::npos)
@@ -372,26 +383,28 @@ TEST(CodeRegionAttack, PkeyMprotectWithoutTheTokenStopsTheProcess) {
 }
 
 TEST(CodeRegionAttack, PublishedCodeCannotBeWritten) {
-  const ChildOutcome o = RunInChild([] {
+  const Verdict v = JudgeAttack([] {
     void* fn = LockedDownWithCode(kErrnoMode);
     // Tell the parent where it is through stderr, then write to it.
     fprintf(stderr, "block %p\n", fn);
+    ExposeToJudge();
     static_cast<volatile uint8_t*>(fn)[1] = 0x0f;
     fprintf(stderr, "published code was written\n");
     _exit(3);
   });
-  ExpectAccessFaultAt(o, "block", 1);
+  ExpectAccessFaultAt(v, "block", 1);
 }
 
 TEST(CodeRegionAttack, ReleasedCodeNoLongerRuns) {
-  const ChildOutcome o = RunInChild([] {
+  const Verdict v = JudgeAttack([] {
     void* fn = LockedDownWithCode(kErrnoMode);
     CHILD_STATUS(cordon_code_release(fn), CORDON_OK);
     fprintf(stderr, "block %p\n", fn);
+    ExposeToJudge();
     RunCode(fn);
     _exit(3);
   });
-  ExpectAccessFaultAt(o, "block", 0);
+  ExpectAccessFaultAt(v, "block", 0);
 }
 
 // Two blocks, one ending in 0F 01 and the next starting with EF: each is
@@ -399,7 +412,7 @@ TEST(CodeRegionAttack, ReleasedCodeNoLongerRuns) {
 // instruction at the end of the first cannot take its last byte from the
 // second.
 TEST(CodeRegionAttack, BlocksCannotBeGluedIntoAWrpkru) {
-  const ChildOutcome o = RunInChild([] {
+  const Verdict v = JudgeAttack([] {
     SetUpSecret();
     Lock(kErrnoMode);
     std::vector<uint8_t> first(kPage, 0x90);
@@ -413,11 +426,12 @@ TEST(CodeRegionAttack, BlocksCannotBeGluedIntoAWrpkru) {
     const auto end = reinterpret_cast<uintptr_t>(a) + kPage;
     CHILD_CHECK(reinterpret_cast<uintptr_t>(b) >= end + kPage);  // a guard page between
     fprintf(stderr, "guard %#lx\n", static_cast<unsigned long>(end));
+    ExposeToJudge();
     reinterpret_cast<void (*)()>(end - 2)();  // 0F 01, then the guard page
     fprintf(stderr, "ran across the end of a block\n");
     _exit(3);
   });
-  ExpectAccessFaultAt(o, "guard", 0);
+  ExpectAccessFaultAt(v, "guard", 0);
 }
 
 // While the runtime copies and checks a 1 MiB source, untrusted code keeps
@@ -446,7 +460,7 @@ void* ToggleForever(void*) {
 }
 
 TEST(CodeRegionAttack, ChangingTheSourceDuringTheScanGainsNothing) {
-  const ChildOutcome o = RunInChild([] {
+  const Verdict v = JudgeAttack([] {
     SetUpSecret();
     Lock(kErrnoMode);
     std::vector<uint8_t> code(kRaceBytes, 0x90);
@@ -480,9 +494,9 @@ TEST(CodeRegionAttack, ChangingTheSourceDuringTheScanGainsNothing) {
     g_race_stop = true;
     pthread_join(t, nullptr);
     fprintf(stderr, "published %d, refused %d\n", published, refused);
-    _exit(0);
   });
-  ExpectClean(o);
+  ExpectClean(v);
+  const ChildOutcome& o = v.outcome;
   int published = -1, refused = -1;
   const size_t at = o.err.find("published ");
   ASSERT_NE(at, std::string::npos) << o.err;
@@ -508,7 +522,7 @@ void* PublishLoop(void* arg) {
 }
 
 TEST(CodeRegion, ThreadsPublishAtTheSameTime) {
-  ExpectClean(RunInChild([] {
+  ExpectClean(JudgeAttack([] {
     SetUpSecret();
     Lock(kErrnoMode);
     pthread_t threads[4];
@@ -520,7 +534,6 @@ TEST(CodeRegion, ThreadsPublishAtTheSameTime) {
       pthread_join(t, &r);
       CHILD_CHECK(r == nullptr);
     }
-    _exit(0);
   }));
 }
 
@@ -532,8 +545,8 @@ uint64_t PublishFromInside(uint64_t src, uint64_t len, uint64_t out, uint64_t, u
 }
 
 TEST(CodeRegion, TrustedCodeCanPublishUntrustedBytes) {
-  ExpectClean(RunInChild([] {
-    const char* secret = SetUpSecret();
+  ExpectClean(JudgeAttack([] {
+    const uint8_t* secret = SetUpSecret();
     cordon_entry publish;
     CHILD_STATUS(cordon_register(cordon_trusted_domain(), PublishFromInside, "publish", &publish), CORDON_OK);
     Lock(kErrnoMode);
@@ -546,7 +559,6 @@ TEST(CodeRegion, TrustedCodeCanPublishUntrustedBytes) {
     const auto s2 = static_cast<int>(
         cordon_call(publish, reinterpret_cast<uint64_t>(secret), 16, reinterpret_cast<uint64_t>(&fn), 0, 0));
     CHILD_STATUS(s2, CORDON_E_INVALID_ARGUMENT);
-    _exit(0);
   }));
 }
 

@@ -6,7 +6,8 @@
 // 0. A handler that copies such an image into its own frame asks the kernel's
 // rt_sigreturn for PKRU 0. The runtime's return path must give the untrusted
 // PKRU whatever the image says, so the test then reads the trusted secret and
-// expects SEGV_PKUERR on the trusted key.
+// expects SEGV_PKUERR on the trusted key; the secret is the judge's (random,
+// drawn outside the process, checked from outside: tests/support/judge.h).
 //
 // The image is the hardware's own: taken with XSAVE while PKRU really is 0,
 // set before cordon_init() through glibc's pkey_set (whose WRPKRU the
@@ -17,7 +18,6 @@
 #include <gtest/gtest.h>
 #include <signal.h>
 #include <sys/mman.h>
-#include <sys/random.h>
 #include <sys/syscall.h>
 #include <ucontext.h>
 #include <unistd.h>
@@ -29,16 +29,16 @@
 
 #include "cordon/cordon.h"
 #include "tests/support/child.h"
+#include "tests/support/judge.h"
 
 namespace {
 
 using cordon::testing::kSegvPkuErr;
-using cordon::testing::RunInChild;
+using cordon::testing::Verdict;
 
 constexpr uint64_t kPkruBit = uint64_t{1} << 9;
 constexpr size_t kXstateBv = 512;  // the XSAVE header follows the 512-byte legacy area
 constexpr uint32_t kUntrustedPkru = 0x55555554;
-constexpr size_t kSecretSize = 32;
 
 uint32_t ReadPkru() {
   uint32_t eax, edx;
@@ -84,10 +84,6 @@ Image HardwareImageOfPkruZero() {
   return img;
 }
 
-uint64_t FillSecret(uint64_t dst, uint64_t, uint64_t, uint64_t, uint64_t) {
-  return getrandom(reinterpret_cast<void*>(dst), kSecretSize, 0) == static_cast<ssize_t>(kSecretSize) ? 0 : 1;
-}
-
 Image g_image;
 bool g_clear_by_hand;
 
@@ -108,20 +104,17 @@ void Forge(int, siginfo_t*, void* ucv) {
   memcpy(fp + kXstateBv, &bv, 8);
 }
 
-// In a child: capture the image, set up a random secret in trusted memory,
-// lock down, take a signal whose handler forges the frame, then report the
-// PKRU after the return and read the secret.
+// In the judged child: capture the image, take the judge's random secret
+// into trusted memory, lock down, take a signal whose handler forges the
+// frame, then report the PKRU after the return and read the secret into
+// untrusted memory (the judge looks for it there).
 void ForgeAndRead(bool clear_by_hand) {
   g_image = HardwareImageOfPkruZero();
   g_clear_by_hand = clear_by_hand;
   fprintf(stderr, "image: XSTATE_BV bit 9 %s, PKRU slot %#x\n",
           (g_image.xstate_bv & kPkruBit) ? "set" : "clear", g_image.pkru_slot);
   CHILD_CHECK(cordon_init(nullptr) == CORDON_OK);
-  void* secret = nullptr;
-  CHILD_CHECK(cordon_malloc(kSecretSize, &secret) == CORDON_OK);
-  cordon_entry fill;
-  CHILD_CHECK(cordon_register(cordon_trusted_domain(), FillSecret, "fill_secret", &fill) == CORDON_OK);
-  CHILD_CHECK(cordon_call(fill, reinterpret_cast<uint64_t>(secret), 0, 0, 0, 0) == 0);
+  const uint8_t* secret = cordon::testing::LoadJudgeSecret();
   fprintf(stderr, "key=%d secret=%#" PRIxPTR "\n", cordon_domain_pkey(cordon_trusted_domain()),
           reinterpret_cast<uintptr_t>(secret));
   struct sigaction sa {};
@@ -132,9 +125,12 @@ void ForgeAndRead(bool clear_by_hand) {
   CHILD_CHECK(cordon_lockdown() == CORDON_OK);
   raise(SIGUSR1);
   fprintf(stderr, "pkru after return=%#x\n", ReadPkru());
-  volatile uint8_t sink = *static_cast<volatile uint8_t*>(secret);
-  (void)sink;
-  fprintf(stderr, "the secret's first byte was read\n");
+  // Let the judge scan now: the read below is meant to fault.
+  cordon::testing::ExposeToJudge();
+  static uint8_t copy[cordon::testing::kJudgeSecretSize];
+  for (size_t i = 0; i < sizeof copy; ++i) copy[i] = static_cast<const volatile uint8_t*>(secret)[i];
+  cordon::testing::Evidence(copy, sizeof copy);
+  fprintf(stderr, "the secret was read\n");
   _exit(0);
 }
 
@@ -145,7 +141,10 @@ std::string Field(const std::string& err, const std::string& name) {
   return err.substr(from, err.find_first_of(" \n", from) - from);
 }
 
-void ExpectStopped(const cordon::testing::ChildOutcome& o) {
+void ExpectStopped(const Verdict& v) {
+  const cordon::testing::ChildOutcome& o = v.outcome;
+  EXPECT_TRUE(v.memory_scanned) << o.err;
+  EXPECT_FALSE(v.leaked) << v.leak_where;
   ASSERT_EQ(o.signal, SIGSEGV) << "exit " << o.exit_code << "\n" << o.err;
   EXPECT_EQ(o.fault_code, kSegvPkuErr) << o.err;
   EXPECT_EQ(std::to_string(o.fault_pkey), Field(o.err, "key")) << o.err;
@@ -155,9 +154,9 @@ void ExpectStopped(const cordon::testing::ChildOutcome& o) {
 }
 
 TEST(XsavePkru, TheHardwaresImageOfPkruZeroInAFrameGivesTheUntrustedPkru) {
-  const auto o = RunInChild([] { ForgeAndRead(false); });
+  const Verdict v = cordon::testing::JudgeAttack([] { ForgeAndRead(false); });
   // Say plainly which encoding this CPU has, so a log shows which path ran.
-  if (o.err.find("bit 9 clear") != std::string::npos) {
+  if (v.outcome.err.find("bit 9 clear") != std::string::npos) {
     printf(
         "This CPU leaves XSTATE_BV bit 9 clear for PKRU 0 (init optimization): the frame carried the "
         "bit-9-clear image, as on AMD hardware.\n");
@@ -167,11 +166,11 @@ TEST(XsavePkru, TheHardwaresImageOfPkruZeroInAFrameGivesTheUntrustedPkru) {
         "arise here; the frame claimed PKRU 0 through the PKRU value. The next test clears the bit by "
         "hand.\n");
   }
-  ExpectStopped(o);
+  ExpectStopped(v);
 }
 
 TEST(XsavePkru, AFrameWithBit9ClearedByHandGivesTheUntrustedPkru) {
-  ExpectStopped(RunInChild([] { ForgeAndRead(true); }));
+  ExpectStopped(cordon::testing::JudgeAttack([] { ForgeAndRead(true); }));
 }
 
 }  // namespace

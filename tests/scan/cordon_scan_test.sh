@@ -14,8 +14,10 @@ trap 'rm -rf "$tmp"' EXIT
 check "runtime-only program is clean" 0 "$rc"
 summary=$(python3 -c '
 import json, sys
-r = json.load(open(sys.argv[1]))[0]
-occ = r["occurrences"]
+doc = json.load(open(sys.argv[1]))
+assert doc["schema"] == "cordon-scan" and doc["schema_version"] == 1, doc.get("schema")
+occ = doc["objects"][0]["occurrences"]
+assert all(isinstance(o["address"], int) and o["verdict"] == "gate_site" for o in occ)
 print(len(occ), sum(o["safe"] for o in occ), len({o["symbol"].split("_")[2] for o in occ}))
 ' "$tmp/clean.json")
 check "exactly the 256 gate sites, all safe, in the gates, callouts and signal paths" "256 256 5" "$summary"
@@ -28,19 +30,35 @@ grep -q "UNSAFE: unintended" "$tmp/unsafe.txt"; check "unintended occurrence in 
 
 "$scan" --json "$unsafe" "$runtime_only" > "$tmp/both.json"; rc=$?
 check "unsafe wins over clean" 1 "$rc"
-python3 -c 'import json,sys; json.load(open(sys.argv[1]))' "$tmp/both.json"; check "JSON parses" 0 "$?"
+out=$(python3 -c '
+import json, sys
+d = json.load(open(sys.argv[1]))
+v = sorted({o["verdict"] for r in d["objects"] for o in r["occurrences"]})
+print(d["summary"]["objects"], d["summary"]["errors"], d["summary"]["unsafe"] > 0, " ".join(v))
+' "$tmp/both.json")
+check "JSON: two objects, verdicts as an enum" "2 0 True gate_site real_instruction unintended" "$out"
 
 printf 'not an elf\n' > "$tmp/text"
-"$scan" "$tmp/text" > "$tmp/err.txt"; rc=$?
+"$scan" "$tmp/text" > "$tmp/out.txt" 2> "$tmp/err.txt"; rc=$?
 check "not ELF is an error" 2 "$rc"
-grep -q "not an ELF file" "$tmp/err.txt"; check "not ELF message" 0 "$?"
-"$scan" /nonexistent/file > /dev/null; check "missing file is an error" 2 "$?"
+check "not ELF message, on stderr, the path once" "cordon-scan: $tmp/text: not an ELF file" "$(cat "$tmp/err.txt")"
+check "nothing on stdout for an error" "" "$(cat "$tmp/out.txt")"
+"$scan" /nonexistent/file > /dev/null 2> "$tmp/err.txt"; check "missing file is an error" 2 "$?"
+check "missing file message" "cordon-scan: /nonexistent/file: cannot open: No such file or directory" "$(cat "$tmp/err.txt")"
+"$scan" --json /nonexistent/file > "$tmp/err.json" 2>/dev/null; check "missing file in JSON is an error" 2 "$?"
+out=$(python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); print(d["summary"]["errors"], d["objects"][0]["error"])' "$tmp/err.json")
+check "JSON carries the error" "1 /nonexistent/file: cannot open: No such file or directory" "$out"
 head -c 200 "$runtime_only" > "$tmp/truncated"
-"$scan" "$tmp/truncated" > "$tmp/trunc.txt"; rc=$?
+"$scan" "$tmp/truncated" > /dev/null 2> "$tmp/trunc.txt"; rc=$?
 check "truncated file is an error" 2 "$rc"
 grep -q "malformed ELF file" "$tmp/trunc.txt"; check "truncated message" 0 "$?"
 "$scan" > /dev/null 2>&1; check "no arguments is a usage error" 2 "$?"
-"$scan" --pid 12x > /dev/null 2>&1; check "bad pid is a usage error" 2 "$?"
+"$scan" --pid 12x > /dev/null 2> "$tmp/err.txt"; check "bad pid is a usage error" 2 "$?"
+grep -q "^cordon-scan: --pid wants a process id, not '12x'" "$tmp/err.txt"; check "bad pid says why" 0 "$?"
+out=$("$scan" --help 2>/dev/null); rc=$?
+check "--help on stdout, status 0" "0:usage: cordon-scan [--json] FILE..." "$rc:${out%%$'\n'*}"
+out=$("$scan" --version 2>/dev/null); rc=$?
+[[ "$out" =~ ^cordon-scan\ [0-9]+\.[0-9]+\.[0-9]+$ ]]; check "--version" "0:0" "$rc:$?"
 
 # A running process: this shell's own child. `$!` is known right after the
 # fork, before the exec and before ld.so has mapped libc, so wait until the

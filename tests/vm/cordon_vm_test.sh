@@ -30,6 +30,23 @@ check "--env sets a variable" "a b" "$out"
 printf 'file content\n' > "$tmp/data.txt"
 out=$("$vm" --kernel "$kernel" --file "$tmp/data.txt:/data/in.txt" "$probe" cat /data/in.txt 2>/dev/null)
 check "--file copies a file in" "file content" "$out"
+mkdir -p "$tmp/tree/sub" && printf 'deep\n' > "$tmp/tree/sub/leaf.txt"
+out=$("$vm" --kernel "$kernel" --file "$tmp/tree:/data/tree" "$probe" cat /data/tree/sub/leaf.txt 2>/dev/null)
+check "--file copies a directory in" "deep" "$out"
+"$vm" --kernel "$kernel" --file "$tmp/none" "$probe" exit 0 >/dev/null 2>"$tmp/err"; rc=$?
+check "--file of nothing" 125 "$rc"
+
+out=$(printf 'from stdin\n' | "$vm" --kernel "$kernel" "$probe" cat /proc/self/fd/0 2>/dev/null)
+check "a pipe on standard input reaches the program" "from stdin" "$out"
+out=$("$vm" --kernel "$kernel" "$probe" cat /proc/self/fd/0 < "$tmp/data.txt" 2>/dev/null)
+check "a file on standard input reaches the program" "file content" "$out"
+out=$(printf 'x\n' | "$vm" --kernel "$kernel" --no-stdin "$probe" cat /proc/self/fd/0 2>/dev/null)
+check "--no-stdin gives /dev/null" "" "$out"
+# An interpreter with its library tree.
+py=$(readlink -f /usr/bin/python3)
+out=$("$vm" --kernel "$kernel" --file "/usr/lib/$(basename "$py")" "$py" -c 'import json, sys; print(json.dumps(sys.stdin.read().split()))' \
+      <<< "a b" 2>"$tmp/err")
+check "python3 runs with its modules and standard input" '["a", "b"]' "$out"
 
 out=$("$vm" --kernel "$kernel" "$probe" pkey 2>/dev/null); rc=$?
 check "the VM has protection keys" "0:pkey ok" "$rc:$out"
@@ -47,6 +64,10 @@ check "time-out" 124 "$rc"
 grep -q "time-out" "$tmp/err"; check "time-out message" 0 "$?"
 
 "$vm" --kernel "$kernel" --bogus-option "$probe" >/dev/null 2>&1; check "bad usage" 125 "$?"
+out=$("$vm" --help 2>/dev/null); rc=$?
+check "--help on stdout, status 0" "0:usage: cordon-vm [options] [--] PROGRAM [ARG...]" "$rc:${out%%$'\n'*}"
+out=$("$vm" --version 2>/dev/null); rc=$?
+[[ "$out" =~ ^cordon-vm\ [0-9]+\.[0-9]+\.[0-9]+$ ]]; check "--version" "0:0" "$rc:$?"
 "$vm" --kernel "$kernel" --cpu 'max;reboot' "$probe" exit 0 >/dev/null 2>&1; check "bad --cpu" 125 "$?"
 "$vm" --kernel "$kernel" --append rdinit=/bin/sh "$probe" exit 0 >/dev/null 2>&1; check "--append may not replace init" 125 "$?"
 out=$("$vm" --kernel "$kernel" --cpu max,pku=off "$probe" pkey 2>/dev/null); rc=$?

@@ -2,7 +2,8 @@
  *
  * It mounts the pseudo file systems, puts the program's stdout/stderr serial
  * lines (ttyS1/ttyS2) in raw mode, runs /cordon/prog with the argv and envp
- * that cordon-vm packed into /cordon/argv and /cordon/envp (NUL-separated),
+ * that cordon-vm packed into /cordon/argv and /cordon/envp (NUL-separated)
+ * and standard input from /cordon/stdin (or /dev/null),
  * prints the outcome on the console as a marker line that cordon-vm parses,
  * and powers the machine off. It is linked statically so that it needs
  * nothing from the program's library closure. */
@@ -96,7 +97,9 @@ int main(void) {
   pid_t pid = fork();
   if (pid < 0) fail("fork");
   if (pid == 0) {
-    int in = open("/dev/null", O_RDONLY);
+    /* cordon-vm packs its standard input into /cordon/stdin when it had one. */
+    int in = open("/cordon/stdin", O_RDONLY);
+    if (in < 0) in = open("/dev/null", O_RDONLY);
     dup2(in, 0);
     dup2(out, 1);
     dup2(err, 2);

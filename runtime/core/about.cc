@@ -1,4 +1,5 @@
-// The C API's platform description (cordon_describe_platform).
+// The C API about the library and the machine: cordon_describe_platform()
+// and cordon_version().
 #include <cstring>
 
 #include "cordon/cordon.h"
@@ -12,4 +13,8 @@ size_t cordon_describe_platform(char* buf, size_t size) {
     buf[n] = '\0';
   }
   return line.size();
+}
+
+const char* cordon_version(void) {
+  return CORDON_VERSION_STRING;
 }

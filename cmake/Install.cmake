@@ -1,0 +1,45 @@
+# Install rules: headers, the static libraries with exported targets for
+# find_package(cordon CONFIG), a pkg-config file, the pass plugin,
+# cordon-scan, cordon-vm with its guest init, and the docs.
+include(CMakePackageConfigHelpers)
+set(CORDON_CMAKE_DIR ${CMAKE_INSTALL_LIBDIR}/cmake/cordon)
+set(CORDON_PLUGIN_DIR ${CMAKE_INSTALL_LIBDIR}/cordon)
+
+install(TARGETS cordon cordon_inspector EXPORT cordonTargets
+        ARCHIVE DESTINATION ${CMAKE_INSTALL_LIBDIR}
+        LIBRARY DESTINATION ${CMAKE_INSTALL_LIBDIR}
+        INCLUDES DESTINATION ${CMAKE_INSTALL_INCLUDEDIR})
+install(FILES ${PROJECT_SOURCE_DIR}/include/cordon/cordon.h ${PROJECT_SOURCE_DIR}/include/cordon/cordon.hpp
+              ${PROJECT_BINARY_DIR}/include/cordon/version.h
+        DESTINATION ${CMAKE_INSTALL_INCLUDEDIR}/cordon)
+install(EXPORT cordonTargets NAMESPACE cordon:: DESTINATION ${CORDON_CMAKE_DIR})
+
+if(TARGET cordon_gates_plugin)
+  install(TARGETS cordon_gates_plugin LIBRARY DESTINATION ${CORDON_PLUGIN_DIR})
+endif()
+install(TARGETS cordon-scan RUNTIME DESTINATION ${CMAKE_INSTALL_BINDIR})
+install(PROGRAMS ${PROJECT_SOURCE_DIR}/tools/cordon-vm ${PROJECT_SOURCE_DIR}/tools/cordon-pku-run
+        DESTINATION ${CMAKE_INSTALL_BINDIR})
+# cordon-vm finds its guest init and the version beside itself in the tree,
+# and in ../share/cordon once installed.
+file(WRITE ${PROJECT_BINARY_DIR}/cordon-version "${PROJECT_VERSION}\n")
+install(FILES ${PROJECT_SOURCE_DIR}/tools/vm/init.c DESTINATION ${CMAKE_INSTALL_DATADIR}/cordon/vm)
+install(FILES ${PROJECT_BINARY_DIR}/cordon-version DESTINATION ${CMAKE_INSTALL_DATADIR}/cordon RENAME version)
+install(DIRECTORY ${PROJECT_SOURCE_DIR}/docs/ DESTINATION ${CMAKE_INSTALL_DOCDIR})
+install(FILES ${PROJECT_SOURCE_DIR}/README.md ${PROJECT_SOURCE_DIR}/LICENSE ${PROJECT_SOURCE_DIR}/CHANGELOG.md
+        DESTINATION ${CMAKE_INSTALL_DOCDIR})
+
+configure_package_config_file(${PROJECT_SOURCE_DIR}/cmake/cordonConfig.cmake.in
+  ${PROJECT_BINARY_DIR}/cordonConfig.cmake INSTALL_DESTINATION ${CORDON_CMAKE_DIR}
+  PATH_VARS CORDON_PLUGIN_DIR)
+# 0.x: a new minor version may change the API.
+write_basic_package_version_file(${PROJECT_BINARY_DIR}/cordonConfigVersion.cmake
+  VERSION ${PROJECT_VERSION} COMPATIBILITY SameMinorVersion)
+install(FILES ${PROJECT_BINARY_DIR}/cordonConfig.cmake ${PROJECT_BINARY_DIR}/cordonConfigVersion.cmake
+              ${PROJECT_SOURCE_DIR}/cmake/CordonGates.cmake
+        DESTINATION ${CORDON_CMAKE_DIR})
+
+# pkg-config, for make and gcc users. The static libraries need what they
+# were linked against, so Libs names them.
+configure_file(${PROJECT_SOURCE_DIR}/cmake/cordon.pc.in ${PROJECT_BINARY_DIR}/cordon.pc @ONLY)
+install(FILES ${PROJECT_BINARY_DIR}/cordon.pc DESTINATION ${CMAKE_INSTALL_LIBDIR}/pkgconfig)
