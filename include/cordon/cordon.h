@@ -30,7 +30,7 @@ typedef enum cordon_status {
   CORDON_E_INVALID_POINTER = -10,    /* not a block of a Cordon heap */
   CORDON_E_WRONG_DOMAIN = -11,       /* the caller's domain may not do this */
   CORDON_E_NO_AVX = -12,             /* the CPU lacks AVX, needed to scrub registers */
-  CORDON_E_SYSCALL = -13,            /* a system call failed unexpectedly */
+  CORDON_E_SYSCALL = -13,            /* a system call failed, or did not do what it reported */
   CORDON_E_TOO_MANY_DOMAINS = -14,   /* the runtime's domain limit is reached */
   CORDON_E_UNSAFE_CODE = -15,        /* executable memory holds a WRPKRU/XRSTOR that cannot be neutralized */
   CORDON_E_LAZY_BINDING = -16,       /* neutralizing ld.so's XRSTOR needs LD_BIND_NOW=1 */

@@ -14,6 +14,7 @@
 #include <cstring>
 
 #include "cordon/cordon.h"
+#include "runtime/core/check.h"
 #include "runtime/domains/domain.h"
 #include "runtime/gates/gate_config.h"
 #include "runtime/hardware/pkey.h"
@@ -39,10 +40,22 @@ enum PageState : uint8_t {
   kPublished = 5,  // head: read+execute
 };
 
+// Guard pages are structural: which pages of a block may become executable
+// is never read from one writable byte. Besides its state byte, every page
+// of a block has a link word (page index + 1; 0 is none): the head links
+// to its guard page, and the body and guard pages link back to the head.
+// A block's executable pages are [head, guard) only if the head's link
+// names a page that is in the guard state and links back to that head, and
+// a page is free only if its state and its link both say so. So no single
+// write to the header (one byte or one word) can make a block reach over
+// its guard, or hand out a page of another block; an inconsistent header
+// stops the process.
+//
+// Layout: this fixed part (64 bytes), one state byte per code page, then
+// (4-byte aligned) one link word per code page.
 struct Header {
   std::atomic<uint32_t> lock;  // guards kFree pages becoming a block and back
   uint32_t hint;               // where the next search for free pages starts
-  uint8_t state[];             // NOLINT: one per code page, after the header
 };
 constexpr uint64_t kHeaderFixed = 64;
 static_assert(sizeof(Header) <= kHeaderFixed);
@@ -51,14 +64,21 @@ uint64_t RoundUp(uint64_t v, uint64_t to) {
   return (v + to - 1) / to * to;
 }
 
+// Where the link words start, from the header's start.
+uint64_t LinksOffset(uint64_t pages) {
+  return RoundUp(kHeaderFixed + pages, sizeof(uint32_t));
+}
+
 // Bytes of header in front of `pages` code pages.
 uint64_t HeaderBytes(uint64_t pages) {
-  return RoundUp(kHeaderFixed + pages, kPage);
+  return RoundUp(LinksOffset(pages) + pages * sizeof(uint32_t), kPage);
 }
 
 struct Region {
   Header* header;
-  uint64_t first;  // address of code page 0
+  uint8_t* state;   // one per code page
+  uint32_t* links;  // one per code page
+  uint64_t first;   // address of code page 0
   uint32_t pages;
 };
 
@@ -69,14 +89,29 @@ bool Current(Region* r) {
   r->first = c.code_start;
   r->pages = static_cast<uint32_t>((c.code_end - c.code_start) / kPage);
   r->header = reinterpret_cast<Header*>(c.code_start - HeaderBytes(r->pages));
+  r->state = reinterpret_cast<uint8_t*>(r->header) + kHeaderFixed;
+  r->links = reinterpret_cast<uint32_t*>(reinterpret_cast<uint8_t*>(r->header) + LinksOffset(r->pages));
   return true;
 }
 
 uint8_t Load(const Region& r, uint32_t i) {
-  return __atomic_load_n(&r.header->state[i], __ATOMIC_ACQUIRE);
+  return __atomic_load_n(&r.state[i], __ATOMIC_ACQUIRE);
 }
 void Store(const Region& r, uint32_t i, uint8_t v) {
-  __atomic_store_n(&r.header->state[i], v, __ATOMIC_RELEASE);
+  __atomic_store_n(&r.state[i], v, __ATOMIC_RELEASE);
+}
+constexpr uint32_t kNoLink = 0;
+uint32_t LinkOf(const Region& r, uint32_t i) {
+  return __atomic_load_n(&r.links[i], __ATOMIC_ACQUIRE);
+}
+void SetLink(const Region& r, uint32_t i, uint32_t to) {
+  __atomic_store_n(&r.links[i], to + 1, __ATOMIC_RELEASE);
+}
+void ClearLink(const Region& r, uint32_t i) {
+  __atomic_store_n(&r.links[i], kNoLink, __ATOMIC_RELEASE);
+}
+bool IsFree(const Region& r, uint32_t i) {
+  return Load(r, i) == kFree && LinkOf(r, i) == kNoLink;
 }
 
 class Lock {
@@ -102,10 +137,21 @@ bool PageIndex(const Region& r, uint64_t addr, uint32_t* index) {
   return true;
 }
 
+// The number of pages that may become executable in the block at head
+// (the guard page is the next one), from the link pair alone. A pair that
+// does not hold means the header was written by something other than this
+// code: the process stops rather than guess.
 uint32_t BlockPages(const Region& r, uint32_t head) {
-  uint32_t n = 1;
-  while (head + n < r.pages && Load(r, head + n) == kBody) ++n;
-  return n;
+  const uint32_t link = LinkOf(r, head);
+  const uint32_t guard = link - 1;
+  if (link == kNoLink || guard <= head || guard >= r.pages || Load(r, guard) != kGuardPage ||
+      LinkOf(r, guard) != head + 1) {
+    internal::DieWithNumbers(
+        "code region: the header does not hold together (a write to trusted memory changed it); process "
+        "stopped: the block at page ",
+        head, ", which is not its guard: page ", link - 1);
+  }
+  return guard - head;
 }
 
 // Takes the block at addr for this thread (its head becomes kBusy).
@@ -113,7 +159,7 @@ int Claim(const Region& r, uint64_t addr, uint32_t* head, uint8_t* was) {
   if (!PageIndex(r, addr, head)) return CORDON_E_INVALID_POINTER;
   for (uint8_t s : {kReserved, kPublished}) {
     uint8_t expected = s;
-    if (__atomic_compare_exchange_n(&r.header->state[*head], &expected, kBusy, false, __ATOMIC_ACQ_REL,
+    if (__atomic_compare_exchange_n(&r.state[*head], &expected, kBusy, false, __ATOMIC_ACQ_REL,
                                     __ATOMIC_ACQUIRE)) {
       *was = s;
       return CORDON_OK;
@@ -135,11 +181,16 @@ uint64_t Reserve(const Region& r, uint64_t bytes) {
   for (uint32_t step = 0; step < r.pages + need; ++step) {
     const uint32_t i = (start + step) % r.pages;
     if (i == 0) run = 0;  // a run cannot wrap around
-    run = Load(r, i) == kFree ? run + 1 : 0;
+    run = IsFree(r, i) ? run + 1 : 0;
     if (run == need) {
       const uint32_t head = i + 1 - need;
-      for (uint32_t k = head + 1; k < i; ++k) Store(r, k, kBody);
+      for (uint32_t k = head + 1; k < i; ++k) {
+        SetLink(r, k, head);
+        Store(r, k, kBody);
+      }
+      SetLink(r, i, head);
       Store(r, i, kGuardPage);
+      SetLink(r, head, i);
       Store(r, head, kReserved);
       r.header->hint = i + 1;
       return r.first + head * kPage;
@@ -211,7 +262,10 @@ uint64_t Release(const Region& r, uint64_t addr) {
     return EncodeStatus(CORDON_E_SYSCALL);
   }
   Lock lock(r.header);
-  for (uint32_t k = head; k <= head + n && k < r.pages; ++k) Store(r, k, kFree);  // the guard page too
+  for (uint32_t k = head; k <= head + n; ++k) {  // the guard page too
+    Store(r, k, kFree);
+    ClearLink(r, k);
+  }
   return 0;
 }
 

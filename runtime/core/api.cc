@@ -20,6 +20,8 @@
 #include "runtime/gates/gate_config.h"
 #include "runtime/hardware/cpu.h"
 #include "runtime/hardware/pkey.h"
+#include "runtime/hardware/readback.h"
+#include "runtime/hardware/smaps.h"
 #include "runtime/inspector/enforce.h"
 #include "runtime/policy/lockdown.h"
 #include "runtime/signals/signals.h"
@@ -90,6 +92,33 @@ void ReportUnsafeCode(const void* block, const void* code, size_t len) {
   }
 }
 
+// Reads back what the kernel did, rather than trusting return values
+// (hardware/readback.h; the domain's own memory was checked when it was
+// created, before anything was written to it). Checked: the key is one a domain can hold, this thread's PKRU
+// denies it outside the domain, every writable mapping of the domain (and
+// of the code region's header) carries the key and is excluded from core
+// dumps, and the gate config page is read-only. [header, header_end) is the
+// code region's header, empty when there is none.
+int VerifyProtection(int d, uint64_t header, uint64_t header_end) {
+  const int key = domains::KeyOf(d);
+  if (std::string why = hw::CheckAllocatedKey(key); !why.empty()) return hw::ReportUnprotected(why);
+  if (hw::PermissionOf(hw::ReadPkru(), key) != hw::Permission::kNoAccess) {
+    return hw::ReportUnprotected("PKRU does not deny key " + std::to_string(key) + " outside the domain");
+  }
+  const auto& dc = gates::Config().domains[d];
+  std::string why = hw::CheckKeyed(dc.region_start, dc.region_end, key, "the trusted domain's memory");
+  if (why.empty() && header != header_end)
+    why = hw::CheckKeyed(header, header_end, key, "the code region's header");
+  if (!why.empty()) return hw::ReportUnprotected(why);
+  const auto config = hw::FindMapping(&gates::Config());
+  if (!config || config->perms[1] == 'w') {
+    char where[24];
+    snprintf(where, sizeof where, "%p", static_cast<const void*>(&gates::Config()));
+    return hw::ReportUnprotected(std::string("the gate config page at ") + where + " is not read-only");
+  }
+  return CORDON_OK;
+}
+
 int CheckDomain(cordon_domain_t d) {
   if (!Initialized()) return CORDON_E_NOT_INITIALIZED;
   return domains::Exists(d) ? CORDON_OK : CORDON_E_INVALID_ARGUMENT;
@@ -127,7 +156,14 @@ int cordon_init(const cordon_options* opts) {
   if (Reg().initialized) return CORDON_E_ALREADY_INITIALIZED;
   // A build mistake, whatever the machine: say so first.
   if (gates::HasUngatedTrustedCode()) return CORDON_E_UNGATED_CODE;
-  if (!hw::CpuHasPku() || !hw::KernelHasPkeys()) return CORDON_E_NO_PKU;
+  if (!hw::CpuHasPku()) return CORDON_E_NO_PKU;
+  // The kernel's answer is read, not assumed: a key 0 (or out of range)
+  // means a filter installed before is faking pkey_alloc.
+  if (const int probe = hw::ProbePkeyAlloc(); probe < 0) {
+    return CORDON_E_NO_PKU;
+  } else if (std::string why = hw::CheckAllocatedKey(probe); !why.empty()) {
+    return hw::ReportUnprotected(why);
+  }
   if (!hw::CpuHasAvx()) return CORDON_E_NO_AVX;
   if (o.inspect_policy != CORDON_INSPECT_NEUTRALIZE && o.inspect_policy != CORDON_INSPECT_REFUSE) {
     return CORDON_E_INVALID_ARGUMENT;
@@ -179,6 +215,11 @@ int cordon_init(const cordon_options* opts) {
       return CORDON_E_SYSCALL;
     }
   }
+  const cordon::code::Span header = cordon::code::RegionSpan();
+  if (const int s = VerifyProtection(d, header.start, header.start == 0 ? 0 : gates::Config().code_start);
+      s != CORDON_OK) {
+    return s;
+  }
   pthread_atfork(nullptr, nullptr, domains::ResetThreadRecordsInChild);
   Reg().options = o;
   Reg().domain_names[d] = "trusted";
@@ -217,6 +258,7 @@ int cordon_domain_create(const char* name, cordon_domain_t* out) {
   int d = 0;
   const int status = domains::CreateDomain(Reg().options, &d);
   if (status != CORDON_OK) return status;
+  if (const int s = VerifyProtection(d, 0, 0); s != CORDON_OK) return s;
   Reg().domain_names[d] = name;
   *out = d;
   return CORDON_OK;
@@ -526,7 +568,10 @@ const char* cordon_strerror(int status) {
     case CORDON_E_NO_AVX:
       return "the CPU lacks AVX, which Cordon's gates need to clear vector registers";
     case CORDON_E_SYSCALL:
-      return "a system call failed unexpectedly while setting up protection keys";
+      return "a system call failed unexpectedly while setting up protection keys, or reported a success that "
+             "reading back showed was not (stderr says which; a seccomp filter installed before "
+             "cordon_init() "
+             "can do that)";
     case CORDON_E_TOO_MANY_DOMAINS:
       return "the runtime already has 15 domains, the hardware limit";
     case CORDON_E_UNSAFE_CODE:
@@ -556,8 +601,11 @@ const char* cordon_strerror(int status) {
       return "this process has no code region (cordon_options.code_size was 0), so no code can be published; "
              "pass a code_size to cordon_init()";
     case CORDON_E_LOCKDOWN_FAILED:
-      return "the process cannot be locked down; the line on stderr says why (writable code, a second procfs "
-             "mount, READ_IMPLIES_EXEC, or a kernel error part-way, after which the process should exit)";
+      return "the process cannot be locked down; the line on stderr says why (a descriptor that reaches "
+             "around "
+             "protection keys, a child process that holds capabilities, writable code, a second procfs "
+             "mount, "
+             "READ_IMPLIES_EXEC, or a kernel error part-way, after which the process should exit)";
   }
   return "unknown Cordon status code";
 }

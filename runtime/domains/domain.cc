@@ -13,6 +13,7 @@
 #include "runtime/code/code_region.h"
 #include "runtime/core/check.h"
 #include "runtime/hardware/pkey.h"
+#include "runtime/hardware/readback.h"
 #include "runtime/policy/memory_guard.h"
 #include "runtime/signals/signals.h"
 
@@ -217,6 +218,10 @@ int CreateDomain(const cordon_options& opts, int* index_out) {
     policy::ReleaseGuardedBlocks(upper);
     return key == -ENOSPC ? CORDON_E_NO_KEYS : CORDON_E_NO_PKU;
   }
+  if (std::string why = hw::CheckAllocatedKey(key); !why.empty()) {
+    policy::ReleaseGuardedBlocks(upper);
+    return hw::ReportUnprotected(why);
+  }
   // Tag everything now, guard pages excepted, so that no system call on the
   // region is ever needed again (the lockdown forbids them).
   bool tagged = hw::SysPkeyMprotect(base, l.state_bytes, PROT_READ | PROT_WRITE, key) == 0;
@@ -238,6 +243,14 @@ int CreateDomain(const cordon_options& opts, int* index_out) {
     policy::ReleaseGuardedBlocks(upper);
     (void)hw::SysPkeyFree(key);
     return CORDON_E_SYSCALL;
+  }
+  // Read back before the first write into the region: the calls may have
+  // been faked (hardware/readback.h).
+  if (std::string why = hw::CheckKeyed(upper, upper + l.total, key, "the trusted domain's memory");
+      !why.empty()) {
+    policy::ReleaseGuardedBlocks(upper);
+    (void)hw::SysPkeyFree(key);
+    return hw::ReportUnprotected(why);
   }
 
   auto* state = new (base) DomainState{{}, {CORDON_BUILTIN_COUNT}, nullptr, {}};

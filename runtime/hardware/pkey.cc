@@ -23,11 +23,17 @@ bool CpuHasPku() {
   return pku && ospke;
 }
 
-bool KernelHasPkeys() {
+int ProbePkeyAlloc() {
   const int key = SysPkeyAlloc(0, static_cast<unsigned>(Permission::kNoAccess));
-  if (key < 0) return false;
-  (void)SysPkeyFree(key);
-  return true;
+  // Never free key 0 (or a number that is no key): the kernel would mark
+  // the default key free. A faked pkey_alloc can return anything.
+  if (key > kDefaultKey && key < kMaxKeys) (void)SysPkeyFree(key);
+  return key;
+}
+
+bool KernelHasPkeys() {
+  const int key = ProbePkeyAlloc();
+  return key > kDefaultKey && key < kMaxKeys;
 }
 
 bool PkeysUsable() {

@@ -44,6 +44,8 @@ constexpr Permission PermissionOf(uint32_t pkru, int key) {
 bool CpuHasPku();
 // Expensive check: the kernel hands out a key (allocates and frees one).
 bool KernelHasPkeys();
+// The key pkey_alloc returned (freed again if it is one of 1-15), or -errno.
+int ProbePkeyAlloc();
 // Both; what initialisation uses.
 bool PkeysUsable();
 

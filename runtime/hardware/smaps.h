@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <vector>
 
 namespace cordon::hw {
 
@@ -20,6 +21,11 @@ struct MappingInfo {
 // The mapping that contains addr, from smaps_path (default /proc/self/smaps).
 // nullopt when no mapping contains it or the file cannot be read.
 std::optional<MappingInfo> FindMapping(const void* addr, const char* smaps_path = "/proc/self/smaps");
+
+// Every mapping that meets [start, end), in address order; nullopt when the
+// file cannot be read.
+std::optional<std::vector<MappingInfo>> MappingsIn(uintptr_t start, uintptr_t end,
+                                                   const char* smaps_path = "/proc/self/smaps");
 
 }  // namespace cordon::hw
 

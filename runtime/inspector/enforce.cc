@@ -261,14 +261,85 @@ bool PrivatizeExecutableMemory(std::string* why) {
       return false;
     }
   }
+  std::string error;
+  auto dis = Disassembler::Open(&error);
+  if (!dis) {
+    *why = error;
+    return false;
+  }
+  // Copy first, then inspect the copies, then run them: a file (or another
+  // mapping of shared memory) can change between any inspection of the
+  // mapping and a copy of it, so the bytes that are scanned must be the
+  // bytes that will run, in memory only this process can write.
+  struct Copy {
+    const Mapping* mapping;
+    void* bytes;
+  };
+  std::vector<Copy> copies;
+  std::vector<std::vector<uint8_t>> read_back;  // execute-only private code, to scan it
+  read_back.reserve(mappings->size());
+  std::vector<Region> regions;
+  const auto discard = [&] {
+    for (const Copy& c : copies) munmap(c.bytes, c.mapping->end - c.mapping->start);
+  };
+  // Through /proc/self/mem, so that execute-only pages can be copied too.
+  const int mem = open("/proc/self/mem", O_RDONLY | O_CLOEXEC);
+  if (mem < 0) {
+    *why = std::string("cannot open /proc/self/mem: ") + strerror(errno);
+    return false;
+  }
   for (const Mapping& m : *mappings) {
+    const uint64_t len = m.end - m.start;
     const bool file = !m.path.empty() && m.path[0] == '/';
-    if (!file && m.perms[3] != 's') continue;  // already private and anonymous
+    if (!file && m.perms[3] != 's') {
+      // Already private and anonymous: no file and no other mapping can
+      // change it. Scanned where it is.
+      if (m.perms[0] == 'r') {
+        regions.push_back({m.start, reinterpret_cast<const uint8_t*>(m.start), len, m.path});
+        continue;
+      }
+      read_back.emplace_back(len);
+      if (pread(mem, read_back.back().data(), len, static_cast<off_t>(m.start)) !=
+          static_cast<ssize_t>(len)) {
+        *why = "cannot read the code of " + m.path + ": " + strerror(errno);
+        close(mem);
+        discard();
+        return false;
+      }
+      regions.push_back({m.start, read_back.back().data(), len, m.path});
+      continue;
+    }
+    void* copy = mmap(nullptr, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (copy == MAP_FAILED ||
+        pread(mem, copy, len, static_cast<off_t>(m.start)) != static_cast<ssize_t>(len)) {
+      *why = "cannot make a private copy of the code of " + m.path + ": " + strerror(errno);
+      if (copy != MAP_FAILED) munmap(copy, len);
+      close(mem);
+      discard();
+      return false;
+    }
+    copies.push_back({&m, copy});
+    regions.push_back({m.start, static_cast<const uint8_t*>(copy), len, m.path});
+  }
+  close(mem);
+  // Every byte offset of what will be executable, laid out as it will run
+  // (adjacent mappings as one stream), against the gate sites.
+  for (const Finding& f : InspectRegions(regions, RuntimeGateSites(), *dis, {}, false)) {
+    if (IsUnsafe(f.verdict)) {
+      *why = Describe(f) + " (" + VerdictName(f.verdict) +
+             ") is in the code as it would run after cordon_lockdown(): the file behind it changed after it "
+             "was inspected; nothing was made private";
+      discard();
+      return false;
+    }
+  }
+  for (const Copy& c : copies) {
+    const Mapping& m = *c.mapping;
+    const uint64_t len = m.end - m.start;
     const int prot = (m.perms[0] == 'r' ? PROT_READ : 0) | PROT_EXEC;
-    std::string step;
-    if (!ReplaceWithCopy(
-            m.start, m.end - m.start, prot, [](uint8_t*) {}, &step)) {
-      *why = "cannot make a private copy of the code of " + m.path + ": " + step;
+    if (mprotect(c.bytes, len, prot) != 0 || mremap(c.bytes, len, len, MREMAP_MAYMOVE | MREMAP_FIXED,
+                                                    reinterpret_cast<void*>(m.start)) == MAP_FAILED) {
+      *why = "cannot put the private copy of the code of " + m.path + " in place: " + strerror(errno);
       return false;
     }
   }

@@ -19,7 +19,8 @@
 namespace cordon::policy {
 namespace {
 
-constexpr uint64_t kAccess = LANDLOCK_ACCESS_FS_READ_FILE | LANDLOCK_ACCESS_FS_WRITE_FILE;
+constexpr uint64_t kRead = LANDLOCK_ACCESS_FS_READ_FILE;
+constexpr uint64_t kAccess = kRead | LANDLOCK_ACCESS_FS_WRITE_FILE;
 
 class Fd {
  public:
@@ -36,11 +37,16 @@ class Fd {
 };
 
 // A directory on the way to denied files: children named here are walked
-// into (or skipped when they map to nullptr); every other child is granted,
-// unless skip_other says no (procfs's other processes).
+// into (or skipped when they map to nullptr); children named in read_only
+// are granted reading only; every other child is granted, unless
+// skip_other says no (procfs's other processes) or only_named is set (then
+// only the children in granted are).
 struct Node {
   std::map<std::string, std::unique_ptr<Node>> children;
+  std::set<std::string> read_only;
+  std::set<std::string> granted;  // with only_named: the children granted
   bool (*skip_other)(const std::string& name) = nullptr;
+  bool only_named = false;
 };
 
 bool IsNumber(const std::string& s) {
@@ -51,9 +57,10 @@ void Deny(Node* dir, const std::string& name) {
   dir->children[name] = nullptr;
 }
 
-// The files of one task directory that expose its memory or registers.
+// The files of one task directory that expose its memory or registers
+// (the descriptor audit refuses the same ones, audit.cc).
 void DenyTaskFiles(Node* task) {
-  for (const char* f : {"mem", "syscall", "stack"}) Deny(task, f);
+  for (const char* f : {"mem", "pagemap", "syscall", "stack"}) Deny(task, f);
 }
 
 class Walker {
@@ -74,15 +81,22 @@ class Walker {
         if (!walked.ok()) return walked;
         continue;
       }
-      if (node.skip_other != nullptr && node.skip_other(name)) continue;
-      auto granted = Grant(child);
+      if (node.read_only.count(name) != 0) {
+        auto granted = Grant(child, kRead);
+        if (!granted.ok()) return granted;
+        continue;
+      }
+      if ((node.only_named && node.granted.count(name) == 0) ||
+          (node.skip_other != nullptr && node.skip_other(name)))
+        continue;
+      auto granted = Grant(child, kAccess);
       if (!granted.ok()) return granted;
     }
     return true;
   }
 
  private:
-  Expected<bool> Grant(const std::string& path) {
+  Expected<bool> Grant(const std::string& path, uint64_t access) {
     Fd fd(open(path.c_str(), O_PATH | O_NOFOLLOW | O_CLOEXEC));
     if (fd.get() < 0) {
       // Gone since listing it (a thread that ended): nothing to grant.
@@ -94,7 +108,7 @@ class Walker {
     // A symbolic link grants nothing: access is checked on what it names.
     if (S_ISLNK(st.st_mode)) return true;
     landlock_path_beneath_attr rule{};
-    rule.allowed_access = kAccess;
+    rule.allowed_access = access;
     rule.parent_fd = fd.get();
     if (syscall(SYS_landlock_add_rule, ruleset_, LANDLOCK_RULE_PATH_BENEATH, &rule, 0) != 0) {
       return Error{"landlock_add_rule(" + path + "): " + strerror(errno)};
@@ -143,7 +157,14 @@ Expected<bool> RestrictMemoryFiles(pid_t pid) {
   // Other processes (children hold copies of trusted memory), and the
   // kernel's memory image.
   proc->skip_other = IsNumber;
-  for (const char* f : {"kcore", "kpagecount", "kpageflags", "kpagecgroup"}) Deny(proc, f);
+  for (const char* f : {"kcore", "kpagecount", "kpageflags", "kpagecgroup", "sysrq-trigger"}) Deny(proc, f);
+  // Kernel settings stay readable, never writable: as root (uid 0 keeps
+  // owner rights on root's files even without capabilities) /proc/sys
+  // would set core_pattern and suid_dumpable, which bring core dumps and
+  // their helpers back; /sys holds tracefs (uprobes read registers and
+  // memory) and writable kernel parameters.
+  proc->read_only.insert("sys");
+  root.read_only.insert("sys");
   Node* self = (proc->children[std::to_string(pid)] = std::make_unique<Node>()).get();
   DenyTaskFiles(self);
   Node* tasks = (self->children["task"] = std::make_unique<Node>()).get();
@@ -158,8 +179,15 @@ Expected<bool> RestrictMemoryFiles(pid_t pid) {
       DenyTaskFiles((tasks->children[e->d_name] = std::make_unique<Node>()).get());
     }
   }
+  // Devices: only those that reach no memory. Every other device may map
+  // or copy this process's memory without protection keys (/dev/mem,
+  // /dev/kvm, vfio, GPUs, vhost, /dev/userfaultfd) or hold swapped-out
+  // trusted pages (disks), so a device the list does not name stays closed.
   Node* dev = (root.children["dev"] = std::make_unique<Node>()).get();
-  for (const char* f : {"mem", "kmem", "port", "userfaultfd"}) Deny(dev, f);
+  dev->only_named = true;
+  for (const char* f : {"null", "zero", "full", "random", "urandom", "tty", "ptmx", "pts", "shm", "mqueue"}) {
+    dev->granted.insert(f);
+  }
 
   auto walked = Walker(ruleset.get()).Walk("/", root);
   if (!walked.ok()) return walked;

@@ -3,10 +3,13 @@
 
 #include <dirent.h>
 #include <linux/audit.h>
+#include <linux/capability.h>
 #include <linux/futex.h>
+#include <linux/securebits.h>
 #include <signal.h>
 #include <sys/personality.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -18,6 +21,7 @@
 #include "cordon/cordon.h"
 #include "runtime/core/check.h"
 #include "runtime/inspector/enforce.h"
+#include "runtime/policy/audit.h"
 #include "runtime/policy/landlock.h"
 #include "runtime/signals/signals.h"
 
@@ -117,7 +121,58 @@ bool UnregisterRseq() {
   return false;
 }
 
+void (*g_before_privatize)() = nullptr;
+
+// Capabilities end with set-up: an effective capability would let untrusted
+// code around every other rule (CAP_SYS_PTRACE, CAP_SYS_ADMIN, CAP_DAC_*,
+// ...). Dropped for good: the bounding set (no execve could bring them back,
+// though execve is refused anyway), the ambient set, and securebits locked
+// so that uid 0 means nothing special any more; then capset to zero. The
+// filter then refuses capset and every set*id call, and the process keeps
+// its uids. Without CAP_SETPCAP the bounding set and securebits cannot
+// change, but then there is nothing they would hold back: capset to zero is
+// always allowed and is what counts.
+Expected<bool> DropCapabilities() {
+  __user_cap_header_struct header{_LINUX_CAPABILITY_VERSION_3, 0};
+  __user_cap_data_struct data[2] = {};
+  if (syscall(SYS_capget, &header, data) != 0) return Error{std::string("capget: ") + strerror(errno)};
+  const bool setpcap = (data[0].effective & (1u << CAP_SETPCAP)) != 0;
+  if (setpcap) {
+    for (int cap = 0; prctl(PR_CAPBSET_READ, cap, 0, 0, 0) >= 0; ++cap) {
+      if (prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) != 0) {
+        return Error{"PR_CAPBSET_DROP(" + std::to_string(cap) + "): " + strerror(errno)};
+      }
+    }
+    const unsigned long bits = SECBIT_NOROOT | SECBIT_NOROOT_LOCKED | SECBIT_NO_SETUID_FIXUP |
+                               SECBIT_NO_SETUID_FIXUP_LOCKED | SECBIT_KEEP_CAPS_LOCKED |
+                               SECBIT_NO_CAP_AMBIENT_RAISE | SECBIT_NO_CAP_AMBIENT_RAISE_LOCKED;
+    if (prctl(PR_SET_SECUREBITS, bits, 0, 0, 0) != 0) {
+      return Error{std::string("PR_SET_SECUREBITS: ") + strerror(errno)};
+    }
+  }
+  if (prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0) != 0 && errno != EINVAL) {
+    return Error{std::string("PR_CAP_AMBIENT_CLEAR_ALL: ") + strerror(errno)};
+  }
+  __user_cap_data_struct none[2] = {};
+  header = {_LINUX_CAPABILITY_VERSION_3, 0};
+  if (syscall(SYS_capset, &header, none) != 0) return Error{std::string("capset: ") + strerror(errno)};
+  // Read back: a system call faked by a filter installed before set-up
+  // must not leave capabilities behind.
+  header = {_LINUX_CAPABILITY_VERSION_3, 0};
+  if (syscall(SYS_capget, &header, data) != 0) return Error{std::string("capget: ") + strerror(errno)};
+  for (const auto& d : data) {
+    if (d.effective != 0 || d.permitted != 0 || d.inheritable != 0) {
+      return Error{"capabilities are still held after capset to zero"};
+    }
+  }
+  return true;
+}
+
 }  // namespace
+
+void SetBeforePrivatizeHookForTests(void (*hook)()) {
+  g_before_privatize = hook;
+}
 
 int Lockdown(const LockdownPlan& plan, bool* changed) {
   *changed = false;
@@ -131,6 +186,11 @@ int Lockdown(const LockdownPlan& plan, bool* changed) {
                                                       " threads are running; call cordon_lockdown() before "
                                                       "starting any thread");
   }
+  // Descriptors opened before any rule existed keep working after the rules
+  // (Landlock and seccomp check opens and calls, not what is already open),
+  // and children forked during set-up are not confined.
+  if (const std::string why = AuditDescriptors(); !why.empty()) return Refuse(CORDON_E_LOCKDOWN_FAILED, why);
+  if (const std::string why = AuditChildren(); !why.empty()) return Refuse(CORDON_E_LOCKDOWN_FAILED, why);
   if ((personality(0xffffffff) & READ_IMPLIES_EXEC) != 0) {
     return Refuse(CORDON_E_LOCKDOWN_FAILED,
                   "the process runs with READ_IMPLIES_EXEC (an executable stack in some loaded object), so "
@@ -147,7 +207,8 @@ int Lockdown(const LockdownPlan& plan, bool* changed) {
   if (!filter.ok())
     return Refuse(CORDON_E_LOCKDOWN_FAILED, "cannot build the seccomp filter: " + filter.error());
   auto program = ExportBpf(*filter);
-  if (!program.ok()) return Refuse(CORDON_E_LOCKDOWN_FAILED, "cannot export the seccomp filter: " + program.error());
+  if (!program.ok())
+    return Refuse(CORDON_E_LOCKDOWN_FAILED, "cannot export the seccomp filter: " + program.error());
   if (const std::string why = signals::CheckHandlersForLockdown(); !why.empty()) {
     return Refuse(CORDON_E_LOCKDOWN_FAILED, why);
   }
@@ -169,12 +230,12 @@ int Lockdown(const LockdownPlan& plan, bool* changed) {
   // Code that set-up created since cordon_init() is inspected like the rest.
   std::vector<inspector::ReportEntry> report;
   if (const int s = inspector::EnforceOnProcess(plan.inspect_policy, &report); s != CORDON_OK) return s;
+  if (g_before_privatize != nullptr) g_before_privatize();
+  // The copies are scanned, not the files: what runs is what was scanned.
   std::string why;
   if (!inspector::PrivatizeExecutableMemory(&why)) return Refuse(CORDON_E_UNSAFE_CODE, why);
   // From here on a failure leaves the process partly locked.
   *changed = true;
-  if (prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) != 0)
-    return Failed(std::string("PR_SET_DUMPABLE: ") + strerror(errno));
   if (plan.filter.violation == Violation::kKill) {
     for (int nr = 0; nr < kNamedCalls; ++nr) {
       if (g_names[nr] == nullptr) g_names[nr] = seccomp_syscall_resolve_num_arch(SCMP_ARCH_X86_64, nr);
@@ -189,6 +250,17 @@ int Lockdown(const LockdownPlan& plan, bool* changed) {
     return Failed(std::string("PR_SET_NO_NEW_PRIVS: ") + strerror(errno));
   }
   if (auto r = RestrictMemoryFiles(getpid()); !r.ok()) return Failed("Landlock: " + r.error());
+  if (auto r = DropCapabilities(); !r.ok()) return Failed("dropping capabilities: " + r.error());
+  // No core dump, ever: not dumpable (after the credential changes above,
+  // which can reset it), and RLIMIT_CORE 1, not 0: the kernel writes no
+  // file core below a page, and 1 is also its "no core" value for a pipe
+  // helper (fs/coredump.c's recursion guard), which 0 does not stop. Without
+  // CAP_SYS_RESOURCE the hard limit cannot be raised again.
+  const rlimit one{1, 1};
+  if (setrlimit(RLIMIT_CORE, &one) != 0) return Failed(std::string("RLIMIT_CORE: ") + strerror(errno));
+  if (prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) != 0 || prctl(PR_GET_DUMPABLE, 0, 0, 0, 0) != 0) {
+    return Failed(std::string("PR_SET_DUMPABLE: ") + strerror(errno));
+  }
   if (const int s = signals::TakeOverHandlers(); s != CORDON_OK) {
     return Failed(std::string("taking over the signal handlers: ") + cordon_strerror(s));
   }

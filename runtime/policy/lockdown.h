@@ -1,10 +1,11 @@
 // cordon_lockdown(): the end of set-up. Checks that the process can be
-// locked down, then, in order: inspects executable memory again, replaces
-// file-backed and shared code with private copies, unregisters rseq, makes
-// the process non-dumpable, installs the violation handler, routes every
-// signal handler through the runtime, restricts the memory files with
-// Landlock and loads the seccomp filter
-// (docs/lockdown.md).
+// locked down (one thread, no descriptor that reaches around protection
+// keys, no child that holds capabilities, ...), then, in order: inspects
+// executable memory again, copies file-backed and shared code, scans the
+// copies and puts them in place, unregisters rseq, installs the violation
+// handler, restricts files with Landlock, drops every capability, makes the
+// process non-dumpable with RLIMIT_CORE 1, routes every signal handler
+// through the runtime and loads the seccomp filter (docs/lockdown.md).
 #ifndef CORDON_RUNTIME_POLICY_LOCKDOWN_H_
 #define CORDON_RUNTIME_POLICY_LOCKDOWN_H_
 
@@ -28,6 +29,10 @@ struct LockdownPlan {
 // come first and change nothing; a failure after them (which needs a kernel
 // error) leaves the process partly locked, says so, and sets *changed.
 int Lockdown(const LockdownPlan& plan, bool* changed);
+
+// Tests only: called between the re-inspection and the privatization of
+// code, where a file behind code could change (tests/pku/lockdown_root_test.cc).
+void SetBeforePrivatizeHookForTests(void (*hook)());
 
 }  // namespace cordon::policy
 

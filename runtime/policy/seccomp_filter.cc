@@ -61,6 +61,17 @@ constexpr const char* kForbidden[] = {
 // be started (its loader would need new executable memory).
 constexpr const char* kRefused[] = {"mremap", "rseq", "execve", "execveat"};
 
+// Credentials are fixed at lockdown, which drops every capability
+// (lockdown.cc): no call may change a uid, gid or capability again. A
+// changed uid or fsuid would also make the process dumpable again (the
+// kernel resets dumpable to suid_dumpable on such changes).
+constexpr const char* kCredentials[] = {"setuid",    "setgid",   "setreuid", "setregid",  "setresuid",
+                                        "setresgid", "setfsuid", "setfsgid", "setgroups", "capset"};
+// prctl options that change what credentials mean or who may trace: the
+// securebits, keeping capabilities across a uid change, raising ambient
+// capabilities, and Yama's ptracer exception.
+constexpr int kCredentialPrctls[] = {PR_SET_SECUREBITS, PR_SET_KEEPCAPS, PR_CAP_AMBIENT, PR_SET_PTRACER};
+
 class Builder {
  public:
   Builder(scmp_filter_ctx ctx, uint32_t deny) : ctx_(ctx), deny_(deny) {}
@@ -167,6 +178,8 @@ Expected<Filter> BuildFilter(const FilterSpec& spec) {
   Builder b(filter.get(), deny);
   for (const char* name : kForbidden) b.Deny(name);
   for (const char* name : kRefused) b.Rule(SCMP_ACT_ERRNO(EPERM), name);
+  for (const char* name : kCredentials) b.Deny(name);
+  for (const int option : kCredentialPrctls) b.Deny("prctl", IntIs(0, static_cast<uint32_t>(option)));
 
   // No further filters, no core dumps, no rewriting of the memory map.
   for (const int option : {PR_SET_SECCOMP, PR_SET_DUMPABLE, PR_SET_MM}) {

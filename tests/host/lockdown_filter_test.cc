@@ -2,8 +2,12 @@
 // with a golden dump (tests/golden/lockdown_filter.pfc). A change to the
 // policy shows up here as a diff to review; regenerate the file with
 // CORDON_UPDATE_GOLDEN=1 build/tests/cordon_host_tests --gtest_filter='LockdownFilter.*'.
+#include <fcntl.h>
 #include <gtest/gtest.h>
 #include <linux/filter.h>
+#include <linux/magic.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <unistd.h>
 
 #include <cstring>
@@ -11,6 +15,7 @@
 #include <sstream>
 #include <string>
 
+#include "runtime/policy/audit.h"
 #include "runtime/policy/seccomp_filter.h"
 #include "runtime/signals/signals.h"
 
@@ -135,6 +140,73 @@ TEST(LockdownFilter, CarriesEveryPlaceholderWordForTheToken) {
       EXPECT_GE(seen, 1) << std::hex << half;
     }
   }
+}
+
+}  // namespace
+
+// The lockdown's descriptor audit, decided from what /proc/self/fd and
+// fdinfo say (runtime/policy/audit.cc); the VM tests open the real ones.
+namespace {
+
+using cordon::policy::DescriptorFacts;
+using cordon::policy::WhyDescriptorIsUnsafe;
+
+constexpr pid_t kSelf = 100;
+bool OwnTask(long pid) {
+  return pid == kSelf || pid == 101;
+}
+
+std::string Why(const std::string& target, mode_t mode = S_IFREG, long magic = 0, int flags = O_RDONLY,
+                dev_t rdev = 0, long pidfd_pid = -1) {
+  DescriptorFacts f;
+  f.target = target;
+  f.mode = mode;
+  f.fs_magic = magic;
+  f.flags = flags;
+  f.rdev = rdev;
+  f.pidfd_pid = pidfd_pid;
+  return WhyDescriptorIsUnsafe(f, kSelf, OwnTask);
+}
+
+TEST(LockdownDescriptorAudit, RefusesWhatReachesAroundTheKeys) {
+  EXPECT_NE(Why("anon_inode:[perf_event]", 0).find("a perf event"), std::string::npos);
+  EXPECT_NE(Why("anon_inode:[userfaultfd]", 0).find("userfaultfd"), std::string::npos);
+  EXPECT_NE(Why("anon_inode:[io_uring]", 0).find("io_uring"), std::string::npos);
+  EXPECT_NE(Why("anon_inode:bpf-map", 0).find("bpf object"), std::string::npos);
+  EXPECT_NE(Why("anon_inode:bpf-prog", 0).find("bpf object"), std::string::npos);
+  EXPECT_NE(Why("anon_inode:[seccomp notify]", 0).find("seccomp listener"), std::string::npos);
+  EXPECT_NE(Why("anon_inode:kvm-vm", 0).find("KVM"), std::string::npos);
+  EXPECT_NE(Why("anon_inode:[something new]", 0).find("does not know"), std::string::npos);
+  EXPECT_NE(Why("anon_inode:[pidfd]", 0, 0, O_RDONLY, 0, kSelf).find("pidfd of this process"),
+            std::string::npos);
+  EXPECT_NE(Why("anon_inode:[pidfd]", 0, 0, O_RDONLY, 0, 101).find("pidfd of this process"),
+            std::string::npos);
+  for (const char* f : {"/proc/100/mem", "/proc/100/task/101/mem", "/proc/100/pagemap", "/proc/100/syscall",
+                        "/proc/100/stack", "/proc/555/mem", "/proc/kcore", "/proc/kpageflags"}) {
+    EXPECT_FALSE(Why(f, S_IFREG, PROC_SUPER_MAGIC).empty()) << f;
+  }
+  EXPECT_FALSE(Why("/proc/sys/kernel/core_pattern", S_IFREG, PROC_SUPER_MAGIC, O_WRONLY).empty());
+  EXPECT_FALSE(Why("/sys/kernel/mm/foo", S_IFREG, SYSFS_MAGIC, O_RDWR).empty());
+  EXPECT_FALSE(Why("/sys/kernel/tracing/trace_pipe", S_IFREG, TRACEFS_MAGIC).empty());
+  EXPECT_FALSE(Why("/dev/mem", S_IFCHR, 0, O_RDONLY, makedev(1, 1)).empty());
+  EXPECT_FALSE(Why("/dev/kvm", S_IFCHR, 0, O_RDWR, makedev(10, 232)).empty());
+  EXPECT_FALSE(Why("/dev/sda", S_IFBLK, 0, O_RDONLY, makedev(8, 0)).empty());
+}
+
+TEST(LockdownDescriptorAudit, KeepsWhatIsHarmless) {
+  for (const char* t : {"anon_inode:[eventfd]", "anon_inode:[eventpoll]", "anon_inode:[signalfd]",
+                        "anon_inode:[timerfd]", "anon_inode:inotify", "socket:[1234]", "pipe:[99]"}) {
+    EXPECT_EQ(Why(t, 0), "") << t;
+  }
+  EXPECT_EQ(Why("anon_inode:[pidfd]", 0, 0, O_RDONLY, 0, 555), "");  // another process's
+  EXPECT_EQ(Why("/proc/100/maps", S_IFREG, PROC_SUPER_MAGIC), "");
+  EXPECT_EQ(Why("/proc/100/oom_score_adj", S_IFREG, PROC_SUPER_MAGIC, O_WRONLY), "");
+  EXPECT_EQ(Why("/proc/sys/kernel/pid_max", S_IFREG, PROC_SUPER_MAGIC), "");  // reading
+  EXPECT_EQ(Why("/sys/devices/system/cpu/online", S_IFREG, SYSFS_MAGIC), "");
+  for (const dev_t d : {makedev(1, 3), makedev(1, 5), makedev(1, 9), makedev(5, 1), makedev(136, 0)}) {
+    EXPECT_EQ(Why("/dev/x", S_IFCHR, 0, O_RDWR, d), "");
+  }
+  EXPECT_EQ(Why("/tmp/data", S_IFREG, 0x01021994, O_RDWR), "");
 }
 
 }  // namespace
