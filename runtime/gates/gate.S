@@ -631,8 +631,20 @@ cordon_signal_resume_\d:
         xchg rax, qword ptr [rbx + REC_SIGNAL_FRAME]
         test rax, rax
         jz cordon_gate_fatal_signal_return
+        cmp dword ptr [rip + cordon_gate_config + CFG_SIGNAL_ALTSTACK], 0
+        jne .Lsignal_resume_parked_\d
         lea rsp, [rax + 8]
         TOKEN_SIGRETURN \d
+/* The frame is parked on this thread's alternate stack in domain 1's
+ * memory (SIGNAL_LANDED); its uc_stack gives the thread its full
+ * alternate stack back. */
+.Lsignal_resume_parked_\d:
+        mov r12, rax
+        xor ecx, ecx
+        xor edx, edx
+        CHECKED_WRPKRU DCFG(1, DCFG_PKRU), .Lsignal_resume_parked_site_\d
+        lea rsp, [r12 + 8]
+        TOKEN_SIGRETURN 1
         .size cordon_signal_resume_\d, . - cordon_signal_resume_\d
 
         .section cordon_gate_sites, "a", @progbits
@@ -643,6 +655,89 @@ cordon_signal_resume_\d:
         .long SITE_SIGNAL_LEAVE | (\d << 8)
         .long .Lsignal_resume_site_\d - .
         .long SITE_SIGNAL_RESUME | (\d << 8)
+        .long .Lsignal_resume_parked_site_\d - .
+        .long SITE_SIGNAL_RESUME | (1 << 8)
+        .text
+.endm
+
+.macro SIGNAL_LANDED d
+/* Kernels that write frames anywhere: the frame at r12, on this thread's
+ * alternate stack, says that domain d's code was interrupted with its stack
+ * pointer at rdx (cordon_internal_signal_landed checked the saved PKRU is
+ * d's). r15 = this thread's record of domain 1. As in SIGNAL_DOMAIN,
+ * nothing is written before this thread's record of d is shown to be
+ * running d's code on that stack. */
+.Lsignal_landed_in_\d:
+        mov r13, rdx
+        xor ecx, ecx
+        xor edx, edx
+        CHECKED_WRPKRU DCFG(\d, DCFG_PKRU), .Lsignal_landed_enter_site_\d
+        OWN_RECORD \d, cordon_gate_fatal_signal
+        /* The interrupted stack pointer may be the record itself (right
+         * after the entry's XCHG, right before the exit's). */
+        mov rax, rbx
+        sub rax, r13
+        jb cordon_gate_fatal_signal
+        cmp rax, qword ptr [rip + DCFG(\d, DCFG_STRIDE)]
+        jae cordon_gate_fatal_signal
+        cmp qword ptr [rbx + REC_SAVED_RSP], rbx
+        je cordon_gate_fatal_signal
+        mov rax, rbx
+        sub rax, qword ptr [rbx + REC_CALLOUT_RSP]
+        cmp rax, qword ptr [rip + DCFG(\d, DCFG_STRIDE)]
+        jb cordon_gate_fatal_signal
+        cmp qword ptr [rbx + REC_SIGNAL_FRAME], 0
+        jne cordon_gate_fatal_signal
+        mov r14, qword ptr [rbx + REC_SAVED_RSP]
+        /* Back to domain 1 (the frame's memory) to decide. */
+        xor ecx, ecx
+        xor edx, edx
+        CHECKED_WRPKRU DCFG(1, DCFG_PKRU), .Lsignal_landed_decide_site_\d
+        mov edi, \d
+        mov rsi, r14
+        mov rdx, r12
+        mov rcx, r15
+        call cordon_internal_signal_landed_in_domain
+        test rax, rax
+        jz .Lsignal_landed_resume
+        /* The frame stays parked; the record names it for the resume. */
+        mov r13, rax
+        xor ecx, ecx
+        xor edx, edx
+        CHECKED_WRPKRU DCFG(\d, DCFG_PKRU), .Lsignal_landed_park_site_\d
+        mov qword ptr [rbx + REC_SIGNAL_FRAME], r12
+        xor ebx, ebx
+        xor ebp, ebp
+        xor r12d, r12d
+        xor r14d, r14d
+        xor r15d, r15d
+        xor esi, esi
+        xor edi, edi
+        xor r8d, r8d
+        xor r9d, r9d
+        xor r10d, r10d
+        xor r11d, r11d
+        vzeroall
+        cmp dword ptr [rip + cordon_gate_config + CFG_WIDE_SCRUB], 0
+        je 1f
+        SCRUB_AVX512
+1:      mov rsp, r13
+        xor r13d, r13d
+        xor ecx, ecx
+        xor edx, edx
+        CHECKED_WRPKRU UNTRUSTED_PKRU, .Lsignal_landed_leave_site_\d
+        jmp cordon_signal_run_handler
+
+        .section cordon_gate_sites, "a", @progbits
+        .balign 8
+        .long .Lsignal_landed_enter_site_\d - .
+        .long SITE_SIGNAL_ENTER | (\d << 8)
+        .long .Lsignal_landed_decide_site_\d - .
+        .long SITE_SIGNAL_ENTER | (1 << 8)
+        .long .Lsignal_landed_park_site_\d - .
+        .long SITE_SIGNAL_ENTER | (\d << 8)
+        .long .Lsignal_landed_leave_site_\d - .
+        .long SITE_SIGNAL_LEAVE | (\d << 8)
         .text
 .endm
 
@@ -655,6 +750,8 @@ cordon_signal_resume_\d:
         .hidden cordon_signal_entry
         .type cordon_signal_entry, @function
 cordon_signal_entry:
+        cmp dword ptr [rip + cordon_gate_config + CFG_SIGNAL_ALTSTACK], 0
+        jne .Lsignal_landed
         .irp d, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15
         cmp rsp, qword ptr [rip + DCFG(\d, DCFG_REGION_START)]
         jb 1f
@@ -669,6 +766,168 @@ cordon_signal_entry:
         .irp d, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15
         SIGNAL_DOMAIN \d
         .endr
+
+/* Kernels that write frames anywhere (docs/signals.md, "Frames the kernel
+ * writes anywhere"): every runtime handler has SA_ONSTACK and every thread
+ * an alternate stack in its own domain-1 record slot, so the frame is
+ * there, written with PKRU 0, whatever the stack pointer was. Nothing is
+ * written before the checks: this thread owns the record (gettid) and rsp
+ * lies in that record's alternate stack. */
+.Lsignal_landed:
+        xor ecx, ecx
+        xor edx, edx
+        CHECKED_WRPKRU DCFG(1, DCFG_PKRU), .Lsignal_landed_site
+        OWN_RECORD 1, cordon_gate_fatal_signal
+        mov eax, dword ptr [rip + cordon_gate_config + CFG_SIGBUF_PAGES]
+        add eax, SLOT_READONLY_PAGES
+        shl rax, 12
+        add rax, rbx
+        add rax, REC_SIZE
+        sub rax, qword ptr [rip + DCFG(1, DCFG_STRIDE)]
+        cmp rsp, rax
+        jb cordon_gate_fatal_signal
+        mov ecx, dword ptr [rip + cordon_gate_config + CFG_ALTSTACK_PAGES]
+        shl rcx, 12
+        add rax, rcx
+        cmp rsp, rax
+        jae cordon_gate_fatal_signal
+        mov r12, rsp
+        mov r15, rbx
+        and rsp, -16
+        mov rdi, r12
+        mov rsi, rbx
+        call cordon_internal_signal_landed
+        test rax, rax
+        jz .Lsignal_landed_resume
+        cmp rax, 1
+        je .Lsignal_landed_untrusted
+        .irp d, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15
+        cmp eax, \d + 1
+        je .Lsignal_landed_in_\d
+        .endr
+        jmp cordon_gate_fatal_signal
+.Lsignal_landed_resume:
+        lea rsp, [r12 + 8]
+        TOKEN_SIGRETURN 1
+/* Untrusted code was interrupted: its frame was copied to its own stack
+ * (rdx), which holds nothing trusted; run the untrusted path there as if
+ * the kernel had written it. */
+.Lsignal_landed_untrusted:
+        mov r13, rdx
+        xor ebx, ebx
+        xor r12d, r12d
+        xor r15d, r15d
+        xor r8d, r8d
+        xor r9d, r9d
+        xor r10d, r10d
+        xor r11d, r11d
+        vzeroall
+        cmp dword ptr [rip + cordon_gate_config + CFG_WIDE_SCRUB], 0
+        je 1f
+        SCRUB_AVX512
+1:      mov rsp, r13
+        xor r13d, r13d
+        xor ecx, ecx
+        xor edx, edx
+        CHECKED_WRPKRU UNTRUSTED_PKRU, .Lsignal_landed_untrusted_site
+        mov edi, dword ptr [rsp + 8 + 304]
+        lea rsi, [rsp + 8 + 304]
+        lea rdx, [rsp + 8]
+        jmp cordon_internal_signal_untrusted
+
+        .irp d, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15
+        SIGNAL_LANDED \d
+        .endr
+
+/* clone(2) for a trapped thread creation (signals.cc, CloneForUntrusted):
+ * inside domain 1 with every signal blocked, rdi..r8 = flags, the child's
+ * frame (its stack pointer), parent tid, child tid, tls. The parent
+ * returns the result. The child inherits domain 1's PKRU and the blocked
+ * mask; it leaves the domain before touching any memory, gets its
+ * alternate stack as untrusted code, and starts the program's code through
+ * the checked sigreturn path, from the frame the parent built. */
+        .globl cordon_signal_clone
+        .hidden cordon_signal_clone
+        .type cordon_signal_clone, @function
+cordon_signal_clone:
+        mov r10, rcx
+        mov rax, qword ptr [rip + DCFG(1, DCFG_STATE)]
+        mov r9, qword ptr [rax + DSTATE_SIGNAL_TOKEN]
+        mov eax, 56 /* SYS_clone */
+        syscall
+        xor r9d, r9d
+        test rax, rax
+        jz .Lsignal_clone_child
+        ret
+.Lsignal_clone_child:
+        xor ecx, ecx
+        xor edx, edx
+        CHECKED_WRPKRU UNTRUSTED_PKRU, .Lsignal_clone_child_site
+        mov rbx, rsp
+        and rsp, -16
+        call cordon_internal_signal_thread_start
+        lea rsp, [rbx + 8]
+        jmp cordon_signal_restorer
+        .size cordon_signal_clone, . - cordon_signal_clone
+
+        .section cordon_gate_sites, "a", @progbits
+        .balign 8
+        .long .Lsignal_landed_site - .
+        .long SITE_SIGNAL_ENTER | (1 << 8)
+        .long .Lsignal_landed_untrusted_site - .
+        .long SITE_SIGNAL_LEAVE | (1 << 8)
+        .long .Lsignal_clone_child_site - .
+        .long SITE_SIGNAL_LEAVE | (1 << 8)
+        .text
+
+/* sigaltstack(rdi, NULL) with the token's first word (rsi), inside domain
+ * 1, every signal blocked. The kernel refuses to change the alternate
+ * stack of a thread whose stack pointer lies on it, and the runtime calls
+ * this from there (below a parked frame): the stack pointer is 0 for the
+ * system call, which uses no stack. Returns 0 or -errno. */
+        .globl cordon_signal_sigaltstack
+        .hidden cordon_signal_sigaltstack
+        .type cordon_signal_sigaltstack, @function
+cordon_signal_sigaltstack:
+        mov r8, rsi
+        mov rdx, rsp
+        xor esi, esi
+        xor esp, esp
+        mov eax, 131 /* SYS_sigaltstack */
+        syscall
+        mov rsp, rdx
+        xor r8d, r8d
+        ret
+        .size cordon_signal_sigaltstack, . - cordon_signal_sigaltstack
+
+/* The frame probe at cordon_init() (signals.cc, ProbeFramesAnywhere), in a
+ * child process: tgkill(rsi, rdx, SIGURG) with the stack pointer at rdi, a
+ * page the child cannot access; the handler exits 42 without using the
+ * stack. Neither returns. */
+        .globl cordon_signal_probe_raise
+        .hidden cordon_signal_probe_raise
+        .type cordon_signal_probe_raise, @function
+cordon_signal_probe_raise:
+        mov rsp, rdi
+        mov rdi, rsi
+        mov rsi, rdx
+        mov edx, 23 /* SIGURG */
+        mov eax, 234 /* SYS_tgkill */
+        syscall
+        mov edi, 3
+        mov eax, 231 /* SYS_exit_group */
+        syscall
+        ud2
+        .size cordon_signal_probe_raise, . - cordon_signal_probe_raise
+        .globl cordon_signal_probe_handler
+        .hidden cordon_signal_probe_handler
+        .type cordon_signal_probe_handler, @function
+cordon_signal_probe_handler:
+        mov edi, 42
+        mov eax, 231 /* SYS_exit_group */
+        syscall
+        ud2
+        .size cordon_signal_probe_handler, . - cordon_signal_probe_handler
 
 /* Untrusted: rsp is the handler frame cordon_internal_signal_in_domain
  * built (runtime/signals/signals.cc, HandlerFrame): the return address,

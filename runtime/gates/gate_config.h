@@ -39,11 +39,12 @@ struct GateConfig {
   uint32_t sigbuf_pages;
   uint32_t xstate_size;
   uint32_t pkru_offset;
-  uint32_t reserved0;
+  uint32_t signal_altstack;
   uint64_t xfeatures;
   uint64_t code_start;  // 0 when the process has no code region
   uint64_t code_end;
-  unsigned char reserved[CFG_DOMAINS - 56];
+  uint32_t mxcsr_mask;
+  uint32_t altstack_pages;
   DomainConfig domains[CORDON_MAX_DOMAINS];
 };
 static_assert(offsetof(GateConfig, locked) == CFG_LOCKED);
@@ -55,6 +56,9 @@ static_assert(offsetof(GateConfig, pkru_offset) == CFG_PKRU_OFFSET);
 static_assert(offsetof(GateConfig, xfeatures) == CFG_XFEATURES);
 static_assert(offsetof(GateConfig, code_start) == CFG_CODE_START);
 static_assert(offsetof(GateConfig, code_end) == CFG_CODE_END);
+static_assert(offsetof(GateConfig, signal_altstack) == CFG_SIGNAL_ALTSTACK);
+static_assert(offsetof(GateConfig, mxcsr_mask) == CFG_MXCSR_MASK);
+static_assert(offsetof(GateConfig, altstack_pages) == CFG_ALTSTACK_PAGES);
 static_assert(offsetof(GateConfig, domains) == CFG_DOMAINS);
 static_assert(sizeof(GateConfig) <= CFG_SIZE);
 
