@@ -751,7 +751,12 @@ cordon_signal_resume_\d:
         .type cordon_signal_entry, @function
 cordon_signal_entry:
         cmp dword ptr [rip + cordon_gate_config + CFG_SIGNAL_ALTSTACK], 0
-        jne .Lsignal_landed
+        je 2f
+        cmp rsp, qword ptr [rip + DCFG(1, DCFG_REGION_START)]
+        jb 2f
+        cmp rsp, qword ptr [rip + DCFG(1, DCFG_REGION_END)]
+        jb .Lsignal_landed
+2:
         .irp d, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15
         cmp rsp, qword ptr [rip + DCFG(\d, DCFG_REGION_START)]
         jb 1f
@@ -768,16 +773,18 @@ cordon_signal_entry:
         .endr
 
 /* Kernels that write frames anywhere (docs/signals.md, "Frames the kernel
- * writes anywhere"): every runtime handler has SA_ONSTACK and every thread
- * an alternate stack in its own domain-1 record slot, so the frame is
- * there, written with PKRU 0, whatever the stack pointer was. Nothing is
- * written before the checks: this thread owns the record (gettid) and rsp
- * lies in that record's alternate stack. */
+ * writes anywhere"): every runtime handler has SA_ONSTACK and a thread
+ * given an alternate stack has it in its own domain-1 record slot, so the
+ * frame is there, written with PKRU 0, whatever the stack pointer was.
+ * Nothing is written before the checks: this thread owns the record
+ * (gettid) and rsp lies in that record's alternate stack. Otherwise the
+ * thread has no alternate stack yet and the frame is where the stack
+ * pointer was: the checks of SIGNAL_DOMAIN 1 decide. */
 .Lsignal_landed:
         xor ecx, ecx
         xor edx, edx
         CHECKED_WRPKRU DCFG(1, DCFG_PKRU), .Lsignal_landed_site
-        OWN_RECORD 1, cordon_gate_fatal_signal
+        OWN_RECORD 1, .Lsignal_in_1
         mov eax, dword ptr [rip + cordon_gate_config + CFG_SIGBUF_PAGES]
         add eax, SLOT_READONLY_PAGES
         shl rax, 12
@@ -785,12 +792,12 @@ cordon_signal_entry:
         add rax, REC_SIZE
         sub rax, qword ptr [rip + DCFG(1, DCFG_STRIDE)]
         cmp rsp, rax
-        jb cordon_gate_fatal_signal
+        jb .Lsignal_in_1
         mov ecx, dword ptr [rip + cordon_gate_config + CFG_ALTSTACK_PAGES]
         shl rcx, 12
         add rax, rcx
         cmp rsp, rax
-        jae cordon_gate_fatal_signal
+        jae .Lsignal_in_1
         mov r12, rsp
         mov r15, rbx
         and rsp, -16
@@ -839,44 +846,11 @@ cordon_signal_entry:
         SIGNAL_LANDED \d
         .endr
 
-/* clone(2) for a trapped thread creation (signals.cc, CloneForUntrusted):
- * inside domain 1 with every signal blocked, rdi..r8 = flags, the child's
- * frame (its stack pointer), parent tid, child tid, tls. The parent
- * returns the result. The child inherits domain 1's PKRU and the blocked
- * mask; it leaves the domain before touching any memory, gets its
- * alternate stack as untrusted code, and starts the program's code through
- * the checked sigreturn path, from the frame the parent built. */
-        .globl cordon_signal_clone
-        .hidden cordon_signal_clone
-        .type cordon_signal_clone, @function
-cordon_signal_clone:
-        mov r10, rcx
-        mov rax, qword ptr [rip + DCFG(1, DCFG_STATE)]
-        mov r9, qword ptr [rax + DSTATE_SIGNAL_TOKEN]
-        mov eax, 56 /* SYS_clone */
-        syscall
-        xor r9d, r9d
-        test rax, rax
-        jz .Lsignal_clone_child
-        ret
-.Lsignal_clone_child:
-        xor ecx, ecx
-        xor edx, edx
-        CHECKED_WRPKRU UNTRUSTED_PKRU, .Lsignal_clone_child_site
-        mov rbx, rsp
-        and rsp, -16
-        call cordon_internal_signal_thread_start
-        lea rsp, [rbx + 8]
-        jmp cordon_signal_restorer
-        .size cordon_signal_clone, . - cordon_signal_clone
-
         .section cordon_gate_sites, "a", @progbits
         .balign 8
         .long .Lsignal_landed_site - .
         .long SITE_SIGNAL_ENTER | (1 << 8)
         .long .Lsignal_landed_untrusted_site - .
-        .long SITE_SIGNAL_LEAVE | (1 << 8)
-        .long .Lsignal_clone_child_site - .
         .long SITE_SIGNAL_LEAVE | (1 << 8)
         .text
 

@@ -41,12 +41,6 @@ struct FilterSpec {
   // builds the filter with placeholders and puts the real token in inside
   // trusted memory (signals::LoadFilterInside).
   uint64_t signal_token[2] = {};
-  // Kernels that write signal frames wherever the stack pointer is
-  // (docs/signals.md): threads are made by the runtime, which gives each an
-  // alternate signal stack before it runs. clone with CLONE_VM (and not
-  // CLONE_VFORK) traps to it unless r9 holds the token's first word, and
-  // clone3 fails with ENOSYS so that glibc falls back to clone.
-  bool threads_by_runtime = false;
 };
 
 // The kGuard-aligned blocks a range's rules cover, lowest first.

@@ -13,9 +13,7 @@
 //    and copies the frame there with the untrusted PKRU forced into it.
 #include "runtime/signals/signals.h"
 
-#include <linux/audit.h>
 #include <linux/seccomp.h>
-#include <sched.h>
 #include <sys/wait.h>
 #include <pthread.h>
 #include <sys/mman.h>
@@ -40,9 +38,6 @@
 extern "C" {
 void cordon_signal_entry(int, siginfo_t*, void*);
 void cordon_signal_restorer();
-// gate.S: clone(2) with the token, run inside domain 1; the child starts
-// untrusted on child_frame and returns through cordon_signal_restorer.
-long cordon_signal_clone(uint64_t flags, uint64_t child_frame, uint64_t ptid, uint64_t ctid, uint64_t tls);
 // The frame probe's code (below): no stack use at all.
 long cordon_signal_sigaltstack(const stack_t* ss, uint64_t token0);
 void cordon_signal_probe_raise(uint64_t stack_top, uint64_t tgid, uint64_t tid);
@@ -79,7 +74,6 @@ constexpr size_t kReturnStack = 8192;  // the copy's stack, at the buffer's top
 // siginfo (arch/x86/include/asm/sigframe.h, struct rt_sigframe).
 constexpr size_t kFrameHead = 8 + 304 + 128;
 constexpr size_t kRedZone = 128;
-constexpr int kSysSeccomp = 1;  // si_code of a SIGSYS from SECCOMP_RET_TRAP
 constexpr int kProbeExit = 42;  // the frame probe's handler ran
 
 // The kernel's x86-64 signal frame (arch/x86/include/asm/sigframe.h): the
@@ -165,7 +159,7 @@ bool ValidSignal(uint64_t sig) {
 }
 // The runtime also takes over SIGSYS (the lockdown's violation handler) on
 // kernels that write frames anywhere: its frames must go to the alternate
-// stack too, and a trapped clone(2) arrives as SIGSYS.
+// stack too.
 bool InstallableSignal(uint64_t sig) {
   return ValidSignal(sig) || (sig == SIGSYS && Config().signal_altstack != 0);
 }
@@ -465,20 +459,14 @@ std::string CheckHandlersForLockdown() {
 int TakeOverHandlers() {
   if (Config().signal_altstack != 0) {
     // Before any handler has SA_ONSTACK: this thread (the only one, the
-    // lockdown checks) gets its alternate stack, a forked child's thread
-    // gets one afresh, and SIGSYS goes through the runtime (with no
-    // program handler in the errno mode, where only trapped clones raise it).
+    // lockdown checks) gets its alternate stack, and a forked child's
+    // thread gets one afresh.
     if (const int s = GiveThreadAltstack(); s != CORDON_OK) return s;
     if (pthread_atfork(nullptr, nullptr, [] {
           if (GiveThreadAltstack() != CORDON_OK)
             internal::Die("cannot give the forked child's thread its alternate signal stack; process stopped");
         }) != 0) {
       return CORDON_E_SYSCALL;
-    }
-    KernelSigaction k{};
-    if (!QueryKernel(SIGSYS, &k)) return CORDON_E_SYSCALL;
-    if (k.handler <= 1) {
-      if (const int s = CallInstall(SIGSYS, 2, 0); s != CORDON_OK) return s;
     }
   }
   for (int sig = 1; sig <= kMaxSignal; ++sig) {
@@ -702,49 +690,6 @@ unsigned char* CopyFrameBelow(unsigned char* frame, uint64_t top) {
                            static_cast<unsigned long long>(info->si_signo));
 }
 
-// A clone(2) that makes a thread, trapped by the filter (SIGSYS). The
-// runtime makes it itself, with the token, inside domain 1, so that the new
-// thread (which the kernel starts without an alternate stack) starts with
-// every signal blocked in runtime code, gets its own alternate stack, and
-// only then runs the program's code: the context of the trapped call (rax
-// 0, the new stack), returned to through the checked sigreturn path. Sets
-// the result (the thread id, or -errno) in the trapped frame.
-void CloneForUntrusted(unsigned char* frame) {
-  greg_t* g = Gregs(frame);
-  const auto flags = static_cast<uint64_t>(g[REG_RDI]);
-  const auto stack = static_cast<uint64_t>(g[REG_RSI]);
-  const auto ptid = static_cast<uint64_t>(g[REG_RDX]);
-  const auto ctid = static_cast<uint64_t>(g[REG_R10]);
-  const auto tls = static_cast<uint64_t>(g[REG_R8]);
-  long result = -EINVAL;
-  // The parent's tid, pidfd and the child's tid are written by the kernel
-  // with the rights the runtime holds here (domain 1), so they must point
-  // into untrusted memory.
-  const bool pointers_ok =
-      ((flags & (CLONE_PARENT_SETTID | CLONE_PIDFD)) == 0 || domains::IsUntrustedRange(reinterpret_cast<void*>(ptid), 8)) &&
-      ((flags & (CLONE_CHILD_SETTID | CLONE_CHILD_CLEARTID)) == 0 ||
-       domains::IsUntrustedRange(reinterpret_cast<void*>(ctid), 4));
-  if ((flags & (CLONE_VM | CLONE_VFORK)) == CLONE_VM && pointers_ok) {
-    const uint64_t sp = stack != 0 ? stack : static_cast<uint64_t>(g[REG_RSP]);
-    unsigned char* child = CopyFrameBelow(frame, sp - kRedZone);
-    if (child == nullptr) {
-      internal::Die("signal violation: a new thread's stack lies in trusted memory; process stopped");
-    }
-    greg_t* cg = Gregs(child);
-    cg[REG_RAX] = 0;
-    cg[REG_RSP] = static_cast<greg_t>(sp);
-    result = cordon_signal_clone(flags, reinterpret_cast<uint64_t>(child), ptid, ctid, tls);
-  } else if (!pointers_ok) {
-    result = -EFAULT;
-  }
-  g[REG_RAX] = result;
-}
-
-bool IsTrappedClone(const siginfo_t* info) {
-  return info->si_signo == SIGSYS && info->si_code == kSysSeccomp && info->si_syscall == SYS_clone &&
-         info->si_arch == AUDIT_ARCH_X86_64;
-}
-
 // What gate.S does after cordon_internal_signal_landed.
 struct Landing {
   uint64_t what;   // 0: rt_sigreturn on the frame now; 1: the untrusted path on the copy at value;
@@ -790,10 +735,6 @@ extern "C" Landing cordon_internal_signal_landed(unsigned char* frame, gates::Th
     if (saved_pkru != c.domains[d].pkru) DieTrustedStack(info, d);
     return {static_cast<uint64_t>(d) + 1, sp};
   }
-  if (IsTrappedClone(info)) {
-    CloneForUntrusted(frame);
-    return {0, 0};
-  }
   // Untrusted code (or a gate between its WRPKRU and its stack switch):
   // its handler gets the frame where the kernel would have put it without
   // an alternate stack.
@@ -812,8 +753,6 @@ extern "C" Landing cordon_internal_signal_landed(unsigned char* frame, gates::Th
 // frame the kernel writes meanwhile, at any stack pointer, cannot reach it.
 extern "C" uint64_t cordon_internal_signal_landed_in_domain(int d, uint64_t caller_rsp, unsigned char* frame,
                                                             gates::ThreadRecord* r) {
-  const auto* info = reinterpret_cast<const siginfo_t*>(frame + 8 + kKernelUcontextSize);
-  if (IsTrappedClone(info)) internal::Die("trusted code may not create threads; process stopped");
   const uint64_t at = BuildHandlerFrame(d, caller_rsp, frame);
   if (at == 0) return 0;
   unsigned char* low = AltstackLow(r);
@@ -822,14 +761,6 @@ extern "C" uint64_t cordon_internal_signal_landed_in_domain(int d, uint64_t call
     internal::Die("signal violation: no room on the alternate stack for another nested signal; process stopped");
   }
   return at;
-}
-
-// A thread that cordon_signal_clone made, still untrusted code with every
-// signal blocked, before it runs any of the program's code.
-extern "C" void cordon_internal_signal_thread_start() {
-  if (GiveThreadAltstack() != CORDON_OK) {
-    internal::Die("cannot give a new thread its alternate signal stack; process stopped");
-  }
 }
 
 // Inside domain 1, on record r's signal-return buffer, every signal
@@ -862,5 +793,16 @@ extern "C" uint64_t cordon_internal_signal_return_frame(unsigned char* uc, gates
   }
   RebuildXsaveArea(fp, fpstate != 0);
   fpstate = reinterpret_cast<uint64_t>(fp);
+  // A thread made after the lockdown starts without an alternate stack
+  // (the kernel clears it for CLONE_VM): it gets its own here, on its first
+  // handled signal (docs/signals.md, Limits).
+  if (c.signal_altstack != 0) {
+    stack_t cur{};
+    if (syscall(SYS_sigaltstack, nullptr, &cur) != 0 || cur.ss_sp != AltstackLow(r) ||
+        cur.ss_size != AltstackBytes()) {
+      if (!SetAltstack(AltstackLow(r), AltstackBytes()))
+        internal::Die("cannot give this thread its alternate signal stack; process stopped");
+    }
+  }
   return reinterpret_cast<uint64_t>(mcontext - kUcMcontext);
 }
