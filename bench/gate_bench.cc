@@ -13,6 +13,7 @@
 
 #include "bench/pass_target.h"
 #include "cordon/cordon.h"
+#include "runtime/hardware/platform.h"
 #include "runtime/gates/gate_config.h"
 
 extern "C" uint64_t icount_target(uint64_t, uint64_t, uint64_t, uint64_t, uint64_t);
@@ -89,6 +90,7 @@ int main(int argc, char** argv) {
     return 2;
   }
   if (cordon_register(cordon_trusted_domain(), icount_target, "nop", &g_entry) != CORDON_OK) return 2;
+  benchmark::AddCustomContext("cordon_platform", cordon::hw::DescribePlatform());
   benchmark::Initialize(&argc, argv);
   benchmark::RunSpecifiedBenchmarks();
   benchmark::Shutdown();

@@ -22,6 +22,7 @@
 #include "bench/pass_target.h"
 #include "cordon/cordon.h"
 #include "runtime/gates/gate_config.h"
+#include "runtime/hardware/platform.h"
 
 extern "C" {
 uint64_t icount_target(uint64_t, uint64_t, uint64_t, uint64_t, uint64_t);
@@ -118,6 +119,8 @@ struct Count {
 }  // namespace
 
 int main() {
+  printf("platform: %s\n", cordon::hw::DescribePlatform().c_str());
+  fflush(stdout);
   const pid_t pid = fork();
   if (pid == 0) _exit(Child());
   int status;

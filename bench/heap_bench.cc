@@ -9,6 +9,7 @@
 #include <random>
 #include <vector>
 
+#include "runtime/hardware/platform.h"
 #include "runtime/heap/trusted_heap.h"
 
 using cordon::heap::TrustedHeap;
@@ -79,4 +80,11 @@ BENCHMARK(BM_GlibcMallocChurn);
 
 }  // namespace
 
-BENCHMARK_MAIN();
+int main(int argc, char** argv) {
+  benchmark::AddCustomContext("cordon_platform", cordon::hw::DescribePlatform());
+  benchmark::Initialize(&argc, argv);
+  if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
+  benchmark::RunSpecifiedBenchmarks();
+  benchmark::Shutdown();
+  return 0;
+}

@@ -24,6 +24,7 @@
 #include <vector>
 
 #include "cordon/cordon.h"
+#include "runtime/hardware/platform.h"
 
 namespace {
 
@@ -180,6 +181,7 @@ int main(int argc, char** argv) {
     fprintf(stderr, "cordon_register failed\n");
     return 1;
   }
+  benchmark::AddCustomContext("cordon_platform", cordon::hw::DescribePlatform());
   benchmark::Initialize(&argc, argv);
   benchmark::RunSpecifiedBenchmarks();
   benchmark::Shutdown();

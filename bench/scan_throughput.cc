@@ -18,6 +18,7 @@
 #include <string>
 #include <vector>
 
+#include "runtime/hardware/platform.h"
 #include "runtime/inspector/inspect.h"
 
 using namespace cordon::inspector;
@@ -55,6 +56,7 @@ struct Loaded {
 int main(int argc, char** argv) {
   const std::string dir = argc > 1 ? argv[1] : "/usr/lib/x86_64-linux-gnu";
   const size_t sample = argc > 2 ? std::strtoul(argv[2], nullptr, 10) : 40;
+  printf("platform: %s\n", cordon::hw::DescribePlatform().c_str());
   std::vector<std::string> paths;
   Walk(dir, &paths);
   std::vector<Loaded> corpus;

@@ -11,12 +11,14 @@
 #include <set>
 
 #include "runtime/gates/gate_config.h"
+#include "runtime/hardware/platform.h"
 #include "runtime/inspector/process.h"
 
 using namespace cordon::inspector;
 using Clock = std::chrono::steady_clock;
 
 int main() {
+  std::cout << "platform: " << cordon::hw::DescribePlatform() << "\n";
   std::cout << "linked: " << OpenSSL_version(OPENSSL_VERSION) << ", libstdc++, libc\n";
   std::set<uint64_t> sites;
   for (size_t i = 0; i < cordon::gates::SiteCount(); ++i) sites.insert(cordon::gates::SiteAt(i).address);

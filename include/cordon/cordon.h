@@ -286,6 +286,15 @@ typedef struct cordon_inspection_entry {
 size_t cordon_inspection_count(void);
 int cordon_inspection_get(size_t index, cordon_inspection_entry* out);
 
+/* ---- Platform ----
+ * One line saying where this process runs: the CPU model, which of pku,
+ * ospke and xsavec it reports, and the kernel release, e.g.
+ * "AMD EPYC 7B13 (pku, ospke, xsavec), Linux 6.18.4 x86_64". Works before
+ * cordon_init() and on machines without PKU. Writes at most size bytes,
+ * always NUL-terminated when size > 0, and returns the length of the whole
+ * line (like snprintf), so a result >= size means it was cut. */
+size_t cordon_describe_platform(char* buf, size_t size);
+
 /* ---- Errors ---- */
 const char* cordon_strerror(int status);
 

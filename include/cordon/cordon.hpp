@@ -76,6 +76,13 @@ inline Status Lockdown() {
   return Status(cordon_lockdown());
 }
 
+// Where this process runs (cordon_describe_platform).
+inline std::string DescribePlatform() {
+  std::string line(cordon_describe_platform(nullptr, 0), '\0');
+  cordon_describe_platform(line.data(), line.size() + 1);
+  return line;
+}
+
 class Domain {
  public:
   static Domain Untrusted() { return Domain(CORDON_DOMAIN_UNTRUSTED); }

@@ -65,11 +65,18 @@ Expected<std::vector<Finding>> InspectProcess(const std::string& pid, const std:
       if (mem < 0) return Error{"cannot open /proc/" + pid + "/mem: " + strerror(errno)};
     }
     std::vector<uint8_t> bytes(m.end - m.start);
-    if (pread(mem, bytes.data(), bytes.size(), static_cast<off_t>(m.start)) !=
-        static_cast<ssize_t>(bytes.size())) {
-      const std::string why = strerror(errno);
+    const ssize_t got = pread(mem, bytes.data(), bytes.size(), static_cast<off_t>(m.start));
+    if (got != static_cast<ssize_t>(bytes.size())) {
+      // A short read is no errno: the mapping shrank or went away since
+      // the maps file was read (the process is still running).
+      char where[64];
+      snprintf(where, sizeof where, "%#" PRIx64 "-%#" PRIx64, m.start, m.end);
+      const std::string why =
+          got < 0 ? strerror(errno)
+                  : "short read, " + std::to_string(got) + " of " + std::to_string(bytes.size()) +
+                        " bytes (the mapping changed while it was read; is the process still starting up?)";
       close(mem);
-      return Error{"cannot read " + m.path + " at 0x" + std::to_string(m.start) + ": " + why};
+      return Error{"cannot read " + m.path + " at " + where + ": " + why};
     }
     copies.push_back(std::move(bytes));
     regions.push_back({m.start, copies.back().data(), copies.back().size(), m.path});

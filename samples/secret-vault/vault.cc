@@ -235,7 +235,9 @@ bool Explain(const FaultReport& r, const void* expected_addr, int trusted_key) {
 }  // namespace
 
 int main() {
-  printf("Cordon secret-vault demo\n\n");
+  printf("Cordon secret-vault demo\n");
+  // Where it runs: natively, or in tools/cordon-vm (a QEMU TCG CPU).
+  printf("Running on: %s\n\n", cordon::DescribePlatform().c_str());
   const cordon::Status init = cordon::Init();
   if (!init.ok()) {
     fprintf(stderr, "cordon: %s\n", init.message());

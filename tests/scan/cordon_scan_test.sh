@@ -42,8 +42,22 @@ grep -q "malformed ELF file" "$tmp/trunc.txt"; check "truncated message" 0 "$?"
 "$scan" > /dev/null 2>&1; check "no arguments is a usage error" 2 "$?"
 "$scan" --pid 12x > /dev/null 2>&1; check "bad pid is a usage error" 2 "$?"
 
-# A running process: this shell's own child, a copy of the runtime-only program's loader closure.
+# A running process: this shell's own child. `$!` is known right after the
+# fork, before the exec and before ld.so has mapped libc, so wait until the
+# child is sleep itself, blocked in its nanosleep, with libc mapped
+# executable (bounded: 10 s).
 sleep 30 & sleeper=$!
+sleep_bin=$(readlink -f "$(command -v sleep)")
+ready=0
+for _ in $(seq 1000); do
+  if [ "$(readlink -f "/proc/$sleeper/exe" 2>/dev/null)" = "$sleep_bin" ] &&
+     grep -q 'r-xp.*/libc\.so' "/proc/$sleeper/maps" 2>/dev/null &&
+     grep -q nanosleep "/proc/$sleeper/wchan" 2>/dev/null; then
+    ready=1; break
+  fi
+  sleep 0.01
+done
+check "the sleeping child is ready to scan" 1 "$ready"
 "$scan" --pid "$sleeper" > "$tmp/pid.txt"; rc=$?
 kill "$sleeper" 2>/dev/null
 check "a running process (libc's pkey_set) is unsafe" 1 "$rc"

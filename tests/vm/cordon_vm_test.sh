@@ -1,13 +1,18 @@
 #!/usr/bin/env bash
 # Tests of tools/cordon-vm itself: status and signal pass-through, separate
-# stdout and stderr, arguments, environment, extra files, and the distinct
-# failure codes. usage: cordon_vm_test.sh CORDON_VM VM_PROBE KERNEL
+# stdout and stderr, arguments, environment, extra files, the distinct
+# failure codes, and where tools/cordon-pku-run runs a program.
+# usage: cordon_vm_test.sh CORDON_VM VM_PROBE KERNEL
 set -uo pipefail
 vm=$1 probe=$2 kernel=$3
 # shellcheck source=../support/check.sh
 . "$(dirname "${BASH_SOURCE[0]}")/../support/check.sh"
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
+
+# The kernel is in the cache before the stderr checks (tools/bootstrap
+# fetches both series; a first fetch would print its progress on stderr).
+"$vm" --fetch-kernels --kernel "$kernel" 2>"$tmp/err"; check "kernel fetched or cached" 0 "$?"
 
 out=$("$vm" --kernel "$kernel" "$probe" echo "two words" '$HOME' 2>"$tmp/err"); rc=$?
 check "echo status" 0 "$rc"
@@ -42,6 +47,26 @@ check "time-out" 124 "$rc"
 grep -q "time-out" "$tmp/err"; check "time-out message" 0 "$?"
 
 "$vm" --kernel "$kernel" --bogus-option "$probe" >/dev/null 2>&1; check "bad usage" 125 "$?"
+"$vm" --kernel "$kernel" --cpu 'max;reboot' "$probe" exit 0 >/dev/null 2>&1; check "bad --cpu" 125 "$?"
+"$vm" --kernel "$kernel" --append rdinit=/bin/sh "$probe" exit 0 >/dev/null 2>&1; check "--append may not replace init" 125 "$?"
+out=$("$vm" --kernel "$kernel" --cpu max,pku=off "$probe" pkey 2>/dev/null); rc=$?
+check "--cpu max,pku=off gives a CPU without protection keys" 1 "$rc"
+
+# cordon-pku-run: a named kernel always means the VM, on any host.
+run=$(dirname "$vm")/cordon-pku-run
+out=$("$run" --kernel "$kernel" -- "$probe" pkey 2>"$tmp/err"); rc=$?
+check "cordon-pku-run --kernel runs in the VM" "0:pkey ok" "$rc:$out"
+grep -q "running in tools/cordon-vm (QEMU TCG, -cpu max), kernel $kernel\$" "$tmp/err"; check "cordon-pku-run says where" 0 "$?"
+# --native runs here or fails; it never falls back to the VM.
+"$run" --native -- "$probe" exit 0 >/dev/null 2>"$tmp/err"; rc=$?
+if grep -qw pku /proc/cpuinfo && grep -qw ospke /proc/cpuinfo; then
+  check "cordon-pku-run --native on a PKU host" 0 "$rc"
+  grep -q "running natively on .*, Linux $(uname -r)" "$tmp/err"; check "--native says where" 0 "$?"
+else
+  check "cordon-pku-run --native without PKU fails" 125 "$rc"
+  grep -q "this CPU or kernel has no protection keys" "$tmp/err"; check "--native says why" 0 "$?"
+fi
+"$run" --native --kernel "$kernel" -- "$probe" exit 0 >/dev/null 2>&1; check "--native with VM options is a usage error" 125 "$?"
 
 "$vm" --kernel "$kernel" "$probe" panic >/dev/null 2>"$tmp/err"; rc=$?
 check "kernel panic" 122 "$rc"
