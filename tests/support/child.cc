@@ -1,4 +1,4 @@
-// RunInChild implementation (see child.h).
+// RunInChild and ReportingChild (see child.h).
 #include "tests/support/child.h"
 
 #include <signal.h>
@@ -9,7 +9,6 @@
 #include <cstdlib>
 
 namespace cordon::testing {
-namespace {
 
 struct FaultRecord {
   int caught;
@@ -18,6 +17,9 @@ struct FaultRecord {
   uintptr_t addr;
   uint64_t on_fault;
 };
+
+namespace {
+
 FaultRecord* g_record = nullptr;
 uint64_t (*g_on_fault)() = nullptr;
 
@@ -41,59 +43,84 @@ void ReportFaultsOnTheCurrentStack() {
   sigaction(SIGSEGV, &sa, nullptr);
 }
 
-ChildOutcome RunInChild(const std::function<void()>& fn, uint64_t (*on_fault)()) {
-  auto* shared = static_cast<FaultRecord*>(
-      mmap(nullptr, sizeof(FaultRecord), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0));
-  int pipefd[2];
-  if (shared == MAP_FAILED || pipe(pipefd) != 0) abort();
-  *shared = FaultRecord{};
+ReportingChild::ReportingChild(uint64_t (*on_fault)())
+    : shared_(static_cast<FaultRecord*>(
+          mmap(nullptr, sizeof(FaultRecord), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0))),
+      on_fault_(on_fault) {
+  if (shared_ == MAP_FAILED) abort();
+  *shared_ = FaultRecord{};
+}
+
+ReportingChild::~ReportingChild() {
+  munmap(shared_, sizeof(FaultRecord));
+}
+
+pid_t ReportingChild::Fork(const std::function<void()>& prepare, const std::function<void()>& fn) {
   fflush(nullptr);
-  const pid_t pid = fork();
-  if (pid == 0) {
-    close(pipefd[0]);
-    dup2(pipefd[1], 2);
-    g_record = shared;
-    g_on_fault = on_fault;
-    // An alternate signal stack in ordinary memory: a fault inside trusted
-    // code happens on the trusted stack, where a handler (running with the
-    // kernel's default PKRU) could not push a frame, and the child would die
-    // before reporting the siginfo.
-    static char altstack[64 * 1024];
-    stack_t ss = {};
-    ss.ss_sp = altstack;
-    ss.ss_size = sizeof altstack;
-    sigaltstack(&ss, nullptr);
-    struct sigaction sa = {};
-    sa.sa_sigaction = OnSegv;
-    sa.sa_flags = SA_SIGINFO | SA_ONSTACK;
-    sigaction(SIGSEGV, &sa, nullptr);
-    fn();
-    fflush(nullptr);
-    _exit(0);
+  pid_ = fork();
+  if (pid_ < 0) abort();
+  if (pid_ != 0) return pid_;
+  prepare();
+  g_record = shared_;
+  g_on_fault = on_fault_;
+  // An alternate signal stack in ordinary memory: a fault inside trusted
+  // code happens on the trusted stack, where a handler (running with the
+  // kernel's default PKRU) could not push a frame, and the child would die
+  // before reporting the siginfo.
+  static char altstack[64 * 1024];
+  stack_t ss = {};
+  ss.ss_sp = altstack;
+  ss.ss_size = sizeof altstack;
+  sigaltstack(&ss, nullptr);
+  struct sigaction sa = {};
+  sa.sa_sigaction = OnSegv;
+  sa.sa_flags = SA_SIGINFO | SA_ONSTACK;
+  sigaction(SIGSEGV, &sa, nullptr);
+  fn();
+  fflush(nullptr);
+  _exit(0);
+}
+
+void ReportingChild::Reap(ChildOutcome* out) {
+  int status = 0;
+  while (waitpid(pid_, &status, 0) < 0 && errno == EINTR) {
   }
+  if (WIFEXITED(status)) {
+    out->exited = true;
+    out->exit_code = WEXITSTATUS(status);
+  } else if (WIFSIGNALED(status)) {
+    out->signal = WTERMSIG(status);
+  }
+  if (shared_->caught != 0) {
+    out->exited = false;
+    out->signal = shared_->caught;
+    out->fault_code = shared_->code;
+    out->fault_pkey = shared_->pkey;
+    out->fault_addr = shared_->addr;
+    out->on_fault = shared_->on_fault;
+  }
+}
+
+ChildOutcome RunInChild(const std::function<void()>& fn, uint64_t (*on_fault)()) {
+  int pipefd[2];
+  if (pipe(pipefd) != 0) abort();
+  ReportingChild child(on_fault);
+  child.Fork(
+      [&] {
+        close(pipefd[0]);
+        dup2(pipefd[1], 2);
+        close(pipefd[1]);
+      },
+      fn);
   close(pipefd[1]);
   ChildOutcome out;
   char buf[4096];
   ssize_t n;
-  while ((n = read(pipefd[0], buf, sizeof buf)) > 0) out.err.append(buf, static_cast<size_t>(n));
+  while ((n = read(pipefd[0], buf, sizeof buf)) > 0 || (n < 0 && errno == EINTR)) {
+    if (n > 0) out.err.append(buf, static_cast<size_t>(n));
+  }
   close(pipefd[0]);
-  int status = 0;
-  waitpid(pid, &status, 0);
-  if (WIFEXITED(status)) {
-    out.exited = true;
-    out.exit_code = WEXITSTATUS(status);
-  } else if (WIFSIGNALED(status)) {
-    out.signal = WTERMSIG(status);
-  }
-  if (shared->caught != 0) {
-    out.exited = false;
-    out.signal = shared->caught;
-    out.fault_code = shared->code;
-    out.fault_pkey = shared->pkey;
-    out.fault_addr = shared->addr;
-    out.on_fault = shared->on_fault;
-  }
-  munmap(shared, sizeof(FaultRecord));
+  child.Reap(&out);
   return out;
 }
 

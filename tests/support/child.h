@@ -4,6 +4,7 @@
 #ifndef CORDON_TESTS_SUPPORT_CHILD_H_
 #define CORDON_TESTS_SUPPORT_CHILD_H_
 
+#include <sys/types.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -54,6 +55,30 @@ ChildOutcome RunInChild(const std::function<void()>& fn, uint64_t (*on_fault)() 
 // locked down with cordon_lockdown() may not have SA_ONSTACK handlers (they
 // would get trusted registers), so tests call this before locking down.
 void ReportFaultsOnTheCurrentStack();
+
+struct FaultRecord;
+
+// The machinery RunInChild and the judge (judge.h) share: a forked child
+// whose SIGSEGV is caught and recorded, and its reaping.
+class ReportingChild {
+ public:
+  explicit ReportingChild(uint64_t (*on_fault)() = nullptr);
+  ~ReportingChild();
+  ReportingChild(const ReportingChild&) = delete;
+  ReportingChild& operator=(const ReportingChild&) = delete;
+
+  // Forks. The child runs prepare() (its file descriptors), installs the
+  // SIGSEGV reporter, runs fn(), flushes stdio and exits 0. Returns the
+  // child's pid in the parent.
+  pid_t Fork(const std::function<void()>& prepare, const std::function<void()>& fn);
+  // Waits for the child and fills in how it ended (not err).
+  void Reap(ChildOutcome* out);
+
+ private:
+  FaultRecord* shared_;
+  uint64_t (*on_fault_)();
+  pid_t pid_ = -1;
+};
 
 // SEGV_PKUERR, spelled out for kernels whose headers lack it.
 inline constexpr int kSegvPkuErr = 4;

@@ -1,0 +1,64 @@
+// The judge of attack tests: a random secret, drawn at run time outside the
+// attacked process, goes straight into the child's trusted memory; after the
+// attack the judge, from outside, searches the child's untrusted memory
+// (through /proc/<pid>/mem) and everything it wrote (stdout, stderr, and
+// what it handed over as evidence) for the secret's bytes.
+//
+// Test side:
+//   const Verdict v = JudgeAttack([] {
+//     const uint8_t* secret = LoadJudgeSecret();   // after cordon_init()
+//     ...lockdown, then the attack...
+//     Evidence(buf, n);                             // whatever the attack read
+//   });                                             // ExposeToJudge() at the end
+//   EXPECT_FALSE(v.leaked) << v.leak_where;
+#ifndef CORDON_TESTS_SUPPORT_JUDGE_H_
+#define CORDON_TESTS_SUPPORT_JUDGE_H_
+
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <string>
+
+#include "tests/support/child.h"
+
+namespace cordon::testing {
+
+inline constexpr size_t kJudgeSecretSize = 32;
+
+struct Verdict {
+  ChildOutcome outcome;  // as RunInChild: exit code, or signal + si_code/si_pkey/si_addr, stderr
+  std::string out;       // the child's stdout
+  bool leaked = false;   // the secret (raw bytes, or hex in either case) was found
+  // Where, "; "-separated: "memory 0x...-0x... <mapping> at 0x...", "stdout", "stderr", "evidence".
+  std::string leak_where;
+  bool memory_scanned = false;  // the child reached ExposeToJudge() and its untrusted memory was scanned
+};
+
+// Judge side (the test process): forks, draws a random secret with
+// getrandom (after the fork, so the child never inherits it), hands it to the
+// child through a socket that only trusted code reads, runs attack() in the
+// child and then ExposeToJudge(). Any 8 consecutive secret bytes (raw), or 16
+// consecutive hex digits of it (either case), aligned to a quarter of the
+// secret, count as a leak.
+Verdict JudgeAttack(const std::function<void()>& attack);
+
+// Child side, after cordon_init() and before cordon_lockdown(): moves the
+// judge's secret straight into trusted memory (read(2) by trusted code,
+// through a gate, into cordon_malloc'd memory), and tells the judge the keys
+// of every domain that exists now: pages under those keys are not scanned.
+// Returns the secret's address (kJudgeSecretSize bytes); untrusted memory
+// never holds it. Exits 1 with a message outside JudgeAttack.
+const uint8_t* LoadJudgeSecret();
+
+// Child side: hand the judge whatever the attack obtained; it is scanned
+// for the secret.
+void Evidence(const void* p, size_t n);
+
+// Child side: the judge scans this process's untrusted memory now; returns
+// when it is done (other threads keep running). JudgeAttack's child calls it
+// when attack() returns; call it yourself before an expected death.
+void ExposeToJudge();
+
+}  // namespace cordon::testing
+
+#endif
