@@ -39,9 +39,10 @@
 // stack pointer still at sp. Restores the stack pointer if it returns.
 extern "C" void signal_test_raise_at(uint64_t sp, long tgid, long tid, long sig);
 // The same with a fault (ud2: SIGILL) at sp, and with a spin at sp until a
-// timer's signal comes. Neither returns.
+// timer's signal comes (unblocking the signals in *unblock first, so that
+// none comes before the stack pointer is there). Neither returns.
 extern "C" void signal_test_fault_at(uint64_t sp);
-extern "C" void signal_test_spin_at(uint64_t sp);
+extern "C" void signal_test_spin_at(uint64_t sp, const uint64_t* unblock);
 asm(R"(
         .text
         .type signal_test_raise_at, @function
@@ -66,6 +67,11 @@ signal_test_fault_at:
         .type signal_test_spin_at, @function
 signal_test_spin_at:
         mov %rdi, %rsp
+        mov $1, %edi
+        xor %edx, %edx
+        mov $8, %r10d
+        mov $14, %eax
+        syscall
 1:      jmp 1b
         .size signal_test_spin_at, . - signal_test_spin_at
 )");
@@ -332,9 +338,14 @@ void PointTheStackAtTrustedMemoryAndTakeASignal() {
       signal_test_fault_at(sp);
       break;
     case kTimer: {
-      const itimerval once{{0, 0}, {0, 2000}};
-      CHILD_CHECK(setitimer(ITIMER_REAL, &once, nullptr) == 0);
-      signal_test_spin_at(sp);
+      static const uint64_t alarm_bit = uint64_t{1} << (SIGALRM - 1);
+      sigset_t block;
+      sigemptyset(&block);
+      sigaddset(&block, SIGALRM);
+      CHILD_CHECK(sigprocmask(SIG_BLOCK, &block, nullptr) == 0);
+      const itimerval every{{0, 2000}, {0, 2000}};
+      CHILD_CHECK(setitimer(ITIMER_REAL, &every, nullptr) == 0);
+      signal_test_spin_at(sp, &alarm_bit);
       break;
     }
   }
