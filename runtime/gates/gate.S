@@ -520,9 +520,10 @@ cordon_gate_attach_1:
  *
  * After cordon_lockdown() every handled signal enters through
  * cordon_signal_entry, with the kernel's default PKRU (key 0 only) and the
- * stack pointer at the kernel's frame. Where the frame lies says what was
- * interrupted: the kernel writes it on the stack in use, and no handler has
- * SA_ONSTACK.
+ * stack pointer at the kernel's frame. On kernels that write frames under
+ * the interrupted PKRU (6.1), no handler has SA_ONSTACK and the kernel
+ * writes the frame on the stack in use, so where the frame lies says what
+ * was interrupted:
  *  - In a domain's memory: that domain's code was running. The frame holds
  *    trusted registers and stays where it is; the program's handler runs as
  *    untrusted code on the untrusted stack with a frame that holds none, and
@@ -532,8 +533,12 @@ cordon_gate_attach_1:
  *    return goes through cordon_signal_restorer, which copies the frame into
  *    trusted memory, forces the untrusted PKRU into it, and only then
  *    issues rt_sigreturn.
- * rt_sigreturn and rt_sigaction need a token in r8 and r9 that only trusted
- * memory holds, so untrusted code can do neither itself. */
+ * On kernels that write frames anywhere with PKRU 0 (6.12 and later,
+ * CFG_SIGNAL_ALTSTACK), every handler has SA_ONSTACK and the frame lands on
+ * the thread's alternate stack in its domain-1 slot; the frame itself says
+ * what was interrupted (.Lsignal_landed, SIGNAL_LANDED).
+ * rt_sigreturn, rt_sigaction and sigaltstack need a token in r8 (and r9)
+ * that only trusted memory holds, so untrusted code can do none of them. */
 
 /* rt_sigreturn with domain d's copy of the token; rsp is the frame + 8. */
 .macro TOKEN_SIGRETURN d

@@ -14,13 +14,13 @@
 #include "runtime/signals/signals.h"
 
 #include <linux/seccomp.h>
-#include <sys/wait.h>
 #include <pthread.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/random.h>
 #include <sys/single_threaded.h>
 #include <sys/syscall.h>
+#include <sys/wait.h>
 #include <ucontext.h>
 #include <unistd.h>
 
@@ -86,7 +86,7 @@ constexpr size_t kMcontextFpstate = 184;
 // struct _fpx_sw_bytes in the FXSAVE area's software-reserved bytes.
 constexpr size_t kSwMagic1 = 464, kSwExtendedSize = 468, kSwXfeatures = 472, kSwXstateSize = 480;
 constexpr uint32_t kFpXstateMagic1 = 0x46505853u, kFpXstateMagic2 = 0x46505845u;
-constexpr size_t kXstateBv = 512;  // XSAVE header: which components hold state
+constexpr size_t kXstateBv = 512;        // XSAVE header: which components hold state
 constexpr size_t kXsaveHeaderSize = 64;  // XSTATE_BV, XCOMP_BV, 48 reserved bytes
 // The FXSAVE area's control words and their initial values (SDM vol. 1, 10.5.1).
 constexpr size_t kFxFcw = 0, kFxMxcsr = 24, kFxMxcsrMask = 28;
@@ -238,7 +238,8 @@ int ProbeFramesAnywhere() {
     sigaction(SIGSEGV, &dfl, nullptr);
     const long key = syscall(SYS_pkey_alloc, 0, PKEY_DISABLE_ACCESS);
     void* page = mmap(nullptr, kBytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-    if (key < 0 || page == MAP_FAILED || syscall(SYS_pkey_mprotect, page, kBytes, PROT_READ | PROT_WRITE, key) != 0)
+    if (key < 0 || page == MAP_FAILED ||
+        syscall(SYS_pkey_mprotect, page, kBytes, PROT_READ | PROT_WRITE, key) != 0)
       _exit(2);
     struct sigaction sa {};
     sa.sa_sigaction = cordon_signal_probe_handler;
@@ -267,20 +268,23 @@ int ProbeFramesAnywhere() {
 // signal-return buffer.
 unsigned char* AltstackLow(const gates::ThreadRecord* r) {
   const auto& c = Config();
-  return reinterpret_cast<unsigned char*>(const_cast<gates::ThreadRecord*>(r)) + REC_SIZE - c.domains[1].stride +
-         (SLOT_READONLY_PAGES + c.sigbuf_pages) * kPage;
+  return reinterpret_cast<unsigned char*>(const_cast<gates::ThreadRecord*>(r)) + REC_SIZE -
+         c.domains[1].stride + (SLOT_READONLY_PAGES + c.sigbuf_pages) * kPage;
 }
 size_t AltstackBytes() {
   return size_t{Config().altstack_pages} * kPage;
 }
 
-// Inside domain 1, every signal blocked: points this thread's alternate
-// stack at [low, low+size).
-bool SetAltstack(unsigned char* low, size_t size) {
+// Inside domain 1: points this thread's alternate stack at [low,
+// low+size). on_it: the thread runs on that alternate stack now (with
+// every signal blocked), where the kernel refuses the change unless the
+// call is made with another stack pointer (gate.S).
+bool SetAltstack(unsigned char* low, size_t size, bool on_it) {
   stack_t ss{};
   ss.ss_sp = low;
   ss.ss_size = size;
-  return cordon_signal_sigaltstack(&ss, domains::TokenOf(1)[0]) == 0;
+  if (on_it) return cordon_signal_sigaltstack(&ss, domains::TokenOf(1)[0]) == 0;
+  return hw::SysWithToken(SYS_sigaltstack, reinterpret_cast<long>(&ss), 0, 0, 0, domains::TokenOf(1)) == 0;
 }
 
 // ---- Handlers ----
@@ -335,7 +339,6 @@ bool IsFault(const siginfo_t* info) {
       return false;
   }
 }
-
 
 // The XSAVE area that rt_sigreturn restores from, rebuilt so that nothing
 // the frame's owner wrote decides where PKRU comes from or what it is. The
@@ -464,7 +467,8 @@ int TakeOverHandlers() {
     if (const int s = GiveThreadAltstack(); s != CORDON_OK) return s;
     if (pthread_atfork(nullptr, nullptr, [] {
           if (GiveThreadAltstack() != CORDON_OK)
-            internal::Die("cannot give the forked child's thread its alternate signal stack; process stopped");
+            internal::Die(
+                "cannot give the forked child's thread its alternate signal stack; process stopped");
         }) != 0) {
       return CORDON_E_SYSCALL;
     }
@@ -514,7 +518,7 @@ uint64_t InstallActionInside(int d, uint64_t sig, uint64_t mode, uint64_t flags)
     gates::ThreadRecord* r = domains::RecordForStack(1, __builtin_frame_address(0));
     if (r == nullptr || __atomic_load_n(&r->owner, __ATOMIC_ACQUIRE) != static_cast<uint32_t>(gettid()))
       return domains::EncodeStatus(CORDON_E_INVALID_ARGUMENT);
-    return SetAltstack(AltstackLow(r), AltstackBytes()) ? 0 : domains::EncodeStatus(CORDON_E_SYSCALL);
+    return SetAltstack(AltstackLow(r), AltstackBytes(), false) ? 0 : domains::EncodeStatus(CORDON_E_SYSCALL);
   }
   if (!InstallableSignal(sig) || mode > 2) return domains::EncodeStatus(CORDON_E_INVALID_ARGUMENT);
   KernelSigaction k{};
@@ -682,18 +686,19 @@ unsigned char* CopyFrameBelow(unsigned char* frame, uint64_t top) {
 
 [[noreturn]] void DieTrustedStack(const siginfo_t* info, int d) {
   if (d == CORDON_DOMAIN_UNTRUSTED) {
-    internal::DieWithNumbers("signal violation: no untrusted memory below the stack pointer for the frame of signal ",
-                             static_cast<unsigned long long>(info->si_signo));
+    internal::DieWithNumbers(
+        "signal violation: no untrusted memory below the stack pointer for the frame of signal ",
+        static_cast<unsigned long long>(info->si_signo));
   }
-  internal::DieWithNumbers("signal violation: untrusted code had its stack pointer in trusted memory (domain ",
-                           static_cast<unsigned long long>(d), ") when signal ",
-                           static_cast<unsigned long long>(info->si_signo));
+  internal::DieWithNumbers(
+      "signal violation: untrusted code had its stack pointer in trusted memory (domain ",
+      static_cast<unsigned long long>(d), ") when signal ", static_cast<unsigned long long>(info->si_signo));
 }
 
 // What gate.S does after cordon_internal_signal_landed.
 struct Landing {
-  uint64_t what;   // 0: rt_sigreturn on the frame now; 1: the untrusted path on the copy at value;
-                   // d + 1: domain d's code was interrupted, value = the saved stack pointer
+  uint64_t what;  // 0: rt_sigreturn on the frame now; 1: the untrusted path on the copy at value;
+                  // d + 1: domain d's code was interrupted, value = the saved stack pointer
   uint64_t value;
 };
 
@@ -722,10 +727,12 @@ extern "C" Landing cordon_internal_signal_landed(unsigned char* frame, gates::Th
   unsigned char* low = AltstackLow(r);
   unsigned char* fp = FpstateOf(frame);
   if (fp != nullptr && (fp < frame || fp + c.xstate_size + 4 > low + AltstackBytes())) {
-    internal::Die("signal violation: a signal frame on the alternate stack is not the kernel's; process stopped");
+    internal::Die(
+        "signal violation: a signal frame on the alternate stack is not the kernel's; process stopped");
   }
   uint32_t saved_pkru = 0;
-  if (fp != nullptr && (At<uint64_t>(fp, kXstateBv) & kPkruBit) != 0) saved_pkru = At<uint32_t>(fp, c.pkru_offset);
+  if (fp != nullptr && (At<uint64_t>(fp, kXstateBv) & kPkruBit) != 0)
+    saved_pkru = At<uint32_t>(fp, c.pkru_offset);
   const auto sp = static_cast<uint64_t>(Gregs(frame)[REG_RSP]);
   const int d = domains::DomainOf(reinterpret_cast<void*>(sp));
   if (d != CORDON_DOMAIN_UNTRUSTED) {
@@ -757,8 +764,9 @@ extern "C" uint64_t cordon_internal_signal_landed_in_domain(int d, uint64_t call
   if (at == 0) return 0;
   unsigned char* low = AltstackLow(r);
   const size_t below = static_cast<size_t>(frame - low);
-  if (below < 256 + 2 * (kFrameHead + 64 + Config().xstate_size) || !SetAltstack(low, below - 256)) {
-    internal::Die("signal violation: no room on the alternate stack for another nested signal; process stopped");
+  if (below < 256 + 2 * (kFrameHead + 64 + Config().xstate_size) || !SetAltstack(low, below - 256, true)) {
+    internal::Die(
+        "signal violation: no room on the alternate stack for another nested signal; process stopped");
   }
   return at;
 }
@@ -797,11 +805,11 @@ extern "C" uint64_t cordon_internal_signal_return_frame(unsigned char* uc, gates
   // (the kernel clears it for CLONE_VM): it gets its own here, on its first
   // handled signal (docs/signals.md, Limits).
   if (c.signal_altstack != 0) {
+    // (Only then: a shrunk one protects frames parked on it.)
     stack_t cur{};
-    if (syscall(SYS_sigaltstack, nullptr, &cur) != 0 || cur.ss_sp != AltstackLow(r) ||
-        cur.ss_size != AltstackBytes()) {
-      if (!SetAltstack(AltstackLow(r), AltstackBytes()))
-        internal::Die("cannot give this thread its alternate signal stack; process stopped");
+    if (syscall(SYS_sigaltstack, nullptr, &cur) != 0 ||
+        ((cur.ss_flags & SS_DISABLE) != 0 && !SetAltstack(AltstackLow(r), AltstackBytes(), false))) {
+      internal::Die("cannot give this thread its alternate signal stack; process stopped");
     }
   }
   return reinterpret_cast<uint64_t>(mcontext - kUcMcontext);

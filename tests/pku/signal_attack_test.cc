@@ -99,7 +99,8 @@ void SetUpChild() {
   g_secret = LoadJudgeSecret();
   g_trusted_key = cordon_domain_pkey(cordon_trusted_domain());
   fprintf(stderr, "trusted key %d\n", g_trusted_key);
-  printf("kernel writes %s\n", FramesGoToAltstacks() ? "frames to altstacks" : "frames under the interrupted PKRU");
+  printf("kernel writes %s\n",
+         FramesGoToAltstacks() ? "frames to altstacks" : "frames under the interrupted PKRU");
   fflush(stdout);
 }
 
@@ -122,14 +123,14 @@ void ExpectNoLeak(const Verdict& v) {
 // ---- Forged sigreturn frames ----
 
 enum Forge : int {
-  kStandard,           // PKRU 0 at the standard offset, XSTATE_BV bit 9 set
-  kCompacted,          // XCOMP_BV bit 63: PKRU 0 at the compacted offset
-  kPkruBitClear,       // XSTATE_BV bit 9 clear: PKRU's initial value is 0
-  kBogusSoftwareBytes, // magic, sizes and features that select the legacy-only restore
-  kFpregsElsewhere,    // fpregs at a compacted area of the attacker's
-  kReservedHeader,     // reserved header bytes set (XRSTOR faults)
-  kBadMxcsr,           // reserved MXCSR bits set (XRSTOR faults)
-  kNoFpregs,           // fpregs NULL
+  kStandard,            // PKRU 0 at the standard offset, XSTATE_BV bit 9 set
+  kCompacted,           // XCOMP_BV bit 63: PKRU 0 at the compacted offset
+  kPkruBitClear,        // XSTATE_BV bit 9 clear: PKRU's initial value is 0
+  kBogusSoftwareBytes,  // magic, sizes and features that select the legacy-only restore
+  kFpregsElsewhere,     // fpregs at a compacted area of the attacker's
+  kReservedHeader,      // reserved header bytes set (XRSTOR faults)
+  kBadMxcsr,            // reserved MXCSR bits set (XRSTOR faults)
+  kNoFpregs,            // fpregs NULL
 };
 std::atomic<int> g_forge{kStandard};
 alignas(64) unsigned char g_elsewhere[64 * 1024];
@@ -202,10 +203,10 @@ void ForgeFrame(int, siginfo_t*, void* ucv) {
     case kBogusSoftwareBytes:
       pkru = 0;
       bv |= uint64_t{1} << 9;
-      *reinterpret_cast<uint32_t*>(fp + 464) = 0;           // magic1
-      *reinterpret_cast<uint32_t*>(fp + 468) = 1;           // extended_size
-      *reinterpret_cast<uint64_t*>(fp + 472) = 3;           // xfeatures: x87 and SSE only
-      *reinterpret_cast<uint32_t*>(fp + 480) = 0xfffff;     // xstate_size
+      *reinterpret_cast<uint32_t*>(fp + 464) = 0;        // magic1
+      *reinterpret_cast<uint32_t*>(fp + 468) = 1;        // extended_size
+      *reinterpret_cast<uint64_t*>(fp + 472) = 3;        // xfeatures: x87 and SSE only
+      *reinterpret_cast<uint32_t*>(fp + 480) = 0xfffff;  // xstate_size
       break;
     case kFpregsElsewhere:
       memcpy(g_elsewhere, fp, 4096);
