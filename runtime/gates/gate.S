@@ -625,8 +625,7 @@ cordon_gate_attach_1:
         .hidden cordon_signal_resume_\d
         .type cordon_signal_resume_\d, @function
 cordon_signal_resume_\d:
-        push -1
-        mov rsi, rsp
+        lea rsi, [rip + cordon_gate_config + CFG_SIGNAL_BLOCK_ALL]
         SET_SIGNAL_MASK
         xor ecx, ecx
         xor edx, edx
@@ -859,6 +858,58 @@ cordon_signal_entry:
         .long SITE_SIGNAL_LEAVE | (1 << 8)
         .text
 
+/* clone(2) for a trapped thread creation (signals.cc, CloneForUntrusted):
+ * inside domain 1 with every signal blocked; rdi..r8 = flags, the child's
+ * frame (its first stack pointer, on its untrusted stack), parent tid,
+ * child tid, tls. The parent returns the result. The child inherits domain
+ * 1's PKRU and the blocked mask but no alternate stack: it attaches on the
+ * bootstrap stack (held as the gates hold it), gets its alternate stack,
+ * leaves the domain and starts the program's code from the frame through
+ * the checked sigreturn path. */
+        .globl cordon_signal_clone
+        .hidden cordon_signal_clone
+        .type cordon_signal_clone, @function
+cordon_signal_clone:
+        mov r10, rcx
+        mov rax, qword ptr [rip + DCFG(1, DCFG_STATE)]
+        mov r9, qword ptr [rax + DSTATE_SIGNAL_TOKEN]
+        mov eax, 56 /* SYS_clone */
+        syscall
+        xor r9d, r9d
+        test rax, rax
+        jz .Lsignal_clone_child
+        ret
+.Lsignal_clone_child:
+        mov r12, rsp
+        mov rax, qword ptr [rip + DCFG(1, DCFG_BOOT)]
+1:      lock bts dword ptr [rax + REC_BUSY], 0
+        jnc 2f
+        pause
+        jmp 1b
+2:      mov rsp, rax
+        call cordon_internal_signal_thread_start
+        mov rax, qword ptr [rip + DCFG(1, DCFG_BOOT)]
+        mov dword ptr [rax + REC_BUSY], 0
+        mov rsp, r12
+        xor ecx, ecx
+        xor edx, edx
+        CHECKED_WRPKRU UNTRUSTED_PKRU, .Lsignal_clone_child_site
+        lea rsp, [r12 + 8]
+        jmp cordon_signal_restorer
+        .size cordon_signal_clone, . - cordon_signal_clone
+
+        .section cordon_gate_sites, "a", @progbits
+        .balign 8
+        .long .Lsignal_clone_child_site - .
+        .long SITE_SIGNAL_LEAVE | (1 << 8)
+        .text
+
+        .section .rodata.cordon_gate_messages, "a", @progbits
+        .balign 8
+.Lsigsys_bit:
+        .quad 1 << 30 /* SIGSYS (31) */
+        .text
+
 /* sigaltstack(rdi, NULL) with the token's first word (rsi), inside domain
  * 1, every signal blocked. The kernel refuses to change the alternate
  * stack of a thread whose stack pointer lies on it, and the runtime calls
@@ -913,6 +964,15 @@ cordon_signal_probe_handler:
  * then the handler, its signal mask, the siginfo and the ucontext. */
         .type cordon_signal_run_handler, @function
 cordon_signal_run_handler:
+        /* SIGSYS first (SIG_UNBLOCK is never trapped): on kernels that write
+         * frames anywhere the handler's mask is set through the filter's
+         * trap (signals.cc, EmulateSigprocmask), which needs it. */
+        lea rsi, [rip + .Lsigsys_bit]
+        mov edi, 1 /* SIG_UNBLOCK */
+        xor edx, edx
+        mov r10d, 8
+        mov eax, 14 /* SYS_rt_sigprocmask */
+        syscall
         lea rsi, [rsp + 16]
         SET_SIGNAL_MASK
         mov edi, dword ptr [rsp + 32]
@@ -929,11 +989,8 @@ cordon_signal_run_handler:
 cordon_signal_restorer:
         mov r12, rsp
         and rsp, -16
-        push -1
-        push -1
-        mov rsi, rsp
+        lea rsi, [rip + cordon_gate_config + CFG_SIGNAL_BLOCK_ALL]
         SET_SIGNAL_MASK
-        add rsp, 16
         cmp dword ptr fs:cordon_tls_records@tpoff + 4, -1
         jne 1f
         call cordon_gate_attach_1

@@ -46,6 +46,10 @@ struct GateConfig {
   uint32_t mxcsr_mask;
   uint32_t altstack_pages;
   DomainConfig domains[CORDON_MAX_DOMAINS];
+  // The runtime's own "block every signal" set: the one rt_sigprocmask set
+  // the lockdown's filter lets through untrapped on kernels that write
+  // frames anywhere (docs/signals.md).
+  uint64_t signal_block_all;
 };
 static_assert(offsetof(GateConfig, locked) == CFG_LOCKED);
 static_assert(offsetof(GateConfig, wide_scrub) == CFG_WIDE_SCRUB);
@@ -60,6 +64,7 @@ static_assert(offsetof(GateConfig, signal_altstack) == CFG_SIGNAL_ALTSTACK);
 static_assert(offsetof(GateConfig, mxcsr_mask) == CFG_MXCSR_MASK);
 static_assert(offsetof(GateConfig, altstack_pages) == CFG_ALTSTACK_PAGES);
 static_assert(offsetof(GateConfig, domains) == CFG_DOMAINS);
+static_assert(offsetof(GateConfig, signal_block_all) == CFG_SIGNAL_BLOCK_ALL);
 static_assert(sizeof(GateConfig) <= CFG_SIZE);
 
 // The per-thread record at the top of each trusted stack (gate_abi.h).

@@ -13,8 +13,10 @@
 //    and copies the frame there with the untrusted PKRU forced into it.
 #include "runtime/signals/signals.h"
 
+#include <linux/audit.h>
 #include <linux/seccomp.h>
 #include <pthread.h>
+#include <sched.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/random.h>
@@ -40,6 +42,12 @@ void cordon_signal_entry(int, siginfo_t*, void*);
 void cordon_signal_restorer();
 // The frame probe's code (below): no stack use at all.
 long cordon_signal_sigaltstack(const stack_t* ss, uint64_t token0);
+// gate.S: clone(2) with the token, inside domain 1; the child attaches and
+// gets its alternate stack (cordon_internal_signal_thread_start), then
+// starts the program's code from child_frame through cordon_signal_restorer.
+long cordon_signal_clone(uint64_t flags, uint64_t child_frame, uint64_t ptid, uint64_t ctid, uint64_t tls);
+// domains/domain.cc: claims a record of domain d for this thread.
+uint32_t cordon_internal_attach_thread(uint32_t d);
 void cordon_signal_probe_raise(uint64_t stack_top, uint64_t tgid, uint64_t tid);
 void cordon_signal_probe_handler(int, siginfo_t*, void*);
 #define CORDON_DECLARE_RESUME(d) void cordon_signal_resume_##d();
@@ -60,6 +68,13 @@ CORDON_DECLARE_RESUME(14)
 CORDON_DECLARE_RESUME(15)
 }
 
+// The filter's traps (kernels that write frames anywhere), further down.
+namespace {
+bool IsTrapped(const siginfo_t* info, long nr);
+void EmulateSigprocmask(ucontext_t* uc);
+void UnblockSigsys();
+}  // namespace
+
 namespace cordon::signals {
 namespace {
 
@@ -74,6 +89,7 @@ constexpr size_t kReturnStack = 8192;  // the copy's stack, at the buffer's top
 // siginfo (arch/x86/include/asm/sigframe.h, struct rt_sigframe).
 constexpr size_t kFrameHead = 8 + 304 + 128;
 constexpr size_t kRedZone = 128;
+constexpr int kSysSeccomp = 1;  // si_code of a SIGSYS from SECCOMP_RET_TRAP
 constexpr int kProbeExit = 42;  // the frame probe's handler ran
 
 // The kernel's x86-64 signal frame (arch/x86/include/asm/sigframe.h): the
@@ -121,6 +137,7 @@ struct Handler {
 };
 Handler g_handlers[kMaxSignal + 1];
 
+
 uint64_t g_pending_token[2];
 
 // The kernel's struct sigaction for rt_sigaction.
@@ -159,7 +176,8 @@ bool ValidSignal(uint64_t sig) {
 }
 // The runtime also takes over SIGSYS (the lockdown's violation handler) on
 // kernels that write frames anywhere: its frames must go to the alternate
-// stack too.
+// stack too, and the filter's traps of clone and rt_sigprocmask come as
+// SIGSYS.
 bool InstallableSignal(uint64_t sig) {
   return ValidSignal(sig) || (sig == SIGSYS && Config().signal_altstack != 0);
 }
@@ -423,6 +441,7 @@ int Prepare() {
     c.xfeatures = g_probe.xfeatures;
     c.mxcsr_mask = g_probe.mxcsr_mask != 0 ? g_probe.mxcsr_mask : kDefaultMxcsrMask;
     c.signal_altstack = anywhere == 1 ? 1 : 0;
+    c.signal_block_all = ~uint64_t{0};
   });
   return ok ? CORDON_OK : CORDON_E_SYSCALL;
 }
@@ -472,6 +491,15 @@ int TakeOverHandlers() {
         }) != 0) {
       return CORDON_E_SYSCALL;
     }
+    // The filter's traps (threads, signal masks) come as SIGSYS, which the
+    // runtime takes even without a violation handler (the errno mode), and
+    // which must never be blocked (EmulateSigprocmask).
+    KernelSigaction k{};
+    if (!QueryKernel(SIGSYS, &k)) return CORDON_E_SYSCALL;
+    if (k.handler <= 1) {
+      if (const int s = CallInstall(SIGSYS, 2, 0); s != CORDON_OK) return s;
+    }
+    UnblockSigsys();
   }
   for (int sig = 1; sig <= kMaxSignal; ++sig) {
     KernelSigaction k{};
@@ -617,11 +645,13 @@ extern "C" void cordon_internal_signal_untrusted(int sig, siginfo_t* info, void*
     }
   }
   if (sig < 1 || sig > kMaxSignal) return;
+  if (c.signal_altstack != 0 && IsTrapped(info, SYS_rt_sigprocmask)) return EmulateSigprocmask(uc);
   const Handler& h = g_handlers[sig];
   const uint64_t fn = h.fn.load();
   if (fn == 0) return;
   uint64_t interrupted;
   memcpy(&interrupted, &uc->uc_sigmask, sizeof interrupted);
+  if (c.signal_altstack != 0) UnblockSigsys();  // the mask below is set through the trap
   SetMask(interrupted | h.mask | ((h.flags & SA_NODEFER) != 0 ? 0 : Bit(sig)));
   reinterpret_cast<void (*)(int, siginfo_t*, void*)>(fn)(sig, info, ucv);
 }
@@ -695,6 +725,81 @@ unsigned char* CopyFrameBelow(unsigned char* frame, uint64_t top) {
       static_cast<unsigned long long>(d), ") when signal ", static_cast<unsigned long long>(info->si_signo));
 }
 
+bool IsTrapped(const siginfo_t* info, long nr) {
+  return info->si_signo == SIGSYS && info->si_code == kSysSeccomp && info->si_arch == AUDIT_ARCH_X86_64 &&
+         info->si_syscall == nr;
+}
+
+// A clone(2) that makes a thread, trapped by the filter (SIGSYS): the
+// kernel would start the thread without an alternate stack. The runtime
+// makes it itself, with the token, inside domain 1 and every signal
+// blocked; the child attaches and gets its own alternate stack before it
+// runs any of the program's code, which then starts from the context of
+// the trapped call (rax 0, the new stack) through the checked sigreturn
+// path. Sets the result (the thread id, or -errno) in the trapped frame.
+void CloneForUntrusted(unsigned char* frame) {
+  greg_t* g = Gregs(frame);
+  const auto flags = static_cast<uint64_t>(g[REG_RDI]);
+  const auto stack = static_cast<uint64_t>(g[REG_RSI]);
+  const auto ptid = static_cast<uint64_t>(g[REG_RDX]);
+  const auto ctid = static_cast<uint64_t>(g[REG_R10]);
+  const auto tls = static_cast<uint64_t>(g[REG_R8]);
+  // The kernel writes the parent's tid or pidfd and the child's tid with
+  // the rights held here (domain 1): those must point at untrusted memory.
+  // The child needs TLS of its own for its record index.
+  const bool pointers_ok = ((flags & (CLONE_PARENT_SETTID | CLONE_PIDFD)) == 0 ||
+                            domains::IsUntrustedRange(reinterpret_cast<void*>(ptid), 8)) &&
+                           ((flags & (CLONE_CHILD_SETTID | CLONE_CHILD_CLEARTID)) == 0 ||
+                            domains::IsUntrustedRange(reinterpret_cast<void*>(ctid), 4));
+  long result = -EFAULT;
+  if ((flags & (CLONE_VM | CLONE_VFORK)) != CLONE_VM || (flags & CLONE_SETTLS) == 0) {
+    result = -EINVAL;
+  } else if (pointers_ok) {
+    const uint64_t sp = stack != 0 ? stack : static_cast<uint64_t>(g[REG_RSP]);
+    unsigned char* child = CopyFrameBelow(frame, sp - kRedZone);
+    if (child == nullptr)
+      internal::Die("signal violation: a new thread's stack lies in trusted memory; process stopped");
+    greg_t* cg = Gregs(child);
+    cg[REG_RAX] = 0;
+    cg[REG_RSP] = static_cast<greg_t>(sp);
+    result = cordon_signal_clone(flags, reinterpret_cast<uint64_t>(child), ptid, ctid, tls);
+  }
+  g[REG_RAX] = result;
+}
+
+// rt_sigprocmask(SIG_BLOCK or SIG_SETMASK), trapped by the filter: done on
+// the frame's signal mask (which rt_sigreturn loads), with SIGSYS never
+// blocked, so that the filter's traps (clone, this) always reach the
+// runtime: a trap with SIGSYS blocked is a kill (glibc blocks every signal
+// around clone). Untrusted code, on the program's own frame.
+void EmulateSigprocmask(ucontext_t* uc) {
+  greg_t* g = uc->uc_mcontext.gregs;
+  const auto how = static_cast<int>(g[REG_RDI]);
+  auto* set = reinterpret_cast<const uint64_t*>(g[REG_RSI]);
+  auto* oldset = reinterpret_cast<uint64_t*>(g[REG_RDX]);
+  uint64_t cur;
+  memcpy(&cur, &uc->uc_sigmask, sizeof cur);
+  long rc = 0;
+  if (g[REG_R10] != 8) {
+    rc = -EINVAL;
+  } else if ((set != nullptr && !domains::IsUntrustedRange(set, 8)) ||
+             (oldset != nullptr && !domains::IsUntrustedRange(oldset, 8))) {
+    rc = -EFAULT;
+  } else {
+    uint64_t next = cur;
+    if (set != nullptr) next = how == SIG_BLOCK ? cur | *set : *set;
+    next &= ~(Bit(SIGKILL) | Bit(SIGSTOP) | Bit(SIGSYS));
+    if (oldset != nullptr) *oldset = cur;
+    memcpy(&uc->uc_sigmask, &next, sizeof next);
+  }
+  g[REG_RAX] = rc;
+}
+
+void UnblockSigsys() {
+  const uint64_t bit = Bit(SIGSYS);
+  syscall(SYS_rt_sigprocmask, SIG_UNBLOCK, &bit, nullptr, 8);
+}
+
 // What gate.S does after cordon_internal_signal_landed.
 struct Landing {
   uint64_t what;  // 0: rt_sigreturn on the frame now; 1: the untrusted path on the copy at value;
@@ -740,7 +845,12 @@ extern "C" Landing cordon_internal_signal_landed(unsigned char* frame, gates::Th
     // else is untrusted code that pointed its stack pointer at trusted
     // memory to have the kernel write its registers there.
     if (saved_pkru != c.domains[d].pkru) DieTrustedStack(info, d);
+    if (IsTrapped(info, SYS_clone)) internal::Die("trusted code may not create threads; process stopped");
     return {static_cast<uint64_t>(d) + 1, sp};
+  }
+  if (IsTrapped(info, SYS_clone)) {
+    CloneForUntrusted(frame);
+    return {0, 0};
   }
   // Untrusted code (or a gate between its WRPKRU and its stack switch):
   // its handler gets the frame where the kernel would have put it without
@@ -769,6 +879,23 @@ extern "C" uint64_t cordon_internal_signal_landed_in_domain(int d, uint64_t call
         "signal violation: no room on the alternate stack for another nested signal; process stopped");
   }
   return at;
+}
+
+// A thread that cordon_signal_clone made, inside domain 1 on the bootstrap
+// stack (held), every signal blocked, before any of the program's code:
+// its record of domain 1 and, in that record's slot, its alternate stack.
+extern "C" void cordon_internal_signal_thread_start() {
+  const auto& c = Config().domains[1];
+  const uint32_t i = cordon_internal_attach_thread(1);
+  if (i >= c.nrecords) {
+    internal::Die(
+        "no free trusted thread slot for a new thread: more threads than cordon_options.max_threads allows; "
+        "process stopped");
+  }
+  const auto* r = reinterpret_cast<const gates::ThreadRecord*>(c.records + i * c.stride);
+  if (!SetAltstack(AltstackLow(r), AltstackBytes(), false)) {
+    internal::Die("cannot give a new thread its alternate signal stack; process stopped");
+  }
 }
 
 // Inside domain 1, on record r's signal-return buffer, every signal
