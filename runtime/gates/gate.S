@@ -788,7 +788,8 @@ cordon_signal_entry:
         xor ecx, ecx
         xor edx, edx
         CHECKED_WRPKRU DCFG(1, DCFG_PKRU), .Lsignal_landed_site
-        OWN_RECORD 1, .Lsignal_in_1
+        OWN_RECORD 1, .Lsignal_landed_adopt
+.Lsignal_landed_owned:
         mov eax, dword ptr [rip + cordon_gate_config + CFG_SIGBUF_PAGES]
         add eax, SLOT_READONLY_PAGES
         shl rax, 12
@@ -796,12 +797,12 @@ cordon_signal_entry:
         add rax, REC_SIZE
         sub rax, qword ptr [rip + DCFG(1, DCFG_STRIDE)]
         cmp rsp, rax
-        jb .Lsignal_in_1
+        jb .Lsignal_landed_adopt
         mov ecx, dword ptr [rip + cordon_gate_config + CFG_ALTSTACK_PAGES]
         shl rcx, 12
         add rax, rcx
         cmp rsp, rax
-        jae .Lsignal_in_1
+        jae .Lsignal_landed_adopt
         mov r12, rsp
         mov r15, rbx
         and rsp, -16
@@ -820,6 +821,22 @@ cordon_signal_entry:
 .Lsignal_landed_resume:
         lea rsp, [r12 + 8]
         TOKEN_SIGRETURN 1
+/* This thread does not own the record its TLS names, or rsp is not on
+ * that record's alternate stack: a fork() child, whose trapped calls come
+ * before and while its fork handlers re-attach it, on the alternate stack
+ * it inherited. The record whose alternate stack holds rsp is adopted only
+ * if it is this thread's or its owner is gone; else the checks of
+ * SIGNAL_DOMAIN 1 decide (and stop the process). */
+.Lsignal_landed_adopt:
+        mov r12, rsp
+        and rsp, -16
+        mov rdi, r12
+        call cordon_internal_signal_adopt
+        mov rsp, r12
+        test rax, rax
+        jz .Lsignal_in_1
+        mov rbx, rax
+        jmp .Lsignal_landed_owned
 /* Untrusted code was interrupted: its frame was copied to its own stack
  * (rdx), which holds nothing trusted; run the untrusted path there as if
  * the kernel had written it. */

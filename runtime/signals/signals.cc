@@ -137,7 +137,6 @@ struct Handler {
 };
 Handler g_handlers[kMaxSignal + 1];
 
-
 uint64_t g_pending_token[2];
 
 // The kernel's struct sigaction for rt_sigaction.
@@ -879,6 +878,36 @@ extern "C" uint64_t cordon_internal_signal_landed_in_domain(int d, uint64_t call
         "signal violation: no room on the alternate stack for another nested signal; process stopped");
   }
   return at;
+}
+
+// Inside domain 1 on the alternate stack below the frame, every signal
+// blocked: this thread does not own the domain-1 record its TLS names, or
+// names none (a fork() child before or while its fork handlers re-attach
+// it: records and alternate stacks are its parent's). Adopts the record
+// whose alternate stack holds the frame if it is this thread's or its
+// owner is no thread of this process (so no live thread uses that stack),
+// and names it in TLS; returns it, or nullptr.
+extern "C" gates::ThreadRecord* cordon_internal_signal_adopt(unsigned char* frame) {
+  const auto& c = Config().domains[1];
+  uint32_t* slot = &cordon_tls_records[1];
+  if (!domains::IsUntrustedRange(slot, sizeof *slot)) return nullptr;
+  // Record i's alternate stack starts at records + i * stride + offset.
+  const uint64_t offset = REC_SIZE - c.stride + (SLOT_READONLY_PAGES + Config().sigbuf_pages) * kPage;
+  const auto at = reinterpret_cast<uint64_t>(frame);
+  if (at < c.records + offset) return nullptr;
+  const uint64_t i = (at - c.records - offset) / c.stride;
+  if (i >= c.nrecords) return nullptr;
+  auto* r = reinterpret_cast<gates::ThreadRecord*>(c.records + i * c.stride);
+  if (frame < AltstackLow(r) || frame >= AltstackLow(r) + AltstackBytes()) return nullptr;
+  uint32_t owner = __atomic_load_n(&r->owner, __ATOMIC_ACQUIRE);
+  const auto tid = static_cast<uint32_t>(syscall(SYS_gettid));
+  if (owner != tid) {
+    if (owner != 0 && (syscall(SYS_tgkill, getpid(), owner, 0) == 0 || errno != ESRCH)) return nullptr;
+    if (!__atomic_compare_exchange_n(&r->owner, &owner, tid, false, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE))
+      return nullptr;
+  }
+  *slot = static_cast<uint32_t>(i);
+  return r;
 }
 
 // A thread that cordon_signal_clone made, inside domain 1 on the bootstrap
