@@ -385,6 +385,8 @@ int cordon_lockdown_ex(const cordon_lockdown_options* opts) {
     plan.filter.code_pages = {c.code_start, c.code_end};
   }
   memcpy(plan.filter.signal_token, cordon::signals::kPlaceholderToken, sizeof plan.filter.signal_token);
+  plan.filter.threads_by_runtime = c.signal_altstack != 0;
+  plan.filter.block_all = config_page + CFG_SIGNAL_BLOCK_ALL;
   plan.load_filter = [](const sock_filter* program, size_t count) {
     return StatusOf(
         gates::GateFor(1)(reinterpret_cast<uint64_t>(program), count, 0, 0, 0, domains::kBuiltinLoadFilter));

@@ -667,9 +667,10 @@ cordon_gate_attach_1:
  *
  * After cordon_lockdown() every handled signal enters through
  * cordon_signal_entry, with the kernel's default PKRU (key 0 only) and the
- * stack pointer at the kernel's frame. Where the frame lies says what was
- * interrupted: the kernel writes it on the stack in use, and no handler has
- * SA_ONSTACK.
+ * stack pointer at the kernel's frame. On kernels that write frames under
+ * the interrupted PKRU (6.1), no handler has SA_ONSTACK and the kernel
+ * writes the frame on the stack in use, so where the frame lies says what
+ * was interrupted:
  *  - In a domain's memory: that domain's code was running. The frame holds
  *    trusted registers and stays where it is; the program's handler runs as
  *    untrusted code on the untrusted stack with a frame that holds none, and
@@ -679,8 +680,12 @@ cordon_gate_attach_1:
  *    return goes through cordon_signal_restorer, which copies the frame into
  *    trusted memory, forces the untrusted PKRU into it, and only then
  *    issues rt_sigreturn.
- * rt_sigreturn and rt_sigaction need a token in r8 and r9 that only trusted
- * memory holds, so untrusted code can do neither itself. */
+ * On kernels that write frames anywhere with PKRU 0 (6.12 and later,
+ * CFG_SIGNAL_ALTSTACK), every handler has SA_ONSTACK and the frame lands on
+ * the thread's alternate stack in its domain-1 slot; the frame itself says
+ * what was interrupted (.Lsignal_landed, SIGNAL_LANDED).
+ * rt_sigreturn, rt_sigaction and sigaltstack need a token in r8 (and r9)
+ * that only trusted memory holds, so untrusted code can do none of them. */
 
 /* rt_sigreturn with domain d's copy of the token; rsp is the frame + 8. */
 .macro TOKEN_SIGRETURN d
@@ -772,8 +777,7 @@ cordon_gate_attach_1:
         .hidden cordon_signal_resume_\d
         .type cordon_signal_resume_\d, @function
 cordon_signal_resume_\d:
-        push -1
-        mov rsi, rsp
+        lea rsi, [rip + cordon_gate_config + CFG_SIGNAL_BLOCK_ALL]
         SET_SIGNAL_MASK
         READ_TLS_INDEX \d
         xor ecx, ecx
@@ -784,8 +788,20 @@ cordon_signal_resume_\d:
         xchg rax, qword ptr [rbx + REC_SIGNAL_FRAME]
         test rax, rax
         jz cordon_gate_fatal_signal_return
+        cmp dword ptr [rip + cordon_gate_config + CFG_SIGNAL_ALTSTACK], 0
+        jne .Lsignal_resume_parked_\d
         lea rsp, [rax + 8]
         TOKEN_SIGRETURN \d
+/* The frame is parked on this thread's alternate stack in domain 1's
+ * memory (SIGNAL_LANDED); its uc_stack gives the thread its full
+ * alternate stack back. */
+.Lsignal_resume_parked_\d:
+        mov r12, rax
+        xor ecx, ecx
+        xor edx, edx
+        CHECKED_WRPKRU DCFG(1, DCFG_PKRU), .Lsignal_resume_parked_site_\d
+        lea rsp, [r12 + 8]
+        TOKEN_SIGRETURN 1
         .size cordon_signal_resume_\d, . - cordon_signal_resume_\d
 
         .section cordon_gate_sites, "a", @progbits
@@ -796,6 +812,89 @@ cordon_signal_resume_\d:
         .long SITE_SIGNAL_LEAVE | (\d << 8)
         .long .Lsignal_resume_site_\d - .
         .long SITE_SIGNAL_RESUME | (\d << 8)
+        .long .Lsignal_resume_parked_site_\d - .
+        .long SITE_SIGNAL_RESUME | (1 << 8)
+        .text
+.endm
+
+.macro SIGNAL_LANDED d
+/* Kernels that write frames anywhere: the frame at r12, on this thread's
+ * alternate stack, says that domain d's code was interrupted with its stack
+ * pointer at rdx (cordon_internal_signal_landed checked the saved PKRU is
+ * d's). r15 = this thread's record of domain 1. As in SIGNAL_DOMAIN,
+ * nothing is written before this thread's record of d is shown to be
+ * running d's code on that stack. */
+.Lsignal_landed_in_\d:
+        mov r13, rdx
+        xor ecx, ecx
+        xor edx, edx
+        CHECKED_WRPKRU DCFG(\d, DCFG_PKRU), .Lsignal_landed_enter_site_\d
+        OWN_RECORD \d, cordon_gate_fatal_signal
+        /* The interrupted stack pointer may be the record itself (right
+         * after the entry's XCHG, right before the exit's). */
+        mov rax, rbx
+        sub rax, r13
+        jb cordon_gate_fatal_signal
+        cmp rax, qword ptr [rip + DCFG(\d, DCFG_STRIDE)]
+        jae cordon_gate_fatal_signal
+        cmp qword ptr [rbx + REC_SAVED_RSP], rbx
+        je cordon_gate_fatal_signal
+        mov rax, rbx
+        sub rax, qword ptr [rbx + REC_CALLOUT_RSP]
+        cmp rax, qword ptr [rip + DCFG(\d, DCFG_STRIDE)]
+        jb cordon_gate_fatal_signal
+        cmp qword ptr [rbx + REC_SIGNAL_FRAME], 0
+        jne cordon_gate_fatal_signal
+        mov r14, qword ptr [rbx + REC_SAVED_RSP]
+        /* Back to domain 1 (the frame's memory) to decide. */
+        xor ecx, ecx
+        xor edx, edx
+        CHECKED_WRPKRU DCFG(1, DCFG_PKRU), .Lsignal_landed_decide_site_\d
+        mov edi, \d
+        mov rsi, r14
+        mov rdx, r12
+        mov rcx, r15
+        call cordon_internal_signal_landed_in_domain
+        test rax, rax
+        jz .Lsignal_landed_resume
+        /* The frame stays parked; the record names it for the resume. */
+        mov r13, rax
+        xor ecx, ecx
+        xor edx, edx
+        CHECKED_WRPKRU DCFG(\d, DCFG_PKRU), .Lsignal_landed_park_site_\d
+        mov qword ptr [rbx + REC_SIGNAL_FRAME], r12
+        xor ebx, ebx
+        xor ebp, ebp
+        xor r12d, r12d
+        xor r14d, r14d
+        xor r15d, r15d
+        xor esi, esi
+        xor edi, edi
+        xor r8d, r8d
+        xor r9d, r9d
+        xor r10d, r10d
+        xor r11d, r11d
+        vzeroall
+        cmp dword ptr [rip + cordon_gate_config + CFG_WIDE_SCRUB], 0
+        je 1f
+        SCRUB_AVX512
+1:      mov rsp, r13
+        xor r13d, r13d
+        xor ecx, ecx
+        xor edx, edx
+        CHECKED_WRPKRU UNTRUSTED_PKRU, .Lsignal_landed_leave_site_\d
+        jmp cordon_signal_run_handler
+
+        .section cordon_gate_sites, "a", @progbits
+        .balign 8
+        .long .Lsignal_landed_enter_site_\d - .
+        .long SITE_SIGNAL_ENTER | (\d << 8)
+        .long .Lsignal_landed_decide_site_\d - .
+        .long SITE_SIGNAL_ENTER | (1 << 8)
+        .long .Lsignal_landed_park_site_\d - .
+        .long SITE_SIGNAL_ENTER | (\d << 8)
+        .long .Lsignal_landed_leave_site_\d - .
+        .long SITE_SIGNAL_LEAVE | (\d << 8)
         .text
 .endm
 
@@ -808,6 +907,13 @@ cordon_signal_resume_\d:
         .hidden cordon_signal_entry
         .type cordon_signal_entry, @function
 cordon_signal_entry:
+        cmp dword ptr [rip + cordon_gate_config + CFG_SIGNAL_ALTSTACK], 0
+        je 2f
+        cmp rsp, qword ptr [rip + DCFG(1, DCFG_REGION_START)]
+        jb 2f
+        cmp rsp, qword ptr [rip + DCFG(1, DCFG_REGION_END)]
+        jb .Lsignal_landed
+2:
         .irp d, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15
         cmp rsp, qword ptr [rip + DCFG(\d, DCFG_REGION_START)]
         jb 1f
@@ -823,11 +929,220 @@ cordon_signal_entry:
         SIGNAL_DOMAIN \d
         .endr
 
+/* Kernels that write frames anywhere (docs/signals.md, "Frames the kernel
+ * writes anywhere"): every runtime handler has SA_ONSTACK and a thread
+ * given an alternate stack has it in its own domain-1 record slot, so the
+ * frame is there, written with PKRU 0, whatever the stack pointer was.
+ * Nothing is written before the checks: this thread owns the record
+ * (gettid) and rsp lies in that record's alternate stack. Otherwise the
+ * thread has no alternate stack yet and the frame is where the stack
+ * pointer was: the checks of SIGNAL_DOMAIN 1 decide. */
+.Lsignal_landed:
+        xor ecx, ecx
+        xor edx, edx
+        CHECKED_WRPKRU DCFG(1, DCFG_PKRU), .Lsignal_landed_site
+        OWN_RECORD 1, .Lsignal_landed_adopt
+.Lsignal_landed_owned:
+        mov eax, dword ptr [rip + cordon_gate_config + CFG_SIGBUF_PAGES]
+        add eax, SLOT_READONLY_PAGES
+        shl rax, 12
+        add rax, rbx
+        add rax, REC_SIZE
+        sub rax, qword ptr [rip + DCFG(1, DCFG_STRIDE)]
+        cmp rsp, rax
+        jb .Lsignal_landed_adopt
+        mov ecx, dword ptr [rip + cordon_gate_config + CFG_ALTSTACK_PAGES]
+        shl rcx, 12
+        add rax, rcx
+        cmp rsp, rax
+        jae .Lsignal_landed_adopt
+        mov r12, rsp
+        mov r15, rbx
+        and rsp, -16
+        mov rdi, r12
+        mov rsi, rbx
+        call cordon_internal_signal_landed
+        test rax, rax
+        jz .Lsignal_landed_resume
+        cmp rax, 1
+        je .Lsignal_landed_untrusted
+        .irp d, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15
+        cmp eax, \d + 1
+        je .Lsignal_landed_in_\d
+        .endr
+        jmp cordon_gate_fatal_signal
+.Lsignal_landed_resume:
+        lea rsp, [r12 + 8]
+        TOKEN_SIGRETURN 1
+/* This thread does not own the record its TLS names, or rsp is not on
+ * that record's alternate stack: a fork() child, whose trapped calls come
+ * before and while its fork handlers re-attach it, on the alternate stack
+ * it inherited. The record whose alternate stack holds rsp is adopted only
+ * if it is this thread's or its owner is gone; else the checks of
+ * SIGNAL_DOMAIN 1 decide (and stop the process). */
+.Lsignal_landed_adopt:
+        mov r12, rsp
+        and rsp, -16
+        mov rdi, r12
+        call cordon_internal_signal_adopt
+        mov rsp, r12
+        test rax, rax
+        jz .Lsignal_in_1
+        mov rbx, rax
+        jmp .Lsignal_landed_owned
+/* Untrusted code was interrupted: its frame was copied to its own stack
+ * (rdx), which holds nothing trusted; run the untrusted path there as if
+ * the kernel had written it. */
+.Lsignal_landed_untrusted:
+        mov r13, rdx
+        xor ebx, ebx
+        xor r12d, r12d
+        xor r15d, r15d
+        xor r8d, r8d
+        xor r9d, r9d
+        xor r10d, r10d
+        xor r11d, r11d
+        vzeroall
+        cmp dword ptr [rip + cordon_gate_config + CFG_WIDE_SCRUB], 0
+        je 1f
+        SCRUB_AVX512
+1:      mov rsp, r13
+        xor r13d, r13d
+        xor ecx, ecx
+        xor edx, edx
+        CHECKED_WRPKRU UNTRUSTED_PKRU, .Lsignal_landed_untrusted_site
+        mov edi, dword ptr [rsp + 8 + 304]
+        lea rsi, [rsp + 8 + 304]
+        lea rdx, [rsp + 8]
+        jmp cordon_internal_signal_untrusted
+
+        .irp d, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15
+        SIGNAL_LANDED \d
+        .endr
+
+        .section cordon_gate_sites, "a", @progbits
+        .balign 8
+        .long .Lsignal_landed_site - .
+        .long SITE_SIGNAL_ENTER | (1 << 8)
+        .long .Lsignal_landed_untrusted_site - .
+        .long SITE_SIGNAL_LEAVE | (1 << 8)
+        .text
+
+/* clone(2) for a trapped thread creation (signals.cc, CloneForUntrusted):
+ * inside domain 1 with every signal blocked; rdi..r8 = flags, the child's
+ * frame (its first stack pointer, on its untrusted stack), parent tid,
+ * child tid, tls. The parent returns the result. The child inherits domain
+ * 1's PKRU and the blocked mask but no alternate stack: it attaches on the
+ * bootstrap stack (held as the gates hold it), gets its alternate stack,
+ * leaves the domain and starts the program's code from the frame through
+ * the checked sigreturn path. */
+        .globl cordon_signal_clone
+        .hidden cordon_signal_clone
+        .type cordon_signal_clone, @function
+cordon_signal_clone:
+        mov r10, rcx
+        mov rax, qword ptr [rip + DCFG(1, DCFG_STATE)]
+        mov r9, qword ptr [rax + DSTATE_SIGNAL_TOKEN]
+        mov eax, 56 /* SYS_clone */
+        syscall
+        xor r9d, r9d
+        test rax, rax
+        jz .Lsignal_clone_child
+        ret
+.Lsignal_clone_child:
+        mov r12, rsp
+        mov rax, qword ptr [rip + DCFG(1, DCFG_BOOT)]
+1:      lock bts dword ptr [rax + REC_BUSY], 0
+        jnc 2f
+        pause
+        jmp 1b
+2:      mov rsp, rax
+        call cordon_internal_signal_thread_start
+        mov rax, qword ptr [rip + DCFG(1, DCFG_BOOT)]
+        mov dword ptr [rax + REC_BUSY], 0
+        mov rsp, r12
+        xor ecx, ecx
+        xor edx, edx
+        CHECKED_WRPKRU UNTRUSTED_PKRU, .Lsignal_clone_child_site
+        lea rsp, [r12 + 8]
+        jmp cordon_signal_restorer
+        .size cordon_signal_clone, . - cordon_signal_clone
+
+        .section cordon_gate_sites, "a", @progbits
+        .balign 8
+        .long .Lsignal_clone_child_site - .
+        .long SITE_SIGNAL_LEAVE | (1 << 8)
+        .text
+
+        .section .rodata.cordon_gate_messages, "a", @progbits
+        .balign 8
+.Lsigsys_bit:
+        .quad 1 << 30 /* SIGSYS (31) */
+        .text
+
+/* sigaltstack(rdi, NULL) with the token's first word (rsi), inside domain
+ * 1, every signal blocked. The kernel refuses to change the alternate
+ * stack of a thread whose stack pointer lies on it, and the runtime calls
+ * this from there (below a parked frame): the stack pointer is 0 for the
+ * system call, which uses no stack. Returns 0 or -errno. */
+        .globl cordon_signal_sigaltstack
+        .hidden cordon_signal_sigaltstack
+        .type cordon_signal_sigaltstack, @function
+cordon_signal_sigaltstack:
+        mov r8, rsi
+        mov rdx, rsp
+        xor esi, esi
+        xor esp, esp
+        mov eax, 131 /* SYS_sigaltstack */
+        syscall
+        mov rsp, rdx
+        xor r8d, r8d
+        ret
+        .size cordon_signal_sigaltstack, . - cordon_signal_sigaltstack
+
+/* The frame probe at cordon_init() (signals.cc, ProbeFramesAnywhere), in a
+ * child process: tgkill(rsi, rdx, SIGURG) with the stack pointer at rdi, a
+ * page the child cannot access; the handler exits 42 without using the
+ * stack. Neither returns. */
+        .globl cordon_signal_probe_raise
+        .hidden cordon_signal_probe_raise
+        .type cordon_signal_probe_raise, @function
+cordon_signal_probe_raise:
+        mov rsp, rdi
+        mov rdi, rsi
+        mov rsi, rdx
+        mov edx, 23 /* SIGURG */
+        mov eax, 234 /* SYS_tgkill */
+        syscall
+        mov edi, 3
+        mov eax, 231 /* SYS_exit_group */
+        syscall
+        ud2
+        .size cordon_signal_probe_raise, . - cordon_signal_probe_raise
+        .globl cordon_signal_probe_handler
+        .hidden cordon_signal_probe_handler
+        .type cordon_signal_probe_handler, @function
+cordon_signal_probe_handler:
+        mov edi, 42
+        mov eax, 231 /* SYS_exit_group */
+        syscall
+        ud2
+        .size cordon_signal_probe_handler, . - cordon_signal_probe_handler
+
 /* Untrusted: rsp is the handler frame cordon_internal_signal_in_domain
  * built (runtime/signals/signals.cc, HandlerFrame): the return address,
  * then the handler, its signal mask, the siginfo and the ucontext. */
         .type cordon_signal_run_handler, @function
 cordon_signal_run_handler:
+        /* SIGSYS first (SIG_UNBLOCK is never trapped): on kernels that write
+         * frames anywhere the handler's mask is set through the filter's
+         * trap (signals.cc, EmulateSigprocmask), which needs it. */
+        lea rsi, [rip + .Lsigsys_bit]
+        mov edi, 1 /* SIG_UNBLOCK */
+        xor edx, edx
+        mov r10d, 8
+        mov eax, 14 /* SYS_rt_sigprocmask */
+        syscall
         lea rsi, [rsp + 16]
         SET_SIGNAL_MASK
         mov edi, dword ptr [rsp + 32]
@@ -844,11 +1159,8 @@ cordon_signal_run_handler:
 cordon_signal_restorer:
         mov r12, rsp
         and rsp, -16
-        push -1
-        push -1
-        mov rsi, rsp
+        lea rsi, [rip + cordon_gate_config + CFG_SIGNAL_BLOCK_ALL]
         SET_SIGNAL_MASK
-        add rsp, 16
         cmp dword ptr fs:cordon_tls_records@tpoff + 4, -1
         jne 1f
         call cordon_gate_attach_1

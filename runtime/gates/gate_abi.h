@@ -24,11 +24,15 @@
 #define CFG_SIGBUF_PAGES 16  /* u32: signal-return buffer pages per record slot */
 #define CFG_XSTATE_SIZE 20   /* u32: XSAVE bytes in the kernel's signal frames */
 #define CFG_PKRU_OFFSET 24   /* u32: offset of PKRU in that XSAVE area */
+#define CFG_SIGNAL_ALTSTACK 28 /* u32: 1 when signal frames go to the runtime's alternate stacks */
 #define CFG_XFEATURES 32     /* u64: the frames' XSAVE feature mask */
 #define CFG_CODE_START 40    /* u64: the code region (runtime/code/): its header */
 #define CFG_CODE_END 48      /* u64: one past its last page */
+#define CFG_MXCSR_MASK 56    /* u32: the MXCSR bits XRSTOR accepts */
+#define CFG_ALTSTACK_PAGES 60 /* u32: alternate signal stack pages per record slot, after the buffer */
 #define CFG_DOMAINS 64       /* start of the per-domain array */
 #define CFG_DOMAIN_STRIDE 64
+#define CFG_SIGNAL_BLOCK_ALL 1088 /* u64: every signal, the set the runtime blocks them with */
 #define CFG_SIZE 4096
 /* Per-domain fields. */
 #define DCFG_PKRU 0          /* u32: PKRU inside this domain */
@@ -58,8 +62,9 @@
 #define REC_SIZE 64
 
 /* Each record's slot, lowest address first: one read-only page of key 0,
- * CFG_SIGBUF_PAGES pages of signal-return buffer, a guard page, the stack,
- * and the record at the top. */
+ * CFG_SIGBUF_PAGES pages of signal-return buffer, CFG_ALTSTACK_PAGES pages
+ * of alternate signal stack (used in domain 1's slots only), a guard page,
+ * the stack, and the record at the top. */
 #define SLOT_READONLY_PAGES 1
 #define SLOT_GUARD_PAGES 1
 

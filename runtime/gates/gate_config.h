@@ -39,12 +39,17 @@ struct GateConfig {
   uint32_t sigbuf_pages;
   uint32_t xstate_size;
   uint32_t pkru_offset;
-  uint32_t reserved0;
+  uint32_t signal_altstack;
   uint64_t xfeatures;
   uint64_t code_start;  // 0 when the process has no code region
   uint64_t code_end;
-  unsigned char reserved[CFG_DOMAINS - 56];
+  uint32_t mxcsr_mask;
+  uint32_t altstack_pages;
   DomainConfig domains[CORDON_MAX_DOMAINS];
+  // The runtime's own "block every signal" set: the one rt_sigprocmask set
+  // the lockdown's filter lets through untrapped on kernels that write
+  // frames anywhere (docs/signals.md).
+  uint64_t signal_block_all;
 };
 static_assert(offsetof(GateConfig, locked) == CFG_LOCKED);
 static_assert(offsetof(GateConfig, wide_scrub) == CFG_WIDE_SCRUB);
@@ -55,7 +60,11 @@ static_assert(offsetof(GateConfig, pkru_offset) == CFG_PKRU_OFFSET);
 static_assert(offsetof(GateConfig, xfeatures) == CFG_XFEATURES);
 static_assert(offsetof(GateConfig, code_start) == CFG_CODE_START);
 static_assert(offsetof(GateConfig, code_end) == CFG_CODE_END);
+static_assert(offsetof(GateConfig, signal_altstack) == CFG_SIGNAL_ALTSTACK);
+static_assert(offsetof(GateConfig, mxcsr_mask) == CFG_MXCSR_MASK);
+static_assert(offsetof(GateConfig, altstack_pages) == CFG_ALTSTACK_PAGES);
 static_assert(offsetof(GateConfig, domains) == CFG_DOMAINS);
+static_assert(offsetof(GateConfig, signal_block_all) == CFG_SIGNAL_BLOCK_ALL);
 static_assert(sizeof(GateConfig) <= CFG_SIZE);
 
 // The per-thread record at the top of each trusted stack (gate_abi.h).

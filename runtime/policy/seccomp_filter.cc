@@ -3,6 +3,7 @@
 
 #include <fcntl.h>
 #include <linux/prctl.h>
+#include <sched.h>
 #include <sys/mman.h>
 #include <sys/shm.h>
 #include <unistd.h>
@@ -197,6 +198,17 @@ Expected<Filter> BuildFilter(const FilterSpec& spec) {
   b.Deny("rt_sigreturn", Arg64(4, SCMP_CMP_NE, spec.signal_token[0]));
   b.Deny("rt_sigreturn", Arg64(5, SCMP_CMP_NE, spec.signal_token[1]));
   b.Deny("rt_sigaction", Arg64(1, SCMP_CMP_NE, 0), Arg64(4, SCMP_CMP_NE, spec.signal_token[0]));
+  // Where frames go is the runtime's too: a new alternate stack needs the
+  // token's first word in r8 (queries stay open).
+  b.Deny("sigaltstack", Arg64(0, SCMP_CMP_NE, 0), Arg64(4, SCMP_CMP_NE, spec.signal_token[0]));
+  if (spec.threads_by_runtime) {
+    b.Rule(SCMP_ACT_TRAP, "clone", scmp_arg_cmp{0, SCMP_CMP_MASKED_EQ, CLONE_VM | CLONE_VFORK, CLONE_VM},
+           Arg64(5, SCMP_CMP_NE, spec.signal_token[0]));
+    b.Rule(SCMP_ACT_ERRNO(ENOSYS), "clone3");
+    for (const uint32_t how : {uint32_t{SIG_BLOCK}, uint32_t{SIG_SETMASK}}) {
+      b.Rule(SCMP_ACT_TRAP, "rt_sigprocmask", IntIs(0, how), Arg64(1, SCMP_CMP_NE, spec.block_all));
+    }
+  }
 
   // pkey_mprotect moves pages between keys: only the runtime may call it,
   // with the token, on the code region's pages (runtime/code/), and never

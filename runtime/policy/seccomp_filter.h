@@ -41,6 +41,16 @@ struct FilterSpec {
   // builds the filter with placeholders and puts the real token in inside
   // trusted memory (signals::LoadFilterInside).
   uint64_t signal_token[2] = {};
+  // Kernels that write signal frames wherever the stack pointer is
+  // (docs/signals.md): the runtime makes every thread, so that each has an
+  // alternate signal stack before it runs. clone with CLONE_VM (and not
+  // CLONE_VFORK) traps to the runtime unless r9 holds the token's first
+  // word; clone3 fails with ENOSYS (glibc then uses clone); and
+  // rt_sigprocmask with SIG_BLOCK or SIG_SETMASK traps unless its set is
+  // block_all (the runtime's own, on the config page), so that the runtime
+  // can keep SIGSYS unblocked (a trap with SIGSYS blocked is a kill).
+  bool threads_by_runtime = false;
+  uint64_t block_all = 0;
 };
 
 // The kGuard-aligned blocks a range's rules cover, lowest first.

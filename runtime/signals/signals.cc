@@ -13,12 +13,16 @@
 //    and copies the frame there with the untrusted PKRU forced into it.
 #include "runtime/signals/signals.h"
 
+#include <linux/audit.h>
 #include <linux/seccomp.h>
 #include <pthread.h>
+#include <sched.h>
+#include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/random.h>
 #include <sys/single_threaded.h>
 #include <sys/syscall.h>
+#include <sys/wait.h>
 #include <ucontext.h>
 #include <unistd.h>
 
@@ -36,6 +40,16 @@
 extern "C" {
 void cordon_signal_entry(int, siginfo_t*, void*);
 void cordon_signal_restorer();
+// The frame probe's code (below): no stack use at all.
+long cordon_signal_sigaltstack(const stack_t* ss, uint64_t token0);
+// gate.S: clone(2) with the token, inside domain 1; the child attaches and
+// gets its alternate stack (cordon_internal_signal_thread_start), then
+// starts the program's code from child_frame through cordon_signal_restorer.
+long cordon_signal_clone(uint64_t flags, uint64_t child_frame, uint64_t ptid, uint64_t ctid, uint64_t tls);
+// domains/domain.cc: claims a record of domain d for this thread.
+uint32_t cordon_internal_attach_thread(uint32_t d);
+void cordon_signal_probe_raise(uint64_t stack_top, uint64_t tgid, uint64_t tid);
+void cordon_signal_probe_handler(int, siginfo_t*, void*);
 #define CORDON_DECLARE_RESUME(d) void cordon_signal_resume_##d();
 CORDON_DECLARE_RESUME(1)
 CORDON_DECLARE_RESUME(2)
@@ -54,6 +68,13 @@ CORDON_DECLARE_RESUME(14)
 CORDON_DECLARE_RESUME(15)
 }
 
+// The filter's traps (kernels that write frames anywhere), further down.
+namespace {
+bool IsTrapped(const siginfo_t* info, long nr);
+void EmulateSigprocmask(ucontext_t* uc);
+void UnblockSigsys();
+}  // namespace
+
 namespace cordon::signals {
 namespace {
 
@@ -64,6 +85,12 @@ constexpr int kMaxSignal = 64;
 constexpr uint64_t kSaRestorer = 0x04000000;  // SA_RESTORER: the kernel's, not in glibc's headers
 constexpr uint64_t kPkruBit = uint64_t{1} << 9;
 constexpr size_t kReturnStack = 8192;  // the copy's stack, at the buffer's top
+// A kernel signal frame below its XSAVE area: return address, ucontext,
+// siginfo (arch/x86/include/asm/sigframe.h, struct rt_sigframe).
+constexpr size_t kFrameHead = 8 + 304 + 128;
+constexpr size_t kRedZone = 128;
+constexpr int kSysSeccomp = 1;  // si_code of a SIGSYS from SECCOMP_RET_TRAP
+constexpr int kProbeExit = 42;  // the frame probe's handler ran
 
 // The kernel's x86-64 signal frame (arch/x86/include/asm/sigframe.h): the
 // return address, struct ucontext (uc_flags, uc_link, uc_stack, then the
@@ -75,7 +102,12 @@ constexpr size_t kMcontextFpstate = 184;
 // struct _fpx_sw_bytes in the FXSAVE area's software-reserved bytes.
 constexpr size_t kSwMagic1 = 464, kSwExtendedSize = 468, kSwXfeatures = 472, kSwXstateSize = 480;
 constexpr uint32_t kFpXstateMagic1 = 0x46505853u, kFpXstateMagic2 = 0x46505845u;
-constexpr size_t kXstateBv = 512;  // XSAVE header: which components hold state
+constexpr size_t kXstateBv = 512;        // XSAVE header: which components hold state
+constexpr size_t kXsaveHeaderSize = 64;  // XSTATE_BV, XCOMP_BV, 48 reserved bytes
+// The FXSAVE area's control words and their initial values (SDM vol. 1, 10.5.1).
+constexpr size_t kFxFcw = 0, kFxMxcsr = 24, kFxMxcsrMask = 28;
+constexpr uint16_t kInitFcw = 0x37f;
+constexpr uint32_t kInitMxcsr = 0x1f80, kDefaultMxcsrMask = 0xffbf;
 
 const uintptr_t kResume[CORDON_MAX_DOMAINS] = {
     0,
@@ -141,6 +173,13 @@ uint64_t Bit(int sig) {
 bool ValidSignal(uint64_t sig) {
   return sig >= 1 && sig <= kMaxSignal && sig != SIGKILL && sig != SIGSTOP && sig != SIGSYS;
 }
+// The runtime also takes over SIGSYS (the lockdown's violation handler) on
+// kernels that write frames anywhere: its frames must go to the alternate
+// stack too, and the filter's traps of clone and rt_sigprocmask come as
+// SIGSYS.
+bool InstallableSignal(uint64_t sig) {
+  return ValidSignal(sig) || (sig == SIGSYS && Config().signal_altstack != 0);
+}
 
 // 32 and 33: glibc's thread cancellation and setxid signals.
 bool IsGlibcInternal(int sig) {
@@ -161,6 +200,7 @@ struct Probe {
   uint32_t magic1, xstate_size;
   uint64_t xfeatures;
   uint32_t handler_pkru;
+  uint32_t mxcsr_mask;
   bool seen;
 };
 Probe g_probe;
@@ -174,6 +214,7 @@ void ProbeHandler(int, siginfo_t*, void* ucv) {
   g_probe.magic1 = At<uint32_t>(fp, kSwMagic1);
   g_probe.xstate_size = At<uint32_t>(fp, kSwXstateSize);
   g_probe.xfeatures = At<uint64_t>(fp, kSwXfeatures);
+  g_probe.mxcsr_mask = At<uint32_t>(fp, kFxMxcsrMask);
 }
 
 // Delivers SIGURG to this thread once, with a temporary handler, and keeps
@@ -196,6 +237,73 @@ bool ProbeFrame() {
   return g_probe.seen;
 }
 
+// Whether the kernel writes a signal frame where the interrupted thread
+// could not write (6.12 and later: it builds every frame with PKRU 0), or
+// under the interrupted PKRU (6.1: the write faults and the process dies).
+// Probed, not read from the version: a child process takes a key it may
+// not access, points its stack pointer at a page of that key and raises a
+// signal. Its handler (which touches no stack) exits kProbeExit only if
+// the kernel could write the frame there. 1: it could, 0: it could not,
+// -1: the probe itself failed.
+int ProbeFramesAnywhere() {
+  const pid_t child = fork();
+  if (child < 0) return -1;
+  if (child == 0) {
+    constexpr size_t kBytes = 64 * 1024;
+    struct sigaction dfl {};
+    dfl.sa_handler = SIG_DFL;
+    sigaction(SIGSEGV, &dfl, nullptr);
+    const long key = syscall(SYS_pkey_alloc, 0, PKEY_DISABLE_ACCESS);
+    void* page = mmap(nullptr, kBytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (key < 0 || page == MAP_FAILED ||
+        syscall(SYS_pkey_mprotect, page, kBytes, PROT_READ | PROT_WRITE, key) != 0)
+      _exit(2);
+    struct sigaction sa {};
+    sa.sa_sigaction = cordon_signal_probe_handler;
+    sa.sa_flags = SA_SIGINFO;
+    sigfillset(&sa.sa_mask);
+    if (sigaction(SIGURG, &sa, nullptr) != 0) _exit(2);
+    sigset_t only;
+    sigemptyset(&only);
+    sigaddset(&only, SIGURG);
+    sigprocmask(SIG_UNBLOCK, &only, nullptr);
+    cordon_signal_probe_raise(reinterpret_cast<uint64_t>(page) + kBytes - 8192, getpid(), gettid());
+    _exit(3);  // not reached
+  }
+  int status = 0;
+  while (waitpid(child, &status, 0) < 0) {
+    if (errno != EINTR) return -1;
+  }
+  if (WIFEXITED(status) && WEXITSTATUS(status) == kProbeExit) return 1;
+  if (WIFSIGNALED(status) && WTERMSIG(status) == SIGSEGV) return 0;
+  return -1;
+}
+
+// ---- Alternate signal stacks (kernels that write frames anywhere) ----
+
+// The alternate stack of the domain-1 record slot of r: above the
+// signal-return buffer.
+unsigned char* AltstackLow(const gates::ThreadRecord* r) {
+  const auto& c = Config();
+  return reinterpret_cast<unsigned char*>(const_cast<gates::ThreadRecord*>(r)) + REC_SIZE -
+         c.domains[1].stride + (SLOT_READONLY_PAGES + c.sigbuf_pages) * kPage;
+}
+size_t AltstackBytes() {
+  return size_t{Config().altstack_pages} * kPage;
+}
+
+// Inside domain 1: points this thread's alternate stack at [low,
+// low+size). on_it: the thread runs on that alternate stack now (with
+// every signal blocked), where the kernel refuses the change unless the
+// call is made with another stack pointer (gate.S).
+bool SetAltstack(unsigned char* low, size_t size, bool on_it) {
+  stack_t ss{};
+  ss.ss_sp = low;
+  ss.ss_size = size;
+  if (on_it) return cordon_signal_sigaltstack(&ss, domains::TokenOf(1)[0]) == 0;
+  return hw::SysWithToken(SYS_sigaltstack, reinterpret_cast<long>(&ss), 0, 0, 0, domains::TokenOf(1)) == 0;
+}
+
 // ---- Handlers ----
 
 int CallInstall(uint64_t sig, uint64_t mode, uint64_t flags) {
@@ -203,6 +311,12 @@ int CallInstall(uint64_t sig, uint64_t mode, uint64_t flags) {
       1, domains::kBuiltinSignalAction, sig, mode, [&] { return InstallActionInside(1, sig, mode, flags); },
       flags);
   return domains::StatusOf(r);
+}
+
+// Through the gate: this thread attaches to domain 1 (if it has not) and
+// gets its record slot's alternate stack (InstallActionInside, mode 3).
+int GiveThreadAltstack() {
+  return CallInstall(0, 3, 0);
 }
 
 int Install(int sig, uint64_t fn, uint64_t mask, uint64_t flags) {
@@ -249,10 +363,61 @@ bool IsFault(const siginfo_t* info) {
   }
 }
 
+// The XSAVE area that rt_sigreturn restores from, rebuilt so that nothing
+// the frame's owner wrote decides where PKRU comes from or what it is. The
+// kernel XRSTORs straight from this memory, and XRSTOR itself reads the
+// header: XCOMP_BV bit 63 would select the compacted layout (PKRU at another
+// offset, on CPUs with XSAVEC), a clear XSTATE_BV bit 9 loads PKRU's initial
+// value 0 (every key open; AMD's XSAVE leaves it clear when PKRU is 0), and
+// wrong software bytes make the kernel restore the legacy area only and
+// initialise the rest, PKRU included. So: the software bytes as the kernel
+// wrote them at cordon_init(), the standard form (XCOMP_BV 0), reserved
+// header bytes 0, XSTATE_BV limited to the frames' features and always with
+// PKRU, the untrusted PKRU at its standard offset (CPUID 0xD), MXCSR within
+// its mask (XRSTOR faults otherwise). Registers the frame held elsewhere
+// are garbage to their owner, never a different PKRU. copied: whether fp
+// holds the frame's area, or nothing (a frame without one gets the initial
+// FPU state).
+void RebuildXsaveArea(unsigned char* fp, bool copied) {
+  const auto& c = Config();
+  const uint32_t size = c.xstate_size;
+  uint64_t bv = 0;
+  if (copied) {
+    bv = At<uint64_t>(fp, kXstateBv) & c.xfeatures;
+  } else {
+    memset(fp, 0, size);
+    At<uint16_t>(fp, kFxFcw) = kInitFcw;
+    At<uint32_t>(fp, kFxMxcsr) = kInitMxcsr;
+  }
+  At<uint32_t>(fp, kFxMxcsr) &= c.mxcsr_mask;
+  memset(fp + kSwMagic1, 0, kXstateBv - kSwMagic1);
+  At<uint32_t>(fp, kSwMagic1) = kFpXstateMagic1;
+  At<uint32_t>(fp, kSwExtendedSize) = size + 4;
+  At<uint64_t>(fp, kSwXfeatures) = c.xfeatures;
+  At<uint32_t>(fp, kSwXstateSize) = size;
+  memset(fp + kXstateBv, 0, kXsaveHeaderSize);  // XCOMP_BV 0: the standard form
+  At<uint64_t>(fp, kXstateBv) = bv | kPkruBit;
+  At<uint64_t>(fp, c.pkru_offset) = c.untrusted_pkru;  // the component is 8 bytes: PKRU, then 0
+  At<uint32_t>(fp, size) = kFpXstateMagic2;
+}
+
+}  // namespace
+
+namespace {
+size_t ReturnBufferPages() {
+  return (512 + hw::XsaveMaxSize() + 64 + kReturnStack + kPage - 1) / kPage;
+}
+// Room for one frame per domain (each domain's record holds at most one
+// frame parked while a handler runs, see LandedInDomain) and the runtime's
+// C++ below the newest frame.
+size_t AltstackPages() {
+  const size_t frame = kFrameHead + 64 + hw::XsaveMaxSize() + 4 + 64;
+  return (CORDON_MAX_DOMAINS * (frame + 256) + 32 * 1024 + kPage - 1) / kPage;
+}
 }  // namespace
 
 size_t BufferPages() {
-  static const size_t pages = (512 + hw::XsaveMaxSize() + 64 + kReturnStack + kPage - 1) / kPage;
+  static const size_t pages = ReturnBufferPages() + AltstackPages();
   return pages;
 }
 
@@ -271,11 +436,17 @@ int Prepare() {
   // sysfs file can change it); the signal entry relies on it being the
   // untrusted PKRU.
   if (g_probe.handler_pkru != hw::kDefaultPkru) return CORDON_E_NO_PKU;
+  const int anywhere = ProbeFramesAnywhere();
+  if (anywhere < 0) return CORDON_E_SYSCALL;
   const bool ok = gates::UpdateConfig([&](gates::GateConfig& c) {
-    c.sigbuf_pages = static_cast<uint32_t>(BufferPages());
+    c.sigbuf_pages = static_cast<uint32_t>(ReturnBufferPages());
+    c.altstack_pages = static_cast<uint32_t>(BufferPages() - ReturnBufferPages());
     c.xstate_size = g_probe.xstate_size;
     c.pkru_offset = pkru_offset;
     c.xfeatures = g_probe.xfeatures;
+    c.mxcsr_mask = g_probe.mxcsr_mask != 0 ? g_probe.mxcsr_mask : kDefaultMxcsrMask;
+    c.signal_altstack = anywhere == 1 ? 1 : 0;
+    c.signal_block_all = ~uint64_t{0};
   });
   return ok ? CORDON_OK : CORDON_E_SYSCALL;
 }
@@ -313,9 +484,31 @@ std::string CheckHandlersForLockdown() {
 }
 
 int TakeOverHandlers() {
+  if (Config().signal_altstack != 0) {
+    // Before any handler has SA_ONSTACK: this thread (the only one, the
+    // lockdown checks) gets its alternate stack, and a forked child's
+    // thread gets one afresh.
+    if (const int s = GiveThreadAltstack(); s != CORDON_OK) return s;
+    if (pthread_atfork(nullptr, nullptr, [] {
+          if (GiveThreadAltstack() != CORDON_OK)
+            internal::Die(
+                "cannot give the forked child's thread its alternate signal stack; process stopped");
+        }) != 0) {
+      return CORDON_E_SYSCALL;
+    }
+    // The filter's traps (threads, signal masks) come as SIGSYS, which the
+    // runtime takes even without a violation handler (the errno mode), and
+    // which must never be blocked (EmulateSigprocmask).
+    KernelSigaction k{};
+    if (!QueryKernel(SIGSYS, &k)) return CORDON_E_SYSCALL;
+    if (k.handler <= 1) {
+      if (const int s = CallInstall(SIGSYS, 2, 0); s != CORDON_OK) return s;
+    }
+    UnblockSigsys();
+  }
   for (int sig = 1; sig <= kMaxSignal; ++sig) {
     KernelSigaction k{};
-    if (!ValidSignal(sig) || !QueryKernel(sig, &k) || k.handler <= 1) continue;
+    if (!InstallableSignal(sig) || !QueryKernel(sig, &k) || k.handler <= 1) continue;
     if (k.handler == reinterpret_cast<uint64_t>(&cordon_signal_entry)) continue;
     // glibc's own handlers (SIGSETXID asks for SA_ONSTACK) run on the
     // interrupted stack instead.
@@ -350,7 +543,17 @@ int SetAction(int sig, const struct sigaction* act, struct sigaction* old) {
 }
 
 uint64_t InstallActionInside(int d, uint64_t sig, uint64_t mode, uint64_t flags) {
-  if (!ValidSignal(sig) || mode > 2) return domains::EncodeStatus(CORDON_E_INVALID_ARGUMENT);
+  if (mode == 3) {
+    // This thread's alternate stack: its own domain-1 record slot's, and
+    // only the record's owner may have it (two threads on one alternate
+    // stack could overwrite each other's frames).
+    if (d != 1 || Config().signal_altstack == 0) return domains::EncodeStatus(CORDON_E_INVALID_ARGUMENT);
+    gates::ThreadRecord* r = domains::RecordForStack(1, __builtin_frame_address(0));
+    if (r == nullptr || __atomic_load_n(&r->owner, __ATOMIC_ACQUIRE) != static_cast<uint32_t>(gettid()))
+      return domains::EncodeStatus(CORDON_E_INVALID_ARGUMENT);
+    return SetAltstack(AltstackLow(r), AltstackBytes(), false) ? 0 : domains::EncodeStatus(CORDON_E_SYSCALL);
+  }
+  if (!InstallableSignal(sig) || mode > 2) return domains::EncodeStatus(CORDON_E_INVALID_ARGUMENT);
   KernelSigaction k{};
   k.flags = flags & (SA_RESTART | SA_NOCLDSTOP | SA_NOCLDWAIT);
   k.handler = mode;  // SIG_DFL, SIG_IGN
@@ -359,6 +562,9 @@ uint64_t InstallActionInside(int d, uint64_t sig, uint64_t mode, uint64_t flags)
     // own mask is set before its handler runs.
     k.handler = reinterpret_cast<uint64_t>(&cordon_signal_entry);
     k.flags |= SA_SIGINFO | kSaRestorer;
+    // Frames go to the runtime's alternate stack where the kernel writes
+    // them wherever the stack pointer is (docs/signals.md).
+    if (Config().signal_altstack != 0) k.flags |= SA_ONSTACK;
     k.restorer = reinterpret_cast<uint64_t>(&cordon_signal_restorer);
     k.mask = ~uint64_t{0};
   }
@@ -444,20 +650,24 @@ extern "C" void cordon_internal_signal_untrusted(int sig, siginfo_t* info, void*
     }
   }
   if (sig < 1 || sig > kMaxSignal) return;
+  if (c.signal_altstack != 0 && IsTrapped(info, SYS_rt_sigprocmask)) return EmulateSigprocmask(uc);
   const Handler& h = g_handlers[sig];
   const uint64_t fn = h.fn.load();
   if (fn == 0) return;
   uint64_t interrupted;
   memcpy(&interrupted, &uc->uc_sigmask, sizeof interrupted);
+  if (c.signal_altstack != 0) UnblockSigsys();  // the mask below is set through the trap
   SetMask(interrupted | h.mask | ((h.flags & SA_NODEFER) != 0 ? 0 : Bit(sig)));
   reinterpret_cast<void (*)(int, siginfo_t*, void*)>(fn)(sig, info, ucv);
 }
 
-// Inside domain d, on this thread's trusted stack below the kernel's frame,
-// every signal blocked; gate.S has checked that the thread was running d's
-// code on record r. Returns the handler frame on the untrusted stack, or 0
-// to resume the domain code at once.
-extern "C" uint64_t cordon_internal_signal_in_domain(int d, gates::ThreadRecord* r, unsigned char* frame) {
+namespace {
+
+// The handler frame for a signal that interrupted domain d's code, built on
+// the untrusted stack below caller_rsp (the stack pointer the gate was
+// called with): real siginfo, a ucontext with the signal mask only.
+// Returns its address, or 0 to resume the domain code at once.
+uint64_t BuildHandlerFrame(int d, uint64_t caller_rsp, unsigned char* frame) {
   const auto* info = reinterpret_cast<const siginfo_t*>(frame + 8 + kKernelUcontextSize);
   if (IsFault(info)) DieFault(d, info, frame);
   const int sig = info->si_signo;
@@ -467,7 +677,7 @@ extern "C" uint64_t cordon_internal_signal_in_domain(int d, gates::ThreadRecord*
   if (fn == 0) return 0;
   // Below the untrusted stack pointer the gate was called with, clear of
   // its red zone, aligned as at a function's entry.
-  const uint64_t at = ((r->saved_rsp - 256 - sizeof(HandlerFrame)) & ~uint64_t{15}) - 8;
+  const uint64_t at = ((caller_rsp - 256 - sizeof(HandlerFrame)) & ~uint64_t{15}) - 8;
   if (!domains::IsUntrustedRange(reinterpret_cast<void*>(at), sizeof(HandlerFrame) + 256)) {
     internal::Die(
         "signal violation: the untrusted stack pointer saved by the gate lies in trusted memory; "
@@ -482,8 +692,245 @@ extern "C" uint64_t cordon_internal_signal_in_domain(int d, gates::ThreadRecord*
   hf->mask = interrupted | h.mask | ((h.flags & SA_NODEFER) != 0 ? 0 : Bit(sig));
   memcpy(&hf->info, info, sizeof hf->info);
   memcpy(&hf->uc.uc_sigmask, &interrupted, sizeof interrupted);
-  __atomic_store_n(&r->signal_frame, reinterpret_cast<uint64_t>(frame), __ATOMIC_RELEASE);
   return at;
+}
+
+greg_t* Gregs(unsigned char* frame) {
+  return reinterpret_cast<ucontext_t*>(frame + 8)->uc_mcontext.gregs;
+}
+unsigned char* FpstateOf(unsigned char* frame) {
+  return reinterpret_cast<unsigned char*>(At<uint64_t>(frame + 8 + kUcMcontext, kMcontextFpstate));
+}
+
+// Copies the kernel's frame at `frame` (return address, ucontext, siginfo
+// and the XSAVE area its fpregs names) to the untrusted stack below `top`,
+// laid out as the kernel lays it out. Returns the copy, or 0 if that memory
+// is not wholly untrusted.
+unsigned char* CopyFrameBelow(unsigned char* frame, uint64_t top) {
+  const uint32_t xsize = Config().xstate_size;
+  const uint64_t fp_at = (top - (xsize + 4)) & ~uint64_t{63};
+  const uint64_t at = ((fp_at - kFrameHead) & ~uint64_t{15}) - 8;
+  if (top < 8192 + xsize || !domains::IsUntrustedRange(reinterpret_cast<void*>(at), top - at)) return nullptr;
+  auto* copy = reinterpret_cast<unsigned char*>(at);
+  memcpy(copy, frame, kFrameHead);
+  unsigned char* fp = FpstateOf(frame);
+  if (fp != nullptr) memcpy(reinterpret_cast<void*>(fp_at), fp, xsize + 4);
+  At<uint64_t>(copy + 8 + kUcMcontext, kMcontextFpstate) = fp != nullptr ? fp_at : 0;
+  return copy;
+}
+
+[[noreturn]] void DieTrustedStack(const siginfo_t* info, int d) {
+  if (d == CORDON_DOMAIN_UNTRUSTED) {
+    internal::DieWithNumbers(
+        "signal violation: no untrusted memory below the stack pointer for the frame of signal ",
+        static_cast<unsigned long long>(info->si_signo));
+  }
+  internal::DieWithNumbers(
+      "signal violation: untrusted code had its stack pointer in trusted memory (domain ",
+      static_cast<unsigned long long>(d), ") when signal ", static_cast<unsigned long long>(info->si_signo));
+}
+
+bool IsTrapped(const siginfo_t* info, long nr) {
+  return info->si_signo == SIGSYS && info->si_code == kSysSeccomp && info->si_arch == AUDIT_ARCH_X86_64 &&
+         info->si_syscall == nr;
+}
+
+// A clone(2) that makes a thread, trapped by the filter (SIGSYS): the
+// kernel would start the thread without an alternate stack. The runtime
+// makes it itself, with the token, inside domain 1 and every signal
+// blocked; the child attaches and gets its own alternate stack before it
+// runs any of the program's code, which then starts from the context of
+// the trapped call (rax 0, the new stack) through the checked sigreturn
+// path. Sets the result (the thread id, or -errno) in the trapped frame.
+void CloneForUntrusted(unsigned char* frame) {
+  greg_t* g = Gregs(frame);
+  const auto flags = static_cast<uint64_t>(g[REG_RDI]);
+  const auto stack = static_cast<uint64_t>(g[REG_RSI]);
+  const auto ptid = static_cast<uint64_t>(g[REG_RDX]);
+  const auto ctid = static_cast<uint64_t>(g[REG_R10]);
+  const auto tls = static_cast<uint64_t>(g[REG_R8]);
+  // The kernel writes the parent's tid or pidfd and the child's tid with
+  // the rights held here (domain 1): those must point at untrusted memory.
+  // The child needs TLS of its own for its record index.
+  const bool pointers_ok = ((flags & (CLONE_PARENT_SETTID | CLONE_PIDFD)) == 0 ||
+                            domains::IsUntrustedRange(reinterpret_cast<void*>(ptid), 8)) &&
+                           ((flags & (CLONE_CHILD_SETTID | CLONE_CHILD_CLEARTID)) == 0 ||
+                            domains::IsUntrustedRange(reinterpret_cast<void*>(ctid), 4));
+  long result = -EFAULT;
+  if ((flags & (CLONE_VM | CLONE_VFORK)) != CLONE_VM || (flags & CLONE_SETTLS) == 0) {
+    result = -EINVAL;
+  } else if (pointers_ok) {
+    const uint64_t sp = stack != 0 ? stack : static_cast<uint64_t>(g[REG_RSP]);
+    unsigned char* child = CopyFrameBelow(frame, sp - kRedZone);
+    if (child == nullptr)
+      internal::Die("signal violation: a new thread's stack lies in trusted memory; process stopped");
+    greg_t* cg = Gregs(child);
+    cg[REG_RAX] = 0;
+    cg[REG_RSP] = static_cast<greg_t>(sp);
+    result = cordon_signal_clone(flags, reinterpret_cast<uint64_t>(child), ptid, ctid, tls);
+  }
+  g[REG_RAX] = result;
+}
+
+// rt_sigprocmask(SIG_BLOCK or SIG_SETMASK), trapped by the filter: done on
+// the frame's signal mask (which rt_sigreturn loads), with SIGSYS never
+// blocked, so that the filter's traps (clone, this) always reach the
+// runtime: a trap with SIGSYS blocked is a kill (glibc blocks every signal
+// around clone). Untrusted code, on the program's own frame.
+void EmulateSigprocmask(ucontext_t* uc) {
+  greg_t* g = uc->uc_mcontext.gregs;
+  const auto how = static_cast<int>(g[REG_RDI]);
+  auto* set = reinterpret_cast<const uint64_t*>(g[REG_RSI]);
+  auto* oldset = reinterpret_cast<uint64_t*>(g[REG_RDX]);
+  uint64_t cur;
+  memcpy(&cur, &uc->uc_sigmask, sizeof cur);
+  long rc = 0;
+  if (g[REG_R10] != 8) {
+    rc = -EINVAL;
+  } else if ((set != nullptr && !domains::IsUntrustedRange(set, 8)) ||
+             (oldset != nullptr && !domains::IsUntrustedRange(oldset, 8))) {
+    rc = -EFAULT;
+  } else {
+    uint64_t next = cur;
+    if (set != nullptr) next = how == SIG_BLOCK ? cur | *set : *set;
+    next &= ~(Bit(SIGKILL) | Bit(SIGSTOP) | Bit(SIGSYS));
+    if (oldset != nullptr) *oldset = cur;
+    memcpy(&uc->uc_sigmask, &next, sizeof next);
+  }
+  g[REG_RAX] = rc;
+}
+
+void UnblockSigsys() {
+  const uint64_t bit = Bit(SIGSYS);
+  syscall(SYS_rt_sigprocmask, SIG_UNBLOCK, &bit, nullptr, 8);
+}
+
+// What gate.S does after cordon_internal_signal_landed.
+struct Landing {
+  uint64_t what;  // 0: rt_sigreturn on the frame now; 1: the untrusted path on the copy at value;
+                  // d + 1: domain d's code was interrupted, value = the saved stack pointer
+  uint64_t value;
+};
+
+}  // namespace
+
+// Inside domain d, on this thread's trusted stack below the kernel's frame,
+// every signal blocked; gate.S has checked that the thread was running d's
+// code on record r. Returns the handler frame on the untrusted stack, or 0
+// to resume the domain code at once.
+extern "C" uint64_t cordon_internal_signal_in_domain(int d, gates::ThreadRecord* r, unsigned char* frame) {
+  const uint64_t at = BuildHandlerFrame(d, r->saved_rsp, frame);
+  if (at != 0) __atomic_store_n(&r->signal_frame, reinterpret_cast<uint64_t>(frame), __ATOMIC_RELEASE);
+  return at;
+}
+
+// Kernels that write frames anywhere (CFG_SIGNAL_ALTSTACK): every frame
+// lands on this thread's alternate stack in its domain-1 record slot r
+// (gate.S has checked both), and this runs inside domain 1 just below it,
+// every signal blocked. The frame is the kernel's: untrusted code cannot
+// write this memory, and stale frames there are refused (a frame of domain
+// code needs that domain's record in use by this thread, checked in
+// gate.S; untrusted state is all an untrusted frame holds).
+extern "C" Landing cordon_internal_signal_landed(unsigned char* frame, gates::ThreadRecord* r) {
+  const auto& c = Config();
+  const auto* info = reinterpret_cast<const siginfo_t*>(frame + 8 + kKernelUcontextSize);
+  unsigned char* low = AltstackLow(r);
+  unsigned char* fp = FpstateOf(frame);
+  if (fp != nullptr && (fp < frame || fp + c.xstate_size + 4 > low + AltstackBytes())) {
+    internal::Die(
+        "signal violation: a signal frame on the alternate stack is not the kernel's; process stopped");
+  }
+  uint32_t saved_pkru = 0;
+  if (fp != nullptr && (At<uint64_t>(fp, kXstateBv) & kPkruBit) != 0)
+    saved_pkru = At<uint32_t>(fp, c.pkru_offset);
+  const auto sp = static_cast<uint64_t>(Gregs(frame)[REG_RSP]);
+  const int d = domains::DomainOf(reinterpret_cast<void*>(sp));
+  if (d != CORDON_DOMAIN_UNTRUSTED) {
+    // Only code running with d's rights may have its stack there; anything
+    // else is untrusted code that pointed its stack pointer at trusted
+    // memory to have the kernel write its registers there.
+    if (saved_pkru != c.domains[d].pkru) DieTrustedStack(info, d);
+    if (IsTrapped(info, SYS_clone)) internal::Die("trusted code may not create threads; process stopped");
+    return {static_cast<uint64_t>(d) + 1, sp};
+  }
+  if (IsTrapped(info, SYS_clone)) {
+    CloneForUntrusted(frame);
+    return {0, 0};
+  }
+  // Untrusted code (or a gate between its WRPKRU and its stack switch):
+  // its handler gets the frame where the kernel would have put it without
+  // an alternate stack.
+  unsigned char* copy = CopyFrameBelow(frame, sp - kRedZone);
+  if (copy == nullptr) DieTrustedStack(info, 0);
+  return {1, reinterpret_cast<uint64_t>(copy)};
+}
+
+// The same kernels: domain d's code was interrupted (gate.S checked this
+// thread's record of d: in use, no callback, no handler, the stack pointer
+// on its stack; caller_rsp is the record's saved untrusted stack pointer).
+// Runs inside domain 1 below the frame on r's alternate stack. With a
+// handler to run, the frame stays parked where it is and the alternate
+// stack shrinks to the memory below it until cordon_signal_resume_<d>
+// returns through the frame (whose uc_stack restores the full stack): a
+// frame the kernel writes meanwhile, at any stack pointer, cannot reach it.
+extern "C" uint64_t cordon_internal_signal_landed_in_domain(int d, uint64_t caller_rsp, unsigned char* frame,
+                                                            gates::ThreadRecord* r) {
+  const uint64_t at = BuildHandlerFrame(d, caller_rsp, frame);
+  if (at == 0) return 0;
+  unsigned char* low = AltstackLow(r);
+  const size_t below = static_cast<size_t>(frame - low);
+  if (below < 256 + 2 * (kFrameHead + 64 + Config().xstate_size) || !SetAltstack(low, below - 256, true)) {
+    internal::Die(
+        "signal violation: no room on the alternate stack for another nested signal; process stopped");
+  }
+  return at;
+}
+
+// Inside domain 1 on the alternate stack below the frame, every signal
+// blocked: this thread does not own the domain-1 record its TLS names, or
+// names none (a fork() child before or while its fork handlers re-attach
+// it: records and alternate stacks are its parent's). Adopts the record
+// whose alternate stack holds the frame if it is this thread's or its
+// owner is no thread of this process (so no live thread uses that stack),
+// and names it in TLS; returns it, or nullptr.
+extern "C" gates::ThreadRecord* cordon_internal_signal_adopt(unsigned char* frame) {
+  const auto& c = Config().domains[1];
+  uint32_t* slot = &cordon_tls_records[1];
+  if (!domains::IsUntrustedRange(slot, sizeof *slot)) return nullptr;
+  // Record i's alternate stack starts at records + i * stride + offset.
+  const uint64_t offset = REC_SIZE - c.stride + (SLOT_READONLY_PAGES + Config().sigbuf_pages) * kPage;
+  const auto at = reinterpret_cast<uint64_t>(frame);
+  if (at < c.records + offset) return nullptr;
+  const uint64_t i = (at - c.records - offset) / c.stride;
+  if (i >= c.nrecords) return nullptr;
+  auto* r = reinterpret_cast<gates::ThreadRecord*>(c.records + i * c.stride);
+  if (frame < AltstackLow(r) || frame >= AltstackLow(r) + AltstackBytes()) return nullptr;
+  uint32_t owner = __atomic_load_n(&r->owner, __ATOMIC_ACQUIRE);
+  const auto tid = static_cast<uint32_t>(syscall(SYS_gettid));
+  if (owner != tid) {
+    if (owner != 0 && (syscall(SYS_tgkill, getpid(), owner, 0) == 0 || errno != ESRCH)) return nullptr;
+    if (!__atomic_compare_exchange_n(&r->owner, &owner, tid, false, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE))
+      return nullptr;
+  }
+  *slot = static_cast<uint32_t>(i);
+  return r;
+}
+
+// A thread that cordon_signal_clone made, inside domain 1 on the bootstrap
+// stack (held), every signal blocked, before any of the program's code:
+// its record of domain 1 and, in that record's slot, its alternate stack.
+extern "C" void cordon_internal_signal_thread_start() {
+  const auto& c = Config().domains[1];
+  const uint32_t i = cordon_internal_attach_thread(1);
+  if (i >= c.nrecords) {
+    internal::Die(
+        "no free trusted thread slot for a new thread: more threads than cordon_options.max_threads allows; "
+        "process stopped");
+  }
+  const auto* r = reinterpret_cast<const gates::ThreadRecord*>(c.records + i * c.stride);
+  if (!SetAltstack(AltstackLow(r), AltstackBytes(), false)) {
+    internal::Die("cannot give a new thread its alternate signal stack; process stopped");
+  }
 }
 
 // Inside domain 1, on record r's signal-return buffer, every signal
@@ -505,24 +952,27 @@ extern "C" uint64_t cordon_internal_signal_return_frame(unsigned char* uc, gates
   }
   memcpy(mcontext, uc + kUcMcontext, kKernelUcontextSize - kUcMcontext);
   auto& fpstate = At<uint64_t>(mcontext, kMcontextFpstate);
+  unsigned char* fp = mcontext + 512;  // 64-byte aligned, as XRSTOR needs
+  const uint32_t size = c.xstate_size;
   if (fpstate != 0) {
-    const uint32_t size = c.xstate_size;
     auto* src = reinterpret_cast<unsigned char*>(fpstate);
     if (!domains::IsUntrustedRange(src, size + 4)) {
       internal::Die("signal violation: a signal frame's XSAVE area lies in trusted memory; process stopped");
     }
-    unsigned char* fp = mcontext + 512;  // 64-byte aligned, as XRSTOR needs
     memcpy(fp, src, size);
-    At<uint32_t>(fp, kSwMagic1) = kFpXstateMagic1;
-    At<uint32_t>(fp, kSwExtendedSize) = size + 4;
-    At<uint64_t>(fp, kSwXfeatures) = c.xfeatures;
-    At<uint32_t>(fp, kSwXstateSize) = size;
-    At<uint32_t>(fp, size) = kFpXstateMagic2;
-    At<uint64_t>(fp, kXstateBv) |= kPkruBit;
-    At<uint32_t>(fp, c.pkru_offset) = c.untrusted_pkru;
-    fpstate = reinterpret_cast<uint64_t>(fp);
   }
-  // Without an XSAVE area the kernel loads its default PKRU, which is the
-  // untrusted one (cordon_init checks).
+  RebuildXsaveArea(fp, fpstate != 0);
+  fpstate = reinterpret_cast<uint64_t>(fp);
+  // A thread made after the lockdown starts without an alternate stack
+  // (the kernel clears it for CLONE_VM): it gets its own here, on its first
+  // handled signal (docs/signals.md, Limits).
+  if (c.signal_altstack != 0) {
+    // (Only then: a shrunk one protects frames parked on it.)
+    stack_t cur{};
+    if (syscall(SYS_sigaltstack, nullptr, &cur) != 0 ||
+        ((cur.ss_flags & SS_DISABLE) != 0 && !SetAltstack(AltstackLow(r), AltstackBytes(), false))) {
+      internal::Die("cannot give this thread its alternate signal stack; process stopped");
+    }
+  }
   return reinterpret_cast<uint64_t>(mcontext - kUcMcontext);
 }

@@ -173,7 +173,7 @@ TEST_F(PassGates, ManyThreadsEachAttachOnTheirFirstCall) {
 }
 
 TEST_F(PassGates, EveryGateSiteInTheBinaryIsListedAndSafe) {
-  EXPECT_EQ(cordon_gate_site_count(), 257u + 2 * cordon_generated_entry_count());
+  EXPECT_EQ(cordon_gate_site_count(), 335u + 2 * cordon_generated_entry_count());
   size_t safe = 0, other = 0;
   for (size_t i = 0; i < cordon_inspection_count(); ++i) {
     cordon_inspection_entry ie;
