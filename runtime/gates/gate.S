@@ -902,7 +902,7 @@ cordon_signal_resume_\d:
  * layout of everything linked after the gates: a chance WRPKRU or XRSTOR
  * in some long jump's displacement is mended by changing it (the
  * programs_clean test says when). */
-        .p2align 7
+        .p2align 8
         .globl cordon_signal_entry
         .hidden cordon_signal_entry
         .type cordon_signal_entry, @function
@@ -1074,12 +1074,6 @@ cordon_signal_clone:
         .long SITE_SIGNAL_LEAVE | (1 << 8)
         .text
 
-        .section .rodata.cordon_gate_messages, "a", @progbits
-        .balign 8
-.Lsigsys_bit:
-        .quad 1 << 30 /* SIGSYS (31) */
-        .text
-
 /* sigaltstack(rdi, NULL) with the token's first word (rsi), inside domain
  * 1, every signal blocked. The kernel refuses to change the alternate
  * stack of a thread whose stack pointer lies on it, and the runtime calls
@@ -1134,17 +1128,18 @@ cordon_signal_probe_handler:
  * then the handler, its signal mask, the siginfo and the ucontext. */
         .type cordon_signal_run_handler, @function
 cordon_signal_run_handler:
-        /* SIGSYS first (SIG_UNBLOCK is never trapped): on kernels that write
-         * frames anywhere the handler's mask is set through the filter's
-         * trap (signals.cc, EmulateSigprocmask), which needs it. */
-        lea rsi, [rip + .Lsigsys_bit]
+        /* The handler's mask, from the entry's (every signal blocked), by
+         * unblocking the rest: SIG_UNBLOCK is never trapped by the filter
+         * (signals.cc, SetMask). */
+        mov rax, qword ptr [rsp + 16]
+        not rax
+        mov qword ptr [rsp + 24], rax
+        lea rsi, [rsp + 24]
         mov edi, 1 /* SIG_UNBLOCK */
         xor edx, edx
         mov r10d, 8
         mov eax, 14 /* SYS_rt_sigprocmask */
         syscall
-        lea rsi, [rsp + 16]
-        SET_SIGNAL_MASK
         mov edi, dword ptr [rsp + 32]
         lea rsi, [rsp + 32]
         lea rdx, [rsp + 160]

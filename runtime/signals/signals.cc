@@ -153,7 +153,7 @@ struct HandlerFrame {
   uint64_t ret;  // cordon_signal_resume_<d>
   uint64_t handler;
   uint64_t mask;
-  uint64_t unused;
+  uint64_t scratch;  // cordon_signal_run_handler: the signals to unblock
   siginfo_t info;
   ucontext_t uc;
 };
@@ -190,8 +190,20 @@ bool QueryKernel(int sig, KernelSigaction* out) {
   return syscall(SYS_rt_sigaction, sig, nullptr, out, 8) == 0;
 }
 
+// Sets a handler's mask, from the entry's (every signal blocked): by
+// unblocking the rest, because SIG_UNBLOCK is the one form the lockdown's
+// filter never traps (kernels that write frames anywhere, where SIGSYS
+// also stays unblocked: EmulateSigprocmask).
 void SetMask(uint64_t mask) {
-  syscall(SYS_rt_sigprocmask, SIG_SETMASK, &mask, nullptr, 8);
+  const uint64_t unblock = ~mask;
+  syscall(SYS_rt_sigprocmask, SIG_UNBLOCK, &unblock, nullptr, 8);
+}
+
+// The mask a handler runs with.
+uint64_t HandlerMask(uint64_t interrupted, const Handler& h, int sig) {
+  uint64_t m = interrupted | h.mask | ((h.flags & SA_NODEFER) != 0 ? 0 : Bit(sig));
+  if (Config().signal_altstack != 0) m &= ~Bit(SIGSYS);
+  return m;
 }
 
 // ---- The frame probe at cordon_init() ----
@@ -656,8 +668,7 @@ extern "C" void cordon_internal_signal_untrusted(int sig, siginfo_t* info, void*
   if (fn == 0) return;
   uint64_t interrupted;
   memcpy(&interrupted, &uc->uc_sigmask, sizeof interrupted);
-  if (c.signal_altstack != 0) UnblockSigsys();  // the mask below is set through the trap
-  SetMask(interrupted | h.mask | ((h.flags & SA_NODEFER) != 0 ? 0 : Bit(sig)));
+  SetMask(HandlerMask(interrupted, h, sig));
   reinterpret_cast<void (*)(int, siginfo_t*, void*)>(fn)(sig, info, ucv);
 }
 
@@ -689,7 +700,7 @@ uint64_t BuildHandlerFrame(int d, uint64_t caller_rsp, unsigned char* frame) {
   hf->handler = fn;
   uint64_t interrupted;
   memcpy(&interrupted, frame + 8 + kUcSigmask, sizeof interrupted);
-  hf->mask = interrupted | h.mask | ((h.flags & SA_NODEFER) != 0 ? 0 : Bit(sig));
+  hf->mask = HandlerMask(interrupted, h, sig);
   memcpy(&hf->info, info, sizeof hf->info);
   memcpy(&hf->uc.uc_sigmask, &interrupted, sizeof interrupted);
   return at;
