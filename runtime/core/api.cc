@@ -392,7 +392,13 @@ int cordon_lockdown_ex(const cordon_lockdown_options* opts) {
         gates::GateFor(1)(reinterpret_cast<uint64_t>(program), count, 0, 0, 0, domains::kBuiltinLoadFilter));
   };
   // Set-up closes first: the config page cannot change once the filter is in.
-  if (!gates::UpdateConfig([](gates::GateConfig& g) { g.locked = 1; })) return CORDON_E_SYSCALL;
+  const uint32_t errno_mode = plan.filter.violation == cordon::policy::Violation::kErrno ? 1 : 0;
+  if (!gates::UpdateConfig([&](gates::GateConfig& g) {
+        g.locked = 1;
+        g.violation_errno = errno_mode;
+      })) {
+    return CORDON_E_SYSCALL;
+  }
   bool changed = false;
   const int status = cordon::policy::Lockdown(plan, &changed);
   if (status != CORDON_OK && !changed) {

@@ -7,6 +7,7 @@
 #include <cstddef>
 
 #include "runtime/core/check.h"
+#include "runtime/gates/gate_config.h"
 
 extern "C" [[noreturn]] void cordon_internal_die(const char* message, size_t length);
 
@@ -20,16 +21,19 @@ namespace {
 char g_message[512];
 int g_message_taken;
 
-const unsigned long kAllSignals = ~0ul;
-
 }  // namespace
 
+// Every signal is blocked with the config page's "every signal" word (all
+// ones from the start, gate.S): on kernels that write signal frames anywhere
+// the filter traps any other blocking set, and a trap in a handler that has
+// SIGSYS blocked would end the process before the message is out.
 FatalMessage::FatalMessage() {
+  const uint64_t* all = &gates::Config().signal_block_all;
   long ret;
   register long size asm("r10") = 8;
   asm volatile("syscall"
                : "=a"(ret)
-               : "a"(14 /* SYS_rt_sigprocmask */), "D"(SIG_BLOCK), "S"(&kAllSignals), "d"(nullptr), "r"(size)
+               : "a"(14 /* SYS_rt_sigprocmask */), "D"(SIG_BLOCK), "S"(all), "d"(nullptr), "r"(size)
                : "rcx", "r11", "memory");
   (void)ret;
 }

@@ -39,7 +39,12 @@
         .globl cordon_gate_config
         .type cordon_gate_config, @object
 cordon_gate_config:
-        .zero CFG_SIZE
+        /* All zero but the "every signal" set, which is valid from the
+         * start: the fatal path blocks signals with it before cordon_init()
+         * too, and the 6.12 filter lets only this address block them all. */
+        .zero CFG_SIGNAL_BLOCK_ALL
+        .quad -1
+        .zero CFG_SIZE - CFG_SIGNAL_BLOCK_ALL - 8
         .size cordon_gate_config, CFG_SIZE
 
 /* The only way Cordon writes PKRU: load the value from the config page,
@@ -88,8 +93,6 @@ cordon_gate_config:
  * with every PKRU that leaves key 0 readable (every value the runtime ever
  * loads). */
         .balign 8
-.Lall_signals:
-        .quad -1
 .Ldie_deadline: /* struct timespec: how long a blocked write may delay the end */
         .quad 0, 250000000
 
@@ -102,12 +105,18 @@ cordon_gate_config:
  *  2. leave every domain: the untrusted PKRU through CHECKED_WRPKRU, before
  *     any other system call, so that the kernel never acts (or blocks, or
  *     writes a thread's exit-time words) with a domain's rights;
- *  3. start a watchdog thread that ends the process after a deadline,
- *     because the write to fd 2 can block forever (a full pipe) while the
- *     other threads keep running: the process fails closed either way;
+ *  3. fork a watchdog process that kills this one (SIGKILL) after a
+ *     deadline, because the write to fd 2 can block forever (a full pipe)
+ *     while the other threads keep running: the process fails closed
+ *     either way. A process, not a thread: on kernels that write signal
+ *     frames anywhere, every clone(CLONE_VM) without the token traps to
+ *     the runtime (docs/signals.md), and a trap with every signal blocked
+ *     kills the process before the message is out. The watchdog dies with
+ *     this process (PR_SET_PDEATHSIG), so it never kills a reused pid;
  *  4. write the message, exit_group.
- * If the signal mask cannot be read (key 0 not readable) or the watchdog
- * cannot start, the process ends at once, without a message. */
+ * The mask is the config page's "every signal" word, the one set the 6.12
+ * filter lets through. If it cannot be read (key 0 not readable) or the
+ * watchdog cannot start, the process ends at once, without a message. */
         .p2align 4
         .globl cordon_gate_die
         .hidden cordon_gate_die
@@ -116,7 +125,7 @@ cordon_gate_die:
         mov r12, rsi
         mov r13, rdx
         xor edi, edi /* SIG_BLOCK */
-        lea rsi, [rip + .Lall_signals]
+        lea rsi, [rip + cordon_gate_config + CFG_SIGNAL_BLOCK_ALL]
         xor edx, edx
         mov r10d, 8
         mov eax, 14 /* SYS_rt_sigprocmask */
@@ -132,11 +141,12 @@ cordon_gate_die:
         CHECKED_WRPKRU UNTRUSTED_PKRU, .Ldie_leave_site
 1:      test r13, r13
         jz .Ldie_now
-        /* clone(CLONE_VM | CLONE_FS | CLONE_FILES | CLONE_SIGHAND |
-         * CLONE_THREAD | CLONE_SYSVSEM, same stack, no tid words): the
-         * thread inherits the blocked mask and the untrusted PKRU, and
-         * touches no memory but the deadline. */
-        mov edi, 0x50f00
+        mov eax, 39 /* SYS_getpid */
+        syscall
+        mov r15, rax
+        /* fork: clone(SIGCHLD), no shared memory, no tid words. The child
+         * inherits the blocked mask, the untrusted PKRU and the filter. */
+        mov edi, 17 /* SIGCHLD */
         xor esi, esi
         xor edx, edx
         xor r10d, r10d
@@ -162,11 +172,29 @@ cordon_gate_die:
         syscall
         ud2
 .Ldie_watchdog:
+        /* The watchdog process: die with the parent; if it is gone already,
+         * stop; else sleep until the deadline and kill it. */
+        mov edi, 1 /* PR_SET_PDEATHSIG */
+        mov esi, 9 /* SIGKILL */
+        mov eax, 157 /* SYS_prctl */
+        syscall
+        mov eax, 110 /* SYS_getppid */
+        syscall
+        cmp rax, r15
+        jne .Ldie_watchdog_done
         lea rdi, [rip + .Ldie_deadline]
         xor esi, esi
         mov eax, 35 /* SYS_nanosleep */
         syscall
-        jmp .Ldie_now
+        mov rdi, r15
+        mov esi, 9 /* SIGKILL */
+        mov eax, 62 /* SYS_kill */
+        syscall
+.Ldie_watchdog_done:
+        xor edi, edi
+        mov eax, 231 /* SYS_exit_group */
+        syscall
+        ud2
         .size cordon_gate_die, . - cordon_gate_die
 
         .section cordon_gate_sites, "a", @progbits
@@ -1058,12 +1086,15 @@ cordon_signal_clone:
         jmp 1b
 2:      mov rsp, rax
         call cordon_internal_signal_thread_start
+        mov r13d, eax /* the record index, stored in TLS once untrusted */
         mov rax, qword ptr [rip + DCFG(1, DCFG_BOOT)]
         mov dword ptr [rax + REC_BUSY], 0
         mov rsp, r12
         xor ecx, ecx
         xor edx, edx
         CHECKED_WRPKRU UNTRUSTED_PKRU, .Lsignal_clone_child_site
+        mov dword ptr fs:cordon_tls_records@tpoff + 4, r13d
+        xor r13d, r13d
         lea rsp, [r12 + 8]
         jmp cordon_signal_restorer
         .size cordon_signal_clone, . - cordon_signal_clone

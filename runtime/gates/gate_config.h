@@ -50,6 +50,10 @@ struct GateConfig {
   // the lockdown's filter lets through untrapped on kernels that write
   // frames anywhere (docs/signals.md).
   uint64_t signal_block_all;
+  // 1 when the lockdown refuses with EPERM (CORDON_VIOLATION_ERRNO_FOR_TESTS)
+  // rather than stopping the process; read by the runtime's clone, which
+  // refuses what the filter's clone rules refuse (runtime/signals).
+  uint32_t violation_errno;
 };
 static_assert(offsetof(GateConfig, locked) == CFG_LOCKED);
 static_assert(offsetof(GateConfig, wide_scrub) == CFG_WIDE_SCRUB);

@@ -763,14 +763,29 @@ void CloneForUntrusted(unsigned char* frame) {
   // The kernel writes the parent's tid or pidfd and the child's tid with
   // the rights held here (domain 1): those must point at untrusted memory.
   // The child needs TLS of its own for its record index.
-  const bool pointers_ok = ((flags & (CLONE_PARENT_SETTID | CLONE_PIDFD)) == 0 ||
-                            domains::IsUntrustedRange(reinterpret_cast<void*>(ptid), 8)) &&
-                           ((flags & (CLONE_CHILD_SETTID | CLONE_CHILD_CLEARTID)) == 0 ||
-                            domains::IsUntrustedRange(reinterpret_cast<void*>(ctid), 4));
+  // The filter's own clone rules (docs/lockdown.md: deferred kernel writes,
+  // shared-memory processes) meet this trap first, so they are applied here
+  // as the filter would: a tid word in trusted memory, whatever the flags,
+  // or an address space shared outside the thread group, is a violation.
+  const bool pointers_ok = domains::IsUntrustedRange(reinterpret_cast<void*>(ptid), 8) &&
+                           domains::IsUntrustedRange(reinterpret_cast<void*>(ctid), 4);
+  if (!pointers_ok || (flags & CLONE_THREAD) == 0) {
+    if (Config().violation_errno != 0) {
+      g[REG_RAX] = -EPERM;
+      return;
+    }
+    internal::FatalMessage m;
+    m.Add("lockdown violation: system call clone (56) at ")
+        .Hex(static_cast<unsigned long long>(g[REG_RIP]))
+        .Add(
+            " is forbidden after cordon_lockdown(), with these arguments (docs/lockdown.md lists the rules); "
+            "process stopped");
+    m.Die();
+  }
   long result = -EFAULT;
   if ((flags & (CLONE_VM | CLONE_VFORK)) != CLONE_VM || (flags & CLONE_SETTLS) == 0) {
     result = -EINVAL;
-  } else if (pointers_ok) {
+  } else {
     const uint64_t sp = stack != 0 ? stack : static_cast<uint64_t>(g[REG_RSP]);
     unsigned char* child = CopyFrameBelow(frame, sp - kRedZone);
     if (child == nullptr)
@@ -930,7 +945,9 @@ extern "C" gates::ThreadRecord* cordon_internal_signal_adopt(unsigned char* fram
 // A thread that cordon_signal_clone made, inside domain 1 on the bootstrap
 // stack (held), every signal blocked, before any of the program's code:
 // its record of domain 1 and, in that record's slot, its alternate stack.
-extern "C" void cordon_internal_signal_thread_start() {
+// Returns the record index; the caller stores it in TLS once it has left
+// the domain (nothing writes through fs with a domain's rights, docs/gates.md).
+extern "C" uint32_t cordon_internal_signal_thread_start() {
   const auto& c = Config().domains[1];
   const uint32_t i = cordon_internal_attach_thread(1);
   if (i >= c.nrecords) {
@@ -942,6 +959,7 @@ extern "C" void cordon_internal_signal_thread_start() {
   if (!SetAltstack(AltstackLow(r), AltstackBytes(), false)) {
     internal::Die("cannot give a new thread its alternate signal stack; process stopped");
   }
+  return i;
 }
 
 // Inside domain 1, on record r's signal-return buffer, every signal
