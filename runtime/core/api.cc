@@ -12,6 +12,7 @@
 #include <mutex>
 #include <string>
 #include <utility>
+#include <vector>
 
 #include "cordon/cordon.h"
 #include "runtime/code/code_region.h"
@@ -378,6 +379,37 @@ int cordon_lockdown_ex(const cordon_lockdown_options* opts) {
   for (uint32_t d = 1; d <= c.domain_count; ++d) {
     plan.filter.protected_ranges.push_back({c.domains[d].region_start, c.domains[d].region_end});
   }
+  // Memory the program tagged with a domain's key itself (cordon_domain_pkey()
+  // is public) is trusted memory too: the filter guards it like the regions,
+  // memory calls and the kernel's deferred writes (set_tid_address, clone's
+  // tid words) included. Read from smaps, as the kernel tagged it.
+  std::vector<gates::GateConfig::TaggedRange> tagged;
+  {
+    bool domain_key[16] = {};
+    for (uint32_t d = 1; d <= c.domain_count; ++d) {
+      const int k = domains::KeyOf(static_cast<int>(d));
+      if (k > 0 && k < 16) domain_key[k] = true;
+    }
+    const auto maps = hw::MappingsIn(0, ~uintptr_t{0});
+    if (!maps) return CORDON_E_SYSCALL;
+    for (const hw::MappingInfo& m : *maps) {
+      if (m.pkey <= 0 || m.pkey >= 16 || !domain_key[m.pkey]) continue;
+      bool inside = false;
+      for (uint32_t d = 1; d <= c.domain_count; ++d) {
+        inside |= m.start >= c.domains[d].region_start && m.end <= c.domains[d].region_end;
+      }
+      if (!inside) tagged.push_back({m.start, m.end});
+    }
+  }
+  if (tagged.size() > gates::kMaxTaggedRanges) {
+    fprintf(stderr,
+            "cordon: cordon_lockdown() refused: %zu mappings outside Cordon's regions carry a domain's key; "
+            "at most "
+            "%u can be guarded: allocate trusted memory with cordon_domain_alloc() instead\n",
+            tagged.size(), gates::kMaxTaggedRanges);
+    return CORDON_E_LOCKDOWN_FAILED;
+  }
+  for (const auto& t : tagged) plan.filter.protected_ranges.push_back({t.start, t.end});
   const auto config_page = reinterpret_cast<uint64_t>(&c);
   plan.filter.protected_ranges.push_back({config_page, config_page + CFG_SIZE});
   if (const cordon::code::Span code = cordon::code::RegionSpan(); code.start != 0) {
@@ -396,6 +428,8 @@ int cordon_lockdown_ex(const cordon_lockdown_options* opts) {
   if (!gates::UpdateConfig([&](gates::GateConfig& g) {
         g.locked = 1;
         g.violation_errno = errno_mode;
+        g.tagged_count = static_cast<uint32_t>(tagged.size());
+        for (size_t i = 0; i < tagged.size(); ++i) g.tagged[i] = tagged[i];
       })) {
     return CORDON_E_SYSCALL;
   }
@@ -403,7 +437,10 @@ int cordon_lockdown_ex(const cordon_lockdown_options* opts) {
   const int status = cordon::policy::Lockdown(plan, &changed);
   if (status != CORDON_OK && !changed) {
     // Refused before anything was locked: set-up stays open.
-    CORDON_CHECK(gates::UpdateConfig([](gates::GateConfig& g) { g.locked = 0; }),
+    CORDON_CHECK(gates::UpdateConfig([](gates::GateConfig& g) {
+                   g.locked = 0;
+                   g.tagged_count = 0;
+                 }),
                  "cannot reopen the gate config page");
   }
   return status;

@@ -346,7 +346,9 @@ int DomainOf(const void* addr) {
 
 bool IsUntrustedRange(const void* addr, size_t len) {
   const auto a = reinterpret_cast<uint64_t>(addr);
-  if (len == 0) return true;
+  // An empty range still names an address: one inside trusted memory is
+  // not an untrusted pointer (a later read of another length would reach it).
+  if (len == 0) len = 1;
   uint64_t end;
   if (__builtin_add_overflow(a, len, &end)) return false;
   for (int d = 1; d <= static_cast<int>(Config().domain_count); ++d) {
@@ -357,6 +359,11 @@ bool IsUntrustedRange(const void* addr, size_t len) {
   // code that no one may write.
   const code::Span region = code::RegionSpan();
   if (a < region.end && end > region.start) return false;
+  const uint32_t tagged =
+      Config().tagged_count < gates::kMaxTaggedRanges ? Config().tagged_count : gates::kMaxTaggedRanges;
+  for (uint32_t i = 0; i < tagged; ++i) {
+    if (a < Config().tagged[i].end && end > Config().tagged[i].start) return false;
+  }
   // The config page itself is never a valid target for a trusted write.
   const auto cfg = reinterpret_cast<uint64_t>(&Config());
   return !(a < cfg + CFG_SIZE && end > cfg);

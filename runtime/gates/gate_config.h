@@ -31,6 +31,8 @@ static_assert(offsetof(DomainConfig, region_start) == DCFG_REGION_START);
 static_assert(offsetof(DomainConfig, region_end) == DCFG_REGION_END);
 static_assert(sizeof(DomainConfig) == CFG_DOMAIN_STRIDE);
 
+inline constexpr uint32_t kMaxTaggedRanges = 64;
+
 struct GateConfig {
   uint32_t untrusted_pkru;
   uint32_t locked;
@@ -54,6 +56,13 @@ struct GateConfig {
   // rather than stopping the process; read by the runtime's clone, which
   // refuses what the filter's clone rules refuse (runtime/signals).
   uint32_t violation_errno;
+  // Memory outside the runtime's regions that carried a domain's key at
+  // lockdown (the program tagged it with cordon_domain_pkey()): trusted
+  // memory that IsUntrustedRange() refuses like the regions.
+  uint32_t tagged_count;
+  struct TaggedRange {
+    uint64_t start, end;
+  } tagged[kMaxTaggedRanges];
 };
 static_assert(offsetof(GateConfig, locked) == CFG_LOCKED);
 static_assert(offsetof(GateConfig, wide_scrub) == CFG_WIDE_SCRUB);

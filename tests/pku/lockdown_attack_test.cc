@@ -12,6 +12,7 @@
 #include <gtest/gtest.h>
 #include <limits.h>
 #include <linux/audit.h>
+#include <linux/capability.h>
 #include <pthread.h>
 #include <sched.h>
 #include <signal.h>
@@ -352,6 +353,12 @@ Writer StartWriter(int fd) {
   const pid_t pid = fork();
   CHILD_CHECK(pid >= 0);
   if (pid == 0) {
+    // Without capabilities and unable to regain them: the lockdown refuses
+    // children that could ptrace it afterwards (docs/lockdown.md). It still
+    // reads the parent's maps (same uid, dumpable until a later step).
+    __user_cap_header_struct h{_LINUX_CAPABILITY_VERSION_3, 0};
+    __user_cap_data_struct none[2] = {};
+    if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0 || syscall(SYS_capset, &h, none) != 0) _exit(1);
     auto* p = static_cast<volatile uint8_t*>(mmap(nullptr, 4096, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0));
     if (p == MAP_FAILED) _exit(1);
     const int before = FileCodeMappings(parent);
