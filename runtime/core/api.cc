@@ -384,6 +384,7 @@ int cordon_lockdown_ex(const cordon_lockdown_options* opts) {
   // memory calls and the kernel's deferred writes (set_tid_address, clone's
   // tid words) included. Read from smaps, as the kernel tagged it.
   std::vector<gates::GateConfig::TaggedRange> tagged;
+  constexpr size_t kMaxTaggedPages = 64;
   {
     bool domain_key[16] = {};
     for (uint32_t d = 1; d <= c.domain_count; ++d) {
@@ -396,7 +397,11 @@ int cordon_lockdown_ex(const cordon_lockdown_options* opts) {
       if (m.pkey <= 0 || m.pkey >= 16 || !domain_key[m.pkey]) continue;
       bool inside = false;
       for (uint32_t d = 1; d <= c.domain_count; ++d) {
-        inside |= m.start >= c.domains[d].region_start && m.end <= c.domains[d].region_end;
+        inside |= m.start < c.domains[d].region_end && m.end > c.domains[d].region_start;
+      }
+      // The code region is the runtime's own, guarded by its rules.
+      if (const cordon::code::Span code = cordon::code::RegionSpan(); code.start != 0) {
+        inside |= m.start < code.end && m.end > code.start;
       }
       if (!inside) tagged.push_back({m.start, m.end});
     }
@@ -409,7 +414,25 @@ int cordon_lockdown_ex(const cordon_lockdown_options* opts) {
             tagged.size(), gates::kMaxTaggedRanges);
     return CORDON_E_LOCKDOWN_FAILED;
   }
-  for (const auto& t : tagged) plan.filter.protected_ranges.push_back({t.start, t.end});
+  // The filter's memory rules work in kGuard-aligned blocks, which such
+  // pages share with ordinary memory (thread stacks, libraries): they get
+  // exact per-page rules for the kernel's deferred writes instead, up to a
+  // bound (docs/lockdown.md). IsUntrustedRange refuses them whatever their
+  // size (the config page, below).
+  size_t tagged_bytes = 0;
+  for (const auto& t : tagged) tagged_bytes += t.end - t.start;
+  if (tagged_bytes > kMaxTaggedPages * 4096) {
+    fprintf(stderr,
+            "cordon: cordon_lockdown() refused: %zu KiB outside Cordon's regions carry a domain's key, more "
+            "than the "
+            "%zu KiB the filter can guard page by page; allocate trusted memory with cordon_domain_alloc() "
+            "instead\n",
+            tagged_bytes / 1024, kMaxTaggedPages * 4);
+    return CORDON_E_LOCKDOWN_FAILED;
+  }
+  for (const auto& t : tagged) {
+    for (uint64_t p = t.start; p < t.end; p += 4096) plan.filter.tagged_pages.push_back(p);
+  }
   const auto config_page = reinterpret_cast<uint64_t>(&c);
   plan.filter.protected_ranges.push_back({config_page, config_page + CFG_SIZE});
   if (const cordon::code::Span code = cordon::code::RegionSpan(); code.start != 0) {

@@ -140,6 +140,19 @@ void DenyDeferredKernelWrites(Builder& b, const FilterSpec& spec) {
       b.Deny("clone", InBlock(3, block));
     }
   }
+  for (const uint64_t page : spec.tagged_pages) {
+    // On the page, or in the 8 bytes before it (a 4- or 8-byte word there
+    // reaches into it).
+    for (const scmp_arg_cmp where : {scmp_arg_cmp{0, SCMP_CMP_MASKED_EQ, ~uint64_t{0xfff}, page},
+                                     scmp_arg_cmp{0, SCMP_CMP_MASKED_EQ, ~uint64_t{7}, page - 8}}) {
+      scmp_arg_cmp a2 = where, a3 = where;
+      a2.arg = 2;
+      a3.arg = 3;
+      b.Deny("set_tid_address", where);
+      b.Deny("clone", a2);
+      b.Deny("clone", a3);
+    }
+  }
   b.Rule(SCMP_ACT_ERRNO(ENOSYS), "clone3");
   b.Rule(SCMP_ACT_ERRNO(EPERM), "set_robust_list");
 }

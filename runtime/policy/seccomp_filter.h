@@ -51,6 +51,12 @@ struct FilterSpec {
   // can keep SIGSYS unblocked (a trap with SIGSYS blocked is a kill).
   bool threads_by_runtime = false;
   uint64_t block_all = 0;
+  // Pages outside the runtime's regions that the program tagged with a
+  // domain's key itself. Other memory shares their kGuard blocks (thread
+  // stacks, libraries), so they get exact rules, and only for the kernel's
+  // deferred writes (set_tid_address, clone's tid words): a word on such a
+  // page, or straddling into it from the 8 bytes before, is refused.
+  std::vector<uint64_t> tagged_pages;
 };
 
 // The kGuard-aligned blocks a range's rules cover, lowest first.
