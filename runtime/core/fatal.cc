@@ -14,12 +14,15 @@ extern "C" [[noreturn]] void cordon_internal_die(const char* message, size_t len
 namespace cordon::internal {
 namespace {
 
-// Where the message goes: untrusted memory, because cordon_gate_die writes
-// it after it has left every domain. The first thread to die takes it; any
-// other one ends the process without a message (untrusted code can take it
-// first too, and so only silence its own violation's message).
-char g_message[512];
-int g_message_taken;
+// Where the messages go: untrusted memory, because cordon_gate_die writes
+// them after it has left every domain. Threads that die at the same time
+// each take a slot of their own, so that the one whose exit_group comes
+// first has written its own message; past the last slot a thread ends the
+// process without one (untrusted code can take slots too, and so only
+// silence messages).
+constexpr int kSlots = 4;
+char g_messages[kSlots][512];
+int g_next_slot;
 
 }  // namespace
 
@@ -72,13 +75,15 @@ FatalMessage& FatalMessage::Hex(unsigned long long n) {
 }
 
 void FatalMessage::Die() {
-  if (__atomic_exchange_n(&g_message_taken, 1, __ATOMIC_ACQ_REL) != 0) cordon_internal_die(g_message, 0);
+  const int slot = __atomic_fetch_add(&g_next_slot, 1, __ATOMIC_ACQ_REL);
+  if (slot < 0 || slot >= kSlots) cordon_internal_die(g_messages[0], 0);
+  char* g_message = g_messages[slot];
   static constexpr char kPrefix[] = "cordon: ";
   size_t n = 0;
   for (const char c : kPrefix) {
     if (c != '\0') g_message[n++] = c;
   }
-  for (size_t i = 0; i < length_ && n < sizeof g_message - 1; ++i) g_message[n++] = text_[i];
+  for (size_t i = 0; i < length_ && n < sizeof g_messages[0] - 1; ++i) g_message[n++] = text_[i];
   g_message[n++] = '\n';
   cordon_internal_die(g_message, n);
 }
