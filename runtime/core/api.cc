@@ -452,6 +452,8 @@ int cordon_lockdown_ex(const cordon_lockdown_options* opts) {
         g.locked = 1;
         g.violation_errno = errno_mode;
         g.tagged_count = static_cast<uint32_t>(tagged.size());
+        g.violation_handler =
+            errno_mode != 0 ? 0 : reinterpret_cast<uint64_t>(cordon::policy::ViolationHandlerFn());
         for (size_t i = 0; i < tagged.size(); ++i) g.tagged[i] = tagged[i];
       })) {
     return CORDON_E_SYSCALL;
@@ -463,6 +465,7 @@ int cordon_lockdown_ex(const cordon_lockdown_options* opts) {
     CORDON_CHECK(gates::UpdateConfig([](gates::GateConfig& g) {
                    g.locked = 0;
                    g.tagged_count = 0;
+                   g.violation_handler = 0;
                  }),
                  "cannot reopen the gate config page");
   }

@@ -63,6 +63,10 @@ struct GateConfig {
   struct TaggedRange {
     uint64_t start, end;
   } tagged[kMaxTaggedRanges];
+  // The lockdown's violation handler (kill mode), or 0: a seccomp SIGSYS is
+  // always handed to it from here, never through the program's handler
+  // table, which lives in memory untrusted code can write.
+  uint64_t violation_handler;
 };
 static_assert(offsetof(GateConfig, locked) == CFG_LOCKED);
 static_assert(offsetof(GateConfig, wide_scrub) == CFG_WIDE_SCRUB);

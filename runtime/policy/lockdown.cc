@@ -174,6 +174,10 @@ void SetBeforePrivatizeHookForTests(void (*hook)()) {
   g_before_privatize = hook;
 }
 
+SignalHandlerFn ViolationHandlerFn() {
+  return ViolationHandler;
+}
+
 int Lockdown(const LockdownPlan& plan, bool* changed) {
   *changed = false;
   // ---- Checks: nothing changes until all pass ----

@@ -9,6 +9,8 @@
 #ifndef CORDON_RUNTIME_POLICY_LOCKDOWN_H_
 #define CORDON_RUNTIME_POLICY_LOCKDOWN_H_
 
+#include <signal.h>
+
 #include <cstddef>
 #include <cstdint>
 #include <functional>
@@ -29,6 +31,11 @@ struct LockdownPlan {
 // come first and change nothing; a failure after them (which needs a kernel
 // error) leaves the process partly locked, says so, and sets *changed.
 int Lockdown(const LockdownPlan& plan, bool* changed);
+
+// The kill mode's SIGSYS handler: it names the refused call and stops the
+// process. Its address goes on the read-only config page.
+using SignalHandlerFn = void (*)(int, siginfo_t*, void*);
+SignalHandlerFn ViolationHandlerFn();
 
 // Tests only: called between the re-inspection and the privatization of
 // code, where a file behind code could change (tests/pku/lockdown_root_test.cc).

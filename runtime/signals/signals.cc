@@ -663,6 +663,16 @@ extern "C" void cordon_internal_signal_untrusted(int sig, siginfo_t* info, void*
   }
   if (sig < 1 || sig > kMaxSignal) return;
   if (c.signal_altstack != 0 && IsTrapped(info, SYS_rt_sigprocmask)) return EmulateSigprocmask(uc);
+  // A system call the filter refused: the lockdown's handler, from the
+  // read-only config page, whatever the handler table says.
+  if (sig == SIGSYS && info->si_code == kSysSeccomp) {
+    if (c.violation_handler == 0) {
+      internal::Die(
+          "lockdown violation: a refused system call reached no violation handler; process stopped");
+    }
+    reinterpret_cast<void (*)(int, siginfo_t*, void*)>(c.violation_handler)(sig, info, ucv);
+    internal::Die("lockdown violation: the violation handler returned; process stopped");
+  }
   const Handler& h = g_handlers[sig];
   const uint64_t fn = h.fn.load();
   if (fn == 0) return;
