@@ -33,6 +33,14 @@
 #define DCFG(d, field) (cordon_gate_config + CFG_DOMAINS + (d) * CFG_DOMAIN_STRIDE + (field))
 #define UNTRUSTED_PKRU (cordon_gate_config + CFG_UNTRUSTED_PKRU)
 
+/* The fatal path's fstat buffer: untrusted memory (it is written after the
+ * path has left every domain); dying threads may share it, and only the
+ * file type is read back. */
+        .section .bss.cordon_gate_die, "aw", @nobits
+        .balign 16
+.Ldie_stat:
+        .zero 144
+
 /* The config page: exactly one page, page-aligned, so it can be mprotected. */
         .section .data.cordon_gate_config, "aw", @progbits
         .balign 4096
@@ -93,8 +101,8 @@ cordon_gate_config:
  * with every PKRU that leaves key 0 readable (every value the runtime ever
  * loads). */
         .balign 8
-.Ldie_deadline: /* struct timespec: how long a blocked write may delay the end */
-        .quad 0, 250000000
+.Ldie_fd2_path:
+        .asciz "/proc/self/fd/2"
 
         .text
 /* Stops the process (docs/gates.md, "Fatal paths"): rsi = the message,
@@ -105,18 +113,15 @@ cordon_gate_config:
  *  2. leave every domain: the untrusted PKRU through CHECKED_WRPKRU, before
  *     any other system call, so that the kernel never acts (or blocks, or
  *     writes a thread's exit-time words) with a domain's rights;
- *  3. fork a watchdog process that kills this one (SIGKILL) after a
- *     deadline, because the write to fd 2 can block forever (a full pipe)
- *     while the other threads keep running: the process fails closed
- *     either way. A process, not a thread: on kernels that write signal
- *     frames anywhere, every clone(CLONE_VM) without the token traps to
- *     the runtime (docs/signals.md), and a trap with every signal blocked
- *     kills the process before the message is out. The watchdog dies with
- *     this process (PR_SET_PDEATHSIG), so it never kills a reused pid;
- *  4. write the message, exit_group.
+ *  3. write the message in a way that never blocks: a write to fd 2 could
+ *     wait forever (a full pipe, a stopped terminal) while the other
+ *     threads keep running, and a deadline kept by another process or
+ *     thread of this uid could be killed by untrusted code. What would
+ *     block drops the message;
+ *  4. exit_group.
  * The mask is the config page's "every signal" word, the one set the 6.12
- * filter lets through. If it cannot be read (key 0 not readable) or the
- * watchdog cannot start, the process ends at once, without a message. */
+ * filter lets through. If it cannot be read (key 0 not readable), the
+ * process ends at once, without a message. */
         .p2align 4
         .globl cordon_gate_die
         .hidden cordon_gate_die
@@ -141,22 +146,36 @@ cordon_gate_die:
         CHECKED_WRPKRU UNTRUSTED_PKRU, .Ldie_leave_site
 1:      test r13, r13
         jz .Ldie_now
-        mov eax, 39 /* SYS_getpid */
+        /* Write the message without ever blocking: a regular file as it is
+         * (a write there does not wait on anyone); anything else (a pipe, a
+         * terminal, a socket) through a new open file description of fd 2
+         * with O_NONBLOCK, so that the original's flags stay as they were,
+         * or send(MSG_DONTWAIT) for a socket. Whatever would block (a full
+         * pipe, a stopped terminal) drops the message and the process ends
+         * at once. */
+        mov edi, 2
+        lea rsi, [rip + .Ldie_stat]
+        mov eax, 5 /* SYS_fstat */
         syscall
-        mov r15, rax
-        /* fork: clone(SIGCHLD), no shared memory, no tid words. The child
-         * inherits the blocked mask, the untrusted PKRU and the filter. */
-        mov edi, 17 /* SIGCHLD */
-        xor esi, esi
-        xor edx, edx
+        test rax, rax
+        jnz .Ldie_now
+        mov eax, dword ptr [rip + .Ldie_stat + 24] /* st_mode */
+        and eax, 0xf000 /* S_IFMT */
+        mov r14d, 2
+        cmp eax, 0x8000 /* S_IFREG */
+        je 2f
+        cmp eax, 0xc000 /* S_IFSOCK */
+        je .Ldie_send
+        mov edi, -100 /* AT_FDCWD */
+        lea rsi, [rip + .Ldie_fd2_path]
+        mov edx, 0x80901 /* O_WRONLY | O_NONBLOCK | O_NOCTTY | O_CLOEXEC */
         xor r10d, r10d
-        xor r8d, r8d
-        mov eax, 56 /* SYS_clone */
+        mov eax, 257 /* SYS_openat */
         syscall
         test rax, rax
         js .Ldie_now
-        jz .Ldie_watchdog
-2:      mov edi, 2
+        mov r14, rax
+2:      mov rdi, r14
         mov rsi, r12
         mov rdx, r13
         mov eax, 1 /* SYS_write */
@@ -171,30 +190,16 @@ cordon_gate_die:
         mov eax, 231 /* SYS_exit_group */
         syscall
         ud2
-.Ldie_watchdog:
-        /* The watchdog process: die with the parent; if it is gone already,
-         * stop; else sleep until the deadline and kill it. */
-        mov edi, 1 /* PR_SET_PDEATHSIG */
-        mov esi, 9 /* SIGKILL */
-        mov eax, 157 /* SYS_prctl */
+.Ldie_send:
+        mov edi, 2
+        mov rsi, r12
+        mov rdx, r13
+        mov r10d, 0x4040 /* MSG_DONTWAIT | MSG_NOSIGNAL */
+        xor r8d, r8d
+        xor r9d, r9d
+        mov eax, 44 /* SYS_sendto */
         syscall
-        mov eax, 110 /* SYS_getppid */
-        syscall
-        cmp rax, r15
-        jne .Ldie_watchdog_done
-        lea rdi, [rip + .Ldie_deadline]
-        xor esi, esi
-        mov eax, 35 /* SYS_nanosleep */
-        syscall
-        mov rdi, r15
-        mov esi, 9 /* SIGKILL */
-        mov eax, 62 /* SYS_kill */
-        syscall
-.Ldie_watchdog_done:
-        xor edi, edi
-        mov eax, 231 /* SYS_exit_group */
-        syscall
-        ud2
+        jmp .Ldie_now
         .size cordon_gate_die, . - cordon_gate_die
 
         .section cordon_gate_sites, "a", @progbits
