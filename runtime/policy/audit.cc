@@ -239,11 +239,11 @@ std::string AuditDescriptors() {
 
 std::string AuditChildren() {
   // Every descendant, through each thread's children list.
-  std::deque<std::string> todo{"self"};
+  std::deque<std::string> pending{"self"};
   std::set<std::string> seen;
-  while (!todo.empty()) {
-    const std::string pid = todo.front();
-    todo.pop_front();
+  while (!pending.empty()) {
+    const std::string pid = pending.front();
+    pending.pop_front();
     std::unique_ptr<DIR, int (*)(DIR*)> tasks(opendir(("/proc/" + pid + "/task").c_str()), closedir);
     if (!tasks) continue;  // gone
     while (dirent* t = readdir(tasks.get())) {
@@ -260,7 +260,7 @@ std::string AuditChildren() {
         const size_t j = list.find(' ', i);
         const std::string child = list.substr(i, j == std::string::npos ? std::string::npos : j - i);
         i = j == std::string::npos ? list.size() : j + 1;
-        if (IsNumber(child) && seen.insert(child).second) todo.push_back(child);
+        if (IsNumber(child) && seen.insert(child).second) pending.push_back(child);
       }
     }
   }
