@@ -737,6 +737,22 @@ cordon_gate_attach_1:
 .macro READ_TLS_INDEX d
         vmovd xmm15, dword ptr fs:cordon_tls_records@tpoff + 4 * \d
 .endm
+/* rbx = this thread's record of domain d (OWN_RECORD): it must be in use
+ * (the saved stack pointer is not the record itself), with no callback in
+ * progress (REC_CALLOUT_RSP outside its stack) and no handler of an earlier
+ * signal outstanding; else the process stops. Only then was the thread
+ * running the domain's own code. Clobbers rax. */
+.macro RECORD_RUNNING_DOMAIN_CODE d
+        cmp qword ptr [rbx + REC_SAVED_RSP], rbx
+        je cordon_gate_fatal_signal
+        mov rax, rbx
+        sub rax, qword ptr [rbx + REC_CALLOUT_RSP]
+        cmp rax, qword ptr [rip + DCFG(\d, DCFG_STRIDE)]
+        jb cordon_gate_fatal_signal
+        cmp qword ptr [rbx + REC_SIGNAL_FRAME], 0
+        jne cordon_gate_fatal_signal
+.endm
+
 .macro OWN_RECORD d, on_bad
         vmovd eax, xmm15
         RECORD_AT_INDEX \d, \on_bad
@@ -764,14 +780,7 @@ cordon_gate_attach_1:
         jbe cordon_gate_fatal_signal
         cmp rax, qword ptr [rip + DCFG(\d, DCFG_STRIDE)]
         jae cordon_gate_fatal_signal
-        cmp qword ptr [rbx + REC_SAVED_RSP], rbx
-        je cordon_gate_fatal_signal
-        mov rax, rbx
-        sub rax, qword ptr [rbx + REC_CALLOUT_RSP]
-        cmp rax, qword ptr [rip + DCFG(\d, DCFG_STRIDE)]
-        jb cordon_gate_fatal_signal
-        cmp qword ptr [rbx + REC_SIGNAL_FRAME], 0
-        jne cordon_gate_fatal_signal
+        RECORD_RUNNING_DOMAIN_CODE \d
         /* Decide on this stack, below the frame. Returns the handler's
          * frame on the untrusted stack, or 0 to resume at once. */
         mov r12, rsp
@@ -870,14 +879,7 @@ cordon_signal_resume_\d:
         jb cordon_gate_fatal_signal
         cmp rax, qword ptr [rip + DCFG(\d, DCFG_STRIDE)]
         jae cordon_gate_fatal_signal
-        cmp qword ptr [rbx + REC_SAVED_RSP], rbx
-        je cordon_gate_fatal_signal
-        mov rax, rbx
-        sub rax, qword ptr [rbx + REC_CALLOUT_RSP]
-        cmp rax, qword ptr [rip + DCFG(\d, DCFG_STRIDE)]
-        jb cordon_gate_fatal_signal
-        cmp qword ptr [rbx + REC_SIGNAL_FRAME], 0
-        jne cordon_gate_fatal_signal
+        RECORD_RUNNING_DOMAIN_CODE \d
         mov r14, qword ptr [rbx + REC_SAVED_RSP]
         /* Back to domain 1 (the frame's memory) to decide. */
         xor ecx, ecx
