@@ -29,10 +29,12 @@ namespace {
 
 using cordon::testing::ChildOutcome;
 using cordon::testing::Evidence;
+using cordon::testing::ExpectNotLeaked;
 using cordon::testing::ExposeToJudge;
 using cordon::testing::JudgeAttack;
 using cordon::testing::kJudgeSecretSize;
 using cordon::testing::LoadJudgeSecret;
+using cordon::testing::LockDownForAttack;
 using cordon::testing::RunInChild;
 using cordon::testing::Verdict;
 
@@ -85,24 +87,9 @@ void Init(size_t code_size = 0) {
   CHILD_STATUS(cordon_init(&o), CORDON_OK);
 }
 
-void Lock(int violation) {
-  cordon::testing::ReportFaultsOnTheCurrentStack();
-  cordon_lockdown_options o;
-  cordon_lockdown_options_init(&o);
-  o.violation = violation;
-  CHILD_STATUS(cordon_lockdown_ex(&o), CORDON_OK);
-}
-
 void ExpectClean(const ChildOutcome& o) {
   EXPECT_TRUE(o.exited) << "signal " << o.signal << " si_code " << o.fault_code << "\n" << o.err;
   EXPECT_EQ(o.exit_code, 0) << o.err;
-}
-
-// The judge (tests/support/judge.h) scanned the child and found its secret
-// nowhere in untrusted memory or output.
-void ExpectNotLeaked(const Verdict& v) {
-  EXPECT_TRUE(v.memory_scanned) << v.outcome.err;
-  EXPECT_FALSE(v.leaked) << v.leak_where;
 }
 
 void ExpectClean(const Verdict& v) {
@@ -140,7 +127,7 @@ TEST(CodeRegion, PublishedCodeRunsBeforeAndAfterLockdown) {
   ExpectClean(RunInChild([] {
     Init();
     PublishAndRun();
-    Lock(kErrnoMode);
+    LockDownForAttack(kErrnoMode);
     PublishAndRun();
     _exit(0);
   }));
@@ -149,7 +136,7 @@ TEST(CodeRegion, PublishedCodeRunsBeforeAndAfterLockdown) {
 TEST(CodeRegion, CodeWithWrpkruOrXrstorAnywhereIsRefused) {
   ExpectClean(RunInChild([] {
     Init();
-    Lock(kErrnoMode);
+    LockDownForAttack(kErrnoMode);
     std::vector<std::vector<uint8_t>> unsafe = {RealWrpkru(), HiddenWrpkru(), Xrstor()};
     // At the very end of a page, and across the boundary of two pages.
     for (const size_t at : {kPage - 3, kPage - 1}) {
@@ -237,7 +224,7 @@ TEST(CodeRegion, WithoutARegionNothingIsPublished) {
     const std::vector<uint8_t> code = ReturnValue(1);
     void* fn = nullptr;
     CHILD_STATUS(cordon_code_load(code.data(), code.size(), &fn), CORDON_E_NO_CODE_REGION);
-    Lock(kErrnoMode);
+    LockDownForAttack(kErrnoMode);
     CHILD_STATUS(cordon_code_load(code.data(), code.size(), &fn), CORDON_E_NO_CODE_REGION);
     // And pkey_mprotect is closed everywhere.
     void* page = mmap(nullptr, kPage, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
@@ -285,7 +272,7 @@ const uint8_t* SetUpSecret() {
 // In a child: a secret, the lockdown, and published code that returns 9.
 void* LockedDownWithCode(int violation) {
   SetUpSecret();
-  Lock(violation);
+  LockDownForAttack(violation);
   const std::vector<uint8_t> code = ReturnValue(9);
   void* fn = nullptr;
   CHILD_STATUS(cordon_code_load(code.data(), code.size(), &fn), CORDON_OK);
@@ -307,7 +294,7 @@ void ExpectAccessFaultAt(const Verdict& v, const std::string& tag, uintptr_t off
 TEST(CodeRegionAttack, TheRuntimeCopiesNoTrustedBytesIntoCode) {
   ExpectClean(JudgeAttack([] {
     const uint8_t* secret = SetUpSecret();
-    Lock(kErrnoMode);
+    LockDownForAttack(kErrnoMode);
     const auto& c = cordon::gates::Config();
     void* block = nullptr;
     CHILD_STATUS(cordon_code_reserve(kPage, &block), CORDON_OK);
@@ -414,7 +401,7 @@ TEST(CodeRegionAttack, ReleasedCodeNoLongerRuns) {
 TEST(CodeRegionAttack, BlocksCannotBeGluedIntoAWrpkru) {
   const Verdict v = JudgeAttack([] {
     SetUpSecret();
-    Lock(kErrnoMode);
+    LockDownForAttack(kErrnoMode);
     std::vector<uint8_t> first(kPage, 0x90);
     first[kPage - 2] = 0x0f;
     first[kPage - 1] = 0x01;
@@ -462,7 +449,7 @@ void* ToggleForever(void*) {
 TEST(CodeRegionAttack, ChangingTheSourceDuringTheScanGainsNothing) {
   const Verdict v = JudgeAttack([] {
     SetUpSecret();
-    Lock(kErrnoMode);
+    LockDownForAttack(kErrnoMode);
     std::vector<uint8_t> code(kRaceBytes, 0x90);
     code[kRaceAt] = 0x0f;
     code[kRaceAt + 1] = 0x01;
@@ -524,7 +511,7 @@ void* PublishLoop(void* arg) {
 TEST(CodeRegion, ThreadsPublishAtTheSameTime) {
   ExpectClean(JudgeAttack([] {
     SetUpSecret();
-    Lock(kErrnoMode);
+    LockDownForAttack(kErrnoMode);
     pthread_t threads[4];
     for (uintptr_t i = 0; i < 4; ++i) {
       CHILD_CHECK(pthread_create(&threads[i], nullptr, PublishLoop, reinterpret_cast<void*>(i + 1)) == 0);
@@ -549,7 +536,7 @@ TEST(CodeRegion, TrustedCodeCanPublishUntrustedBytes) {
     const uint8_t* secret = SetUpSecret();
     cordon_entry publish;
     CHILD_STATUS(cordon_register(cordon_trusted_domain(), PublishFromInside, "publish", &publish), CORDON_OK);
-    Lock(kErrnoMode);
+    LockDownForAttack(kErrnoMode);
     const std::vector<uint8_t> code = ReturnValue(77);
     void* fn = nullptr;
     const auto s = static_cast<int>(cordon_call(publish, reinterpret_cast<uint64_t>(code.data()), code.size(),

@@ -37,10 +37,12 @@
 
 namespace {
 
+using cordon::testing::ExpectNotLeaked;
 using cordon::testing::ExposeToJudge;
 using cordon::testing::JudgeAttack;
 using cordon::testing::kSegvPkuErr;
 using cordon::testing::LoadJudgeSecret;
+using cordon::testing::LockDownForAttack;
 using cordon::testing::Verdict;
 
 constexpr int kTrusted = 1;  // cordon_trusted_domain()
@@ -133,27 +135,12 @@ Target SetUpChild() {
   return t;
 }
 
-void Lock(int violation) {
-  cordon::testing::ReportFaultsOnTheCurrentStack();
-  cordon_lockdown_options o;
-  cordon_lockdown_options_init(&o);
-  o.violation = violation;
-  const int s = cordon_lockdown_ex(&o);
-  if (s != CORDON_OK) fprintf(stderr, "lockdown: %s\n", cordon_strerror(s));
-  CHILD_CHECK(s == CORDON_OK);
-}
-
 Verdict Attack(int violation, void (*attack)(const Target&)) {
   return JudgeAttack([&] {
     const Target t = SetUpChild();
-    Lock(violation);
+    LockDownForAttack(violation);
     attack(t);
   });
-}
-
-void ExpectNotLeaked(const Verdict& v) {
-  EXPECT_TRUE(v.memory_scanned) << v.outcome.err;
-  EXPECT_FALSE(v.leaked) << v.leak_where;
 }
 
 void ExpectStopped(const Verdict& v, const std::string& message) {
@@ -580,7 +567,7 @@ TEST(GateClaim, OwnRecordInACallbackIsNoInterruptedClaim) {
     SetUpChild();
     CHILD_CHECK(cordon_register(cordon_trusted_domain(), CallBackWithSaved, "call_back_with_saved",
                                 &g_call_back_with_saved) == CORDON_OK);
-    Lock(CORDON_VIOLATION_KILL);
+    LockDownForAttack(CORDON_VIOLATION_KILL);
     ExposeToJudge();
     cordon_call(g_call_back_with_saved, 0, 0, 0, 0, 0);
     Say("the call returned\n");

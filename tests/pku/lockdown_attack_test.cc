@@ -52,11 +52,13 @@
 namespace {
 
 using cordon::testing::Evidence;
+using cordon::testing::ExpectNotLeaked;
 using cordon::testing::ExposeToJudge;
 using cordon::testing::JudgeAttack;
 using cordon::testing::kJudgeSecretSize;
 using cordon::testing::kSegvPkuErr;
 using cordon::testing::LoadJudgeSecret;
+using cordon::testing::LockDownForAttack;
 using cordon::testing::Verdict;
 
 // What the child knows: where the secret is (an attacker can learn that).
@@ -76,30 +78,15 @@ Target SetUpSecret() {
   return t;
 }
 
-void Lock(int violation) {
-  cordon::testing::ReportFaultsOnTheCurrentStack();
-  cordon_lockdown_options o;
-  cordon_lockdown_options_init(&o);
-  o.violation = violation;
-  const int s = cordon_lockdown_ex(&o);
-  if (s != CORDON_OK) fprintf(stderr, "lockdown: %s\n", cordon_strerror(s));
-  CHILD_CHECK(s == CORDON_OK);
-}
-
 // Runs attack in a judged child after set-up and lockdown; the attack
 // returns when every route it tried was closed as expected (the judge then
 // scans the child), or calls ExposeToJudge() itself before an expected death.
 Verdict Attack(int violation, void (*attack)(const Target&)) {
   return JudgeAttack([&] {
     const Target t = SetUpSecret();
-    Lock(violation);
+    LockDownForAttack(violation);
     attack(t);
   });
-}
-
-void ExpectNotLeaked(const Verdict& v) {
-  EXPECT_TRUE(v.memory_scanned) << v.outcome.err;
-  EXPECT_FALSE(v.leaked) << v.leak_where;
 }
 
 void ExpectClosed(const Verdict& v) {
@@ -187,7 +174,7 @@ TEST(LockdownAttack, ProcMemIsClosedUnderEverySpelling) {
         _exit(4);
       }
     }
-    Lock(kErrnoMode);
+    LockDownForAttack(kErrnoMode);
     for (const std::string& path : paths) {
       for (const int flags : {O_RDONLY, O_RDWR}) {
         errno = 0;
@@ -618,7 +605,7 @@ TEST(LockdownAttack, ThirtyTwoBitMprotectThroughInt80IsStopped) {
     const Verdict v = JudgeAttack([] {
       const Target t = SetUpSecret();
       SetUpLowSecret(t);
-      Lock(CORDON_VIOLATION_KILL);
+      LockDownForAttack(CORDON_VIOLATION_KILL);
       ExposeToJudge();
       // i386 mprotect / pkey_mprotect (to key 0) of the secret's page, read-write.
       const long ret =
@@ -638,7 +625,7 @@ TEST(LockdownAttack, ThirtyTwoBitCallsFailInErrnoMode) {
   ExpectPkeyFault(JudgeAttack([] {
     const Target t = SetUpSecret();
     SetUpLowSecret(t);
-    Lock(kErrnoMode);
+    LockDownForAttack(kErrnoMode);
     const auto low = reinterpret_cast<uintptr_t>(g_low_secret);
     CHILD_CHECK(Int80(kI386Mprotect, low, 4096, PROT_READ | PROT_WRITE, 0) == -EPERM);
     CHILD_CHECK(Int80(kI386PkeyMprotect, low, 4096, PROT_READ | PROT_WRITE, 0) == -EPERM);
@@ -820,7 +807,7 @@ TEST(LockdownAttack, TheKernelWritesNothingIntoTrustedMemoryOnTheWayOut) {
     const Verdict v = JudgeAttack([] {
       const Target t = SetUpSecret();
       TagCanary(t);
-      Lock(CORDON_VIOLATION_KILL);
+      LockDownForAttack(CORDON_VIOLATION_KILL);
       StartSleepers(2);
       ExposeToJudge();
       syscall(SYS_set_tid_address, g_canary + 64);
@@ -843,7 +830,7 @@ TEST(LockdownAttack, TheKernelWritesNothingIntoTrustedMemoryOnTheWayOut) {
       static cordon_entry block;
       CHILD_CHECK(cordon_register(cordon_trusted_domain(), BlockInside, "block_inside", &block) == CORDON_OK);
       CHILD_CHECK(pipe(g_block_fds) == 0);
-      Lock(CORDON_VIOLATION_KILL);
+      LockDownForAttack(CORDON_VIOLATION_KILL);
       ExposeToJudge();  // the first thread's set_tid_address ends the process
       StartSleepers(2);
       static std::atomic<int> n{0};
@@ -890,7 +877,7 @@ TEST(LockdownAttack, TheViolationsSignalFrameIsNotWrittenIntoTrustedMemory) {
   const Verdict v = JudgeAttack([] {
     const Target t = SetUpSecret();
     TagCanary(t);
-    Lock(CORDON_VIOLATION_KILL);
+    LockDownForAttack(CORDON_VIOLATION_KILL);
     ExposeToJudge();
     asm volatile(
         "mov %0, %%rsp\n\t"
@@ -1111,7 +1098,7 @@ TEST(LockdownSignals, AHandlerOfASignalInTrustedCodeSeesNoTrustedStateAndTheCode
     sa.sa_sigaction = CountAndInspect;
     sa.sa_flags = SA_SIGINFO | SA_RESTART;
     CHILD_CHECK(sigaction(SIGALRM, &sa, nullptr) == 0);
-    Lock(CORDON_VIOLATION_KILL);
+    LockDownForAttack(CORDON_VIOLATION_KILL);
     const itimerval every{{0, 2000}, {0, 2000}};
     CHILD_CHECK(setitimer(ITIMER_REAL, &every, nullptr) == 0);
     const uint64_t acc = cordon_call(spin, reinterpret_cast<uint64_t>(t.secret), 0, 0, 0, 0);
@@ -1147,7 +1134,7 @@ TEST(LockdownSignals, GateRoundTripsWhileSignalsArriveKeepTheirResults) {
     cordon_entry add, via;
     CHILD_CHECK(cordon_register(cordon_trusted_domain(), AddOne, "add", &add) == CORDON_OK);
     CHILD_CHECK(cordon_register(cordon_trusted_domain(), AddOneViaCallback, "via", &via) == CORDON_OK);
-    Lock(CORDON_VIOLATION_KILL);
+    LockDownForAttack(CORDON_VIOLATION_KILL);
     struct sigaction sa {};
     sa.sa_sigaction = CountAndInspect;
     sa.sa_flags = SA_SIGINFO;
@@ -1197,7 +1184,7 @@ TEST(LockdownSignals, AFaultInTrustedCodeStopsTheProcess) {
     SetUpSecret();
     cordon_entry bad;
     CHILD_CHECK(cordon_register(cordon_trusted_domain(), WriteThroughNull, "bad", &bad) == CORDON_OK);
-    Lock(CORDON_VIOLATION_KILL);  // the fault reporter is a handler now
+    LockDownForAttack(CORDON_VIOLATION_KILL);  // the fault reporter is a handler now
     ExposeToJudge();
     cordon_call(bad, 0, 0, 0, 0, 0);
     _exit(3);

@@ -105,18 +105,11 @@ void SetUpChild() {
 }
 
 void Lock() {
-  cordon::testing::ReportFaultsOnTheCurrentStack();
-  cordon_lockdown_options o;
-  cordon_lockdown_options_init(&o);
-  o.violation = CORDON_VIOLATION_ERRNO_FOR_TESTS;
-  const int s = cordon_lockdown_ex(&o);
-  if (s != CORDON_OK) fprintf(stderr, "lockdown: %s\n", cordon_strerror(s));
-  CHILD_CHECK(s == CORDON_OK);
+  cordon::testing::LockDownForAttack(CORDON_VIOLATION_ERRNO_FOR_TESTS);
 }
 
 void ExpectNoLeak(const Verdict& v) {
-  EXPECT_FALSE(v.leaked) << v.leak_where;
-  EXPECT_TRUE(v.memory_scanned) << v.outcome.err;
+  cordon::testing::ExpectNotLeaked(v);
   EXPECT_EQ(v.outcome.err.find("secret reached"), std::string::npos) << v.outcome.err;
 }
 

@@ -8,6 +8,7 @@
 #include "tests/support/judge.h"
 
 #include <fcntl.h>
+#include <gtest/gtest.h>
 #include <poll.h>
 #include <sys/random.h>
 #include <sys/socket.h>
@@ -393,6 +394,21 @@ Verdict JudgeAttack(const std::function<void()>& attack) {
   if (Find(pats, v.outcome.err.data(), v.outcome.err.size()) >= 0) judge.Add("stderr");
   if (Find(pats, evidence.data(), evidence.size()) >= 0) judge.Add("evidence");
   return v;
+}
+
+void LockDownForAttack(int violation) {
+  ReportFaultsOnTheCurrentStack();
+  cordon_lockdown_options o;
+  cordon_lockdown_options_init(&o);
+  o.violation = violation;
+  const int s = cordon_lockdown_ex(&o);
+  if (s != CORDON_OK) fprintf(stderr, "lockdown: %s\n", cordon_strerror(s));
+  CHILD_CHECK(s == CORDON_OK);
+}
+
+void ExpectNotLeaked(const Verdict& v) {
+  EXPECT_TRUE(v.memory_scanned) << v.outcome.err;
+  EXPECT_FALSE(v.leaked) << v.leak_where;
 }
 
 }  // namespace cordon::testing

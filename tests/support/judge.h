@@ -59,6 +59,15 @@ void Evidence(const void* p, size_t n);
 // when attack() returns; call it yourself before an expected death.
 void ExposeToJudge();
 
+// Child side: the lockdown as attack tests take it (faults reported on the
+// current stack, the given violation mode); exits 1 with the reason if it
+// is refused.
+void LockDownForAttack(int violation);
+
+// Test side: the judge scanned the child and found the secret nowhere in its
+// untrusted memory or output.
+void ExpectNotLeaked(const Verdict& v);
+
 }  // namespace cordon::testing
 
 #endif
