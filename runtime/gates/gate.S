@@ -33,14 +33,6 @@
 #define DCFG(d, field) (cordon_gate_config + CFG_DOMAINS + (d) * CFG_DOMAIN_STRIDE + (field))
 #define UNTRUSTED_PKRU (cordon_gate_config + CFG_UNTRUSTED_PKRU)
 
-/* The fatal path's fstat buffer: untrusted memory (it is written after the
- * path has left every domain); dying threads may share it, and only the
- * file type is read back. */
-        .section .bss.cordon_gate_die, "aw", @nobits
-        .balign 16
-.Ldie_stat:
-        .zero 144
-
 /* The config page: exactly one page, page-aligned, so it can be mprotected. */
         .section .data.cordon_gate_config, "aw", @progbits
         .balign 4096
@@ -146,34 +138,21 @@ cordon_gate_die:
         CHECKED_WRPKRU UNTRUSTED_PKRU, .Ldie_leave_site
 1:      test r13, r13
         jz .Ldie_now
-        /* Write the message without ever blocking: a regular file as it is
-         * (a write there does not wait on anyone); anything else (a pipe, a
-         * terminal, a socket) through a new open file description of fd 2
-         * with O_NONBLOCK, so that the original's flags stay as they were,
-         * or send(MSG_DONTWAIT) for a socket. Whatever would block (a full
-         * pipe, a stopped terminal) drops the message and the process ends
-         * at once. */
-        mov edi, 2
-        lea rsi, [rip + .Ldie_stat]
-        mov eax, 5 /* SYS_fstat */
-        syscall
-        test rax, rax
-        jnz .Ldie_now
-        mov eax, dword ptr [rip + .Ldie_stat + 24] /* st_mode */
-        and eax, 0xf000 /* S_IFMT */
-        mov r14d, 2
-        cmp eax, 0x8000 /* S_IFREG */
-        je 2f
-        cmp eax, 0xc000 /* S_IFSOCK */
-        je .Ldie_send
+        /* Write the message without ever blocking, through a new open file
+         * description of fd 2 with O_NONBLOCK (the original's flags stay as
+         * they were) and O_APPEND (a log file keeps what it had); a socket,
+         * which cannot be reopened that way, gets send(MSG_DONTWAIT). What
+         * would block (a full pipe, a stopped terminal) drops the message.
+         * Nothing here reads memory that untrusted code could change under
+         * it to make the write block. */
         mov edi, -100 /* AT_FDCWD */
         lea rsi, [rip + .Ldie_fd2_path]
-        mov edx, 0x80901 /* O_WRONLY | O_NONBLOCK | O_NOCTTY | O_CLOEXEC */
+        mov edx, 0x80d01 /* O_WRONLY | O_NOCTTY | O_APPEND | O_NONBLOCK | O_CLOEXEC */
         xor r10d, r10d
         mov eax, 257 /* SYS_openat */
         syscall
         test rax, rax
-        js .Ldie_now
+        js .Ldie_send
         mov r14, rax
 2:      mov rdi, r14
         mov rsi, r12
