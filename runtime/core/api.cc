@@ -441,6 +441,7 @@ int cordon_lockdown_ex(const cordon_lockdown_options* opts) {
   }
   memcpy(plan.filter.signal_token, cordon::signals::kPlaceholderToken, sizeof plan.filter.signal_token);
   plan.filter.threads_by_runtime = c.signal_altstack != 0;
+  plan.filter.unsendable_signals = cordon::signals::SignalsOnlyTheKernelMaySend();
   plan.filter.block_all = config_page + CFG_SIGNAL_BLOCK_ALL;
   plan.load_filter = [](const sock_filter* program, size_t count) {
     return StatusOf(

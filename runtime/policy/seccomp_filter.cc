@@ -163,10 +163,40 @@ void DenyDeferredKernelWrites(Builder& b, const FilterSpec& spec) {
 // running untrusted code over the same trusted memory, and be free to try
 // again: fail open. Nothing needs one after the lockdown (execve is refused,
 // so posix_spawn cannot start a program anyway).
+//
+// CLONE_VM with CLONE_VFORK is refused too, CLONE_THREAD or not: such a
+// thread would escape the trap that gives every new thread its alternate
+// signal stack (threads_by_runtime), and nothing needs one either.
 void DenySharedMemoryProcesses(Builder& b) {
-  constexpr uint64_t kVm = 0x100, kThread = 0x10000;  // CLONE_VM, CLONE_THREAD
+  constexpr uint64_t kVm = 0x100, kVfork = 0x4000, kThread = 0x10000;  // CLONE_VM, CLONE_VFORK, CLONE_THREAD
   b.Deny("clone", scmp_arg_cmp{0, SCMP_CMP_MASKED_EQ, kVm | kThread, kVm});
+  b.Deny("clone", scmp_arg_cmp{0, SCMP_CMP_MASKED_EQ, kVm | kVfork, kVm | kVfork});
   b.Deny("vfork");
+}
+
+// Signals only a faulting instruction may raise (FilterSpec::
+// unsendable_signals): every way a process can name a signal for itself or
+// another is closed for them. The int arguments are compared on their low
+// 32 bits, as the kernel reads them; PR_SET_PDEATHSIG's is an unsigned
+// long, which the kernel checks whole.
+void DenySendingSignals(Builder& b, const std::vector<int>& signals) {
+  if (signals.empty()) return;
+  constexpr uint32_t kTiocsig = 0x40045436;  // TIOCSIG: a pty master signals the foreground group
+  for (const int sig : signals) {
+    const auto s = static_cast<uint32_t>(sig);
+    b.Deny("kill", IntIs(1, s));
+    b.Deny("tkill", IntIs(1, s));
+    b.Deny("tgkill", IntIs(2, s));
+    b.Deny("rt_sigqueueinfo", IntIs(1, s));
+    b.Deny("rt_tgsigqueueinfo", IntIs(2, s));
+    b.Deny("pidfd_send_signal", IntIs(1, s));
+    b.Deny("prctl", IntIs(0, PR_SET_PDEATHSIG), Arg64(1, SCMP_CMP_EQ, s));
+    b.Deny("fcntl", IntIs(1, F_SETSIG), IntIs(2, s));
+    b.Deny("ioctl", IntIs(1, kTiocsig), IntIs(2, s));
+    b.Deny("clone", scmp_arg_cmp{0, SCMP_CMP_MASKED_EQ, 0xff, s});  // the exit signal (CSIGNAL)
+  }
+  b.Deny("timer_create", Arg64(1, SCMP_CMP_NE, 0));
+  b.Deny("mq_notify", Arg64(1, SCMP_CMP_NE, 0));
 }
 
 }  // namespace
@@ -256,6 +286,7 @@ Expected<Filter> BuildFilter(const FilterSpec& spec) {
   }
   DenyDeferredKernelWrites(b, spec);
   DenySharedMemoryProcesses(b);
+  DenySendingSignals(b, spec.unsendable_signals);
   if (!b.error().empty()) return Error{b.error()};
   return filter;
 }

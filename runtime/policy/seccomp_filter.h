@@ -57,6 +57,13 @@ struct FilterSpec {
   // deferred writes (set_tid_address, clone's tid words): a word on such a
   // page, or straddling into it from the 8 bytes before, is refused.
   std::vector<uint64_t> tagged_pages;
+  // Kernels that write a signal frame with the interrupted code's PKRU
+  // (before 6.12, docs/signals.md): the signals that may keep a handler
+  // there, which nobody may send (kill and its relatives, a parent-death
+  // signal, F_SETSIG, TIOCSIG, a clone exit signal), and no timer or
+  // message-queue notification may name a signal at all (seccomp cannot
+  // read the sigevent). Empty elsewhere.
+  std::vector<int> unsendable_signals;
 };
 
 // The kGuard-aligned blocks a range's rules cover, lowest first.

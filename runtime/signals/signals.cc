@@ -186,6 +186,26 @@ bool IsGlibcInternal(int sig) {
   return sig == 32 || sig == 33;
 }
 
+// On a kernel that writes each frame with the interrupted instruction's
+// PKRU at its stack pointer (before 6.12: the probe below), a signal that
+// arrives right after a gate's WRPKRU, with a stack pointer the caller
+// aimed at trusted memory, has the kernel write that frame into trusted
+// memory with the domain's rights. Any instruction boundary can be hit
+// (the caller may jump straight to the WRPKRU), so no gate sequence can
+// close that window; what closes it is that no handled signal can arrive
+// there. After lockdown only the faults below have handlers: the kernel
+// raises them at the faulting instruction itself, under that
+// instruction's PKRU and stack pointer, and no instruction of a gate's
+// windows can fault; the filter forbids sending them (and SIGSYS) by any
+// means (policy/seccomp_filter.cc). SIGTRAP is not among them: untrusted
+// code can set the trap flag before jumping to a WRPKRU.
+bool IsFaultSignal(int sig) {
+  return sig == SIGSEGV || sig == SIGBUS || sig == SIGILL || sig == SIGFPE;
+}
+bool FramesFollowPkru() {
+  return Config().signal_altstack == 0;
+}
+
 bool QueryKernel(int sig, KernelSigaction* out) {
   return syscall(SYS_rt_sigaction, sig, nullptr, out, 8) == 0;
 }
@@ -485,6 +505,16 @@ std::string CheckHandlersForLockdown() {
   for (int sig = 1; sig <= kMaxSignal; ++sig) {
     KernelSigaction k{};
     if (!ValidSignal(sig) || IsGlibcInternal(sig) || !QueryKernel(sig, &k) || k.handler <= 1) continue;
+    if (FramesFollowPkru() && !IsFaultSignal(sig)) {
+      const char* abbrev = sigabbrev_np(sig);
+      return "signal " + std::to_string(sig) + " (" + (abbrev != nullptr ? std::string("SIG") + abbrev : "real-time") +
+             ") has a handler, and on this kernel (signal frames written with the interrupted code's "
+             "protection-key rights, Linux before 6.12) only SIGSEGV, SIGBUS, SIGILL and SIGFPE may "
+             "have handlers after lockdown: any other signal can be sent at the instant a call gate "
+             "has loaded a domain's rights, and its frame would then be written into trusted memory "
+             "(docs/signals.md); remove the handler before cordon_lockdown(), or run on Linux 6.12 or "
+             "later";
+    }
     if ((k.flags & (SA_ONSTACK | SA_RESETHAND)) != 0) {
       return "the handler of signal " + std::to_string(sig) + " uses " +
              ((k.flags & SA_ONSTACK) != 0 ? "SA_ONSTACK" : "SA_RESETHAND") +
@@ -522,6 +552,14 @@ int TakeOverHandlers() {
     KernelSigaction k{};
     if (!InstallableSignal(sig) || !QueryKernel(sig, &k) || k.handler <= 1) continue;
     if (k.handler == reinterpret_cast<uint64_t>(&cordon_signal_entry)) continue;
+    // glibc's own (cancellation, setxid) cannot keep a handler there
+    // (IsFaultSignal): their default action, which ends the process, is
+    // what pthread_cancel() and a set*id call, both refused after
+    // lockdown, then get.
+    if (FramesFollowPkru() && IsGlibcInternal(sig)) {
+      if (const int s = CallInstall(static_cast<uint64_t>(sig), 0, 0); s != CORDON_OK) return s;
+      continue;
+    }
     // glibc's own handlers (SIGSETXID asks for SA_ONSTACK) run on the
     // interrupted stack instead.
     const uint64_t flags = IsGlibcInternal(sig) ? k.flags & ~uint64_t{SA_ONSTACK} : k.flags;
@@ -530,9 +568,20 @@ int TakeOverHandlers() {
   return CORDON_OK;
 }
 
+std::vector<int> SignalsOnlyTheKernelMaySend() {
+  if (!FramesFollowPkru()) return {};
+  return {SIGSEGV, SIGBUS, SIGILL, SIGFPE, SIGSYS};
+}
+
 int SetAction(int sig, const struct sigaction* act, struct sigaction* old) {
   if (!ValidSignal(static_cast<uint64_t>(sig)) || IsGlibcInternal(sig)) return CORDON_E_INVALID_ARGUMENT;
   if (act != nullptr && (act->sa_flags & (SA_ONSTACK | SA_RESETHAND)) != 0) return CORDON_E_INVALID_ARGUMENT;
+  // Before lockdown the handler may be installed; cordon_lockdown() then
+  // refuses, and says why (CheckHandlersForLockdown).
+  if (act != nullptr && act->sa_handler != SIG_DFL && act->sa_handler != SIG_IGN && Config().locked != 0 &&
+      FramesFollowPkru() && !IsFaultSignal(sig)) {
+    return CORDON_E_LOCKED;
+  }
   if (old != nullptr) {
     const Handler& h = g_handlers[sig];
     *old = {};

@@ -12,6 +12,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <string>
+#include <vector>
 
 namespace cordon::signals {
 
@@ -38,6 +39,11 @@ inline constexpr uint64_t kPlaceholderToken[2] = {0xc0de5161c0de5160ull, 0xc0de5
 std::string CheckHandlersForLockdown();
 // Routes every installed handler through the runtime. Returns a status.
 int TakeOverHandlers();
+// The signals that may keep a handler after lockdown on a kernel that
+// writes frames with the interrupted code's PKRU (before 6.12), and SIGSYS:
+// the filter lets nobody send them, so only a faulting instruction raises
+// them (docs/signals.md). Empty on kernels that write frames anywhere.
+std::vector<int> SignalsOnlyTheKernelMaySend();
 
 // cordon_sigaction(), in untrusted code.
 int SetAction(int sig, const struct sigaction* act, struct sigaction* old);

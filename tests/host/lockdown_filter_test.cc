@@ -41,6 +41,9 @@ FilterSpec Spec(cordon::policy::Violation v) {
   spec.code_pages = kCodePages;
   spec.violation = v;
   memcpy(spec.signal_token, cordon::signals::kPlaceholderToken, sizeof spec.signal_token);
+  // The shape for a kernel that writes frames with the interrupted PKRU
+  // (before 6.12): signals only a faulting instruction may raise.
+  spec.unsendable_signals = {SIGSEGV, SIGBUS, SIGILL, SIGFPE, SIGSYS};
   return spec;
 }
 
