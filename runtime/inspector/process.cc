@@ -11,6 +11,7 @@
 #include <cstdio>
 #include <cstring>
 #include <map>
+#include <set>
 #include <memory>
 
 namespace cordon::inspector {
@@ -20,7 +21,9 @@ constexpr int kMadvPopulateRead = 22;  // MADV_POPULATE_READ (Linux 5.14), absen
 
 }  // namespace
 
-Expected<std::vector<Mapping>> ExecutableMappings(const std::string& pid) {
+namespace {
+
+Expected<std::vector<Mapping>> AllMappings(const std::string& pid) {
   const std::string path = "/proc/" + pid + "/maps";
   std::unique_ptr<FILE, int (*)(FILE*)> maps(fopen(path.c_str(), "re"), fclose);
   if (!maps) return Error{"cannot read " + path + ": " + strerror(errno)};
@@ -34,11 +37,36 @@ Expected<std::vector<Mapping>> ExecutableMappings(const std::string& pid) {
                &path_at) < 4) {
       continue;
     }
-    if (perms[2] != 'x') continue;
     std::string name = path_at > 0 ? line + path_at : "";
     while (!name.empty() && (name.back() == '\n' || name.back() == ' ')) name.pop_back();
     if (name == "[vsyscall]") continue;  // emulated by the kernel; no user code runs there
     out.push_back({start, end, offset, perms, name.empty() ? "[anonymous]" : name});
+  }
+  return out;
+}
+
+}  // namespace
+
+Expected<std::vector<Mapping>> ExecutableMappings(const std::string& pid) {
+  auto all = AllMappings(pid);
+  if (!all.ok()) return Error{all.error()};
+  std::vector<Mapping> out;
+  for (Mapping& m : *all) {
+    if (m.perms[2] == 'x') out.push_back(std::move(m));
+  }
+  return out;
+}
+
+Expected<std::vector<Mapping>> CodeAndItsReadOnlyData(const std::string& pid) {
+  auto all = AllMappings(pid);
+  if (!all.ok()) return Error{all.error()};
+  std::set<std::string> files_with_code;
+  for (const Mapping& m : *all) {
+    if (m.perms[2] == 'x' && !m.path.empty() && m.path[0] == '/') files_with_code.insert(m.path);
+  }
+  std::vector<Mapping> out;
+  for (Mapping& m : *all) {
+    if (m.perms[2] == 'x' || (m.perms[1] != 'w' && files_with_code.count(m.path) != 0)) out.push_back(std::move(m));
   }
   return out;
 }

@@ -22,6 +22,10 @@ struct Mapping {
 
 // The executable mappings of a process ("self" or a pid).
 Expected<std::vector<Mapping>> ExecutableMappings(const std::string& pid);
+// Those, and every mapping that is not writable of a file that has an
+// executable mapping (its constants, and its relocations once read-only),
+// in address order.
+Expected<std::vector<Mapping>> CodeAndItsReadOnlyData(const std::string& pid);
 
 // Inspects them. Readable mappings of this process are read in place;
 // execute-only ones, and every mapping of another process, through

@@ -21,6 +21,7 @@
 #include "cordon/cordon.h"
 #include "runtime/core/check.h"
 #include "runtime/inspector/enforce.h"
+#include "runtime/inspector/process.h"
 #include "runtime/policy/audit.h"
 #include "runtime/policy/landlock.h"
 #include "runtime/signals/signals.h"
@@ -207,10 +208,17 @@ int Lockdown(const LockdownPlan& plan, bool* changed) {
                   "have both)");
   }
   if (auto one = OnlyOneProcMount(); !one.ok()) return Refuse(CORDON_E_LOCKDOWN_FAILED, one.error());
-  auto filter = BuildFilter(plan.filter);
+  // What runs with a domain's rights stays as it is (seccomp_filter.h): the
+  // code and its read-only data, at the addresses they have now, which the
+  // private copies below keep.
+  FilterSpec spec = plan.filter;
+  auto code = inspector::CodeAndItsReadOnlyData("self");
+  if (!code.ok()) return Refuse(CORDON_E_LOCKDOWN_FAILED, "cannot list the code mappings: " + code.error());
+  for (const inspector::Mapping& m : *code) spec.immutable_ranges.push_back({m.start, m.end});
+  auto filter = BuildFilter(spec);
   if (!filter.ok())
     return Refuse(CORDON_E_LOCKDOWN_FAILED, "cannot build the seccomp filter: " + filter.error());
-  auto program = ExportBpf(*filter);
+  auto program = ExportBpf(*filter, spec);
   if (!program.ok())
     return Refuse(CORDON_E_LOCKDOWN_FAILED, "cannot export the seccomp filter: " + program.error());
   if (const std::string why = signals::CheckHandlersForLockdown(); !why.empty()) {

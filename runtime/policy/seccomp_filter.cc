@@ -2,13 +2,19 @@
 #include "runtime/policy/seccomp_filter.h"
 
 #include <fcntl.h>
+#include <linux/audit.h>
+#include <linux/filter.h>
+#include <linux/seccomp.h>
+#include <sys/syscall.h>
 #include <linux/prctl.h>
 #include <sched.h>
 #include <sys/mman.h>
 #include <sys/shm.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
+#include <cstddef>
 #include <csignal>
 #include <cstdio>
 #include <cstring>
@@ -317,14 +323,103 @@ Expected<std::string> FilterText(const Filter& filter) {
   return Exported(filter, seccomp_export_pfc, "seccomp_export_pfc");
 }
 
-Expected<std::vector<sock_filter>> ExportBpf(const Filter& filter) {
+std::vector<sock_filter> ImmutableMappingsPrefix(const std::vector<FilterSpec::Range>& ranges,
+                                                 uint32_t deny_action) {
+  // Adjacent ranges as one.
+  std::vector<FilterSpec::Range> merged;
+  for (const FilterSpec::Range& r : ranges) {
+    if (r.end <= r.start) continue;
+    if (!merged.empty() && r.start <= merged.back().end) {
+      merged.back().end = std::max(merged.back().end, r.end);
+    } else {
+      merged.push_back(r);
+    }
+  }
+  std::vector<sock_filter> p;
+  const auto op = [&p](uint16_t code, uint32_t k, uint8_t jt = 0, uint8_t jf = 0) {
+    p.push_back(sock_filter{code, jt, jf, k});
+  };
+  constexpr uint16_t kLd = BPF_LD | BPF_W | BPF_ABS, kLdMem = BPF_LD | BPF_MEM, kSt = BPF_ST,
+                     kJeq = BPF_JMP | BPF_JEQ | BPF_K, kJgt = BPF_JMP | BPF_JGT | BPF_K,
+                     kJge = BPF_JMP | BPF_JGE | BPF_K;
+  const auto arg_lo = [](int i) { return static_cast<uint32_t>(offsetof(seccomp_data, args) + 8 * i); };
+  const auto arg_hi = [&arg_lo](int i) { return arg_lo(i) + 4; };
+  // Memory slots: 0 address low, 1 address high, 2 end low, 3 end high.
+  // 0: x86-64 only (libseccomp's program handles the rest); the system
+  // call number; which calls. "Pass" is the jump at index kPass.
+  // A jump's offset counts from the next instruction: index kCheck from
+  // index i is kCheck - i - 1.
+  constexpr uint8_t kPass = 9, kCheck = 10;
+  op(kLd, offsetof(seccomp_data, arch));
+  op(kJeq, AUDIT_ARCH_X86_64, 0, kPass - 2);
+  op(kLd, offsetof(seccomp_data, nr));
+  op(kJeq, SYS_munmap, kCheck - 4, 0);
+  op(kJeq, SYS_mprotect, kCheck - 5, 0);
+  op(kJeq, SYS_madvise, kCheck - 6, 0);
+  op(kJeq, SYS_mmap, 0, kPass - 7);
+  // mmap replaces what it overlaps only with MAP_FIXED.
+  op(kLd, arg_lo(3));
+  op(BPF_JMP | BPF_JSET | BPF_K, MAP_FIXED, kCheck - 9, 0);
+  // kPass: on to the rest of the program (patched below).
+  op(BPF_JMP | BPF_JA, 0);
+  // end = address + length, 64 bits out of 32-bit halves. The length is
+  // below kGuard (the rules after this prefix refuse the rest), so the sum
+  // cannot wrap for a user address.
+  op(kLd, arg_lo(0));
+  op(kSt, 0);
+  op(BPF_MISC | BPF_TAX, 0);
+  op(kLd, arg_lo(1));
+  op(BPF_ALU | BPF_ADD | BPF_X, 0);
+  op(kSt, 2);
+  // carry: end_lo < address_lo (X still holds address_lo)
+  op(BPF_JMP | BPF_JGE | BPF_X, 0, 2, 0);
+  op(BPF_LD | BPF_IMM, 1);
+  op(BPF_JMP | BPF_JA, 1);
+  op(BPF_LD | BPF_IMM, 0);
+  op(BPF_MISC | BPF_TAX, 0);  // X = carry
+  op(kLd, arg_hi(1));
+  op(BPF_ALU | BPF_ADD | BPF_X, 0);
+  op(BPF_MISC | BPF_TAX, 0);
+  op(kLd, arg_hi(0));
+  op(kSt, 1);
+  op(BPF_ALU | BPF_ADD | BPF_X, 0);
+  op(kSt, 3);
+  // Per range [s, e): refuse when address < e and end > s.
+  for (const FilterSpec::Range& r : merged) {
+    const auto s_hi = static_cast<uint32_t>(r.start >> 32), s_lo = static_cast<uint32_t>(r.start);
+    const auto e_hi = static_cast<uint32_t>(r.end >> 32), e_lo = static_cast<uint32_t>(r.end);
+    op(kLdMem, 1);            // +0 address high
+    op(kJgt, e_hi, 9, 0);     // +1 above: next range (+11)
+    op(kJeq, e_hi, 0, 2);     // +2 below: check the end (+5)
+    op(kLdMem, 0);            // +3
+    op(kJge, e_lo, 6, 0);     // +4 address >= e: next range
+    op(kLdMem, 3);            // +5 end high
+    op(kJgt, s_hi, 3, 0);     // +6 above s: refuse (+10)
+    op(kJeq, s_hi, 0, 3);     // +7 below: next range
+    op(kLdMem, 2);            // +8
+    op(kJgt, s_lo, 0, 1);     // +9 end > s: refuse, else next range
+    op(BPF_RET | BPF_K, deny_action);  // +10
+  }
+  // The pass jump lands after the prefix.
+  p[kPass].k = static_cast<uint32_t>(p.size() - kPass - 1);
+  return p;
+}
+
+Expected<std::vector<sock_filter>> ExportBpf(const Filter& filter, const FilterSpec& spec) {
   auto bytes = Exported(filter, seccomp_export_bpf, "seccomp_export_bpf");
   if (!bytes.ok()) return Error{bytes.error()};
   if (bytes->empty() || bytes->size() % sizeof(sock_filter) != 0) {
     return Error{"seccomp_export_bpf wrote no whole program"};
   }
-  std::vector<sock_filter> program(bytes->size() / sizeof(sock_filter));
-  memcpy(program.data(), bytes->data(), bytes->size());
+  const uint32_t deny = spec.violation == Violation::kKill ? SECCOMP_RET_TRAP : SECCOMP_RET_ERRNO | EPERM;
+  std::vector<sock_filter> program = ImmutableMappingsPrefix(spec.immutable_ranges, deny);
+  const size_t prefix = program.size();
+  program.resize(prefix + bytes->size() / sizeof(sock_filter));
+  memcpy(program.data() + prefix, bytes->data(), bytes->size());
+  if (program.size() > BPF_MAXINSNS) {
+    return Error{"the filter has " + std::to_string(program.size()) + " instructions, more than the kernel's " +
+                 std::to_string(BPF_MAXINSNS) + " (too many separate code mappings?)"};
+  }
   return program;
 }
 

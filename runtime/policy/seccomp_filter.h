@@ -64,6 +64,18 @@ struct FilterSpec {
   // message-queue notification may name a signal at all (seccomp cannot
   // read the sigevent). Empty elsewhere.
   std::vector<int> unsendable_signals;
+  // Mappings no memory call may touch once the filter is in: every
+  // executable mapping and the read-only mappings of the same files (their
+  // constants and relocated, read-only function pointers), in address
+  // order. Code that runs with a domain's rights lives there, and a gate
+  // is only as sound as the bytes that follow its WRPKRU: unmapped,
+  // made non-executable, replaced or zeroed (MADV_DONTNEED on a private
+  // copy), they would fault or slide into other code with the domain's
+  // rights. munmap, mprotect, madvise and mmap with MAP_FIXED over any of
+  // them are refused, by exact overlap: a BPF prefix of the program
+  // (ExportBpf) adds the length to the address, which libseccomp's rules
+  // cannot.
+  std::vector<Range> immutable_ranges;
 };
 
 // The kGuard-aligned blocks a range's rules cover, lowest first.
@@ -81,8 +93,15 @@ Expected<Filter> BuildFilter(const FilterSpec& spec);
 // CORDON_DUMP_FILTER.
 Expected<std::string> FilterText(const Filter& filter);
 
-// The filter as a BPF program, for loading from trusted memory.
-Expected<std::vector<sock_filter>> ExportBpf(const Filter& filter);
+// The filter as a BPF program, for loading from trusted memory: the
+// immutable-mappings prefix for spec, then libseccomp's program.
+Expected<std::vector<sock_filter>> ExportBpf(const Filter& filter, const FilterSpec& spec);
+
+// The prefix alone: refuses (with the deny action) a memory call that
+// overlaps one of the ranges, and passes everything else on to the
+// instruction after it.
+std::vector<sock_filter> ImmutableMappingsPrefix(const std::vector<FilterSpec::Range>& ranges,
+                                                 uint32_t deny_action);
 
 }  // namespace cordon::policy
 

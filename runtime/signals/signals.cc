@@ -515,7 +515,10 @@ std::string CheckHandlersForLockdown() {
              "(docs/signals.md); remove the handler before cordon_lockdown(), or run on Linux 6.12 or "
              "later";
     }
-    if ((k.flags & (SA_ONSTACK | SA_RESETHAND)) != 0) {
+    // cordon_sigaction()'s handlers run through the runtime's entry,
+    // which itself asks for the runtime's alternate stack (6.12 and later).
+    const bool runtimes = k.handler == reinterpret_cast<uint64_t>(&cordon_signal_entry);
+    if ((k.flags & (runtimes ? SA_RESETHAND : SA_ONSTACK | SA_RESETHAND)) != 0) {
       return "the handler of signal " + std::to_string(sig) + " uses " +
              ((k.flags & SA_ONSTACK) != 0 ? "SA_ONSTACK" : "SA_RESETHAND") +
              ", which Cordon cannot honour after lockdown (an alternate stack would receive trusted "

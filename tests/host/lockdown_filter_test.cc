@@ -6,6 +6,11 @@
 #include <gtest/gtest.h>
 #include <linux/filter.h>
 #include <linux/magic.h>
+#include <linux/seccomp.h>
+#include <sys/mman.h>
+#include <sys/prctl.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
 #include <unistd.h>
@@ -14,6 +19,7 @@
 #include <fstream>
 #include <sstream>
 #include <string>
+#include <vector>
 
 #include "runtime/policy/audit.h"
 #include "runtime/policy/seccomp_filter.h"
@@ -133,7 +139,7 @@ TEST(LockdownFilter, SendsX32AndI386CallsToTheBadArchitectureAction) {
 TEST(LockdownFilter, CarriesEveryPlaceholderWordForTheToken) {
   auto filter = cordon::policy::BuildFilter(Spec(cordon::policy::Violation::kKill));
   ASSERT_TRUE(filter.ok());
-  auto prog = cordon::policy::ExportBpf(*filter);
+  auto prog = cordon::policy::ExportBpf(*filter, Spec(cordon::policy::Violation::kKill));
   ASSERT_TRUE(prog.ok()) << prog.error();
   for (const uint64_t word : cordon::signals::kPlaceholderToken) {
     for (const uint32_t half : {static_cast<uint32_t>(word), static_cast<uint32_t>(word >> 32)}) {
@@ -143,6 +149,62 @@ TEST(LockdownFilter, CarriesEveryPlaceholderWordForTheToken) {
       EXPECT_GE(seen, 1) << std::hex << half;
     }
   }
+}
+
+// The immutable-mappings prefix, loaded for real in a child (with "allow"
+// after it): a memory call that overlaps a protected range by one page is
+// refused, one that ends exactly at it or starts exactly after it is not,
+// and the 64-bit end is right across a 4 GiB boundary (the carry).
+TEST(LockdownFilter, ImmutableMappingsAreRefusedByExactOverlap) {
+  constexpr uint64_t kPage = 4096;
+  constexpr uint64_t kBase = 0x4fffffffe000;  // pages ...e000, ...f000, 0x500000000000
+  const pid_t pid = fork();
+  ASSERT_GE(pid, 0);
+  if (pid == 0) {
+    const auto map = [](uint64_t at, uint64_t len) {
+      return mmap(reinterpret_cast<void*>(at), len, PROT_READ | PROT_WRITE,
+                  MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, -1, 0) == reinterpret_cast<void*>(at);
+    };
+    if (!map(kBase, 3 * kPage)) _exit(2);
+    // Protected: the third page (above the boundary) and, elsewhere, one page.
+    std::vector<sock_filter> prog = cordon::policy::ImmutableMappingsPrefix(
+        {{kBase + 2 * kPage, kBase + 3 * kPage}}, SECCOMP_RET_ERRNO | EPERM);
+    prog.push_back(sock_filter{BPF_RET | BPF_K, 0, 0, SECCOMP_RET_ALLOW});
+    sock_fprog fprog{static_cast<unsigned short>(prog.size()), prog.data()};
+    if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0 ||
+        syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, 0, &fprog) != 0) {
+      _exit(3);
+    }
+    int step = 10;
+    const auto refused = [&step](long rc) {
+      ++step;
+      if (!(rc == -1 && errno == EPERM)) _exit(step);
+    };
+    const auto allowed = [&step](long rc) {
+      ++step;
+      if (rc != 0) _exit(step);
+    };
+    void* base = reinterpret_cast<void*>(kBase);
+    auto* third = reinterpret_cast<unsigned char*>(kBase + 2 * kPage);
+    refused(munmap(base, 3 * kPage));                       // 11: across the boundary, into it
+    refused(mprotect(base, 2 * kPage + 1, PROT_READ));       // 12: one byte into it
+    refused(madvise(third, kPage, MADV_DONTNEED));           // 13
+    refused(mprotect(third - 1 * kPage, 2 * kPage, PROT_NONE));  // 14
+    errno = 0;
+    void* over = mmap(third, kPage, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0);
+    refused(over == MAP_FAILED ? -1 : 0);                    // 15: MAP_FIXED over it
+    allowed(mprotect(base, 2 * kPage, PROT_READ));           // 16: ends exactly at it
+    allowed(madvise(third + kPage, 0, MADV_NORMAL));         // 17: starts after it (empty)
+    void* elsewhere = mmap(third, kPage, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    allowed(elsewhere != MAP_FAILED && elsewhere != third ? 0 : -1);  // 18: no MAP_FIXED: placed elsewhere
+    allowed(munmap(base, 2 * kPage));                        // 19
+    if (third[0] != 0) _exit(30);                            // still mapped, untouched
+    _exit(0);
+  }
+  int status = 0;
+  ASSERT_EQ(waitpid(pid, &status, 0), pid);
+  ASSERT_TRUE(WIFEXITED(status)) << status;
+  EXPECT_EQ(WEXITSTATUS(status), 0) << "failed step " << WEXITSTATUS(status);
 }
 
 }  // namespace
