@@ -179,7 +179,11 @@ int cordon_is_locked_down(void);
  * the interrupted domain. A fault (SIGSEGV, SIGBUS, SIGILL, SIGFPE,
  * SIGTRAP from the kernel) in trusted code stops the process.
  * Refused with CORDON_E_INVALID_ARGUMENT: SA_ONSTACK, SA_RESETHAND,
- * SIGKILL, SIGSTOP, SIGSYS (the lockdown's) and glibc's 32 and 33. */
+ * SIGKILL, SIGSTOP, SIGSYS (the lockdown's) and glibc's 32 and 33.
+ * Before Linux 6.12 only SIGSEGV, SIGBUS, SIGILL and SIGFPE may have a
+ * handler after lockdown: another signal's handler makes cordon_lockdown()
+ * refuse, and cordon_sigaction() returns CORDON_E_LOCKED for it after
+ * lockdown (SIG_DFL and SIG_IGN still work; docs/signals.md). */
 struct sigaction;
 int cordon_sigaction(int sig, const struct sigaction* act, struct sigaction* oldact);
 
