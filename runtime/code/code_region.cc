@@ -205,7 +205,7 @@ uint64_t Publish(const Region& r, uint64_t addr, uint64_t src, uint64_t len) {
   if (const int s = Claim(r, addr, &head, &was); s != CORDON_OK) return EncodeStatus(s);
   const uint64_t bytes = BlockPages(r, head) * kPage;
   auto* code = reinterpret_cast<uint8_t*>(addr);
-  const uint64_t* token = domains::TokenOf(1);
+  const uint64_t* token = domains::TokenOf(domains::kTrustedDomain);
   // Whatever happens next, a failure leaves the block reserved and not
   // executable.
   auto finish = [&](int status) {
@@ -234,7 +234,7 @@ uint64_t Publish(const Region& r, uint64_t addr, uint64_t src, uint64_t len) {
   }
   // Writable for the trusted key only: no untrusted thread can change the
   // bytes from here on, and none can run them (not executable).
-  if (hw::SysPkeyMprotectWithToken(code, bytes, PROT_READ | PROT_WRITE, domains::KeyOf(1), token) != 0) {
+  if (hw::SysPkeyMprotectWithToken(code, bytes, PROT_READ | PROT_WRITE, domains::KeyOf(domains::kTrustedDomain), token) != 0) {
     return finish(CORDON_E_SYSCALL);
   }
   memcpy(code, source, len);
@@ -257,7 +257,7 @@ uint64_t Release(const Region& r, uint64_t addr) {
   if (const int s = Claim(r, addr, &head, &was); s != CORDON_OK) return EncodeStatus(s);
   const uint32_t n = BlockPages(r, head);
   if (was == kPublished && hw::SysPkeyMprotectWithToken(reinterpret_cast<void*>(addr), n * kPage, PROT_NONE,
-                                                        hw::kDefaultKey, domains::TokenOf(1)) != 0) {
+                                                        hw::kDefaultKey, domains::TokenOf(domains::kTrustedDomain)) != 0) {
     Store(r, head, kPublished);
     return EncodeStatus(CORDON_E_SYSCALL);
   }

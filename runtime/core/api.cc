@@ -64,7 +64,7 @@ int PointerResult(uint64_t v, void** out) {
 // The code region's builtin, in the trusted domain.
 uint64_t RunCode(uint64_t op, uint64_t a0, uint64_t a1 = 0, uint64_t a2 = 0) {
   return RunFor(
-      1, domains::kBuiltinCode, op, a0, [&] { return cordon::code::RunInside(op, a0, a1, a2); }, a1, a2);
+      domains::kTrustedDomain, domains::kBuiltinCode, op, a0, [&] { return cordon::code::RunInside(op, a0, a1, a2); }, a1, a2);
 }
 
 void TouchSource(const void* code, size_t len) {
@@ -247,7 +247,7 @@ int cordon_is_initialized(void) {
 }
 
 cordon_domain_t cordon_trusted_domain(void) {
-  return Initialized() ? 1 : CORDON_DOMAIN_UNKNOWN;
+  return Initialized() ? domains::kTrustedDomain : CORDON_DOMAIN_UNKNOWN;
 }
 
 int cordon_domain_create(const char* name, cordon_domain_t* out) {
@@ -445,7 +445,7 @@ int cordon_lockdown_ex(const cordon_lockdown_options* opts) {
   plan.filter.block_all = config_page + CFG_SIGNAL_BLOCK_ALL;
   plan.load_filter = [](const sock_filter* program, size_t count) {
     return StatusOf(
-        gates::GateFor(1)(reinterpret_cast<uint64_t>(program), count, 0, 0, 0, domains::kBuiltinLoadFilter));
+        gates::GateFor(domains::kTrustedDomain)(reinterpret_cast<uint64_t>(program), count, 0, 0, 0, domains::kBuiltinLoadFilter));
   };
   // Set-up closes first: the config page cannot change once the filter is in.
   const uint32_t errno_mode = plan.filter.violation == cordon::policy::Violation::kErrno ? 1 : 0;
@@ -495,17 +495,17 @@ int cordon_domain_alloc(cordon_domain_t domain, size_t alignment, size_t size, v
 }
 
 int cordon_malloc(size_t size, void** out) {
-  return cordon_domain_alloc(1, 16, size, out);
+  return cordon_domain_alloc(domains::kTrustedDomain, 16, size, out);
 }
 
 int cordon_aligned_alloc(size_t alignment, size_t size, void** out) {
-  return cordon_domain_alloc(1, alignment, size, out);
+  return cordon_domain_alloc(domains::kTrustedDomain, alignment, size, out);
 }
 
 int cordon_calloc(size_t count, size_t size, void** out) {
   size_t total;
   if (__builtin_mul_overflow(count, size, &total)) return CORDON_E_NO_MEMORY;
-  return cordon_domain_alloc(1, 16, total, out);  // blocks are always zero
+  return cordon_domain_alloc(domains::kTrustedDomain, 16, total, out);  // blocks are always zero
 }
 
 int cordon_realloc(void* ptr, size_t size, void** out) {

@@ -89,7 +89,7 @@ uint64_t BuiltinLoadFilter(uint64_t program, uint64_t count, uint64_t, uint64_t,
 template <int D>
 uint64_t BuiltinCode(uint64_t op, uint64_t a0, uint64_t a1, uint64_t a2, uint64_t) {
   // The code region's pages are filled under the trusted domain's key.
-  if constexpr (D != 1) return EncodeStatus(CORDON_E_WRONG_DOMAIN);
+  if constexpr (D != kTrustedDomain) return EncodeStatus(CORDON_E_WRONG_DOMAIN);
   return code::RunInside(op, a0, a1, a2);
 }
 

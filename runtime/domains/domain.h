@@ -17,6 +17,11 @@
 
 namespace cordon::domains {
 
+// The trusted domain: the first one cordon_init() makes, whose code the
+// runtime itself runs (the filter loader, signals, the code region, the
+// alternate signal stacks); cordon_trusted_domain() after init.
+inline constexpr int kTrustedDomain = 1;
+
 // Ids 0..CORDON_BUILTIN_COUNT-1 of every domain's table: the runtime's own
 // entry points, reached through the same gate as the user's.
 enum Builtin : uint32_t {

@@ -318,7 +318,7 @@ int ProbeFramesAnywhere() {
 unsigned char* AltstackLow(const gates::ThreadRecord* r) {
   const auto& c = Config();
   return reinterpret_cast<unsigned char*>(const_cast<gates::ThreadRecord*>(r)) + REC_SIZE -
-         c.domains[1].stride + (SLOT_READONLY_PAGES + c.sigbuf_pages) * kPage;
+         c.domains[domains::kTrustedDomain].stride + (SLOT_READONLY_PAGES + c.sigbuf_pages) * kPage;
 }
 size_t AltstackBytes() {
   return size_t{Config().altstack_pages} * kPage;
@@ -332,15 +332,16 @@ bool SetAltstack(unsigned char* low, size_t size, bool on_it) {
   stack_t ss{};
   ss.ss_sp = low;
   ss.ss_size = size;
-  if (on_it) return cordon_signal_sigaltstack(&ss, domains::TokenOf(1)[0]) == 0;
-  return hw::SysWithToken(SYS_sigaltstack, reinterpret_cast<long>(&ss), 0, 0, 0, domains::TokenOf(1)) == 0;
+  if (on_it) return cordon_signal_sigaltstack(&ss, domains::TokenOf(domains::kTrustedDomain)[0]) == 0;
+  return hw::SysWithToken(SYS_sigaltstack, reinterpret_cast<long>(&ss), 0, 0, 0, domains::TokenOf(domains::kTrustedDomain)) == 0;
 }
 
 // ---- Handlers ----
 
 int CallInstall(uint64_t sig, uint64_t mode, uint64_t flags) {
   const uint64_t r = domains::RunFor(
-      1, domains::kBuiltinSignalAction, sig, mode, [&] { return InstallActionInside(1, sig, mode, flags); },
+      domains::kTrustedDomain, domains::kBuiltinSignalAction, sig, mode,
+      [&] { return InstallActionInside(domains::kTrustedDomain, sig, mode, flags); },
       flags);
   return domains::StatusOf(r);
 }
@@ -611,8 +612,8 @@ uint64_t InstallActionInside(int d, uint64_t sig, uint64_t mode, uint64_t flags)
     // This thread's alternate stack: its own domain-1 record slot's, and
     // only the record's owner may have it (two threads on one alternate
     // stack could overwrite each other's frames).
-    if (d != 1 || Config().signal_altstack == 0) return domains::EncodeStatus(CORDON_E_INVALID_ARGUMENT);
-    gates::ThreadRecord* r = domains::RecordForStack(1, __builtin_frame_address(0));
+    if (d != domains::kTrustedDomain || Config().signal_altstack == 0) return domains::EncodeStatus(CORDON_E_INVALID_ARGUMENT);
+    gates::ThreadRecord* r = domains::RecordForStack(domains::kTrustedDomain, __builtin_frame_address(0));
     if (r == nullptr || __atomic_load_n(&r->owner, __ATOMIC_ACQUIRE) != static_cast<uint32_t>(gettid()))
       return domains::EncodeStatus(CORDON_E_INVALID_ARGUMENT);
     return SetAltstack(AltstackLow(r), AltstackBytes(), false) ? 0 : domains::EncodeStatus(CORDON_E_SYSCALL);
@@ -982,7 +983,7 @@ extern "C" uint64_t cordon_internal_signal_landed_in_domain(int d, uint64_t call
 // owner is no thread of this process (so no live thread uses that stack),
 // and names it in TLS; returns it, or nullptr.
 extern "C" gates::ThreadRecord* cordon_internal_signal_adopt(unsigned char* frame) {
-  const auto& c = Config().domains[1];
+  const auto& c = Config().domains[domains::kTrustedDomain];
   uint32_t* slot = &cordon_tls_records[1];
   if (!domains::IsUntrustedRange(slot, sizeof *slot)) return nullptr;
   // Record i's alternate stack starts at records + i * stride + offset.
@@ -1010,7 +1011,7 @@ extern "C" gates::ThreadRecord* cordon_internal_signal_adopt(unsigned char* fram
 // Returns the record index; the caller stores it in TLS once it has left
 // the domain (nothing writes through fs with a domain's rights, docs/gates.md).
 extern "C" uint32_t cordon_internal_signal_thread_start() {
-  const auto& c = Config().domains[1];
+  const auto& c = Config().domains[domains::kTrustedDomain];
   const uint32_t i = cordon_internal_attach_thread(1);
   if (i >= c.nrecords) {
     internal::Die(
@@ -1035,7 +1036,7 @@ extern "C" uint32_t cordon_internal_signal_thread_start() {
 // untrusted PKRU, which cannot read the buffer.
 extern "C" uint64_t cordon_internal_signal_return_frame(unsigned char* uc, gates::ThreadRecord* r) {
   const auto& c = Config();
-  auto* slot = reinterpret_cast<unsigned char*>(r) + REC_SIZE - c.domains[1].stride;
+  auto* slot = reinterpret_cast<unsigned char*>(r) + REC_SIZE - c.domains[domains::kTrustedDomain].stride;
   unsigned char* mcontext = slot + SLOT_READONLY_PAGES * kPage;
   if (!domains::IsUntrustedRange(uc, kKernelUcontextSize)) {
     internal::Die(
