@@ -66,7 +66,12 @@ Expected<std::vector<Mapping>> CodeAndItsReadOnlyData(const std::string& pid) {
   }
   std::vector<Mapping> out;
   for (Mapping& m : *all) {
-    if (m.perms[2] == 'x' || (m.perms[1] != 'w' && files_with_code.count(m.path) != 0)) out.push_back(std::move(m));
+    // The vDSO's data pages too: its code reads them, for trusted callers
+    // of clock_gettime() as for anyone.
+    const bool vdso_data = m.path == "[vvar]" || m.path == "[vvar_vclock]";
+    if (m.perms[2] == 'x' || vdso_data || (m.perms[1] != 'w' && files_with_code.count(m.path) != 0)) {
+      out.push_back(std::move(m));
+    }
   }
   return out;
 }

@@ -22,9 +22,9 @@ struct Mapping {
 
 // The executable mappings of a process ("self" or a pid).
 Expected<std::vector<Mapping>> ExecutableMappings(const std::string& pid);
-// Those, and every mapping that is not writable of a file that has an
+// Those, every mapping that is not writable of a file that has an
 // executable mapping (its constants, and its relocations once read-only),
-// in address order.
+// and the vDSO's data pages, in address order.
 Expected<std::vector<Mapping>> CodeAndItsReadOnlyData(const std::string& pid);
 
 // Inspects them. Readable mappings of this process are read in place;
