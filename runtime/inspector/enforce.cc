@@ -321,7 +321,42 @@ bool PrivatizeExecutableMemory(std::string* why) {
     copies.push_back({&m, copy});
     regions.push_back({m.start, static_cast<const uint8_t*>(copy), len, m.path});
   }
+  // The read-only data of the files with code (constants, switch tables,
+  // relocated read-only pointers) is made private too: a page of a
+  // MAP_PRIVATE file mapping that was never written shows what the file
+  // holds now, and whoever may write the file (its owner, root) would
+  // change what trusted code reads. Not scanned: it is not executable, and
+  // the filter keeps it so (seccomp_filter.h, immutable ranges).
+  std::vector<Copy> data_copies;
+  std::vector<Mapping> data;
+  if (auto all = CodeAndItsReadOnlyData("self"); all.ok()) {
+    for (Mapping& m : *all) {
+      if (m.perms[2] != 'x' && m.perms[1] != 'w' && !m.path.empty() && m.path[0] == '/') data.push_back(std::move(m));
+    }
+  } else {
+    *why = all.error();
+    close(mem);
+    discard();
+    return false;
+  }
+  for (const Mapping& m : data) {
+    const uint64_t len = m.end - m.start;
+    void* copy = mmap(nullptr, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (copy == MAP_FAILED ||
+        pread(mem, copy, len, static_cast<off_t>(m.start)) != static_cast<ssize_t>(len)) {
+      *why = "cannot make a private copy of the read-only data of " + m.path + ": " + strerror(errno);
+      if (copy != MAP_FAILED) munmap(copy, len);
+      close(mem);
+      discard();
+      for (const Copy& c : data_copies) munmap(c.bytes, c.mapping->end - c.mapping->start);
+      return false;
+    }
+    data_copies.push_back({&m, copy});
+  }
   close(mem);
+  const auto discard_data = [&] {
+    for (const Copy& c : data_copies) munmap(c.bytes, c.mapping->end - c.mapping->start);
+  };
   // Every byte offset of what will be executable, laid out as it will run
   // (adjacent mappings as one stream), against the gate sites.
   for (const Finding& f : InspectRegions(regions, RuntimeGateSites(), *dis, {}, false)) {
@@ -330,6 +365,16 @@ bool PrivatizeExecutableMemory(std::string* why) {
              ") is in the code as it would run after cordon_lockdown(): the file behind it changed after it "
              "was inspected; nothing was made private";
       discard();
+      discard_data();
+      return false;
+    }
+  }
+  for (const Copy& c : data_copies) {
+    const Mapping& m = *c.mapping;
+    const uint64_t len = m.end - m.start;
+    if (mprotect(c.bytes, len, m.perms[0] == 'r' ? PROT_READ : PROT_NONE) != 0 ||
+        mremap(c.bytes, len, len, MREMAP_MAYMOVE | MREMAP_FIXED, reinterpret_cast<void*>(m.start)) == MAP_FAILED) {
+      *why = "cannot put the private copy of the read-only data of " + m.path + " in place: " + strerror(errno);
       return false;
     }
   }

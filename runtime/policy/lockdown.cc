@@ -232,6 +232,13 @@ int Lockdown(const LockdownPlan& plan, bool* changed) {
     return Refuse(CORDON_E_LOCKDOWN_FAILED,
                   std::string("cannot unregister this thread's robust futex list: ") + strerror(errno));
   }
+  // Syscall User Dispatch (prctl, refused from now on) is this thread's
+  // only: threads do not inherit it. Off, so that no system call of the
+  // runtime's becomes a SIGSYS (seccomp_filter.cc).
+  if (prctl(PR_SET_SYSCALL_USER_DISPATCH, PR_SYS_DISPATCH_OFF, 0, 0, 0) != 0 && errno != EINVAL) {
+    return Refuse(CORDON_E_LOCKDOWN_FAILED,
+                  std::string("cannot turn off Syscall User Dispatch: ") + strerror(errno));
+  }
   if (!UnregisterRseq()) {
     return Refuse(CORDON_E_LOCKDOWN_FAILED,
                   "cannot unregister this thread's rseq area; start the program with "

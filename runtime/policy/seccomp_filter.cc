@@ -231,8 +231,11 @@ Expected<Filter> BuildFilter(const FilterSpec& spec) {
   for (const char* name : kCredentials) b.Deny(name);
   for (const int option : kCredentialPrctls) b.Deny("prctl", IntIs(0, static_cast<uint32_t>(option)));
 
-  // No further filters, no core dumps, no rewriting of the memory map.
-  for (const int option : {PR_SET_SECCOMP, PR_SET_DUMPABLE, PR_SET_MM}) {
+  // No further filters, no core dumps, no rewriting of the memory map, and
+  // no Syscall User Dispatch: it turns any system call instruction into a
+  // SIGSYS at that instruction, a gate's fatal path included, where PKRU
+  // may be a domain's (or 0) and the stack pointer the caller's.
+  for (const int option : {PR_SET_SECCOMP, PR_SET_DUMPABLE, PR_SET_MM, PR_SET_SYSCALL_USER_DISPATCH}) {
     b.Deny("prctl", IntIs(0, static_cast<uint32_t>(option)));
   }
   // READ_IMPLIES_EXEC would make every later PROT_READ mapping executable

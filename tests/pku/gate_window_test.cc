@@ -23,6 +23,7 @@
 #include <pthread.h>
 #include <signal.h>
 #include <sys/mman.h>
+#include <sys/prctl.h>
 #include <sys/syscall.h>
 #include <sys/time.h>
 #include <ucontext.h>
@@ -313,6 +314,44 @@ TEST(GateWindow, CodeAndItsReadOnlyDataCannotBeUnmappedChangedOrZeroed) {
   EXPECT_TRUE(v.outcome.exited) << v.outcome.err;
   EXPECT_EQ(v.outcome.exit_code, 0) << v.outcome.err;
   EXPECT_NE(v.out.find("refused 28"), std::string::npos) << v.out << v.outcome.err;
+}
+
+// The read-only data of every file with code is a private copy after
+// lockdown, like the code: a page of a MAP_PRIVATE file mapping that was
+// never written shows whatever the file holds now, and the file's owner
+// (root, for libc) could change the constants and switch tables trusted
+// code reads. And Syscall User Dispatch, which would turn any system call
+// instruction into a SIGSYS there (a gate's fatal path included), is refused.
+TEST(GateWindow, NothingThatRunsOrIsReadOnlyFollowsAFileAndNoSyscallUserDispatch) {
+  const Verdict v = JudgeAttack([] {
+    CHILD_CHECK(cordon_init(nullptr) == CORDON_OK);
+    LoadJudgeSecret();
+    cordon::testing::LockDownForAttack(CORDON_VIOLATION_ERRNO_FOR_TESTS);
+    FILE* maps = fopen("/proc/self/maps", "re");
+    CHILD_CHECK(maps != nullptr);
+    char line[4096];
+    int file_backed_read_only = 0, lines = 0;
+    while (fgets(line, sizeof line, maps) != nullptr) {
+      ++lines;
+      char perms[8] = {};
+      int path_at = 0;
+      if (sscanf(line, "%*x-%*x %7s %*x %*s %*s %n", perms, &path_at) < 1 || path_at == 0) continue;
+      if (line[path_at] == '/' && perms[1] != 'w') {
+        fprintf(stderr, "still mapped from its file: %s", line);
+        ++file_backed_read_only;
+      }
+    }
+    fclose(maps);
+    CHILD_CHECK(lines > 10);
+    CHILD_CHECK(file_backed_read_only == 0);
+    char selector = 0;
+    CHILD_DENIED(prctl(59 /* PR_SET_SYSCALL_USER_DISPATCH */, 1 /* ON */, 0, 0, &selector), EPERM);
+    printf("private and no dispatch\n");
+  });
+  cordon::testing::ExpectNotLeaked(v);
+  EXPECT_TRUE(v.outcome.exited) << v.outcome.err;
+  EXPECT_EQ(v.outcome.exit_code, 0) << v.outcome.err;
+  EXPECT_NE(v.out.find("private and no dispatch"), std::string::npos) << v.out << v.outcome.err;
 }
 
 }  // namespace
