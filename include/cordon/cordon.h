@@ -301,6 +301,15 @@ int cordon_inspection_get(size_t index, cordon_inspection_entry* out);
  * line (like snprintf), so a result >= size means it was cut. */
 size_t cordon_describe_platform(char* buf, size_t size);
 
+/* ---- Randomness for trusted code ----
+ * Fills buf with len bytes from the kernel's getrandom(), for trusted code
+ * (keys, nonces) as for any other. Unlike glibc's getrandom() it is no
+ * cancellation point and touches neither errno nor any other thread-local
+ * state, which a trusted entry must not depend on (docs/threat-model.md,
+ * "glibc's thread state is the caller's"). Returns CORDON_OK, or
+ * CORDON_E_INVALID_ARGUMENT (buf NULL with len > 0), or CORDON_E_SYSCALL. */
+int cordon_random_bytes(void* buf, size_t len);
+
 /* ---- Version ----
  * The library's version, "MAJOR.MINOR.PATCH": the one it was built as, which
  * may differ from CORDON_VERSION_STRING of the headers a program was compiled

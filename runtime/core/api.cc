@@ -4,6 +4,7 @@
 // bookkeeping for messages and argument checks. Nothing trusted depends on
 // it: trusted code reads only the config page and its domain's memory.
 #include <pthread.h>
+#include <sys/syscall.h>
 
 #include <cerrno>
 #include <cstdio>
@@ -244,6 +245,20 @@ int cordon_init(const cordon_options* opts) {
 
 int cordon_is_initialized(void) {
   return Initialized() ? 1 : 0;
+}
+
+int cordon_random_bytes(void* buf, size_t len) {
+  if (buf == nullptr && len > 0) return CORDON_E_INVALID_ARGUMENT;
+  auto* p = static_cast<unsigned char*>(buf);
+  while (len > 0) {
+    // getrandom() returns at most 32 MiB per call; EINTR only before any byte.
+    const long n = hw::RawSyscall3(SYS_getrandom, reinterpret_cast<long>(p), static_cast<long>(len), 0);
+    if (n == -EINTR) continue;
+    if (n <= 0) return CORDON_E_SYSCALL;
+    p += n;
+    len -= static_cast<size_t>(n);
+  }
+  return CORDON_OK;
 }
 
 cordon_domain_t cordon_trusted_domain(void) {

@@ -40,6 +40,12 @@ bool PkeysUsable() {
   return CpuHasPku() && KernelHasPkeys();
 }
 
+long RawSyscall3(long nr, long a0, long a1, long a2) {
+  long rax = nr;
+  asm volatile("syscall" : "+a"(rax) : "D"(a0), "S"(a1), "d"(a2) : "rcx", "r11", "memory");
+  return rax;
+}
+
 int SysPkeyAlloc(unsigned flags, unsigned access_rights) {
   return ResultOrErrno(syscall(SYS_pkey_alloc, flags, access_rights));
 }

@@ -60,6 +60,10 @@ inline uint32_t ReadPkru() {
 [[nodiscard]] int SysPkeyAlloc(unsigned flags, unsigned access_rights);
 [[nodiscard]] int SysPkeyFree(int key);
 [[nodiscard]] int SysPkeyMprotect(void* addr, size_t len, int prot, int key);
+// Any system call of up to three arguments through the instruction itself:
+// no errno, no TLS, no glibc cancellation point, so trusted code may make it
+// whatever the calling thread's control block says (docs/threat-model.md).
+[[nodiscard]] long RawSyscall3(long nr, long a0, long a1, long a2);
 
 // A system call of at most four arguments with the runtime's token in r8
 // and r9, which the kernel ignores for such calls and the lockdown's filter

@@ -90,12 +90,14 @@ void HmacSha256(const unsigned char* key, const unsigned char* msg, size_t len,
 
 // Creates the key from the kernel's random generator, written straight into
 // trusted memory (getrandom writes as the calling thread, which is trusted).
+// cordon_random_bytes, not glibc's getrandom(): trusted code must not call
+// glibc cancellation points, which read the caller's thread state.
 VAULT_ENTRY int VaultCreate() noexcept {
   if (g_vault != nullptr) return -1;
   void* p = nullptr;
   if (cordon_malloc(sizeof(Vault), &p) != CORDON_OK) return -1;
   auto* v = static_cast<Vault*>(p);
-  if (getrandom(v->key, kKeyBytes, 0) != static_cast<ssize_t>(kKeyBytes)) return -1;
+  if (cordon_random_bytes(v->key, kKeyBytes) != CORDON_OK) return -1;
   v->magic = kVaultMagic;
   g_vault = v;
   return 0;

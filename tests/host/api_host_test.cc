@@ -2,8 +2,10 @@
 // initialisation, and failing closed (on hosts with and without PKU).
 #include <gtest/gtest.h>
 
+#include <cerrno>
 #include <cstring>
 #include <string>
+#include <vector>
 
 #include "cordon/cordon.hpp"
 #include "runtime/hardware/cpu.h"
@@ -121,3 +123,19 @@ TEST(ApiGateSites, AreListedThroughTheCApi) {
 }
 
 }  // namespace
+
+// cordon_random_bytes: raw getrandom, any length, no errno.
+TEST(ApiRandom, FillsEveryByteAndLeavesErrnoAlone) {
+  EXPECT_EQ(cordon_random_bytes(nullptr, 0), CORDON_OK);
+  EXPECT_EQ(cordon_random_bytes(nullptr, 1), CORDON_E_INVALID_ARGUMENT);
+  for (const size_t len : {size_t{1}, size_t{32}, size_t{4097}, size_t{1} << 20}) {
+    std::vector<unsigned char> a(len, 0), b(len, 0);
+    errno = 12345;
+    ASSERT_EQ(cordon_random_bytes(a.data(), len), CORDON_OK);
+    ASSERT_EQ(cordon_random_bytes(b.data(), len), CORDON_OK);
+    EXPECT_EQ(errno, 12345);
+    if (len >= 32) EXPECT_NE(a, b) << len;  // two draws of 32+ bytes never agree
+  }
+  // A buffer the kernel cannot write: an error, not a crash.
+  EXPECT_EQ(cordon_random_bytes(reinterpret_cast<void*>(16), 16), CORDON_E_SYSCALL);
+}
