@@ -3,16 +3,21 @@
 // locks down and then attacks as untrusted code with full control of its
 // thread. The judge checks that no byte of the secret reached untrusted
 // memory or output; the test asserts exactly how the attack was stopped.
-//  - SignalForgedFrames: a handler forges its sigreturn frame in every XSAVE
-//    layout and header form by which the CPU or the kernel could be made to
-//    load another PKRU; the return must come back with the untrusted PKRU,
-//    so the read of the secret faults with SEGV_PKUERR on the trusted key.
+//  - SignalForgedFrames: a handler (of SIGILL, raised by a ud2: a fault
+//    signal keeps its handler on every kernel) forges its sigreturn frame in
+//    every XSAVE layout and header form by which the CPU or the kernel could
+//    be made to load another PKRU; the return must come back with the
+//    untrusted PKRU, so the read of the secret faults with SEGV_PKUERR on
+//    the trusted key.
 //  - SignalFramesAnywhere: untrusted code points its stack pointer at
 //    trusted memory (entry table, domain state, a trusted stack, the heap
 //    block holding the secret) and takes a real signal (tgkill, a fault, a
 //    timer), so that the real kernel writes the frame. 6.12 and later would
 //    write it there; the runtime's alternate stack takes it instead and the
-//    process stops. 6.1 writes under the interrupted PKRU: the write faults.
+//    process stops. 6.1 writes under the interrupted PKRU: the write of a
+//    fault's frame faults. There the tgkill and timer signals cannot have a
+//    handler at all (the lockdown refuses it, and a fault signal cannot be
+//    sent): the kernel ends the process with them, writing no frame.
 #include <cpuid.h>
 #include <gtest/gtest.h>
 #include <pthread.h>
@@ -20,6 +25,7 @@
 #include <sys/syscall.h>
 #include <sys/time.h>
 #include <sys/utsname.h>
+#include <time.h>
 #include <ucontext.h>
 #include <unistd.h>
 
@@ -33,11 +39,13 @@
 #include "runtime/gates/gate_config.h"
 #include "tests/support/child.h"
 #include "tests/support/judge.h"
+#include "tests/support/signal_policy.h"
 
 // Points the stack pointer at sp and sends sig to this thread with tgkill;
 // the kernel delivers it on the way back from the system call, with the
-// stack pointer still at sp. Restores the stack pointer if it returns.
-extern "C" void signal_test_raise_at(uint64_t sp, long tgid, long tid, long sig);
+// stack pointer still at sp. Restores the stack pointer if it returns, and
+// returns what tgkill returned (0 or -errno).
+extern "C" long signal_test_raise_at(uint64_t sp, long tgid, long tid, long sig);
 // The same with a fault (ud2: SIGILL) at sp, and with a spin at sp until a
 // timer's signal comes (unblocking the signals in *unblock first, so that
 // none comes before the stack pointer is there). Neither returns.
@@ -80,11 +88,15 @@ namespace {
 
 using cordon::testing::ChildOutcome;
 using cordon::testing::Evidence;
+using cordon::testing::ExpectLockdownRefused;
 using cordon::testing::ExposeToJudge;
 using cordon::testing::JudgeAttack;
+using cordon::testing::KernelBefore612;
 using cordon::testing::kJudgeSecretSize;
 using cordon::testing::kSegvPkuErr;
 using cordon::testing::LoadJudgeSecret;
+using cordon::testing::LockdownRefusalFor;
+using cordon::testing::OnlyFaultSignalsHaveHandlers;
 using cordon::testing::Verdict;
 
 const uint8_t* g_secret = nullptr;
@@ -226,6 +238,9 @@ void ForgeFrame(int, siginfo_t*, void* ucv) {
   ExposeToJudge();  // the forged frame is in untrusted memory: scanned too
 }
 
+// The handler is SIGILL's and a ud2 raises it: a fault signal, which keeps
+// its handler on every kernel (docs/signals.md), so the restorer is tested
+// on 6.1 too.
 Verdict ForgeAndReturn(Forge forge) {
   g_forge = forge;
   return JudgeAttack([] {
@@ -234,8 +249,8 @@ Verdict ForgeAndReturn(Forge forge) {
     struct sigaction sa {};
     sa.sa_sigaction = ForgeFrame;
     sa.sa_flags = SA_SIGINFO;
-    CHILD_CHECK(cordon_sigaction(SIGUSR1, &sa, nullptr) == CORDON_OK);
-    raise(SIGUSR1);
+    CHILD_CHECK(cordon_sigaction(SIGILL, &sa, nullptr) == CORDON_OK);
+    asm volatile("ud2" ::: "memory");
     fprintf(stderr, "the forged frame did not take effect\n");
     _exit(4);
   });
@@ -322,8 +337,31 @@ void NeverRuns(int, siginfo_t*, void*) {
   fprintf(stderr, "the program's handler ran\n");
 }
 
+// On a kernel before 6.12 the attack's tgkill and timer signals have no
+// handler (the lockdown refused them); a handled signal there is a fault
+// signal, and none can be sent: tgkill of one, at the same stack pointer,
+// and a timer that names one, are refused first.
+void TryTheFaultSignalsFirst(uint64_t sp, How how) {
+  if (how == kTgkill) {
+    for (const int sig : {SIGSEGV, SIGBUS, SIGILL, SIGFPE, SIGSYS}) {
+      CHILD_CHECK(signal_test_raise_at(sp, getpid(), gettid(), sig) == -EPERM);
+    }
+    fprintf(stderr, "tgkill of a fault signal at trusted memory: EPERM\n");
+  } else if (how == kTimer) {
+    sigevent sev{};
+    sev.sigev_notify = SIGEV_SIGNAL;
+    timer_t timer;
+    for (const int sig : {SIGSEGV, SIGBUS, SIGILL, SIGFPE, SIGSYS}) {
+      sev.sigev_signo = sig;
+      CHILD_DENIED(timer_create(CLOCK_MONOTONIC, &sev, &timer), EPERM);
+    }
+    fprintf(stderr, "a timer of a fault signal: EPERM\n");
+  }
+}
+
 void PointTheStackAtTrustedMemoryAndTakeASignal() {
   const uint64_t sp = StackPointerAt(static_cast<Target>(g_target.load())) & ~uint64_t{15};
+  if (OnlyFaultSignalsHaveHandlers()) TryTheFaultSignalsFirst(sp, static_cast<How>(g_how.load()));
   ExposeToJudge();  // the process does not survive the attack
   switch (g_how.load()) {
     case kTgkill:
@@ -356,7 +394,9 @@ void* AttackOnANewThread(void*) {
 // The program's handlers, installed before the lockdown (which takes them
 // over); the attack runs on the main thread, or on a thread made after the
 // lockdown (by pthread_create, whose clone the runtime completes) as the
-// very first thing it does.
+// very first thing it does. Before 6.12 the lockdown refuses the handlers
+// of SIGUSR1 and then of SIGALRM, naming each; without them it goes ahead
+// (SIGILL's stays), and cordon_sigaction() refuses them afterwards.
 Verdict FrameAttack(Target target, How how, bool new_thread = false) {
   g_target = target;
   g_how = how;
@@ -366,7 +406,17 @@ Verdict FrameAttack(Target target, How how, bool new_thread = false) {
     sa.sa_sigaction = NeverRuns;
     sa.sa_flags = SA_SIGINFO;
     for (const int sig : {SIGUSR1, SIGILL, SIGALRM}) CHILD_CHECK(sigaction(sig, &sa, nullptr) == 0);
+    if (OnlyFaultSignalsHaveHandlers()) {
+      for (const int sig : {SIGUSR1, SIGALRM}) {
+        ExpectLockdownRefused(CORDON_VIOLATION_ERRNO_FOR_TESTS);
+        CHILD_CHECK(signal(sig, SIG_DFL) != SIG_ERR);
+      }
+    }
     Lock();
+    if (OnlyFaultSignalsHaveHandlers()) {
+      for (const int sig : {SIGUSR1, SIGALRM})
+        CHILD_CHECK(cordon_sigaction(sig, &sa, nullptr) == CORDON_E_LOCKED);
+    }
     if (!new_thread) PointTheStackAtTrustedMemoryAndTakeASignal();
     // The timer's signal is the process's: only the attacking thread may
     // take it (it inherits the mask and unblocks it at trusted memory).
@@ -382,14 +432,18 @@ Verdict FrameAttack(Target target, How how, bool new_thread = false) {
 
 // 6.12 and later: the frame went to the runtime's alternate stack, trusted
 // memory was not written, and the runtime stopped the process with this
-// message. 6.1: the kernel's write under the untrusted PKRU faulted and
-// the kernel killed the process with SIGSEGV (it cannot deliver that
-// either). Both: the program's handler never ran.
+// message. 6.1: the kernel's write of the fault's frame under the untrusted
+// PKRU faulted and the kernel killed the process with SIGSEGV (it cannot
+// deliver that either); the tgkill and the timer signal had no handler
+// (the lockdown refused them, and fault signals could not be sent): the
+// kernel ended the process with that signal and wrote no frame. Both: the
+// program's handler never ran.
 void ExpectStoppedBeforeTrustedMemoryChanged(const Verdict& v, int sig) {
   ExpectNoLeak(v);
   EXPECT_EQ(v.outcome.err.find("the program's handler ran"), std::string::npos) << v.outcome.err;
   EXPECT_EQ(v.outcome.err.find("survived"), std::string::npos) << v.outcome.err;
-  if (v.out.find("frames to altstacks") != std::string::npos) {
+  if (!KernelBefore612()) {
+    EXPECT_NE(v.out.find("frames to altstacks"), std::string::npos) << v.out;
     EXPECT_TRUE(v.outcome.exited) << "signal " << v.outcome.signal << "\n" << v.outcome.err;
     EXPECT_EQ(v.outcome.exit_code, CORDON_VIOLATION_EXIT) << v.outcome.err;
     EXPECT_NE(v.outcome.err.find("cordon: signal violation: untrusted code had its stack pointer in trusted "
@@ -397,11 +451,24 @@ void ExpectStoppedBeforeTrustedMemoryChanged(const Verdict& v, int sig) {
                                  std::to_string(sig) + "\n"),
               std::string::npos)
         << v.outcome.err;
-  } else {
-    EXPECT_NE(v.out.find("frames under the interrupted PKRU"), std::string::npos) << v.out;
-    EXPECT_FALSE(v.outcome.exited) << v.outcome.err;
-    EXPECT_EQ(v.outcome.signal, SIGSEGV) << v.outcome.err;
+    return;
   }
+  EXPECT_NE(v.out.find("frames under the interrupted PKRU"), std::string::npos) << v.out;
+  const size_t usr1 = v.outcome.err.find(LockdownRefusalFor(SIGUSR1, "SIGUSR1"));
+  const size_t alrm = v.outcome.err.find(LockdownRefusalFor(SIGALRM, "SIGALRM"));
+  EXPECT_NE(usr1, std::string::npos) << v.outcome.err;
+  EXPECT_NE(alrm, std::string::npos) << v.outcome.err;
+  EXPECT_LT(usr1, alrm) << v.outcome.err;
+  EXPECT_FALSE(v.outcome.exited) << v.outcome.err;
+  if (sig == SIGILL) {
+    EXPECT_EQ(v.outcome.signal, SIGSEGV) << v.outcome.err;
+    return;
+  }
+  EXPECT_EQ(v.outcome.signal, sig) << v.outcome.err;
+  EXPECT_NE(v.outcome.err.find(sig == SIGUSR1 ? "tgkill of a fault signal at trusted memory: EPERM\n"
+                                              : "a timer of a fault signal: EPERM\n"),
+            std::string::npos)
+      << v.outcome.err;
 }
 
 TEST(SignalFramesAnywhere, StackAtTheEntryTable) {
@@ -439,11 +506,21 @@ TEST(SignalFramesAnywhere, ANewThreadWithATimer) {
 // What the runtime does for threads keeps them ordinary: threads made after
 // the lockdown run, block and unblock signals, take them, and the trusted
 // secret is intact afterwards (a checksum computed inside the domain).
+// Before 6.12 SIGUSR2 cannot keep its handler (the lockdown refuses it, and
+// it is ignored instead): blocked, it stays pending, and unblocked it is
+// gone without stopping the thread. On every kernel each thread also takes
+// a fault's signal (SIGILL from a ud2) in its handler and resumes after it.
 uint64_t g_sum_before = 0;
+std::atomic<int> g_faults{0};
 uint64_t SumSecret(uint64_t, uint64_t, uint64_t, uint64_t, uint64_t) {
   uint64_t h = 1469598103934665603ull;
   for (size_t i = 0; i < kJudgeSecretSize; ++i) h = (h ^ g_secret[i]) * 1099511628211ull;
   return h;
+}
+
+void SkipTheUd2(int, siginfo_t*, void* ucv) {
+  static_cast<ucontext_t*>(ucv)->uc_mcontext.gregs[REG_RIP] += 2;
+  g_faults.fetch_add(1);
 }
 
 void* BlockTakeAndUnblock(void*) {
@@ -453,11 +530,17 @@ void* BlockTakeAndUnblock(void*) {
   CHILD_CHECK(pthread_sigmask(SIG_BLOCK, &usr2, nullptr) == 0);
   raise(SIGUSR2);
   CHILD_CHECK(g_ordinary.load() == 0);  // blocked: pending
-  sigset_t now;
+  sigset_t now, pending;
   CHILD_CHECK(pthread_sigmask(SIG_SETMASK, nullptr, &now) == 0);
   CHILD_CHECK(sigismember(&now, SIGUSR2) == 1);
+  CHILD_CHECK(sigpending(&pending) == 0 && sigismember(&pending, SIGUSR2) == 1);
   CHILD_CHECK(pthread_sigmask(SIG_UNBLOCK, &usr2, nullptr) == 0);
-  CHILD_CHECK(g_ordinary.load() == 1);  // delivered when unblocked
+  CHILD_CHECK(sigpending(&pending) == 0 && sigismember(&pending, SIGUSR2) == 0);
+  // Delivered when unblocked (ignored before 6.12: gone).
+  CHILD_CHECK(g_ordinary.load() == (OnlyFaultSignalsHaveHandlers() ? 0 : 1));
+  const int faults = g_faults.load();
+  asm volatile("ud2" ::: "memory");
+  CHILD_CHECK(g_faults.load() == faults + 1);
   g_ordinary_tid = static_cast<int>(gettid());
   return nullptr;
 }
@@ -472,6 +555,12 @@ TEST(SignalFramesAnywhere, ThreadsMadeAfterLockdownWorkAndTheSecretIsIntact) {
     sa.sa_sigaction = [](int, siginfo_t*, void*) { g_ordinary.fetch_add(1); };
     sa.sa_flags = SA_SIGINFO;
     CHILD_CHECK(sigaction(SIGUSR2, &sa, nullptr) == 0);
+    if (OnlyFaultSignalsHaveHandlers()) {
+      ExpectLockdownRefused(CORDON_VIOLATION_ERRNO_FOR_TESTS);
+      CHILD_CHECK(signal(SIGUSR2, SIG_IGN) != SIG_ERR);
+    }
+    sa.sa_sigaction = SkipTheUd2;
+    CHILD_CHECK(sigaction(SIGILL, &sa, nullptr) == 0);
     Lock();
     for (int round = 0; round < 3; ++round) {
       g_ordinary = 0;
@@ -490,10 +579,14 @@ TEST(SignalFramesAnywhere, ThreadsMadeAfterLockdownWorkAndTheSecretIsIntact) {
     CHILD_CHECK(sigismember(&now, SIGSYS) == (FramesGoToAltstacks() ? 0 : 1));
     CHILD_CHECK(sigprocmask(SIG_UNBLOCK, &sys, nullptr) == 0);
     CHILD_CHECK(cordon_call(sum, 0, 0, 0, 0, 0) == g_sum_before);
+    CHILD_CHECK(g_faults.load() == 3);
   });
   ExpectNoLeak(v);
   EXPECT_TRUE(v.outcome.exited) << "signal " << v.outcome.signal << "\n" << v.outcome.err;
   EXPECT_EQ(v.outcome.exit_code, 0) << v.outcome.err;
+  if (KernelBefore612()) {
+    EXPECT_NE(v.outcome.err.find(LockdownRefusalFor(SIGUSR2, "SIGUSR2")), std::string::npos) << v.outcome.err;
+  }
 }
 
 // Where frames go is the runtime's: untrusted code cannot give itself an
