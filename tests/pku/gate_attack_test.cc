@@ -355,6 +355,9 @@ TEST(DeferredWrites, SharedMemoryProcessesAreRefused) {
   const Verdict v = Attack(CORDON_VIOLATION_ERRNO_FOR_TESTS, [](const Target&) {
     CHILD_CHECK(RawCloneAndExit(SYS_clone, CLONE_VM | SIGCHLD) == -EPERM);
     CHILD_CHECK(RawCloneAndExit(SYS_clone, CLONE_VM | CLONE_VFORK | SIGCHLD) == -EPERM);
+    // A thread too: it would escape the runtime's thread creation (its
+    // alternate signal stack, on kernels that write frames anywhere).
+    CHILD_CHECK(RawCloneAndExit(SYS_clone, CLONE_VM | CLONE_VFORK | CLONE_THREAD | CLONE_SIGHAND) == -EPERM);
     CHILD_CHECK(RawCloneAndExit(SYS_vfork, 0) == -EPERM);
     // fork and threads still work.
     const pid_t pid = fork();
