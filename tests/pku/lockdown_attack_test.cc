@@ -48,17 +48,22 @@
 #include "runtime/policy/memory_guard.h"
 #include "tests/support/child.h"
 #include "tests/support/judge.h"
+#include "tests/support/signal_policy.h"
 
 namespace {
 
 using cordon::testing::Evidence;
+using cordon::testing::ExpectLockdownRefused;
 using cordon::testing::ExpectNotLeaked;
 using cordon::testing::ExposeToJudge;
 using cordon::testing::JudgeAttack;
+using cordon::testing::KernelBefore612;
 using cordon::testing::kJudgeSecretSize;
 using cordon::testing::kSegvPkuErr;
 using cordon::testing::LoadJudgeSecret;
 using cordon::testing::LockDownForAttack;
+using cordon::testing::LockdownRefusalFor;
+using cordon::testing::OnlyFaultSignalsHaveHandlers;
 using cordon::testing::Verdict;
 
 // What the child knows: where the secret is (an attacker can learn that).
@@ -936,6 +941,12 @@ TEST(LockdownSignals, UntrustedCodeCannotSigreturnOrInstallHandlers) {
     CHILD_CHECK(cordon_sigaction(SIGUSR1, &sa, nullptr) == CORDON_E_INVALID_ARGUMENT);
     sa.sa_flags = 0;
     CHILD_CHECK(cordon_sigaction(SIGSYS, &sa, nullptr) == CORDON_E_INVALID_ARGUMENT);
+    // Before 6.12 only the fault signals may have a handler after the
+    // lockdown (docs/signals.md); ignoring a signal is no handler.
+    CHILD_CHECK(cordon_sigaction(SIGUSR1, &sa, nullptr) ==
+                (OnlyFaultSignalsHaveHandlers() ? CORDON_E_LOCKED : CORDON_OK));
+    CHILD_CHECK(cordon_sigaction(SIGILL, &sa, nullptr) == CORDON_OK);
+    sa.sa_handler = SIG_IGN;
     CHILD_CHECK(cordon_sigaction(SIGUSR1, &sa, nullptr) == CORDON_OK);
   }));
   ExpectKilledFor(Attack(CORDON_VIOLATION_KILL,
@@ -992,7 +1003,8 @@ uint32_t PkruOffset(bool compacted, uint64_t xcomp_bv) {
   return offset;
 }
 
-// The handler edits the frame of the signal it got: PKRU 0 (every key
+// The handler edits the frame of the signal it got (SIGILL, from a ud2: a
+// fault signal keeps its handler on every kernel): PKRU 0 (every key
 // open) and a return into code that reads the secret. The runtime's
 // sigreturn path puts the untrusted PKRU back, so the read faults. The
 // compacted variant sets XCOMP_BV bit 63 and puts PKRU 0 where the
@@ -1025,9 +1037,9 @@ Verdict ForgeAFrame(bool compacted) {
     struct sigaction sa {};
     sa.sa_sigaction = ForgePkruAndRip;
     sa.sa_flags = SA_SIGINFO;
-    CHILD_CHECK(cordon_sigaction(SIGUSR1, &sa, nullptr) == CORDON_OK);
+    CHILD_CHECK(cordon_sigaction(SIGILL, &sa, nullptr) == CORDON_OK);
     ExposeToJudge();
-    raise(SIGUSR1);
+    asm volatile("ud2" ::: "memory");
     fprintf(stderr, "the forged frame did not take effect\n");
     _exit(4);
   });
@@ -1047,16 +1059,22 @@ TEST(LockdownSignals, AForgedCompactedFrameReturnsWithTheUntrustedPkru) {
 
 // Trusted code that keeps secret bytes in registers for as long as it
 // runs: until untrusted handlers have seen three signals that interrupted
-// it. It returns a checksum that trusted code computes again, without
-// signals, so a wrong resume (registers or stack not restored) shows.
+// it (or, before 6.12, until another thread has tried to send it every
+// signal that may have a handler there). It returns a checksum that trusted
+// code computes again, without signals, so a wrong resume (registers or
+// stack not restored) shows.
 std::atomic<int> g_trusted_hits{0};
 std::atomic<int> g_untrusted_hits{0};
+std::atomic<bool> g_spinning{false};
+std::atomic<bool> g_stop_spinning{false};
 uint64_t g_rounds = 0;
 
 uint64_t SpinOverSecret(uint64_t secret, uint64_t, uint64_t, uint64_t, uint64_t) {
   const auto* s = reinterpret_cast<const unsigned char*>(secret);
   uint64_t acc = 0, rounds = 0;
-  while (g_trusted_hits.load(std::memory_order_relaxed) < 3 && rounds < (uint64_t{1} << 34)) {
+  g_spinning = true;
+  while (g_trusted_hits.load(std::memory_order_relaxed) < 3 &&
+         !g_stop_spinning.load(std::memory_order_relaxed) && rounds < (uint64_t{1} << 34)) {
     for (size_t i = 0; i < kJudgeSecretSize; ++i) acc = acc * 31 + s[i];
     ++rounds;
   }
@@ -1087,8 +1105,59 @@ void CountAndInspect(int, siginfo_t*, void* ucv) {
   g_trusted_hits.fetch_add(1);
 }
 
+// The signals that may keep a handler after the lockdown before 6.12, and
+// SIGSYS: no one may send them there (docs/signals.md).
+constexpr int kUnsendable[] = {SIGSEGV, SIGBUS, SIGILL, SIGFPE, SIGSYS};
+
+// Before 6.12, from another thread, for as long as the victim thread
+// calls gates or runs trusted code: the ways to send it a signal that may
+// have a handler there, again and again, each refused (errno mode: EPERM).
+// Once the victim is in SpinOverSecret, 300 more attempts end the spin.
+std::atomic<long> g_victim{0};
+std::atomic<bool> g_stop_sending{false};
+std::atomic<long> g_refused_sends{0};
+
+void* SendFaultSignalsToTheVictim(void*) {
+  siginfo_t si{};
+  si.si_code = SI_QUEUE;
+  si.si_pid = getpid();
+  long spinning_since = -1;
+  while (!g_stop_sending.load()) {
+    if (spinning_since < 0 && g_spinning.load()) spinning_since = g_refused_sends.load();
+    if (spinning_since >= 0 && g_refused_sends.load() >= spinning_since + 300) g_stop_spinning = true;
+    for (const int sig : kUnsendable) {
+      si.si_signo = sig;
+      CHILD_DENIED(syscall(SYS_tgkill, getpid(), g_victim.load(), sig), EPERM);
+      CHILD_DENIED(syscall(SYS_rt_tgsigqueueinfo, getpid(), g_victim.load(), sig, &si), EPERM);
+      CHILD_DENIED(kill(getpid(), sig), EPERM);
+      g_refused_sends += 3;
+    }
+    sigevent sev{};
+    sev.sigev_notify = SIGEV_THREAD_ID;
+    sev.sigev_signo = SIGSEGV;
+    sev._sigev_un._tid = static_cast<pid_t>(g_victim.load());
+    int timer = -1;
+    CHILD_DENIED(syscall(SYS_timer_create, CLOCK_MONOTONIC, &sev, &timer), EPERM);
+    sched_yield();
+  }
+  return nullptr;
+}
+
+void StartSendingFaultSignals(pthread_t* th) {
+  g_victim = gettid();
+  CHILD_CHECK(pthread_create(th, nullptr, SendFaultSignalsToTheVictim, nullptr) == 0);
+}
+
+// Since 6.12: a timer's signal interrupts the trusted code again and
+// again; its handler runs as untrusted code and sees nothing of the trusted
+// state, and the code resumes exactly. Before 6.12 SIGALRM cannot keep its
+// handler (the lockdown refuses it, cordon_sigaction() too), and no signal
+// that can have one reaches the trusted code: another thread tries to send
+// one in every way all the while it runs, each refused; the code runs to
+// its end unchanged, and the process took none of them (it would have
+// ended: SIGSEGV's handler reports and exits, the others have none).
 TEST(LockdownSignals, AHandlerOfASignalInTrustedCodeSeesNoTrustedStateAndTheCodeResumes) {
-  ExpectClosed(JudgeAttack([] {
+  const Verdict v = JudgeAttack([] {
     const Target t = SetUpSecret();
     cordon_entry spin, checksum;
     CHILD_CHECK(cordon_register(cordon_trusted_domain(), SpinOverSecret, "spin", &spin) == CORDON_OK);
@@ -1098,6 +1167,22 @@ TEST(LockdownSignals, AHandlerOfASignalInTrustedCodeSeesNoTrustedStateAndTheCode
     sa.sa_sigaction = CountAndInspect;
     sa.sa_flags = SA_SIGINFO | SA_RESTART;
     CHILD_CHECK(sigaction(SIGALRM, &sa, nullptr) == 0);
+    if (OnlyFaultSignalsHaveHandlers()) {
+      ExpectLockdownRefused(kErrnoMode);
+      CHILD_CHECK(signal(SIGALRM, SIG_DFL) != SIG_ERR);
+      LockDownForAttack(kErrnoMode);
+      CHILD_CHECK(cordon_sigaction(SIGALRM, &sa, nullptr) == CORDON_E_LOCKED);
+      pthread_t sender;
+      StartSendingFaultSignals(&sender);
+      const uint64_t acc = cordon_call(spin, reinterpret_cast<uint64_t>(t.secret), 0, 0, 0, 0);
+      g_stop_sending = true;
+      CHILD_CHECK(pthread_join(sender, nullptr) == 0);
+      CHILD_CHECK(g_trusted_hits.load() == 0 && g_untrusted_hits.load() == 0);
+      CHILD_CHECK(acc == cordon_call(checksum, reinterpret_cast<uint64_t>(t.secret), g_rounds, 0, 0, 0));
+      printf("%ld sends refused, %lu rounds of trusted code\n", g_refused_sends.load(),
+             static_cast<unsigned long>(g_rounds));
+      return;
+    }
     LockDownForAttack(CORDON_VIOLATION_KILL);
     const itimerval every{{0, 2000}, {0, 2000}};
     CHILD_CHECK(setitimer(ITIMER_REAL, &every, nullptr) == 0);
@@ -1106,7 +1191,12 @@ TEST(LockdownSignals, AHandlerOfASignalInTrustedCodeSeesNoTrustedStateAndTheCode
     setitimer(ITIMER_REAL, &off, nullptr);
     CHILD_CHECK(g_trusted_hits.load() >= 3);
     CHILD_CHECK(acc == cordon_call(checksum, reinterpret_cast<uint64_t>(t.secret), g_rounds, 0, 0, 0));
-  }));
+  });
+  ExpectClosed(v);
+  if (KernelBefore612()) {
+    EXPECT_NE(v.outcome.err.find(LockdownRefusalFor(SIGALRM, "SIGALRM")), std::string::npos) << v.outcome.err;
+    EXPECT_NE(v.out.find(" sends refused, "), std::string::npos) << v.out;
+  }
 }
 
 // Round trips through the gates (in, and out again through a callback)
@@ -1114,7 +1204,11 @@ TEST(LockdownSignals, AHandlerOfASignalInTrustedCodeSeesNoTrustedStateAndTheCode
 // switch too, and every call must still return its own result. The loop runs
 // until enough signals have landed in untrusted code and in trusted code
 // (the handler tells them apart: a signal that interrupted trusted code has
-// an empty ucontext), however fast the machine.
+// an empty ucontext), however fast the machine. Before 6.12 SIGALRM cannot
+// have a handler after the lockdown (CORDON_E_LOCKED), and no signal that
+// can have one can be sent: the round trips run while another thread keeps
+// trying to send one to the calling thread, each refused, and the process
+// takes none.
 constexpr int kHitsEach = 20;
 constexpr int kDeadlineSeconds = 60;
 
@@ -1134,10 +1228,28 @@ TEST(LockdownSignals, GateRoundTripsWhileSignalsArriveKeepTheirResults) {
     cordon_entry add, via;
     CHILD_CHECK(cordon_register(cordon_trusted_domain(), AddOne, "add", &add) == CORDON_OK);
     CHILD_CHECK(cordon_register(cordon_trusted_domain(), AddOneViaCallback, "via", &via) == CORDON_OK);
-    LockDownForAttack(CORDON_VIOLATION_KILL);
     struct sigaction sa {};
     sa.sa_sigaction = CountAndInspect;
     sa.sa_flags = SA_SIGINFO;
+    if (OnlyFaultSignalsHaveHandlers()) {
+      LockDownForAttack(kErrnoMode);
+      CHILD_CHECK(cordon_sigaction(SIGALRM, &sa, nullptr) == CORDON_E_LOCKED);
+      pthread_t sender;
+      StartSendingFaultSignals(&sender);
+      uint64_t i = 0;
+      while (i < 20000 || g_refused_sends.load() < 1000) {
+        for (int k = 0; k < 100; ++k, ++i) {
+          CHILD_CHECK(cordon_call(add, i, 0, 0, 0, 0) == i + 1);
+          CHILD_CHECK(cordon_call(via, i, 0, 0, 0, 0) == 2 * i + 1);
+        }
+      }
+      g_stop_sending = true;
+      CHILD_CHECK(pthread_join(sender, nullptr) == 0);
+      CHILD_CHECK(g_trusted_hits.load() == 0 && g_untrusted_hits.load() == 0);
+      printf("%lu round trips, %ld sends refused\n", static_cast<unsigned long>(i), g_refused_sends.load());
+      return;
+    }
+    LockDownForAttack(CORDON_VIOLATION_KILL);
     CHILD_CHECK(cordon_sigaction(SIGALRM, &sa, nullptr) == CORDON_OK);
     const itimerval every{{0, 200}, {0, 200}};
     CHILD_CHECK(setitimer(ITIMER_REAL, &every, nullptr) == 0);

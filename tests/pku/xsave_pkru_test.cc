@@ -87,10 +87,13 @@ Image HardwareImageOfPkruZero() {
 Image g_image;
 bool g_clear_by_hand;
 
-// The program's handler: runs untrusted, on the kernel's frame, and makes
-// the frame's XSAVE area say PKRU 0.
+// The program's handler, of SIGILL (a fault signal keeps its handler on
+// every kernel, docs/signals.md), raised by a ud2: runs untrusted, on the
+// kernel's frame, makes the frame's XSAVE area say PKRU 0, and returns
+// past the ud2.
 void Forge(int, siginfo_t*, void* ucv) {
   auto* uc = static_cast<ucontext_t*>(ucv);
+  uc->uc_mcontext.gregs[REG_RIP] += 2;
   auto* fp = reinterpret_cast<unsigned char*>(uc->uc_mcontext.fpregs);
   if (fp == nullptr) return;
   uint64_t bv;
@@ -105,9 +108,9 @@ void Forge(int, siginfo_t*, void* ucv) {
 }
 
 // In the judged child: capture the image, take the judge's random secret
-// into trusted memory, lock down, take a signal whose handler forges the
-// frame, then report the PKRU after the return and read the secret into
-// untrusted memory (the judge looks for it there).
+// into trusted memory, lock down, take a fault (SIGILL) whose handler
+// forges the frame, then report the PKRU after the return and read the
+// secret into untrusted memory (the judge looks for it there).
 void ForgeAndRead(bool clear_by_hand) {
   g_image = HardwareImageOfPkruZero();
   g_clear_by_hand = clear_by_hand;
@@ -120,10 +123,10 @@ void ForgeAndRead(bool clear_by_hand) {
   struct sigaction sa {};
   sa.sa_sigaction = Forge;
   sa.sa_flags = SA_SIGINFO;
-  CHILD_CHECK(sigaction(SIGUSR1, &sa, nullptr) == 0);
+  CHILD_CHECK(sigaction(SIGILL, &sa, nullptr) == 0);
   cordon::testing::ReportFaultsOnTheCurrentStack();
   CHILD_CHECK(cordon_lockdown() == CORDON_OK);
-  raise(SIGUSR1);
+  asm volatile("ud2" ::: "memory");
   fprintf(stderr, "pkru after return=%#x\n", ReadPkru());
   // Let the judge scan now: the read below is meant to fault.
   cordon::testing::ExposeToJudge();

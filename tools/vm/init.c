@@ -86,6 +86,9 @@ int main(void) {
   if (mount("proc", "/proc", "proc", 0, NULL) != 0) fail("mount /proc");
   if (mount("devtmpfs", "/dev", "devtmpfs", 0, NULL) != 0 && errno != EBUSY) fail("mount /dev");
   mount("sysfs", "/sys", "sysfs", 0, NULL);
+  /* Pseudo-terminals (/dev/ptmx opens the devpts instance at /dev/pts). */
+  mkdir("/dev/pts", 0755);
+  mount("devpts", "/dev/pts", "devpts", 0, "ptmxmode=0666");
 
   int out = open_raw("/dev/ttyS1");
   int err = open_raw("/dev/ttyS2");
