@@ -4,6 +4,7 @@
 #include <dirent.h>
 #include <fcntl.h>
 #include <linux/magic.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/statfs.h>
 #include <sys/sysmacros.h>
@@ -275,6 +276,100 @@ std::string AuditChildren() {
              "after the lockdown and set its registers and PKRU. Let it exit, or have it drop its "
              "capabilities and set no_new_privs, before cordon_lockdown(); processes forked after the "
              "lockdown inherit it (docs/lockdown.md, Child processes)";
+    }
+  }
+  return "";
+}
+
+std::string AuditSignalSources(const std::vector<int>& signals) {
+  if (signals.empty()) return "";
+  const auto listed = [&signals](long sig) {
+    for (const int s : signals) {
+      if (s == sig) return true;
+    }
+    return false;
+  };
+  const std::string advice =
+      ": on this kernel (before 6.12) only a faulting instruction may raise it after lockdown "
+      "(docs/signals.md); undo it before cordon_lockdown()";
+  int pdeath = 0;
+  if (prctl(PR_GET_PDEATHSIG, &pdeath) != 0) return std::string("PR_GET_PDEATHSIG: ") + strerror(errno);
+  if (listed(pdeath)) return "the parent-death signal is " + std::to_string(pdeath) + advice;
+  // POSIX timers: "ID:", "signal: N/...", "notify: signal/pid.P" (or
+  // thread/tid.T, none/...), "ClockID:" per timer.
+  if (access("/proc/self/timers", R_OK) != 0) {
+    return std::string("cannot read /proc/self/timers to look for timers that deliver signals: ") +
+           strerror(errno);
+  }
+  {
+    const std::string timers = ReadFile("/proc/self/timers");
+    long signal = 0;
+    size_t at = 0;
+    while (at < timers.size()) {
+      size_t end = timers.find('\n', at);
+      if (end == std::string::npos) end = timers.size();
+      const std::string line = timers.substr(at, end - at);
+      at = end + 1;
+      if (StartsWith(line, "signal:")) signal = strtol(line.c_str() + 7, nullptr, 10);
+      if (StartsWith(line, "notify:") && line.find("none/") == std::string::npos && listed(signal)) {
+        return "a POSIX timer delivers signal " + std::to_string(signal) + advice;
+      }
+    }
+  }
+  std::unique_ptr<DIR, int (*)(DIR*)> dir(opendir("/proc/self/fd"), closedir);
+  if (!dir) return std::string("cannot list /proc/self/fd: ") + strerror(errno);
+  const int own = dirfd(dir.get());
+  while (dirent* e = readdir(dir.get())) {
+    if (!IsNumber(e->d_name)) continue;
+    const int fd = atoi(e->d_name);
+    if (fd == own) continue;
+    const int sig = fcntl(fd, F_GETSIG);
+    if (sig > 0 && listed(sig)) {
+      return "descriptor " + std::to_string(fd) + " delivers signal " + std::to_string(sig) + " (F_SETSIG)" + advice;
+    }
+    struct statfs sfs;
+    if (fstatfs(fd, &sfs) == 0 && static_cast<long>(sfs.f_type) == 0x19800202 /* MQUEUE_MAGIC */) {
+      // Reading a message queue descriptor gives its state:
+      // "QSIZE:n NOTIFY:k SIGNO:s NOTIFY_PID:p".
+      char state[256] = {};
+      const ssize_t n = pread(fd, state, sizeof state - 1, 0);
+      if (n <= 0) {
+        return "descriptor " + std::to_string(fd) +
+               " is a message queue whose notification cannot be read (write-only?)" + advice;
+      }
+      const char* signo = strstr(state, "SIGNO:");
+      const char* owner = strstr(state, "NOTIFY_PID:");
+      if (signo != nullptr && owner != nullptr && strtol(owner + 11, nullptr, 10) != 0 &&
+          listed(strtol(signo + 6, nullptr, 10))) {
+        return "message queue descriptor " + std::to_string(fd) + " notifies with signal " +
+               std::to_string(strtol(signo + 6, nullptr, 10)) + advice;
+      }
+    }
+  }
+  // A child's exit signal goes to this process (field 38 of its stat).
+  std::string children;
+  std::unique_ptr<DIR, int (*)(DIR*)> tasks(opendir("/proc/self/task"), closedir);
+  while (dirent* t = tasks ? readdir(tasks.get()) : nullptr) {
+    if (IsNumber(t->d_name)) children += ReadFile(std::string("/proc/self/task/") + t->d_name + "/children") + " ";
+  }
+  size_t i = 0;
+  while (i < children.size()) {
+    const size_t j = children.find(' ', i);
+    const std::string child = children.substr(i, j == std::string::npos ? std::string::npos : j - i);
+    i = j == std::string::npos ? children.size() : j + 1;
+    if (!IsNumber(child)) continue;
+    const std::string stat = ReadFile("/proc/" + child + "/stat");
+    const size_t paren = stat.rfind(')');
+    if (paren == std::string::npos) continue;  // gone
+    // Fields after the command name start at 3 (the state).
+    size_t p = paren + 2;
+    for (int field = 3; field < 38 && p != std::string::npos; ++field) {
+      p = stat.find(' ', p);
+      if (p != std::string::npos) ++p;
+    }
+    if (p != std::string::npos && listed(strtol(stat.c_str() + p, nullptr, 10))) {
+      return "child process " + child + " has exit signal " + std::to_string(strtol(stat.c_str() + p, nullptr, 10)) +
+             advice;
     }
   }
   return "";

@@ -10,6 +10,7 @@
 #include <sys/types.h>
 
 #include <string>
+#include <vector>
 
 namespace cordon::policy {
 
@@ -34,6 +35,14 @@ std::string AuditDescriptors();
 // Audits this process's descendants: empty when none holds or can regain a
 // capability; otherwise a message naming the first one.
 std::string AuditChildren();
+
+// Audits what set-up left that would raise one of these signals later,
+// outside any faulting instruction: a parent-death signal, a POSIX timer,
+// a descriptor's F_SETSIG signal (SIGIO, leases, dnotify), a message
+// queue's notification, a child's exit signal. Empty when there is none,
+// or when signals is empty; otherwise a message naming the first one.
+// (Kernels before 6.12, docs/signals.md.)
+std::string AuditSignalSources(const std::vector<int>& signals);
 
 }  // namespace cordon::policy
 

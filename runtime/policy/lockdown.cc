@@ -224,6 +224,9 @@ int Lockdown(const LockdownPlan& plan, bool* changed) {
   if (const std::string why = signals::CheckHandlersForLockdown(); !why.empty()) {
     return Refuse(CORDON_E_LOCKDOWN_FAILED, why);
   }
+  if (const std::string why = AuditSignalSources(signals::SignalsOnlyTheKernelMaySend()); !why.empty()) {
+    return Refuse(CORDON_E_LOCKDOWN_FAILED, why);
+  }
   // The kernel walks a thread's robust futex list at its exit, through
   // nodes in untrusted memory, with the PKRU the thread dies with (a
   // domain's, if it is killed inside one): no thread keeps one after the

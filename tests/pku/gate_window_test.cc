@@ -22,10 +22,13 @@
 #include <gtest/gtest.h>
 #include <pthread.h>
 #include <signal.h>
+#include <fcntl.h>
+#include <mqueue.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/syscall.h>
 #include <sys/time.h>
+#include <sys/wait.h>
 #include <ucontext.h>
 #include <unistd.h>
 
@@ -34,6 +37,7 @@
 #include <cstdio>
 #include <cstring>
 #include <string>
+#include <utility>
 
 #include "cordon/cordon.h"
 #include "runtime/gates/gate_config.h"
@@ -352,6 +356,107 @@ TEST(GateWindow, NothingThatRunsOrIsReadOnlyFollowsAFileAndNoSyscallUserDispatch
   EXPECT_TRUE(v.outcome.exited) << v.outcome.err;
   EXPECT_EQ(v.outcome.exit_code, 0) << v.outcome.err;
   EXPECT_NE(v.out.find("private and no dispatch"), std::string::npos) << v.out << v.outcome.err;
+}
+
+// Before 6.12 the fault signals may come only from a faulting instruction:
+// a source that set-up left armed (a parent-death signal, a POSIX timer, a
+// descriptor's F_SETSIG signal, a message queue's notification, a child's
+// exit signal) makes the lockdown refuse, naming it. 6.12 and later keep
+// them.
+enum Source : int { kPdeath, kPosixTimer, kSetsig, kMqueue, kChild };
+std::atomic<int> g_source{kPdeath};
+long g_child = 0;
+
+TEST(GateWindow, FaultSignalSourcesLeftBySetUpAreRefusedBefore612) {
+  const std::pair<Source, std::string> cases[] = {
+      {kPdeath, "the parent-death signal is 4"},
+      {kPosixTimer, "a POSIX timer delivers signal 7"},
+      {kSetsig, "delivers signal 11 (F_SETSIG)"},
+      {kMqueue, "notifies with signal 8"},
+      {kChild, "has exit signal 31"},
+  };
+  for (const auto& [source, message] : cases) {
+    g_source = source;
+    const Verdict v = JudgeAttack([] {
+      CHILD_CHECK(cordon_init(nullptr) == CORDON_OK);
+      LoadJudgeSecret();
+      cordon::testing::ReportFaultsOnTheCurrentStack();
+      switch (g_source.load()) {
+        case kPdeath:
+          CHILD_CHECK(prctl(PR_SET_PDEATHSIG, SIGILL) == 0);
+          break;
+        case kPosixTimer: {
+          sigevent ev{};
+          ev.sigev_notify = SIGEV_SIGNAL;
+          ev.sigev_signo = SIGBUS;
+          timer_t t;
+          CHILD_CHECK(timer_create(CLOCK_MONOTONIC, &ev, &t) == 0);
+          break;
+        }
+        case kSetsig: {
+          int p[2];
+          CHILD_CHECK(pipe(p) == 0);
+          CHILD_CHECK(fcntl(p[0], F_SETSIG, SIGSEGV) == 0);
+          break;
+        }
+        case kMqueue: {
+          mq_attr attr{};
+          attr.mq_maxmsg = 1;
+          attr.mq_msgsize = 8;
+          char name[64];
+          snprintf(name, sizeof name, "/cordon-test-%d", getpid());
+          const mqd_t q = mq_open(name, O_RDWR | O_CREAT | O_EXCL, 0600, &attr);
+          CHILD_CHECK(q != static_cast<mqd_t>(-1));
+          mq_unlink(name);
+          sigevent ev{};
+          ev.sigev_notify = SIGEV_SIGNAL;
+          ev.sigev_signo = SIGFPE;
+          CHILD_CHECK(mq_notify(q, &ev) == 0);
+          break;
+        }
+        case kChild: {
+          // A child without capabilities (the lockdown refuses others) whose
+          // exit would send this process SIGSYS.
+          int ready[2];
+          CHILD_CHECK(pipe(ready) == 0);
+          g_child = syscall(SYS_clone, SIGSYS, 0, 0, 0, 0);
+          CHILD_CHECK(g_child >= 0);
+          if (g_child == 0) {
+            if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0 || setresgid(65534, 65534, 65534) != 0 ||
+                setresuid(65534, 65534, 65534) != 0) {
+              _exit(2);
+            }
+            (void)!write(ready[1], "r", 1);
+            // Outlives this test's process quietly: no descriptor of its
+            // output kept open, and gone a minute later (reparented by
+            // then, so its exit signal is an ordinary SIGCHLD).
+            for (int fd = 0; fd < 1024; ++fd) close(fd);
+            alarm(60);
+            pause();
+            _exit(0);
+          }
+          char c;
+          CHILD_CHECK(read(ready[0], &c, 1) == 1);
+          break;
+        }
+      }
+      cordon_lockdown_options o;
+      cordon_lockdown_options_init(&o);
+      o.violation = CORDON_VIOLATION_ERRNO_FOR_TESTS;
+      const int s = cordon_lockdown_ex(&o);
+      printf("lockdown %d, frames %s\n", s, FramesGoToAltstacks() ? "to altstacks" : "under the interrupted PKRU");
+      fflush(stdout);
+    });
+    cordon::testing::ExpectNotLeaked(v);
+    EXPECT_TRUE(v.outcome.exited) << message << "\n" << v.outcome.err;
+    if (v.out.find("frames to altstacks") != std::string::npos) {
+      EXPECT_NE(v.out.find("lockdown 0,"), std::string::npos) << message << "\n" << v.out << v.outcome.err;
+    } else {
+      EXPECT_NE(v.out.find("lockdown " + std::to_string(CORDON_E_LOCKDOWN_FAILED) + ","), std::string::npos)
+          << message << "\n" << v.out << v.outcome.err;
+      EXPECT_NE(v.outcome.err.find(message), std::string::npos) << v.outcome.err;
+    }
+  }
 }
 
 }  // namespace
