@@ -288,6 +288,18 @@ bool PrivatizeExecutableMemory(std::string* why) {
     *why = std::string("cannot open /proc/self/mem: ") + strerror(errno);
     return false;
   }
+  // An anonymous private copy of m's bytes (read through mem), or nullptr
+  // with *why saying what failed; what names the bytes in the message.
+  const auto private_copy = [&](const Mapping& m, const char* what) -> void* {
+    const uint64_t len = m.end - m.start;
+    void* copy = mmap(nullptr, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (copy != MAP_FAILED && pread(mem, copy, len, static_cast<off_t>(m.start)) == static_cast<ssize_t>(len)) {
+      return copy;
+    }
+    *why = std::string("cannot make a private copy of the ") + what + " of " + m.path + ": " + strerror(errno);
+    if (copy != MAP_FAILED) munmap(copy, len);
+    return nullptr;
+  };
   for (const Mapping& m : *mappings) {
     const uint64_t len = m.end - m.start;
     const bool file = !m.path.empty() && m.path[0] == '/';
@@ -309,11 +321,8 @@ bool PrivatizeExecutableMemory(std::string* why) {
       regions.push_back({m.start, read_back.back().data(), len, m.path});
       continue;
     }
-    void* copy = mmap(nullptr, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-    if (copy == MAP_FAILED ||
-        pread(mem, copy, len, static_cast<off_t>(m.start)) != static_cast<ssize_t>(len)) {
-      *why = "cannot make a private copy of the code of " + m.path + ": " + strerror(errno);
-      if (copy != MAP_FAILED) munmap(copy, len);
+    void* copy = private_copy(m, "code");
+    if (copy == nullptr) {
       close(mem);
       discard();
       return false;
@@ -339,24 +348,20 @@ bool PrivatizeExecutableMemory(std::string* why) {
     discard();
     return false;
   }
+  const auto discard_data = [&] {
+    for (const Copy& c : data_copies) munmap(c.bytes, c.mapping->end - c.mapping->start);
+  };
   for (const Mapping& m : data) {
-    const uint64_t len = m.end - m.start;
-    void* copy = mmap(nullptr, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-    if (copy == MAP_FAILED ||
-        pread(mem, copy, len, static_cast<off_t>(m.start)) != static_cast<ssize_t>(len)) {
-      *why = "cannot make a private copy of the read-only data of " + m.path + ": " + strerror(errno);
-      if (copy != MAP_FAILED) munmap(copy, len);
+    void* copy = private_copy(m, "read-only data");
+    if (copy == nullptr) {
       close(mem);
       discard();
-      for (const Copy& c : data_copies) munmap(c.bytes, c.mapping->end - c.mapping->start);
+      discard_data();
       return false;
     }
     data_copies.push_back({&m, copy});
   }
   close(mem);
-  const auto discard_data = [&] {
-    for (const Copy& c : data_copies) munmap(c.bytes, c.mapping->end - c.mapping->start);
-  };
   // Every byte offset of what will be executable, laid out as it will run
   // (adjacent mappings as one stream), against the gate sites.
   for (const Finding& f : InspectRegions(regions, RuntimeGateSites(), *dis, {}, false)) {

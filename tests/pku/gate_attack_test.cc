@@ -38,6 +38,7 @@
 
 namespace {
 
+using cordon::testing::RawCloneAndExit;
 using cordon::testing::ExpectNotLeaked;
 using cordon::testing::ExposeToJudge;
 using cordon::testing::JudgeAttack;
@@ -327,26 +328,6 @@ TEST(DeferredWrites, CloneParentSettidIntoTheCodeRegionHeaderStops) {
     Say("clone accepted\n");
   });
   ExpectStopped(v, "cordon: lockdown violation: system call clone (56)");
-}
-
-// clone or vfork whose child, if there is one, exits at once without
-// touching memory (it may share this stack).
-long RawCloneAndExit(long nr, unsigned long flags) {
-  long ret;
-  register long r10 asm("r10") = 0;
-  register long r8 asm("r8") = 0;
-  asm volatile(
-      "syscall\n\t"
-      "test %%rax, %%rax\n\t"
-      "jnz 1f\n\t"
-      "mov $60, %%eax\n\t"
-      "xor %%edi, %%edi\n\t"
-      "syscall\n"
-      "1:"
-      : "=a"(ret)
-      : "a"(nr), "D"(flags), "S"(0), "d"(0), "r"(r10), "r"(r8)
-      : "rcx", "r11", "memory");
-  return ret;
 }
 
 // A process sharing the address space outside the thread group would

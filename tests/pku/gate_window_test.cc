@@ -43,6 +43,7 @@
 #include "runtime/gates/gate_config.h"
 #include "tests/support/child.h"
 #include "tests/support/judge.h"
+#include "tests/support/signal_policy.h"
 
 // window_call(sp, id, gate): calls the gate for entry id with the stack
 // pointer at sp, the gate's return address stored at sp, and returns the
@@ -94,7 +95,7 @@ std::atomic<long> g_in_gate{0};
 uint64_t g_gate = 0;
 
 bool FramesGoToAltstacks() {
-  return cordon::gates::Config().signal_altstack != 0;
+  return !cordon::testing::OnlyFaultSignalsHaveHandlers();
 }
 
 // Trusted: fills the trusted page with the secret, over and over.

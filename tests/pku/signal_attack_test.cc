@@ -736,20 +736,7 @@ long Result(long r) {
 // A fork-like clone with this exit signal, whose child exits at once; the
 // child is reaped. Returns 0, or -errno.
 long CloneWithExitSignal(int sig) {
-  long pid;
-  register long r10 asm("r10") = 0;
-  register long r8 asm("r8") = 0;
-  asm volatile(
-      "syscall\n\t"
-      "test %%rax, %%rax\n\t"
-      "jnz 1f\n\t"
-      "mov $60, %%eax\n\t"
-      "xor %%edi, %%edi\n\t"
-      "syscall\n"
-      "1:"
-      : "=a"(pid)
-      : "a"(SYS_clone), "D"(static_cast<long>(sig)), "S"(0), "d"(0), "r"(r10), "r"(r8)
-      : "rcx", "r11", "memory");
+  const long pid = cordon::testing::RawCloneAndExit(SYS_clone, static_cast<unsigned long>(sig));
   if (pid < 0) return pid;
   int status = 0;
   CHILD_CHECK(waitpid(static_cast<pid_t>(pid), &status, __WALL) == pid);

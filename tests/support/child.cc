@@ -124,4 +124,22 @@ ChildOutcome RunInChild(const std::function<void()>& fn, uint64_t (*on_fault)())
   return out;
 }
 
+long RawCloneAndExit(long nr, unsigned long flags) {
+  long ret;
+  register long r10 asm("r10") = 0;
+  register long r8 asm("r8") = 0;
+  asm volatile(
+      "syscall\n\t"
+      "test %%rax, %%rax\n\t"
+      "jnz 1f\n\t"
+      "mov $60, %%eax\n\t"
+      "xor %%edi, %%edi\n\t"
+      "syscall\n"
+      "1:"
+      : "=a"(ret)
+      : "a"(nr), "D"(flags), "S"(0), "d"(0), "r"(r10), "r"(r8)
+      : "rcx", "r11", "memory");
+  return ret;
+}
+
 }  // namespace cordon::testing

@@ -56,6 +56,11 @@ ChildOutcome RunInChild(const std::function<void()>& fn, uint64_t (*on_fault)() 
 // would get trusted registers), so tests call this before locking down.
 void ReportFaultsOnTheCurrentStack();
 
+// clone (or vfork) by the raw system call; a child, if there is one,
+// exits at once without touching memory (it may share this stack).
+// Returns the raw result: the child's pid, or -errno.
+long RawCloneAndExit(long nr, unsigned long flags);
+
 struct FaultRecord;
 
 // The machinery RunInChild and the judge (judge.h) share: a forked child
