@@ -923,6 +923,30 @@ extern "C" uint64_t cordon_internal_signal_in_domain(int d, gates::ThreadRecord*
 extern "C" Landing cordon_internal_signal_landed(unsigned char* frame, gates::ThreadRecord* r) {
   const auto& c = Config();
   const auto* info = reinterpret_cast<const siginfo_t*>(frame + 8 + kKernelUcontextSize);
+  // Only the frame the kernel has just written counts. Frames it wrote
+  // earlier stay on the alternate stack below its top (parked frames
+  // shrink it, and the stack grows back when they are resumed), and a jump
+  // to the entry with rsp at one of them would replay trusted code from a
+  // past state: with a held claim (a signal between a gate's claim and its
+  // switch) the record checks alone cannot tell. Every runtime handler's
+  // signal arrives from off the alternate stack (they all block every
+  // signal while on it), so the kernel puts the frame at one address, fixed
+  // by the stack's top (arch/x86/kernel/signal.c, get_sigframe and
+  // fpu__alloc_mathframe): the XSAVE area 64-aligned below the top, the
+  // rt_sigframe below that, 16-aligned minus 8.
+  {
+    stack_t ss{};
+    const long rc = hw::RawSyscall3(SYS_sigaltstack, 0, reinterpret_cast<long>(&ss), 0);
+    const uint64_t top = reinterpret_cast<uint64_t>(ss.ss_sp) + ss.ss_size;
+    const uint64_t fx = (top - (c.xstate_size + 4)) & ~uint64_t{63};
+    const uint64_t expected = ((fx - (8 + kKernelUcontextSize + sizeof(siginfo_t))) & ~uint64_t{15}) - 8;
+    if (rc != 0 || (ss.ss_flags & SS_ONSTACK) == 0 || reinterpret_cast<uint64_t>(frame) != expected ||
+        reinterpret_cast<uint64_t>(FpstateOf(frame)) != fx) {
+      internal::Die(
+          "signal violation: the signal entry was reached on the alternate stack with a frame the kernel "
+          "did not just write there (a replayed frame?); process stopped");
+    }
+  }
   unsigned char* low = AltstackLow(r);
   unsigned char* fp = FpstateOf(frame);
   if (fp != nullptr && (fp < frame || fp + c.xstate_size + 4 > low + AltstackBytes())) {
