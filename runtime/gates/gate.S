@@ -699,6 +699,11 @@ cordon_gate_attach_1:
  * rt_sigreturn, rt_sigaction and sigaltstack need a token in r8 (and r9)
  * that only trusted memory holds, so untrusted code can do none of them. */
 
+/* Where .Lsignal_landed keeps the TLS row, below the kernel's frame on the
+ * alternate stack (domain-1 memory): 64 bytes, clear of everything the
+ * path pushes or calls below it. */
+#define LANDED_INDEX_BELOW 128
+
 /* rt_sigreturn with domain d's copy of the token; rsp is the frame + 8. */
 .macro TOKEN_SIGRETURN d
         mov rax, qword ptr [rip + DCFG(\d, DCFG_STATE)]
@@ -847,6 +852,8 @@ cordon_signal_resume_\d:
  * running d's code on that stack. */
 .Lsignal_landed_in_\d:
         mov r13, rdx
+        /* Domain d's index, as read before the first WRPKRU. */
+        vmovd xmm15, dword ptr [r12 - LANDED_INDEX_BELOW + 4 * \d]
         xor ecx, ecx
         xor edx, edx
         CHECKED_WRPKRU DCFG(\d, DCFG_PKRU), .Lsignal_landed_enter_site_\d
@@ -917,6 +924,7 @@ cordon_signal_resume_\d:
  * in some long jump's displacement is mended by changing it (the
  * programs_clean test says when). */
         .p2align 8
+        .skip 64, 0xcc /* moves what follows (see above) */
         .globl cordon_signal_entry
         .hidden cordon_signal_entry
         .type cordon_signal_entry, @function
@@ -952,9 +960,20 @@ cordon_signal_entry:
  * thread has no alternate stack yet and the frame is where the stack
  * pointer was: the checks of SIGNAL_DOMAIN 1 decide. */
 .Lsignal_landed:
+        /* Every record index this path may need (domain 1's, and the
+         * interrupted domain's, known only later) is read here, before the
+         * WRPKRU, like every TLS read: the whole row into ymm13:ymm14, kept
+         * below the frame (LANDED_INDEX) once domain 1's rights allow it.
+         * The kernel starts a handler with the FPU state cleared. */
+        vmovdqu ymm13, ymmword ptr fs:cordon_tls_records@tpoff
+        vmovdqu ymm14, ymmword ptr fs:cordon_tls_records@tpoff + 32
+        vmovdqa xmm15, xmm13
+        vpsrldq xmm15, xmm15, 4 /* domain 1's index in the low dword */
         xor ecx, ecx
         xor edx, edx
         CHECKED_WRPKRU DCFG(1, DCFG_PKRU), .Lsignal_landed_site
+        vmovdqu ymmword ptr [rsp - LANDED_INDEX_BELOW], ymm13
+        vmovdqu ymmword ptr [rsp - LANDED_INDEX_BELOW + 32], ymm14
         OWN_RECORD 1, .Lsignal_landed_adopt
 .Lsignal_landed_owned:
         mov eax, dword ptr [rip + cordon_gate_config + CFG_SIGBUF_PAGES]
@@ -972,6 +991,7 @@ cordon_signal_entry:
         jae .Lsignal_landed_adopt
         mov r12, rsp
         mov r15, rbx
+        sub rsp, LANDED_INDEX_BELOW
         and rsp, -16
         mov rdi, r12
         mov rsi, rbx
@@ -996,6 +1016,7 @@ cordon_signal_entry:
  * SIGNAL_DOMAIN 1 decide (and stop the process). */
 .Lsignal_landed_adopt:
         mov r12, rsp
+        sub rsp, LANDED_INDEX_BELOW
         and rsp, -16
         mov rdi, r12
         call cordon_internal_signal_adopt

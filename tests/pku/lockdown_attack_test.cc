@@ -1324,4 +1324,36 @@ TEST(LockdownSignals, JumpingIntoTheSignalPathsStops) {
                     "return from a signal handler that this thread does not have in progress");
 }
 
+// 6.12 and later: frames the kernel wrote earlier stay on the alternate
+// stack, below the slot a new one takes at its top; only that slot's
+// frame is the kernel's fresh one. A jump to the entry with rsp anywhere
+// else on this thread's own alternate stack, with its own record index in
+// xmm15 (so that every ownership check passes), stops the process: a
+// replayed frame would resume trusted code from a past state
+// (tests/redteam/stale_frame_replay.c). Before 6.12 there is no alternate
+// stack, and the same jump meets the entry's domain checks.
+TEST(LockdownSignals, AStaleFrameOnTheAlternateStackIsNotReplayed) {
+  const bool before_612 = cordon::testing::KernelBefore612();
+  ExpectStoppedWith(
+      Attack(CORDON_VIOLATION_KILL,
+             [](const Target& t) {
+               stack_t ss{};
+               CHILD_CHECK(sigaltstack(nullptr, &ss) == 0);
+               const uint32_t index = cordon_tls_records[cordon_trusted_domain()];
+               CHILD_CHECK(index != 0xffffffffu);  // attached (the set-up called the domain)
+               // (Before 6.12 the alternate stack, if any, is the test
+               // harness's own, in untrusted memory.)
+               const char* sp = cordon::testing::OnlyFaultSignalsHaveHandlers()
+                                    ? t.region + t.region_size / 2
+                                    : static_cast<const char*>(ss.ss_sp) + ss.ss_size - 8192 - 8;
+               ExposeToJudge();
+               asm volatile("vmovd %1, %%xmm15\n\tmov %0, %%rsp\n\tjmp cordon_signal_entry"
+                            :
+                            : "r"(sp), "r"(index));
+             }),
+      before_612 ? "signal violation: the signal handler entry was reached"
+                 : "signal violation: the signal entry was reached on the alternate stack with a frame the "
+                   "kernel did not just write there");
+}
+
 }  // namespace
