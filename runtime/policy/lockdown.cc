@@ -235,6 +235,18 @@ int Lockdown(const LockdownPlan& plan, bool* changed) {
     return Refuse(CORDON_E_LOCKDOWN_FAILED,
                   std::string("cannot unregister this thread's robust futex list: ") + strerror(errno));
   }
+  // Tagged addresses (LAM) would let memory calls name trusted memory by
+  // an address the filter does not recognise: none may be on (the filter
+  // refuses turning them on). Kernels or CPUs without LAM say EINVAL, or
+  // give an all-ones mask.
+  {
+    uint64_t untag = ~uint64_t{0};
+    if (syscall(SYS_arch_prctl, 0x4001 /* ARCH_GET_UNTAG_MASK */, &untag) == 0 && untag != ~uint64_t{0}) {
+      return Refuse(CORDON_E_LOCKDOWN_FAILED,
+                    "tagged addresses (Linear Address Masking) are enabled in this process; the lockdown's "
+                    "memory rules compare untagged addresses: start without ARCH_ENABLE_TAGGED_ADDR");
+    }
+  }
   // Syscall User Dispatch (prctl, refused from now on) is this thread's
   // only: threads do not inherit it. Off, so that no system call of the
   // runtime's becomes a SIGSYS (seccomp_filter.cc).

@@ -238,6 +238,11 @@ Expected<Filter> BuildFilter(const FilterSpec& spec) {
   for (const int option : {PR_SET_SECCOMP, PR_SET_DUMPABLE, PR_SET_MM, PR_SET_SYSCALL_USER_DISPATCH}) {
     b.Deny("prctl", IntIs(0, static_cast<uint32_t>(option)));
   }
+  // Linear Address Masking: with tagged addresses enabled, the kernel strips
+  // the tag bits from memory calls' addresses, while every rule here
+  // compares the tagged value. Refused (and checked off at lockdown).
+  b.Deny("arch_prctl", IntIs(0, 0x4002 /* ARCH_ENABLE_TAGGED_ADDR */));
+  b.Deny("arch_prctl", IntIs(0, 0x4004 /* ARCH_FORCE_TAGGED_SVA */));
   // READ_IMPLIES_EXEC would make every later PROT_READ mapping executable
   // behind the filter's back; only the query (0xffffffff) stays.
   // (A 64-bit compare: garbage in the high half is refused too.)

@@ -351,6 +351,8 @@ TEST(GateWindow, NothingThatRunsOrIsReadOnlyFollowsAFileAndNoSyscallUserDispatch
     CHILD_CHECK(file_backed_read_only == 0);
     char selector = 0;
     CHILD_DENIED(prctl(59 /* PR_SET_SYSCALL_USER_DISPATCH */, 1 /* ON */, 0, 0, &selector), EPERM);
+    // Nor tagged addresses, which the memory rules would not recognise.
+    CHILD_DENIED(syscall(SYS_arch_prctl, 0x4002 /* ARCH_ENABLE_TAGGED_ADDR */, 6), EPERM);
     printf("private and no dispatch\n");
   });
   cordon::testing::ExpectNotLeaked(v);
