@@ -234,7 +234,8 @@ uint64_t Publish(const Region& r, uint64_t addr, uint64_t src, uint64_t len) {
   }
   // Writable for the trusted key only: no untrusted thread can change the
   // bytes from here on, and none can run them (not executable).
-  if (hw::SysPkeyMprotectWithToken(code, bytes, PROT_READ | PROT_WRITE, domains::KeyOf(domains::kTrustedDomain), token) != 0) {
+  if (hw::SysPkeyMprotectWithToken(code, bytes, PROT_READ | PROT_WRITE,
+                                   domains::KeyOf(domains::kTrustedDomain), token) != 0) {
     return finish(CORDON_E_SYSCALL);
   }
   memcpy(code, source, len);
@@ -256,8 +257,9 @@ uint64_t Release(const Region& r, uint64_t addr) {
   uint8_t was;
   if (const int s = Claim(r, addr, &head, &was); s != CORDON_OK) return EncodeStatus(s);
   const uint32_t n = BlockPages(r, head);
-  if (was == kPublished && hw::SysPkeyMprotectWithToken(reinterpret_cast<void*>(addr), n * kPage, PROT_NONE,
-                                                        hw::kDefaultKey, domains::TokenOf(domains::kTrustedDomain)) != 0) {
+  if (was == kPublished &&
+      hw::SysPkeyMprotectWithToken(reinterpret_cast<void*>(addr), n * kPage, PROT_NONE, hw::kDefaultKey,
+                                   domains::TokenOf(domains::kTrustedDomain)) != 0) {
     Store(r, head, kPublished);
     return EncodeStatus(CORDON_E_SYSCALL);
   }

@@ -65,7 +65,8 @@ int PointerResult(uint64_t v, void** out) {
 // The code region's builtin, in the trusted domain.
 uint64_t RunCode(uint64_t op, uint64_t a0, uint64_t a1 = 0, uint64_t a2 = 0) {
   return RunFor(
-      domains::kTrustedDomain, domains::kBuiltinCode, op, a0, [&] { return cordon::code::RunInside(op, a0, a1, a2); }, a1, a2);
+      domains::kTrustedDomain, domains::kBuiltinCode, op, a0,
+      [&] { return cordon::code::RunInside(op, a0, a1, a2); }, a1, a2);
 }
 
 void TouchSource(const void* code, size_t len) {
@@ -459,8 +460,8 @@ int cordon_lockdown_ex(const cordon_lockdown_options* opts) {
   plan.filter.unsendable_signals = cordon::signals::SignalsOnlyTheKernelMaySend();
   plan.filter.block_all = config_page + CFG_SIGNAL_BLOCK_ALL;
   plan.load_filter = [](const sock_filter* program, size_t count) {
-    return StatusOf(
-        gates::GateFor(domains::kTrustedDomain)(reinterpret_cast<uint64_t>(program), count, 0, 0, 0, domains::kBuiltinLoadFilter));
+    return StatusOf(gates::GateFor(domains::kTrustedDomain)(reinterpret_cast<uint64_t>(program), count, 0, 0,
+                                                            0, domains::kBuiltinLoadFilter));
   };
   // Set-up closes first: the config page cannot change once the filter is in.
   const uint32_t errno_mode = plan.filter.violation == cordon::policy::Violation::kErrno ? 1 : 0;

@@ -699,10 +699,19 @@ cordon_gate_attach_1:
  * rt_sigreturn, rt_sigaction and sigaltstack need a token in r8 (and r9)
  * that only trusted memory holds, so untrusted code can do none of them. */
 
-/* Where .Lsignal_landed keeps the TLS row, below the kernel's frame on the
- * alternate stack (domain-1 memory): 64 bytes, clear of everything the
- * path pushes or calls below it. */
-#define LANDED_INDEX_BELOW 128
+/* xmm15 = the index of domain d's record slot that holds address reg
+ * (slot i: [records + i * stride - stride + REC_SIZE, + stride)), from the
+ * read-only config page only. An address outside every slot gives an index
+ * that RECORD_AT_INDEX or the checks after it refuse. Clobbers rax, rdx. */
+.macro SLOT_INDEX_OF reg, d
+        mov rax, \reg
+        sub rax, qword ptr [rip + DCFG(\d, DCFG_RECORDS)]
+        add rax, qword ptr [rip + DCFG(\d, DCFG_STRIDE)]
+        sub rax, REC_SIZE
+        xor edx, edx
+        div qword ptr [rip + DCFG(\d, DCFG_STRIDE)]
+        vmovd xmm15, eax
+.endm
 
 /* rt_sigreturn with domain d's copy of the token; rsp is the frame + 8. */
 .macro TOKEN_SIGRETURN d
@@ -852,8 +861,10 @@ cordon_signal_resume_\d:
  * running d's code on that stack. */
 .Lsignal_landed_in_\d:
         mov r13, rdx
-        /* Domain d's index, as read before the first WRPKRU. */
-        vmovd xmm15, dword ptr [r12 - LANDED_INDEX_BELOW + 4 * \d]
+        /* The record of d whose slot holds the interrupted stack pointer;
+         * OWN_RECORD and the checks below decide whether it is this
+         * thread's, running d's code on that stack. */
+        SLOT_INDEX_OF r13, \d
         xor ecx, ecx
         xor edx, edx
         CHECKED_WRPKRU DCFG(\d, DCFG_PKRU), .Lsignal_landed_enter_site_\d
@@ -960,20 +971,15 @@ cordon_signal_entry:
  * thread has no alternate stack yet and the frame is where the stack
  * pointer was: the checks of SIGNAL_DOMAIN 1 decide. */
 .Lsignal_landed:
-        /* Every record index this path may need (domain 1's, and the
-         * interrupted domain's, known only later) is read here, before the
-         * WRPKRU, like every TLS read: the whole row into ymm13:ymm14, kept
-         * below the frame (LANDED_INDEX) once domain 1's rights allow it.
-         * The kernel starts a handler with the FPU state cleared. */
-        vmovdqu ymm13, ymmword ptr fs:cordon_tls_records@tpoff
-        vmovdqu ymm14, ymmword ptr fs:cordon_tls_records@tpoff + 32
-        vmovdqa xmm15, xmm13
-        vpsrldq xmm15, xmm15, 4 /* domain 1's index in the low dword */
+        /* The record index comes from where the frame is, not from TLS (a
+         * thread whose fs untrusted code aimed elsewhere still takes its
+         * signals): the domain-1 record slot that holds rsp. OWN_RECORD
+         * then checks the owner, and the range check below the alternate
+         * stack. */
+        SLOT_INDEX_OF rsp, 1
         xor ecx, ecx
         xor edx, edx
         CHECKED_WRPKRU DCFG(1, DCFG_PKRU), .Lsignal_landed_site
-        vmovdqu ymmword ptr [rsp - LANDED_INDEX_BELOW], ymm13
-        vmovdqu ymmword ptr [rsp - LANDED_INDEX_BELOW + 32], ymm14
         OWN_RECORD 1, .Lsignal_landed_adopt
 .Lsignal_landed_owned:
         mov eax, dword ptr [rip + cordon_gate_config + CFG_SIGBUF_PAGES]
@@ -991,7 +997,6 @@ cordon_signal_entry:
         jae .Lsignal_landed_adopt
         mov r12, rsp
         mov r15, rbx
-        sub rsp, LANDED_INDEX_BELOW
         and rsp, -16
         mov rdi, r12
         mov rsi, rbx
@@ -1016,7 +1021,6 @@ cordon_signal_entry:
  * SIGNAL_DOMAIN 1 decide (and stop the process). */
 .Lsignal_landed_adopt:
         mov r12, rsp
-        sub rsp, LANDED_INDEX_BELOW
         and rsp, -16
         mov rdi, r12
         call cordon_internal_signal_adopt

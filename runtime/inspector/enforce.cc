@@ -293,10 +293,12 @@ bool PrivatizeExecutableMemory(std::string* why) {
   const auto private_copy = [&](const Mapping& m, const char* what) -> void* {
     const uint64_t len = m.end - m.start;
     void* copy = mmap(nullptr, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-    if (copy != MAP_FAILED && pread(mem, copy, len, static_cast<off_t>(m.start)) == static_cast<ssize_t>(len)) {
+    if (copy != MAP_FAILED &&
+        pread(mem, copy, len, static_cast<off_t>(m.start)) == static_cast<ssize_t>(len)) {
       return copy;
     }
-    *why = std::string("cannot make a private copy of the ") + what + " of " + m.path + ": " + strerror(errno);
+    *why =
+        std::string("cannot make a private copy of the ") + what + " of " + m.path + ": " + strerror(errno);
     if (copy != MAP_FAILED) munmap(copy, len);
     return nullptr;
   };
@@ -340,7 +342,8 @@ bool PrivatizeExecutableMemory(std::string* why) {
   std::vector<Mapping> data;
   if (auto all = CodeAndItsReadOnlyData("self"); all.ok()) {
     for (Mapping& m : *all) {
-      if (m.perms[2] != 'x' && m.perms[1] != 'w' && !m.path.empty() && m.path[0] == '/') data.push_back(std::move(m));
+      if (m.perms[2] != 'x' && m.perms[1] != 'w' && !m.path.empty() && m.path[0] == '/')
+        data.push_back(std::move(m));
     }
   } else {
     *why = all.error();
@@ -378,8 +381,10 @@ bool PrivatizeExecutableMemory(std::string* why) {
     const Mapping& m = *c.mapping;
     const uint64_t len = m.end - m.start;
     if (mprotect(c.bytes, len, m.perms[0] == 'r' ? PROT_READ : PROT_NONE) != 0 ||
-        mremap(c.bytes, len, len, MREMAP_MAYMOVE | MREMAP_FIXED, reinterpret_cast<void*>(m.start)) == MAP_FAILED) {
-      *why = "cannot put the private copy of the read-only data of " + m.path + " in place: " + strerror(errno);
+        mremap(c.bytes, len, len, MREMAP_MAYMOVE | MREMAP_FIXED, reinterpret_cast<void*>(m.start)) ==
+            MAP_FAILED) {
+      *why =
+          "cannot put the private copy of the read-only data of " + m.path + " in place: " + strerror(errno);
       return false;
     }
   }

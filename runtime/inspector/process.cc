@@ -11,8 +11,8 @@
 #include <cstdio>
 #include <cstring>
 #include <map>
-#include <set>
 #include <memory>
+#include <set>
 
 namespace cordon::inspector {
 namespace {

@@ -325,7 +325,8 @@ std::string AuditSignalSources(const std::vector<int>& signals) {
     if (fd == own) continue;
     const int sig = fcntl(fd, F_GETSIG);
     if (sig > 0 && listed(sig)) {
-      return "descriptor " + std::to_string(fd) + " delivers signal " + std::to_string(sig) + " (F_SETSIG)" + advice;
+      return "descriptor " + std::to_string(fd) + " delivers signal " + std::to_string(sig) + " (F_SETSIG)" +
+             advice;
     }
     struct statfs sfs;
     if (fstatfs(fd, &sfs) == 0 && static_cast<long>(sfs.f_type) == 0x19800202 /* MQUEUE_MAGIC */) {
@@ -350,7 +351,8 @@ std::string AuditSignalSources(const std::vector<int>& signals) {
   std::string children;
   std::unique_ptr<DIR, int (*)(DIR*)> tasks(opendir("/proc/self/task"), closedir);
   while (dirent* t = tasks ? readdir(tasks.get()) : nullptr) {
-    if (IsNumber(t->d_name)) children += ReadFile(std::string("/proc/self/task/") + t->d_name + "/children") + " ";
+    if (IsNumber(t->d_name))
+      children += ReadFile(std::string("/proc/self/task/") + t->d_name + "/children") + " ";
   }
   size_t i = 0;
   while (i < children.size()) {
@@ -368,8 +370,8 @@ std::string AuditSignalSources(const std::vector<int>& signals) {
       if (p != std::string::npos) ++p;
     }
     if (p != std::string::npos && listed(strtol(stat.c_str() + p, nullptr, 10))) {
-      return "child process " + child + " has exit signal " + std::to_string(strtol(stat.c_str() + p, nullptr, 10)) +
-             advice;
+      return "child process " + child + " has exit signal " +
+             std::to_string(strtol(stat.c_str() + p, nullptr, 10)) + advice;
     }
   }
   return "";

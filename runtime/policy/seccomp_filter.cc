@@ -4,18 +4,18 @@
 #include <fcntl.h>
 #include <linux/audit.h>
 #include <linux/filter.h>
-#include <linux/seccomp.h>
-#include <sys/syscall.h>
 #include <linux/prctl.h>
+#include <linux/seccomp.h>
 #include <sched.h>
 #include <sys/mman.h>
 #include <sys/shm.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <cerrno>
-#include <cstddef>
 #include <csignal>
+#include <cstddef>
 #include <cstdio>
 #include <cstring>
 
@@ -396,16 +396,16 @@ std::vector<sock_filter> ImmutableMappingsPrefix(const std::vector<FilterSpec::R
   for (const FilterSpec::Range& r : merged) {
     const auto s_hi = static_cast<uint32_t>(r.start >> 32), s_lo = static_cast<uint32_t>(r.start);
     const auto e_hi = static_cast<uint32_t>(r.end >> 32), e_lo = static_cast<uint32_t>(r.end);
-    op(kLdMem, 1);            // +0 address high
-    op(kJgt, e_hi, 9, 0);     // +1 above: next range (+11)
-    op(kJeq, e_hi, 0, 2);     // +2 below: check the end (+5)
-    op(kLdMem, 0);            // +3
-    op(kJge, e_lo, 6, 0);     // +4 address >= e: next range
-    op(kLdMem, 3);            // +5 end high
-    op(kJgt, s_hi, 3, 0);     // +6 above s: refuse (+10)
-    op(kJeq, s_hi, 0, 3);     // +7 below: next range
-    op(kLdMem, 2);            // +8
-    op(kJgt, s_lo, 0, 1);     // +9 end > s: refuse, else next range
+    op(kLdMem, 1);                     // +0 address high
+    op(kJgt, e_hi, 9, 0);              // +1 above: next range (+11)
+    op(kJeq, e_hi, 0, 2);              // +2 below: check the end (+5)
+    op(kLdMem, 0);                     // +3
+    op(kJge, e_lo, 6, 0);              // +4 address >= e: next range
+    op(kLdMem, 3);                     // +5 end high
+    op(kJgt, s_hi, 3, 0);              // +6 above s: refuse (+10)
+    op(kJeq, s_hi, 0, 3);              // +7 below: next range
+    op(kLdMem, 2);                     // +8
+    op(kJgt, s_lo, 0, 1);              // +9 end > s: refuse, else next range
     op(BPF_RET | BPF_K, deny_action);  // +10
   }
   // The pass jump lands after the prefix.
@@ -425,8 +425,9 @@ Expected<std::vector<sock_filter>> ExportBpf(const Filter& filter, const FilterS
   program.resize(prefix + bytes->size() / sizeof(sock_filter));
   memcpy(program.data() + prefix, bytes->data(), bytes->size());
   if (program.size() > BPF_MAXINSNS) {
-    return Error{"the filter has " + std::to_string(program.size()) + " instructions, more than the kernel's " +
-                 std::to_string(BPF_MAXINSNS) + " (too many separate code mappings?)"};
+    return Error{"the filter has " + std::to_string(program.size()) +
+                 " instructions, more than the kernel's " + std::to_string(BPF_MAXINSNS) +
+                 " (too many separate code mappings?)"};
   }
   return program;
 }

@@ -333,7 +333,8 @@ bool SetAltstack(unsigned char* low, size_t size, bool on_it) {
   ss.ss_sp = low;
   ss.ss_size = size;
   if (on_it) return cordon_signal_sigaltstack(&ss, domains::TokenOf(domains::kTrustedDomain)[0]) == 0;
-  return hw::SysWithToken(SYS_sigaltstack, reinterpret_cast<long>(&ss), 0, 0, 0, domains::TokenOf(domains::kTrustedDomain)) == 0;
+  return hw::SysWithToken(SYS_sigaltstack, reinterpret_cast<long>(&ss), 0, 0, 0,
+                          domains::TokenOf(domains::kTrustedDomain)) == 0;
 }
 
 // ---- Handlers ----
@@ -341,8 +342,7 @@ bool SetAltstack(unsigned char* low, size_t size, bool on_it) {
 int CallInstall(uint64_t sig, uint64_t mode, uint64_t flags) {
   const uint64_t r = domains::RunFor(
       domains::kTrustedDomain, domains::kBuiltinSignalAction, sig, mode,
-      [&] { return InstallActionInside(domains::kTrustedDomain, sig, mode, flags); },
-      flags);
+      [&] { return InstallActionInside(domains::kTrustedDomain, sig, mode, flags); }, flags);
   return domains::StatusOf(r);
 }
 
@@ -508,7 +508,8 @@ std::string CheckHandlersForLockdown() {
     if (!ValidSignal(sig) || IsGlibcInternal(sig) || !QueryKernel(sig, &k) || k.handler <= 1) continue;
     if (FramesFollowPkru() && !IsFaultSignal(sig)) {
       const char* abbrev = sigabbrev_np(sig);
-      return "signal " + std::to_string(sig) + " (" + (abbrev != nullptr ? std::string("SIG") + abbrev : "real-time") +
+      return "signal " + std::to_string(sig) + " (" +
+             (abbrev != nullptr ? std::string("SIG") + abbrev : "real-time") +
              ") has a handler, and on this kernel (signal frames written with the interrupted code's "
              "protection-key rights, Linux before 6.12) only SIGSEGV, SIGBUS, SIGILL and SIGFPE may "
              "have handlers after lockdown: any other signal can be sent at the instant a call gate "
@@ -612,7 +613,8 @@ uint64_t InstallActionInside(int d, uint64_t sig, uint64_t mode, uint64_t flags)
     // This thread's alternate stack: its own domain-1 record slot's, and
     // only the record's owner may have it (two threads on one alternate
     // stack could overwrite each other's frames).
-    if (d != domains::kTrustedDomain || Config().signal_altstack == 0) return domains::EncodeStatus(CORDON_E_INVALID_ARGUMENT);
+    if (d != domains::kTrustedDomain || Config().signal_altstack == 0)
+      return domains::EncodeStatus(CORDON_E_INVALID_ARGUMENT);
     gates::ThreadRecord* r = domains::RecordForStack(domains::kTrustedDomain, __builtin_frame_address(0));
     if (r == nullptr || __atomic_load_n(&r->owner, __ATOMIC_ACQUIRE) != static_cast<uint32_t>(gettid()))
       return domains::EncodeStatus(CORDON_E_INVALID_ARGUMENT);

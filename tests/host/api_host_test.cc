@@ -113,7 +113,8 @@ TEST(ApiErrors, EveryStatusHasASentence) {
 }
 
 TEST(ApiGateSites, AreListedThroughTheCApi) {
-  const size_t count = 7u * 2u * 15u + 8u * 15u + 4u + 1u;  // as GateCode.EveryGateSiteIsAWrpkruFollowedByACheck
+  const size_t count =
+      7u * 2u * 15u + 8u * 15u + 4u + 1u;  // as GateCode.EveryGateSiteIsAWrpkruFollowedByACheck
   ASSERT_EQ(cordon_gate_site_count(), count);
   cordon_gate_site s;
   ASSERT_EQ(cordon_gate_site_get(0, &s), CORDON_OK);

@@ -9,10 +9,10 @@
 #include <linux/seccomp.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
-#include <sys/syscall.h>
-#include <sys/wait.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/sysmacros.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <cstring>
@@ -186,19 +186,19 @@ TEST(LockdownFilter, ImmutableMappingsAreRefusedByExactOverlap) {
     };
     void* base = reinterpret_cast<void*>(kBase);
     auto* third = reinterpret_cast<unsigned char*>(kBase + 2 * kPage);
-    refused(munmap(base, 3 * kPage));                       // 11: across the boundary, into it
-    refused(mprotect(base, 2 * kPage + 1, PROT_READ));       // 12: one byte into it
-    refused(madvise(third, kPage, MADV_DONTNEED));           // 13
+    refused(munmap(base, 3 * kPage));                            // 11: across the boundary, into it
+    refused(mprotect(base, 2 * kPage + 1, PROT_READ));           // 12: one byte into it
+    refused(madvise(third, kPage, MADV_DONTNEED));               // 13
     refused(mprotect(third - 1 * kPage, 2 * kPage, PROT_NONE));  // 14
     errno = 0;
     void* over = mmap(third, kPage, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0);
-    refused(over == MAP_FAILED ? -1 : 0);                    // 15: MAP_FIXED over it
-    allowed(mprotect(base, 2 * kPage, PROT_READ));           // 16: ends exactly at it
-    allowed(madvise(third + kPage, 0, MADV_NORMAL));         // 17: starts after it (empty)
+    refused(over == MAP_FAILED ? -1 : 0);             // 15: MAP_FIXED over it
+    allowed(mprotect(base, 2 * kPage, PROT_READ));    // 16: ends exactly at it
+    allowed(madvise(third + kPage, 0, MADV_NORMAL));  // 17: starts after it (empty)
     void* elsewhere = mmap(third, kPage, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
     allowed(elsewhere != MAP_FAILED && elsewhere != third ? 0 : -1);  // 18: no MAP_FIXED: placed elsewhere
-    allowed(munmap(base, 2 * kPage));                        // 19
-    if (third[0] != 0) _exit(30);                            // still mapped, untouched
+    allowed(munmap(base, 2 * kPage));                                 // 19
+    if (third[0] != 0) _exit(30);                                     // still mapped, untouched
     _exit(0);
   }
   int status = 0;

@@ -38,7 +38,6 @@
 
 namespace {
 
-using cordon::testing::RawCloneAndExit;
 using cordon::testing::ExpectNotLeaked;
 using cordon::testing::ExposeToJudge;
 using cordon::testing::JudgeAttack;
@@ -47,6 +46,7 @@ using cordon::testing::kSegvPkuErr;
 using cordon::testing::LoadJudgeSecret;
 using cordon::testing::LockDownForAttack;
 using cordon::testing::OnlyFaultSignalsHaveHandlers;
+using cordon::testing::RawCloneAndExit;
 using cordon::testing::Verdict;
 
 constexpr int kTrusted = 1;  // cordon_trusted_domain()

@@ -19,11 +19,11 @@
 //  - Before 6.12: the handler is refused (only faults may have one), the
 //    flood's signal has no handler (no frame at all), and no signal that
 //    may keep a handler can be sent: each way to send one is denied.
+#include <fcntl.h>
 #include <gtest/gtest.h>
+#include <mqueue.h>
 #include <pthread.h>
 #include <signal.h>
-#include <fcntl.h>
-#include <mqueue.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/syscall.h>
@@ -220,9 +220,9 @@ void Attack(Flood how) {
 void ExpectTrustedPageIntact(const Verdict& v) {
   cordon::testing::ExpectNotLeaked(v);
   EXPECT_TRUE(v.outcome.exited) << "signal " << v.outcome.signal << " si_code " << v.outcome.fault_code
-                                 << " si_pkey " << v.outcome.fault_pkey << " at " << std::hex
-                                 << v.outcome.fault_addr << std::dec << "\n"
-                                 << v.outcome.err;
+                                << " si_pkey " << v.outcome.fault_pkey << " at " << std::hex
+                                << v.outcome.fault_addr << std::dec << "\n"
+                                << v.outcome.err;
   EXPECT_EQ(v.outcome.exit_code, 0) << v.out << v.outcome.err;
   EXPECT_NE(v.out.find("trusted page intact"), std::string::npos) << v.out << v.outcome.err;
   if (v.out.find("handlers refused") == std::string::npos) {
@@ -253,7 +253,8 @@ TEST(GateWindow, AHandlerThatCouldLandInAWindowIsRefusedBefore612) {
     cordon_lockdown_options_init(&o);
     o.violation = CORDON_VIOLATION_ERRNO_FOR_TESTS;
     const int s = cordon_lockdown_ex(&o);
-    printf("lockdown %d, frames %s\n", s, FramesGoToAltstacks() ? "to altstacks" : "under the interrupted PKRU");
+    printf("lockdown %d, frames %s\n", s,
+           FramesGoToAltstacks() ? "to altstacks" : "under the interrupted PKRU");
   });
   cordon::testing::ExpectNotLeaked(v);
   EXPECT_TRUE(v.outcome.exited) << v.outcome.err;
@@ -302,7 +303,8 @@ TEST(GateWindow, CodeAndItsReadOnlyDataCannotBeUnmappedChangedOrZeroed) {
       // From below, reaching into it by one byte.
       CHILD_DENIED(munmap(static_cast<unsigned char*>(page) - 16 * kPage, 15 * kPage + 1), EPERM);
       errno = 0;
-      CHILD_CHECK(mmap(page, kPage, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0) == MAP_FAILED &&
+      CHILD_CHECK(mmap(page, kPage, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0) ==
+                      MAP_FAILED &&
                   errno == EPERM);
       refused += 7;
     }
@@ -447,7 +449,8 @@ TEST(GateWindow, FaultSignalSourcesLeftBySetUpAreRefusedBefore612) {
       cordon_lockdown_options_init(&o);
       o.violation = CORDON_VIOLATION_ERRNO_FOR_TESTS;
       const int s = cordon_lockdown_ex(&o);
-      printf("lockdown %d, frames %s\n", s, FramesGoToAltstacks() ? "to altstacks" : "under the interrupted PKRU");
+      printf("lockdown %d, frames %s\n", s,
+             FramesGoToAltstacks() ? "to altstacks" : "under the interrupted PKRU");
       fflush(stdout);
     });
     cordon::testing::ExpectNotLeaked(v);
@@ -456,7 +459,8 @@ TEST(GateWindow, FaultSignalSourcesLeftBySetUpAreRefusedBefore612) {
       EXPECT_NE(v.out.find("lockdown 0,"), std::string::npos) << message << "\n" << v.out << v.outcome.err;
     } else {
       EXPECT_NE(v.out.find("lockdown " + std::to_string(CORDON_E_LOCKDOWN_FAILED) + ","), std::string::npos)
-          << message << "\n" << v.out << v.outcome.err;
+          << message << "\n"
+          << v.out << v.outcome.err;
       EXPECT_NE(v.outcome.err.find(message), std::string::npos) << v.outcome.err;
     }
   }
