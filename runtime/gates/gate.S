@@ -713,6 +713,24 @@ cordon_gate_attach_1:
         vmovd xmm15, eax
 .endm
 
+/* The last steps from a signal path to untrusted code, whose stack
+ * pointer is in r13: clear the vector registers (zmm16-31 and k0-7 too
+ * where the config page says AVX-512 is in use), switch to that stack and
+ * leave the domain through the checked WRPKRU at site. The general
+ * registers are the caller's to clear first (each path keeps different
+ * ones for what runs next). */
+.macro LEAVE_FOR_UNTRUSTED_STACK site
+        vzeroall
+        cmp dword ptr [rip + cordon_gate_config + CFG_WIDE_SCRUB], 0
+        je 1f
+        SCRUB_AVX512
+1:      mov rsp, r13
+        xor r13d, r13d
+        xor ecx, ecx
+        xor edx, edx
+        CHECKED_WRPKRU UNTRUSTED_PKRU, \site
+.endm
+
 /* rt_sigreturn with domain d's copy of the token; rsp is the frame + 8. */
 .macro TOKEN_SIGRETURN d
         mov rax, qword ptr [rip + DCFG(\d, DCFG_STATE)]
@@ -793,15 +811,7 @@ cordon_gate_attach_1:
         xor esi, esi
         xor r8d, r8d
         xor r9d, r9d
-        vzeroall
-        cmp dword ptr [rip + cordon_gate_config + CFG_WIDE_SCRUB], 0
-        je 1f
-        SCRUB_AVX512
-1:      mov rsp, r13
-        xor r13d, r13d
-        xor ecx, ecx
-        xor edx, edx
-        CHECKED_WRPKRU UNTRUSTED_PKRU, .Lsignal_leave_site_\d
+        LEAVE_FOR_UNTRUSTED_STACK .Lsignal_leave_site_\d
         jmp cordon_signal_run_handler
 .Lsignal_resume_now_\d:
         lea rsp, [r12 + 8]
@@ -906,15 +916,7 @@ cordon_signal_resume_\d:
         xor r9d, r9d
         xor r10d, r10d
         xor r11d, r11d
-        vzeroall
-        cmp dword ptr [rip + cordon_gate_config + CFG_WIDE_SCRUB], 0
-        je 1f
-        SCRUB_AVX512
-1:      mov rsp, r13
-        xor r13d, r13d
-        xor ecx, ecx
-        xor edx, edx
-        CHECKED_WRPKRU UNTRUSTED_PKRU, .Lsignal_landed_leave_site_\d
+        LEAVE_FOR_UNTRUSTED_STACK .Lsignal_landed_leave_site_\d
         jmp cordon_signal_run_handler
 
         .section cordon_gate_sites, "a", @progbits
@@ -1041,15 +1043,7 @@ cordon_signal_entry:
         xor r9d, r9d
         xor r10d, r10d
         xor r11d, r11d
-        vzeroall
-        cmp dword ptr [rip + cordon_gate_config + CFG_WIDE_SCRUB], 0
-        je 1f
-        SCRUB_AVX512
-1:      mov rsp, r13
-        xor r13d, r13d
-        xor ecx, ecx
-        xor edx, edx
-        CHECKED_WRPKRU UNTRUSTED_PKRU, .Lsignal_landed_untrusted_site
+        LEAVE_FOR_UNTRUSTED_STACK .Lsignal_landed_untrusted_site
         mov edi, dword ptr [rsp + 8 + 304]
         lea rsi, [rsp + 8 + 304]
         lea rdx, [rsp + 8]

@@ -246,12 +246,22 @@ int EnforceOnProcess(uint32_t policy, std::vector<ReportEntry>* report) {
 }
 
 bool PrivatizeExecutableMemory(std::string* why) {
-  auto mappings = ExecutableMappings("self");
-  if (!mappings.ok()) {
-    *why = mappings.error();
+  // One read of the maps: the code, and the read-only data of the files
+  // with code (made private below too).
+  auto all = CodeAndItsReadOnlyData("self");
+  if (!all.ok()) {
+    *why = all.error();
     return false;
   }
-  for (const Mapping& m : *mappings) {
+  std::vector<Mapping> code, data;
+  for (Mapping& m : *all) {
+    if (m.perms[2] == 'x') {
+      code.push_back(std::move(m));
+    } else if (m.perms[1] != 'w' && !m.path.empty() && m.path[0] == '/') {
+      data.push_back(std::move(m));
+    }
+  }
+  for (const Mapping& m : code) {
     if (m.perms[1] == 'w') {
       char where[64];
       snprintf(where, sizeof where, "%#lx-%#lx", static_cast<unsigned long>(m.start),
@@ -277,7 +287,7 @@ bool PrivatizeExecutableMemory(std::string* why) {
   };
   std::vector<Copy> copies;
   std::vector<std::vector<uint8_t>> read_back;  // execute-only private code, to scan it
-  read_back.reserve(mappings->size());
+  read_back.reserve(code.size());
   std::vector<Region> regions;
   const auto discard = [&] {
     for (const Copy& c : copies) munmap(c.bytes, c.mapping->end - c.mapping->start);
@@ -302,7 +312,7 @@ bool PrivatizeExecutableMemory(std::string* why) {
     if (copy != MAP_FAILED) munmap(copy, len);
     return nullptr;
   };
-  for (const Mapping& m : *mappings) {
+  for (const Mapping& m : code) {
     const uint64_t len = m.end - m.start;
     const bool file = !m.path.empty() && m.path[0] == '/';
     if (!file && m.perms[3] != 's') {
@@ -339,18 +349,6 @@ bool PrivatizeExecutableMemory(std::string* why) {
   // change what trusted code reads. Not scanned: it is not executable, and
   // the filter keeps it so (seccomp_filter.h, immutable ranges).
   std::vector<Copy> data_copies;
-  std::vector<Mapping> data;
-  if (auto all = CodeAndItsReadOnlyData("self"); all.ok()) {
-    for (Mapping& m : *all) {
-      if (m.perms[2] != 'x' && m.perms[1] != 'w' && !m.path.empty() && m.path[0] == '/')
-        data.push_back(std::move(m));
-    }
-  } else {
-    *why = all.error();
-    close(mem);
-    discard();
-    return false;
-  }
   const auto discard_data = [&] {
     for (const Copy& c : data_copies) munmap(c.bytes, c.mapping->end - c.mapping->start);
   };

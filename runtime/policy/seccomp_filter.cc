@@ -333,9 +333,13 @@ Expected<std::string> FilterText(const Filter& filter) {
 
 std::vector<sock_filter> ImmutableMappingsPrefix(const std::vector<FilterSpec::Range>& ranges,
                                                  uint32_t deny_action) {
-  // Adjacent ranges as one.
+  // Adjacent or overlapping ranges as one, in address order whatever the
+  // caller's order (the merge extends only the last range's end).
+  std::vector<FilterSpec::Range> sorted(ranges);
+  std::sort(sorted.begin(), sorted.end(),
+            [](const FilterSpec::Range& a, const FilterSpec::Range& b) { return a.start < b.start; });
   std::vector<FilterSpec::Range> merged;
-  for (const FilterSpec::Range& r : ranges) {
+  for (const FilterSpec::Range& r : sorted) {
     if (r.end <= r.start) continue;
     if (!merged.empty() && r.start <= merged.back().end) {
       merged.back().end = std::max(merged.back().end, r.end);

@@ -29,6 +29,7 @@
 #include <atomic>
 #include <cstdio>
 #include <cstring>
+#include <iterator>
 
 #include "cordon/cordon.h"
 #include "runtime/core/check.h"
@@ -199,8 +200,12 @@ bool IsGlibcInternal(int sig) {
 // windows can fault; the filter forbids sending them (and SIGSYS) by any
 // means (policy/seccomp_filter.cc). SIGTRAP is not among them: untrusted
 // code can set the trap flag before jumping to a WRPKRU.
+constexpr int kFaultSignals[] = {SIGSEGV, SIGBUS, SIGILL, SIGFPE};
 bool IsFaultSignal(int sig) {
-  return sig == SIGSEGV || sig == SIGBUS || sig == SIGILL || sig == SIGFPE;
+  for (const int f : kFaultSignals) {
+    if (f == sig) return true;
+  }
+  return false;
 }
 bool FramesFollowPkru() {
   return Config().signal_altstack == 0;
@@ -575,7 +580,9 @@ int TakeOverHandlers() {
 
 std::vector<int> SignalsOnlyTheKernelMaySend() {
   if (!FramesFollowPkru()) return {};
-  return {SIGSEGV, SIGBUS, SIGILL, SIGFPE, SIGSYS};
+  std::vector<int> out(std::begin(kFaultSignals), std::end(kFaultSignals));
+  out.push_back(SIGSYS);
+  return out;
 }
 
 int SetAction(int sig, const struct sigaction* act, struct sigaction* old) {

@@ -238,6 +238,32 @@ TEST(GateWindow, ATimersSignalsNeverWriteIntoTrustedMemory) {
   ExpectTrustedPageIntact(JudgeAttack([] { Attack(kTimer); }));
 }
 
+// Child side: the lockdown in errno mode, and what came of it on stdout.
+void TryLockdownAndSay() {
+  cordon_lockdown_options o;
+  cordon_lockdown_options_init(&o);
+  o.violation = CORDON_VIOLATION_ERRNO_FOR_TESTS;
+  const int s = cordon_lockdown_ex(&o);
+  printf("lockdown %d, frames %s\n", s,
+         FramesGoToAltstacks() ? "to altstacks" : "under the interrupted PKRU");
+  fflush(stdout);
+}
+
+// Test side: before 6.12 TryLockdownAndSay() was refused with message on
+// stderr; from 6.12 on it succeeded.
+void ExpectRefusedOnlyBefore612(const Verdict& v, const std::string& message) {
+  cordon::testing::ExpectNotLeaked(v);
+  EXPECT_TRUE(v.outcome.exited) << message << "\n" << v.outcome.err;
+  if (v.out.find("frames to altstacks") != std::string::npos) {
+    EXPECT_NE(v.out.find("lockdown 0,"), std::string::npos) << message << "\n" << v.out << v.outcome.err;
+  } else {
+    EXPECT_NE(v.out.find("lockdown " + std::to_string(CORDON_E_LOCKDOWN_FAILED) + ","), std::string::npos)
+        << message << "\n"
+        << v.out << v.outcome.err;
+    EXPECT_NE(v.outcome.err.find(message), std::string::npos) << v.outcome.err;
+  }
+}
+
 // Before 6.12, a handler for a signal that is not a fault makes the
 // lockdown refuse, and says why; 6.12 and later take it over.
 TEST(GateWindow, AHandlerThatCouldLandInAWindowIsRefusedBefore612) {
@@ -249,27 +275,13 @@ TEST(GateWindow, AHandlerThatCouldLandInAWindowIsRefusedBefore612) {
     sa.sa_sigaction = OnSignal;
     sa.sa_flags = SA_SIGINFO;
     CHILD_CHECK(sigaction(SIGUSR2, &sa, nullptr) == 0);
-    cordon_lockdown_options o;
-    cordon_lockdown_options_init(&o);
-    o.violation = CORDON_VIOLATION_ERRNO_FOR_TESTS;
-    const int s = cordon_lockdown_ex(&o);
-    printf("lockdown %d, frames %s\n", s,
-           FramesGoToAltstacks() ? "to altstacks" : "under the interrupted PKRU");
+    TryLockdownAndSay();
   });
-  cordon::testing::ExpectNotLeaked(v);
-  EXPECT_TRUE(v.outcome.exited) << v.outcome.err;
-  if (v.out.find("frames to altstacks") != std::string::npos) {
-    EXPECT_NE(v.out.find("lockdown 0,"), std::string::npos) << v.out << v.outcome.err;
-  } else {
-    EXPECT_NE(v.out.find("lockdown " + std::to_string(CORDON_E_LOCKDOWN_FAILED) + ","), std::string::npos)
-        << v.out << v.outcome.err;
-    EXPECT_NE(v.outcome.err.find("signal 12 (SIGUSR2) has a handler, and on this kernel (signal frames "
-                                 "written with the interrupted code's protection-key rights, Linux before "
-                                 "6.12) only SIGSEGV, SIGBUS, SIGILL and SIGFPE may have handlers after "
-                                 "lockdown"),
-              std::string::npos)
-        << v.outcome.err;
-  }
+  ExpectRefusedOnlyBefore612(v,
+                             "signal 12 (SIGUSR2) has a handler, and on this kernel (signal frames "
+                             "written with the interrupted code's protection-key rights, Linux before "
+                             "6.12) only SIGSEGV, SIGBUS, SIGILL and SIGFPE may have handlers after "
+                             "lockdown");
 }
 
 // The bytes after a gate's WRPKRU are what makes it sound: unmapped,
@@ -445,24 +457,9 @@ TEST(GateWindow, FaultSignalSourcesLeftBySetUpAreRefusedBefore612) {
           break;
         }
       }
-      cordon_lockdown_options o;
-      cordon_lockdown_options_init(&o);
-      o.violation = CORDON_VIOLATION_ERRNO_FOR_TESTS;
-      const int s = cordon_lockdown_ex(&o);
-      printf("lockdown %d, frames %s\n", s,
-             FramesGoToAltstacks() ? "to altstacks" : "under the interrupted PKRU");
-      fflush(stdout);
+      TryLockdownAndSay();
     });
-    cordon::testing::ExpectNotLeaked(v);
-    EXPECT_TRUE(v.outcome.exited) << message << "\n" << v.outcome.err;
-    if (v.out.find("frames to altstacks") != std::string::npos) {
-      EXPECT_NE(v.out.find("lockdown 0,"), std::string::npos) << message << "\n" << v.out << v.outcome.err;
-    } else {
-      EXPECT_NE(v.out.find("lockdown " + std::to_string(CORDON_E_LOCKDOWN_FAILED) + ","), std::string::npos)
-          << message << "\n"
-          << v.out << v.outcome.err;
-      EXPECT_NE(v.outcome.err.find(message), std::string::npos) << v.outcome.err;
-    }
+    ExpectRefusedOnlyBefore612(v, message);
   }
 }
 
