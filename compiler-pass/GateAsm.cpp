@@ -102,7 +102,9 @@ std::string EmitGate(const GateSpec& s) {
     << "\tcmpl " << pkru << ", %eax\n"
     << "\tje " << l << "inside\n";
   // The record index, read while still untrusted (see the top).
-  o << "\tvmovd " << tls << ", %xmm15\n";
+  o << "\tvmovd " << tls << ", %xmm15\n"
+    << "\tvmovdqu %fs:cordon_tls_records@TPOFF, %ymm12\n"
+    << "\tvmovdqu %fs:cordon_tls_records@TPOFF+32, %ymm13\n";
   // Enter: the checked WRPKRU (RDPKRU left edx = 0).
   o << l << "entry_load:\n"
     << "\tmovl " << pkru << ", %eax\n"
@@ -123,7 +125,15 @@ std::string EmitGate(const GateSpec& s) {
     << "\tlock cmpxchgq %rsp, " << REC_SAVED_RSP << "(%rax)\n"
     << "\tjne " << l << "held\n"
     << l << "entry_switch:\n"
-    << "\tmovq %rax, %rsp\n"
+    << "\tmovq %rax, %rsp\n";
+  // Trusted code runs on the record's own TCB (gate.S, the invariants): the
+  // caller's fs base into the record, the record's TCB into fs.
+  o << "\trdfsbase %rax\n"
+    << "\tmovq %rax, " << REC_CALLER_FS << "(%rsp)\n"
+    << "\tmovq " << REC_TCB << "(%rsp), %rax\n"
+    << "\twrfsbase %rax\n"
+    << "\tvmovdqu %ymm12, %fs:cordon_tls_records@TPOFF\n"
+    << "\tvmovdqu %ymm13, %fs:cordon_tls_records@TPOFF+32\n"
     << "\tmovq %r10, %rdx\n"
     << "\tmovq %r11, %rcx\n"
     << "\tcall " << Quote(s.body) << "\n";
@@ -131,7 +141,9 @@ std::string EmitGate(const GateSpec& s) {
   // while still on the trusted stack, then release the record and return
   // to the caller's stack in one XCHG, then load the untrusted PKRU.
   o << result.keep;
-  o << "\txorl %edi, %edi\n"
+  o << "\tmovq " << REC_CALLER_FS << "(%rsp), %rdi\n"
+    << "\twrfsbase %rdi\n"
+    << "\txorl %edi, %edi\n"
     << "\txorl %esi, %esi\n"
     << "\txorl %r8d, %r8d\n";
   if (!result.in_r9) o << "\txorl %r9d, %r9d\n";

@@ -168,6 +168,10 @@ int cordon_init(const cordon_options* opts) {
     return hw::ReportUnprotected(why);
   }
   if (!hw::CpuHasAvx()) return CORDON_E_NO_AVX;
+  if (std::string why; domains::ProcessTlsTemplate(&why) == nullptr) {
+    fprintf(stderr, "cordon: cordon_init() refused: %s\n", why.c_str());
+    return CORDON_E_NO_FSGSBASE;
+  }
   if (o.inspect_policy != CORDON_INSPECT_NEUTRALIZE && o.inspect_policy != CORDON_INSPECT_REFUSE) {
     return CORDON_E_INVALID_ARGUMENT;
   }
@@ -688,6 +692,10 @@ const char* cordon_strerror(int status) {
     case CORDON_E_NO_CODE_REGION:
       return "this process has no code region (cordon_options.code_size was 0), so no code can be published; "
              "pass a code_size to cordon_init()";
+    case CORDON_E_NO_FSGSBASE:
+      return "trusted code runs on a thread-local storage of its own, which the gates switch to with "
+             "WRFSBASE: that needs a CPU with FSGSBASE and Linux 5.9 or later, and glibc 2.34 or later "
+             "(whose thread layout the runtime reads); the line on stderr says which is missing";
     case CORDON_E_LOCKDOWN_FAILED:
       return "the process cannot be locked down; the line on stderr says why (a descriptor that reaches "
              "around "

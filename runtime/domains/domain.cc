@@ -172,8 +172,12 @@ uint64_t RegisterInside(int d, uint64_t fn) {
   return id;
 }
 
+size_t SlotTcbOffset() {
+  return (SLOT_READONLY_PAGES + signals::BufferPages()) * kPage;
+}
+
 size_t SlotStackOffset() {
-  return (SLOT_READONLY_PAGES + signals::BufferPages() + SLOT_GUARD_PAGES) * kPage;
+  return SlotTcbOffset() + TcbAreaBytes() + SLOT_GUARD_PAGES * kPage;
 }
 
 bool ComputeLayout(const cordon_options& opts, Layout* out) {
@@ -185,7 +189,8 @@ bool ComputeLayout(const cordon_options& opts, Layout* out) {
   l.state_bytes = RoundUp(RoundUp(sizeof(DomainState), 64) + sizeof(heap::TrustedHeap) +
                               heap::TrustedHeap::MetadataBytes(l.heap_bytes),
                           kPage);
-  // Each slot: the signal-return pages (gate_abi.h), a guard page, the stack.
+  // Each slot: the signal-return pages (gate_abi.h), the TCB area, a guard
+  // page, the stack.
   l.stride = SlotStackOffset() + RoundUp(opts.stack_size, kPage);
   l.nrecords = opts.max_threads;
   l.records_bytes = (l.nrecords + 1) * l.stride;
@@ -226,7 +231,8 @@ int CreateDomain(const cordon_options& opts, int* index_out) {
   // region is ever needed again (the lockdown forbids them).
   bool tagged = hw::SysPkeyMprotect(base, l.state_bytes, PROT_READ | PROT_WRITE, key) == 0;
   unsigned char* slots = base + l.state_bytes;
-  const size_t sigbuf = signals::BufferPages() * kPage;
+  // The signal-return pages and the TCB area, which follows them.
+  const size_t sigbuf = SlotTcbOffset() - kPage + TcbAreaBytes();
   const size_t stack_offset = SlotStackOffset();
   for (uint32_t i = 0; tagged && i <= l.nrecords; ++i) {
     // The read-only page stays key 0 and zero: rt_sigreturn reads the head
@@ -253,9 +259,25 @@ int CreateDomain(const cordon_options& opts, int* index_out) {
     return hw::ReportUnprotected(why);
   }
 
-  auto* state = new (base) DomainState{{}, {CORDON_BUILTIN_COUNT}, nullptr, {}};
+  auto* state = new (base) DomainState{{}, {CORDON_BUILTIN_COUNT}, nullptr, nullptr, 0, {}};
   auto* heap_place = base + RoundUp(sizeof(DomainState), 64);
   state->heap = new (heap_place) heap::TrustedHeap(arena, l.heap_bytes);
+  // The TLS template in the domain's own memory, where untrusted code
+  // cannot change what later threads' TCBs are built from; and the
+  // domain's own canary (the low byte zero, as glibc's, against string
+  // reads and writes that run over it).
+  const TlsTemplate* tls = ProcessTlsTemplate(nullptr);
+  const auto tls_copy = tls == nullptr ? heap::AllocResult{} : state->heap->Allocate(tls->Bytes());
+  if (tls == nullptr || !tls_copy.ok() ||
+      hw::RawSyscall3(SYS_getrandom, reinterpret_cast<long>(&state->canary), sizeof state->canary, 0) !=
+          sizeof state->canary) {
+    policy::ReleaseGuardedBlocks(upper);
+    (void)hw::SysPkeyFree(key);
+    return tls == nullptr ? CORDON_E_NO_FSGSBASE : CORDON_E_NO_MEMORY;
+  }
+  memcpy(tls_copy.ptr, tls, tls->Bytes());
+  state->tls = static_cast<const TlsTemplate*>(tls_copy.ptr);
+  state->canary &= ~uint64_t{0xff};
   // Each record gets its own slab pages and lock; for a heap too small for
   // the slot table the heap keeps one shared slot.
   (void)state->heap->EnableThreadSlots(&HeapThreadSlot, static_cast<uintptr_t>(d), l.nrecords);
@@ -369,6 +391,17 @@ bool IsUntrustedRange(const void* addr, size_t len) {
   return !(a < cfg + CFG_SIZE && end > cfg);
 }
 
+// Record r of domain d gets a fresh TCB for thread tid, in its slot's TCB
+// area, and names it for the gates. Everything it is computed from is
+// trusted: the read-only config page and the domain's state.
+void InstallTrustedTcb(int d, gates::ThreadRecord* r, uint32_t tid) {
+  const auto& c = Config();
+  const DomainState* s = StateOf(d);
+  auto* slot = reinterpret_cast<unsigned char*>(r) + REC_SIZE - c.domains[d].stride;
+  unsigned char* area = slot + (SLOT_READONLY_PAGES + c.sigbuf_pages + c.altstack_pages) * kPage;
+  r->tcb = BuildTrustedTcb(*s->tls, area, tid, s->canary);
+}
+
 }  // namespace cordon::domains
 
 // ---- Called from the gate's attach path (gate.S). ----
@@ -403,8 +436,11 @@ extern "C" uint32_t cordon_internal_attach_thread(uint32_t d) {
   const auto& c = gates::Config().domains[d];
   const auto tid = static_cast<uint32_t>(RawSyscall3(SYS_gettid, 0, 0, 0));
   auto record = [&](uint32_t i) { return reinterpret_cast<gates::ThreadRecord*>(c.records + i * c.stride); };
+  // A record claimed for a thread gets a fresh TCB for it (trusted_tls.h)
+  // before the gate can load it: none of a previous owner's state stays.
   auto claim = [&](uint32_t i) {
     __atomic_store_n(&record(i)->owner, tid, __ATOMIC_RELEASE);
+    domains::InstallTrustedTcb(d, record(i), tid);
     return i;
   };
   for (uint32_t i = 0; i < c.nrecords; ++i) {

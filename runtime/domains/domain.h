@@ -13,6 +13,7 @@
 
 #include "cordon/cordon.h"
 #include "runtime/gates/gate_config.h"
+#include "runtime/domains/trusted_tls.h"
 #include "runtime/heap/trusted_heap.h"
 
 namespace cordon::domains {
@@ -40,14 +41,19 @@ struct DomainState {
   uint64_t signal_token[2];  // DSTATE_SIGNAL_TOKEN: the gates' rt_sigreturn reads it
   std::atomic<uint32_t> next_entry;
   heap::TrustedHeap* heap;
+  const TlsTemplate* tls;  // this domain's copy (trusted_tls.h), in its heap
+  uint64_t canary;         // the stack protector's guard in its records' TCBs
   uint64_t table[CORDON_TABLE_SIZE];  // entry functions, by id
 };
 
 static_assert(offsetof(DomainState, signal_token) == DSTATE_SIGNAL_TOKEN);
 
 // Offset of the stack in each record slot: the read-only page, the
-// signal-return buffer and the guard page come first (gate_abi.h).
+// signal-return buffer, the record's TCB area and the guard page come first
+// (gate_abi.h).
 size_t SlotStackOffset();
+// Offset of the TCB area (trusted_tls.h) in each record slot.
+size_t SlotTcbOffset();
 
 struct Layout {
   size_t state_bytes;  // DomainState + heap object + heap metadata
@@ -66,6 +72,10 @@ bool ComputeLayout(const cordon_options& opts, Layout* out);
 // then drops the calling thread's rights with one call through the gate.
 // Returns a cordon_status. Caller serialises and checks the domain limit.
 int CreateDomain(const cordon_options& opts, int* index_out);
+
+// Builds a fresh trusted TCB (trusted_tls.h) in record r's slot of domain
+// d for thread tid, and stores its thread pointer in the record. Inside d.
+void InstallTrustedTcb(int d, gates::ThreadRecord* r, uint32_t tid);
 
 // Where the calling thread stands relative to domain d.
 enum class Position { kUntrusted, kInside, kElsewhere };

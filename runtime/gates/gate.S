@@ -25,7 +25,14 @@
  *    two threads can never run on one trusted stack, a nested entry stops,
  *    and a failed claim changes nothing.
  *  - The call target comes from the domain's entry table (trusted memory).
- *    Unused slots hold a function that stops the process. */
+ *    Unused slots hold a function that stops the process.
+ *  - Trusted code runs on its record's own TCB (REC_TCB,
+ *    domains/trusted_tls.h): the entry keeps the caller's fs base in the
+ *    record and loads the TCB once on the trusted stack; the exit and the
+ *    callout load the caller's back while still there. So fs holds a TCB
+ *    only while rsp is on that record's stack, and libc never follows a
+ *    TCB or TLS block that untrusted code can write (docs/gates.md,
+ *    "Thread-local storage"). */
 #include "gate_abi.h"
 
         .intel_syntax noprefix
@@ -296,6 +303,21 @@ cordon_internal_scrub_probe_avx512:
         add rax, qword ptr [rip + DCFG(\d, DCFG_RECORDS)]
 .endm
 
+/* The caller's row of record indices (cordon_tls_records, one per
+ * domain) into ymm12:ymm13, read while still untrusted, like the index;
+ * then, once on the record's TCB, into that TCB's row, so that a gate
+ * called from trusted code finds the thread's records as its caller's
+ * TLS names them (its own record in use: a nested entry stops). The row
+ * is untrusted input in the TCB too; the gates check what they read. */
+.macro TLS_ROW_FROM_CALLER
+        vmovdqu ymm12, ymmword ptr fs:cordon_tls_records@tpoff
+        vmovdqu ymm13, ymmword ptr fs:cordon_tls_records@tpoff + 32
+.endm
+.macro TLS_ROW_TO_TCB
+        vmovdqu ymmword ptr fs:cordon_tls_records@tpoff, ymm12
+        vmovdqu ymmword ptr fs:cordon_tls_records@tpoff + 32, ymm13
+.endm
+
 /* The outbound gate: cordon_callout_<v>_<d>(a0, a1, a2, a3, a4, target),
  * called by trusted code of domain d on its trusted stack (through
  * cordon_call_untrusted). It runs target->fn(a0..a4) as untrusted code, on
@@ -329,6 +351,10 @@ cordon_callout_\v\()_\d:
         .if \wide
         SCRUB_AVX512
         .endif
+        /* The callback runs on the caller's fs base, loaded while still on
+         * the trusted stack (see the top). */
+        mov rax, qword ptr [r11 + REC_CALLER_FS]
+        wrfsbase rax
         /* The callback runs below the suspended untrusted caller, clear of
          * its red zone. One XCHG switches stacks and stores the trusted
          * stack pointer, which marks the callback as in progress. */
@@ -352,6 +378,7 @@ cordon_callout_\v\()_\d:
          * read now, before the WRPKRU, and is untrusted input. */
         mov r9, rax
         vmovd xmm15, dword ptr fs:cordon_tls_records@tpoff + 4 * \d
+        TLS_ROW_FROM_CALLER
         xor ecx, ecx
         xor edx, edx
 .Lcallback_return_load_\v\()_\d:
@@ -382,6 +409,10 @@ cordon_callout_\v\()_\d:
         jae cordon_gate_fatal_callback
 .Lcallback_return_switch_\v\()_\d:
         xchg rsp, qword ptr [rdx + REC_CALLOUT_RSP]
+        /* On the trusted stack again: the record's TCB. */
+        mov rcx, qword ptr [rdx + REC_TCB]
+        wrfsbase rcx
+        TLS_ROW_TO_TCB
         mov rax, r9
         pop r15
         pop r14
@@ -409,8 +440,10 @@ cordon_gate_\v\()_\d:
          * caller may have set the direction flag; trusted code (memcpy's
          * rep movsb) relies on the ABI's DF = 0. */
         cld
-        /* The record index, read while still untrusted (see the top). */
+        /* The record index, read while still untrusted (see the top), and
+         * the whole index row for the record's TCB (TLS_ROW_TO_TCB). */
         vmovd xmm15, dword ptr fs:cordon_tls_records@tpoff + 4 * \d
+        TLS_ROW_FROM_CALLER
         mov r10, rdx
         mov r11, rcx
         xor ecx, ecx
@@ -431,6 +464,14 @@ cordon_gate_\v\()_\d:
         jne .Lheld_\v\()_\d
 .Lentry_switch_\v\()_\d:
         mov rsp, rax
+        /* The caller's fs base into the record, the record's TCB into fs
+         * (see the top). A signal before the WRFSBASE finds the caller's
+         * fs base, which the handler keeps (SIGNAL_FS_FOR_HANDLER). */
+        rdfsbase rax
+        mov qword ptr [rsp + REC_CALLER_FS], rax
+        mov rax, qword ptr [rsp + REC_TCB]
+        wrfsbase rax
+        TLS_ROW_TO_TCB
         /* Dispatch through the domain's table. */
         and r9d, CORDON_TABLE_MASK
         mov rax, qword ptr [rip + DCFG(\d, DCFG_TABLE)]
@@ -443,6 +484,8 @@ cordon_gate_\v\()_\d:
          * first word is the saved stack pointer), then load the untrusted
          * PKRU. */
         mov r11, rax
+        mov rdi, qword ptr [rsp + REC_CALLER_FS]
+        wrfsbase rdi
         SCRUB \wide
         xchg rsp, qword ptr [rsp]
         CHECKED_WRPKRU UNTRUSTED_PKRU, .Lexit_site_\v\()_\d
@@ -774,6 +817,19 @@ cordon_gate_attach_1:
         jne \on_bad
 .endm
 
+/* rbx = a record whose thread was interrupted with the fs base kept in
+ * REC_SIGNAL_FS: load the fs base the program's handler runs with. That is
+ * the interrupted one, unless it is the record's TCB (trusted code was
+ * running on it); then it is the gate caller's. Clobbers rax. */
+.macro SIGNAL_FS_FOR_HANDLER
+        mov rax, qword ptr [rbx + REC_SIGNAL_FS]
+        cmp rax, qword ptr [rbx + REC_TCB]
+        jne 1f
+        mov rax, qword ptr [rbx + REC_CALLER_FS]
+1:      wrfsbase rax
+        xor eax, eax
+.endm
+
 .macro SIGNAL_DOMAIN d
 /* The kernel's frame is in domain d's memory. Nothing is written before
  * the checks establish that it is this thread's record's stack and that
@@ -781,7 +837,9 @@ cordon_gate_attach_1:
  * callback and no handler is in progress. Untrusted code cannot be running
  * on a thread in that state, so the frame is the kernel's. */
 .Lsignal_in_\d:
-        READ_TLS_INDEX \d
+        /* The record from where the frame is, not from TLS: fs may hold a
+         * TCB in trusted memory, which this PKRU cannot read. */
+        SLOT_INDEX_OF rsp, \d
         xor ecx, ecx
         xor edx, edx
         CHECKED_WRPKRU DCFG(\d, DCFG_PKRU), .Lsignal_enter_site_\d
@@ -792,6 +850,10 @@ cordon_gate_attach_1:
         cmp rax, qword ptr [rip + DCFG(\d, DCFG_STRIDE)]
         jae cordon_gate_fatal_signal
         RECORD_RUNNING_DOMAIN_CODE \d
+        /* The fs base the domain code was interrupted with, for the
+         * resume: the kernel does not keep it in the frame. */
+        rdfsbase rax
+        mov qword ptr [rbx + REC_SIGNAL_FS], rax
         /* Decide on this stack, below the frame. Returns the handler's
          * frame on the untrusted stack, or 0 to resume at once. */
         mov r12, rsp
@@ -803,6 +865,7 @@ cordon_gate_attach_1:
         test rax, rax
         jz .Lsignal_resume_now_\d
         mov r13, rax
+        SIGNAL_FS_FOR_HANDLER
         xor ebx, ebx
         xor ebp, ebp
         xor r12d, r12d
@@ -833,6 +896,9 @@ cordon_signal_resume_\d:
         xchg rax, qword ptr [rbx + REC_SIGNAL_FRAME]
         test rax, rax
         jz cordon_gate_fatal_signal_return
+        /* The fs base the domain code was interrupted with. */
+        mov rcx, qword ptr [rbx + REC_SIGNAL_FS]
+        wrfsbase rcx
         cmp dword ptr [rip + cordon_gate_config + CFG_SIGNAL_ALTSTACK], 0
         jne .Lsignal_resume_parked_\d
         lea rsp, [rax + 8]
@@ -905,6 +971,8 @@ cordon_signal_resume_\d:
         xor edx, edx
         CHECKED_WRPKRU DCFG(\d, DCFG_PKRU), .Lsignal_landed_park_site_\d
         mov qword ptr [rbx + REC_SIGNAL_FRAME], r12
+        mov qword ptr [rbx + REC_SIGNAL_FS], rbp
+        SIGNAL_FS_FOR_HANDLER
         xor ebx, ebx
         xor ebp, ebp
         xor r12d, r12d
@@ -982,6 +1050,8 @@ cordon_signal_entry:
         xor ecx, ecx
         xor edx, edx
         CHECKED_WRPKRU DCFG(1, DCFG_PKRU), .Lsignal_landed_site
+        /* rbp: the interrupted fs base, loaded again on every way out. */
+        rdfsbase rbp
         OWN_RECORD 1, .Lsignal_landed_adopt
 .Lsignal_landed_owned:
         mov eax, dword ptr [rip + cordon_gate_config + CFG_SIGBUF_PAGES]
@@ -999,6 +1069,10 @@ cordon_signal_entry:
         jae .Lsignal_landed_adopt
         mov r12, rsp
         mov r15, rbx
+        /* The runtime's code runs on this record's TCB: the interrupted fs
+         * base may be another domain's TCB, which domain 1 cannot read. */
+        mov rax, qword ptr [rbx + REC_TCB]
+        wrfsbase rax
         and rsp, -16
         mov rdi, r12
         mov rsi, rbx
@@ -1013,6 +1087,7 @@ cordon_signal_entry:
         .endr
         jmp cordon_gate_fatal_signal
 .Lsignal_landed_resume:
+        wrfsbase rbp
         lea rsp, [r12 + 8]
         TOKEN_SIGRETURN 1
 /* This thread does not own the record its TLS names, or rsp is not on
@@ -1035,6 +1110,8 @@ cordon_signal_entry:
  * (rdx), which holds nothing trusted; run the untrusted path there as if
  * the kernel had written it. */
 .Lsignal_landed_untrusted:
+        wrfsbase rbp
+        xor ebp, ebp
         mov r13, rdx
         xor ebx, ebx
         xor r12d, r12d

@@ -59,12 +59,16 @@
 #define REC_OWNER 12        /* u32: owning thread id, 0 when free */
 #define REC_CALLOUT_RSP 24  /* u64: while a callback runs, the trusted stack pointer to resume */
 #define REC_SIGNAL_FRAME 32 /* u64: while a signal handler runs, the trusted signal frame */
+#define REC_CALLER_FS 40    /* u64: the gate caller's fs base, loaded again on the way out */
+#define REC_SIGNAL_FS 48    /* u64: while a signal handler runs, the fs base it interrupted */
+#define REC_TCB 56          /* u64: the record's trusted TCB (domains/trusted_tls.h): fs inside */
 #define REC_SIZE 64
 
 /* Each record's slot, lowest address first: one read-only page of key 0,
  * CFG_SIGBUF_PAGES pages of signal-return buffer, CFG_ALTSTACK_PAGES pages
- * of alternate signal stack (used in domain 1's slots only), a guard page,
- * the stack, and the record at the top. */
+ * of alternate signal stack (used in domain 1's slots only), the record's
+ * TCB area (REC_TCB points into it), a guard page, the stack, and the
+ * record at the top. */
 #define SLOT_READONLY_PAGES 1
 #define SLOT_GUARD_PAGES 1
 

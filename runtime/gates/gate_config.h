@@ -92,7 +92,9 @@ struct ThreadRecord {
   uint64_t reserved0;
   uint64_t callout_rsp;
   uint64_t signal_frame;
-  unsigned char reserved[REC_SIZE - 40];
+  uint64_t caller_fs;  // the fs base of the gate's caller, restored on the way out
+  uint64_t signal_fs;  // the interrupted fs base while a signal handler runs
+  uint64_t tcb;        // the record's trusted TCB: its fs base inside the domain
 
   // In use: a thread runs on this record's stack (or is suspended in a
   // callback or a signal handler it left it for).
@@ -105,6 +107,9 @@ static_assert(offsetof(ThreadRecord, owner) == REC_OWNER);
 static_assert(offsetof(ThreadRecord, saved_rsp) == REC_SAVED_RSP);
 static_assert(offsetof(ThreadRecord, callout_rsp) == REC_CALLOUT_RSP);
 static_assert(offsetof(ThreadRecord, signal_frame) == REC_SIGNAL_FRAME);
+static_assert(offsetof(ThreadRecord, caller_fs) == REC_CALLER_FS);
+static_assert(offsetof(ThreadRecord, signal_fs) == REC_SIGNAL_FS);
+static_assert(offsetof(ThreadRecord, tcb) == REC_TCB);
 
 // The outbound gate's target description (CALLOUT_* in gate_abi.h).
 struct CalloutTarget {

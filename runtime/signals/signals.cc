@@ -1033,6 +1033,7 @@ extern "C" gates::ThreadRecord* cordon_internal_signal_adopt(unsigned char* fram
     if (owner != 0 && (syscall(SYS_tgkill, getpid(), owner, 0) == 0 || errno != ESRCH)) return nullptr;
     if (!__atomic_compare_exchange_n(&r->owner, &owner, tid, false, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE))
       return nullptr;
+    domains::InstallTrustedTcb(domains::kTrustedDomain, r, tid);
   }
   *slot = static_cast<uint32_t>(i);
   return r;

@@ -106,7 +106,7 @@ TEST(ApiInit, FailsClosedOnThisHost) {
 }
 
 TEST(ApiErrors, EveryStatusHasASentence) {
-  for (int s = 0; s >= CORDON_E_NO_CODE_REGION; --s) {
+  for (int s = 0; s >= CORDON_E_NO_FSGSBASE; --s) {
     EXPECT_STRNE(cordon_strerror(s), "unknown Cordon status code") << s;
   }
   EXPECT_STREQ(cordon_strerror(-999), "unknown Cordon status code");
