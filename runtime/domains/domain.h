@@ -12,8 +12,8 @@
 #include <cstdint>
 
 #include "cordon/cordon.h"
-#include "runtime/gates/gate_config.h"
 #include "runtime/domains/trusted_tls.h"
+#include "runtime/gates/gate_config.h"
 #include "runtime/heap/trusted_heap.h"
 
 namespace cordon::domains {
@@ -41,8 +41,8 @@ struct DomainState {
   uint64_t signal_token[2];  // DSTATE_SIGNAL_TOKEN: the gates' rt_sigreturn reads it
   std::atomic<uint32_t> next_entry;
   heap::TrustedHeap* heap;
-  const TlsTemplate* tls;  // this domain's copy (trusted_tls.h), in its heap
-  uint64_t canary;         // the stack protector's guard in its records' TCBs
+  const TlsTemplate* tls;             // this domain's copy (trusted_tls.h), in its heap
+  uint64_t canary;                    // the stack protector's guard in its records' TCBs
   uint64_t table[CORDON_TABLE_SIZE];  // entry functions, by id
 };
 

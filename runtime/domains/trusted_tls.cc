@@ -2,6 +2,7 @@
 // (trusted_tls.h).
 #include "runtime/domains/trusted_tls.h"
 
+#include <ctype.h>
 #include <dlfcn.h>
 #include <link.h>
 #include <sys/auxv.h>
@@ -25,7 +26,7 @@ constexpr size_t RoundUp(size_t v, size_t to) {
 // startup ones, and glibc would realloc() a dtv that is too short (which a
 // dtv in trusted memory is not: it would abort).
 constexpr uint32_t kDtvCapacity = 256;
-constexpr uint64_t kDtvUnallocated = ~uint64_t{0};  // glibc's TLS_DTV_UNALLOCATED
+constexpr uint64_t kDtvUnallocated = ~uint64_t{0};   // glibc's TLS_DTV_UNALLOCATED
 constexpr unsigned long kHwcap2Fsgsbase = 1ul << 1;  // HWCAP2_FSGSBASE
 
 // The x86-64 tcbhead_t fields the builder sets (glibc sysdeps/x86_64/nptl/tls.h).
@@ -125,14 +126,27 @@ std::vector<unsigned char> BuildTemplate(std::string* why) {
   t.robust_offset = -1;
   void* head = nullptr;
   size_t head_len = 0;
-  if (hw::RawSyscall3(SYS_get_robust_list, 0, reinterpret_cast<long>(&head), reinterpret_cast<long>(&head_len)) ==
-          0 &&
+  if (hw::RawSyscall3(SYS_get_robust_list, 0, reinterpret_cast<long>(&head),
+                      reinterpret_cast<long>(&head_len)) == 0 &&
       head != nullptr) {
     const auto off = reinterpret_cast<uint64_t>(head) - c.tp;
     if (off + 24 <= pthread_size) t.robust_offset = static_cast<int64_t>(off);
   }
   if (__rseq_size >= 8 && __rseq_offset > 0 && static_cast<uint64_t>(__rseq_offset) + 8 <= pthread_size) {
     t.rseq_offset = __rseq_offset;
+  }
+  // A thread's ctype pointers are set by __ctype_init() when glibc starts
+  // the thread, not by the TLS image; without them isdigit() and the rest
+  // would read through NULL.
+  const void* const ctype_locs[3] = {__ctype_b_loc(), __ctype_tolower_loc(), __ctype_toupper_loc()};
+  for (int i = 0; i < 3; ++i) {
+    const auto at = reinterpret_cast<uint64_t>(ctype_locs[i]);
+    if (at >= c.tp || c.tp - at > c.below || c.tp - at < 8) {
+      *why = "the C library's ctype state is not in its static TLS";
+      return {};
+    }
+    t.ctype_offset[i] = c.tp - at;
+    memcpy(&t.ctype_value[i], ctype_locs[i], 8);
   }
   t.nmodules = static_cast<uint32_t>(c.modules.size());
   std::copy(c.modules.begin(), c.modules.end(), t.modules);
@@ -178,6 +192,7 @@ uint64_t BuildTrustedTcb(const TlsTemplate& t, unsigned char* area, uint32_t tid
     if (m.filesz != 0) memcpy(block, t.Images() + m.image, m.filesz);
     dtv[2 * (m.modid + 1)] = reinterpret_cast<uint64_t>(block);
   }
+  for (int i = 0; i < 3; ++i) Put(tp - t.ctype_offset[i], t.ctype_value[i]);
   Put(tp + kTcbSelf, tp_value);
   Put(tp + kTcbDtv, reinterpret_cast<uint64_t>(dtv + 2));
   Put(tp + kTcbSelfAgain, tp_value);

@@ -47,6 +47,12 @@ struct TlsTemplate {
   uint64_t pointer_guard;  // the process's pointer-mangling guard
   int64_t robust_offset;   // of the robust-futex list head, or -1
   int64_t rseq_offset;     // of the rseq area from the thread pointer, 0 if none
+  // glibc's per-thread ctype table pointers (__ctype_b_loc() and the
+  // tolower/toupper ones): offset below the thread pointer and value, as
+  // __ctype_init() set them for the thread that ran cordon_init(). They
+  // point at the locale's read-only tables.
+  uint64_t ctype_offset[3];
+  uint64_t ctype_value[3];
   uint32_t dtv_capacity;
   uint32_t nmodules;
   TlsModule modules[kMaxTlsModules];

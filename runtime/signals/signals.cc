@@ -1028,9 +1028,12 @@ extern "C" gates::ThreadRecord* cordon_internal_signal_adopt(unsigned char* fram
   auto* r = reinterpret_cast<gates::ThreadRecord*>(c.records + i * c.stride);
   if (frame < AltstackLow(r) || frame >= AltstackLow(r) + AltstackBytes()) return nullptr;
   uint32_t owner = __atomic_load_n(&r->owner, __ATOMIC_ACQUIRE);
-  const auto tid = static_cast<uint32_t>(syscall(SYS_gettid));
+  // Raw system calls: glibc's syscall() writes errno through fs, which
+  // need not be this thread's here.
+  const auto tid = static_cast<uint32_t>(hw::RawSyscall3(SYS_gettid, 0, 0, 0));
   if (owner != tid) {
-    if (owner != 0 && (syscall(SYS_tgkill, getpid(), owner, 0) == 0 || errno != ESRCH)) return nullptr;
+    const long pid = hw::RawSyscall3(SYS_getpid, 0, 0, 0);
+    if (owner != 0 && hw::RawSyscall3(SYS_tgkill, pid, owner, 0) != -ESRCH) return nullptr;
     if (!__atomic_compare_exchange_n(&r->owner, &owner, tid, false, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE))
       return nullptr;
     domains::InstallTrustedTcb(domains::kTrustedDomain, r, tid);

@@ -2,7 +2,8 @@
 // storage"): trusted code runs on its record's own TCB, never on its
 // caller's, whatever the caller did to its TCB, its TLS or its fs base.
 //  - what trusted code sees: its fs base, errno, canary and pthread_self()
-//    are its record's, in trusted memory; the caller's come back intact;
+//    are its record's, in trusted memory, and ctype works; the caller's
+//    come back intact;
 //  - the cancellation attack: a caller's TCB that says "cancelled, unwind
 //    to here" is not followed by a cancellation point in trusted code
 //    (before the fix, the longjmp ran the attacker's code with the domain's
@@ -13,6 +14,7 @@
 //    process as before (the signal entry finds the record without TLS);
 //    from 6.12 on, the handler of a signal that interrupted trusted code
 //    runs on the caller's fs base and trusted code resumes on its TCB.
+#include <ctype.h>
 #include <dlfcn.h>
 #include <errno.h>
 #include <gtest/gtest.h>
@@ -30,8 +32,12 @@
 #include "cordon/cordon.h"
 #include "runtime/domains/domain.h"
 #include "tests/support/child.h"
+#include "tests/support/fs_base.h"
 #include "tests/support/judge.h"
 #include "tests/support/signal_policy.h"
+
+extern "C" void __pthread_register_cancel(void* buf);
+extern "C" void __pthread_unregister_cancel(void* buf);
 
 namespace {
 
@@ -40,21 +46,15 @@ using cordon::testing::ChildOutcome;
 using cordon::testing::Evidence;
 using cordon::testing::ExpectNotLeaked;
 using cordon::testing::ExposeToJudge;
+using cordon::testing::FsBase;
 using cordon::testing::JudgeAttack;
 using cordon::testing::LoadJudgeSecret;
 using cordon::testing::LockDownForAttack;
 using cordon::testing::OnlyFaultSignalsHaveHandlers;
 using cordon::testing::RunInChild;
+using cordon::testing::SetFsBase;
 using cordon::testing::Verdict;
 
-uint64_t FsBase() {
-  uint64_t v;
-  __asm__ volatile("rdfsbase %0" : "=r"(v));
-  return v;
-}
-void SetFsBase(uint64_t v) {
-  __asm__ volatile("wrfsbase %0" : : "r"(v) : "memory");
-}
 uint64_t Canary() {
   uint64_t v;
   __asm__ volatile("mov %%fs:0x28, %0" : "=r"(v));
@@ -83,6 +83,11 @@ uint64_t EntryCanary(uint64_t, uint64_t, uint64_t, uint64_t, uint64_t) {
 uint64_t EntrySelf(uint64_t, uint64_t, uint64_t, uint64_t, uint64_t) {
   return reinterpret_cast<uint64_t>(pthread_self());
 }
+// glibc's ctype functions read per-thread table pointers from TLS.
+uint64_t EntryCtype(uint64_t c, uint64_t, uint64_t, uint64_t, uint64_t) {
+  const int ch = static_cast<int>(c);
+  return (isdigit(ch) ? 1u : 0u) | (isalpha(ch) ? 2u : 0u) | static_cast<uint64_t>(toupper(ch)) << 8;
+}
 // A libc cancellation point, as key generation calls it.
 uint64_t EntryGetrandom(uint64_t, uint64_t, uint64_t, uint64_t, uint64_t) {
   return static_cast<uint64_t>(getrandom(g_trusted_buf, 16, 0));
@@ -102,9 +107,9 @@ uint64_t EntrySpin(uint64_t, uint64_t, uint64_t, uint64_t, uint64_t) {
   return FsBase();
 }
 
-cordon_entry g_fs, g_errno_at, g_fail, g_canary, g_self, g_rand, g_fault, g_spin;
+cordon_entry g_fs, g_errno_at, g_fail, g_canary, g_self, g_rand, g_fault, g_spin, g_ctype;
 
-void SetUp() {
+void SetUpChild() {
   cordon_options o;
   cordon_options_init(&o);
   CHILD_CHECK(cordon_init(&o) == CORDON_OK);
@@ -117,6 +122,7 @@ void SetUp() {
   CHILD_CHECK(cordon_register(d, EntryGetrandom, "getrandom", &g_rand) == CORDON_OK);
   CHILD_CHECK(cordon_register(d, EntryFault, "fault", &g_fault) == CORDON_OK);
   CHILD_CHECK(cordon_register(d, EntrySpin, "spin", &g_spin) == CORDON_OK);
+  CHILD_CHECK(cordon_register(d, EntryCtype, "ctype", &g_ctype) == CORDON_OK);
   void* p = nullptr;
   CHILD_CHECK(cordon_malloc(64, &p) == CORDON_OK);
   g_trusted_buf = static_cast<uint8_t*>(p);
@@ -131,7 +137,7 @@ uint64_t Call(const cordon_entry& e) {
 // errno come back as they were.
 TEST(TrustedTls, TrustedCodeRunsOnATcbOfItsOwn) {
   const ChildOutcome o = RunInChild([] {
-    SetUp();
+    SetUpChild();
     const uint64_t fs = FsBase();
     const uint64_t inside = Call(g_fs);
     CHILD_CHECK(inside != fs);
@@ -150,12 +156,17 @@ TEST(TrustedTls, TrustedCodeRunsOnATcbOfItsOwn) {
     // code knows and may change).
     CHILD_CHECK(Call(g_canary) != Canary());
     CHILD_CHECK((Call(g_canary) & 0xff) == 0);
+    // The ctype tables are there (set per thread by glibc, not by the TLS
+    // image): found by the TCB's builder.
+    CHILD_CHECK(cordon_call(g_ctype, '7', 0, 0, 0, 0) == (1u | uint64_t{'7'} << 8));
+    CHILD_CHECK(cordon_call(g_ctype, 'q', 0, 0, 0, 0) == (2u | uint64_t{'Q'} << 8));
     // Same record, same TCB; another thread, another one.
     CHILD_CHECK(Call(g_fs) == inside);
     static uint64_t other = 0;
     pthread_t th;
     CHILD_CHECK(pthread_create(
-                    &th, nullptr, [](void*) -> void* {
+                    &th, nullptr,
+                    [](void*) -> void* {
                       other = Call(g_fs);
                       return nullptr;
                     },
@@ -210,13 +221,14 @@ CancelFields FindCancelFields() {
   const auto* desc = static_cast<const uint32_t*>(dlsym(RTLD_DEFAULT, "_thread_db_pthread_cancelhandling"));
   CHILD_CHECK(desc != nullptr && desc[0] == 32);
   const CancelFields f{desc[2], desc[2] - 8};
+  // What C's pthread_cleanup_push() calls (C++'s uses a destructor).
   auto* self = reinterpret_cast<unsigned char*>(pthread_self());
-  uint64_t before, after;
-  memcpy(&before, self + f.jmp_buf, 8);
-  pthread_cleanup_push([](void*) {}, nullptr);
-  memcpy(&after, self + f.jmp_buf, 8);
-  pthread_cleanup_pop(0);
-  CHILD_CHECK(before != after);
+  static UnwindBuf probe;
+  __pthread_register_cancel(&probe);
+  uint64_t seen;
+  memcpy(&seen, self + f.jmp_buf, 8);
+  __pthread_unregister_cancel(&probe);
+  CHILD_CHECK(seen == reinterpret_cast<uint64_t>(&probe));
   return f;
 }
 
@@ -228,7 +240,7 @@ void ForgeCancellation(unsigned char* tp, const CancelFields& f) {
   memset(&g_ubuf, 0, sizeof g_ubuf);
   g_ubuf.cancel_jmp_buf[0].jmp_buf[6] =
       Mangle(reinterpret_cast<uint64_t>(g_evil_stack + sizeof g_evil_stack - 72), guard);  // rsp
-  g_ubuf.cancel_jmp_buf[0].jmp_buf[7] = Mangle(reinterpret_cast<uint64_t>(&Evil), guard);   // rip
+  g_ubuf.cancel_jmp_buf[0].jmp_buf[7] = Mangle(reinterpret_cast<uint64_t>(&Evil), guard);  // rip
   const uint64_t ub = reinterpret_cast<uint64_t>(&g_ubuf);
   const uint32_t canceled = 1u << 3;  // CANCELED_BIT, enabled and deferred
   const uint32_t many = 1;
@@ -241,13 +253,19 @@ void ForgeCancellation(unsigned char* tp, const CancelFields& f) {
 // entry's getrandom() (a cancellation point) does not follow it.
 TEST(TrustedTls, TheCallersCancellationStateIsNotFollowed) {
   const Verdict v = JudgeAttack([] {
-    SetUp();
+    SetUpChild();
     g_secret = LoadJudgeSecret();
     LockDownForAttack(CORDON_VIOLATION_KILL);
     const CancelFields f = FindCancelFields();
     CHILD_CHECK(Call(g_rand) == 16);  // an ordinary call first
-    ForgeCancellation(reinterpret_cast<unsigned char*>(pthread_self()), f);
+    // The forgery, the call, and the TCB as it was (untrusted code's own
+    // libc calls would follow the forgery too, without the domain's rights).
+    auto* self = reinterpret_cast<unsigned char*>(pthread_self());
+    unsigned char saved[16];
+    memcpy(saved, self + f.jmp_buf, sizeof saved);
+    ForgeCancellation(self, f);
     const uint64_t r = Call(g_rand);
+    memcpy(self + f.jmp_buf, saved, sizeof saved);
     CHILD_CHECK(g_evil_ran.load() == 0);
     CHILD_CHECK(r == 16);
   });
@@ -260,7 +278,7 @@ TEST(TrustedTls, TheCallersCancellationStateIsNotFollowed) {
 // way: not followed either, and trusted code's errno is not written there.
 TEST(TrustedTls, AForgedTcbAtAnotherFsBaseIsNotFollowed) {
   const Verdict v = JudgeAttack([] {
-    SetUp();
+    SetUpChild();
     g_secret = LoadJudgeSecret();
     LockDownForAttack(CORDON_VIOLATION_KILL);
     const CancelFields f = FindCancelFields();
@@ -313,7 +331,7 @@ TEST(TrustedTls, AForgedTcbAtAnotherFsBaseIsNotFollowed) {
 // frame is, not through TLS (which that PKRU could not read).
 TEST(TrustedTls, AFaultOnTheTcbStopsTheProcessWithTheMessage) {
   const ChildOutcome o = RunInChild([] {
-    SetUp();
+    SetUpChild();
     LockDownForAttack(CORDON_VIOLATION_KILL);
     (void)Call(g_fault);
   });
@@ -333,7 +351,7 @@ std::atomic<long> g_spinner{0};
 
 TEST(TrustedTls, HandlersRunOnTheCallersFsBaseAndTrustedCodeResumesOnItsTcb) {
   const Verdict v = JudgeAttack([] {
-    SetUp();
+    SetUpChild();
     g_secret = LoadJudgeSecret();
     struct sigaction sa {};
     sa.sa_handler = [](int) {
@@ -353,7 +371,8 @@ TEST(TrustedTls, HandlersRunOnTheCallersFsBaseAndTrustedCodeResumesOnItsTcb) {
     g_spinner.store(syscall(SYS_gettid));
     pthread_t th;
     CHILD_CHECK(pthread_create(
-                    &th, nullptr, [](void*) -> void* {
+                    &th, nullptr,
+                    [](void*) -> void* {
                       while (g_inside.load() == 0) {
                       }
                       syscall(SYS_tgkill, getpid(), g_spinner.load(), SIGUSR1);
