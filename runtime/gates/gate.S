@@ -54,6 +54,13 @@ cordon_gate_config:
         .zero CFG_SIZE - CFG_SIGNAL_BLOCK_ALL - 8
         .size cordon_gate_config, CFG_SIZE
 
+/* A layout knob like the .skip before cordon_signal_entry, for data: its
+ * size moves .bss, and with it the displacements of rip-relative loads of
+ * .bss variables. A chance XRSTOR or WRPKRU in such a displacement (the
+ * pass_scan and programs_clean tests say when) is mended by changing it. */
+        .section .data.cordon_layout, "aw", @progbits
+        .zero 64
+
 /* The only way Cordon writes PKRU: load the value from the config page,
  * WRPKRU (at label site, listed in the gate-site table), then compare what
  * was loaded with the same config value. Code that jumps straight to the

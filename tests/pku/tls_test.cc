@@ -132,6 +132,35 @@ uint64_t Call(const cordon_entry& e) {
   return cordon_call(e, 0, 0, 0, 0, 0);
 }
 
+// C++ in trusted code: an exception thrown and caught inside (the unwinder
+// and libstdc++'s per-thread exception state are TLS), and a thread_local
+// object with a constructor, each on the record's TCB. Returns the sum of
+// what it saw, or 0.
+thread_local int t_calls = 100;  // starts at its initializer in each TCB
+uint64_t EntryCxx(uint64_t x, uint64_t, uint64_t, uint64_t, uint64_t) {
+  ++t_calls;
+  try {
+    if (x != 0) throw static_cast<int>(x);
+  } catch (int v) {
+    return static_cast<uint64_t>(v) + static_cast<uint64_t>(t_calls);
+  }
+  return 0;
+}
+cordon_entry g_cxx;
+
+TEST(TrustedTls, CxxExceptionsAndThreadLocalsWorkOnTheTcb) {
+  const ChildOutcome o = RunInChild([] {
+    SetUpChild();
+    CHILD_CHECK(cordon_register(cordon_trusted_domain(), EntryCxx, "cxx", &g_cxx) == CORDON_OK);
+    t_calls = 5;  // the caller's own copy: trusted code never sees it
+    CHILD_CHECK(cordon_call(g_cxx, 7, 0, 0, 0, 0) == 7 + 101);
+    CHILD_CHECK(cordon_call(g_cxx, 9, 0, 0, 0, 0) == 9 + 102);
+    CHILD_CHECK(t_calls == 5);
+  });
+  EXPECT_TRUE(o.exited) << "signal " << o.signal << "\n" << o.err;
+  EXPECT_EQ(o.exit_code, 0) << o.err;
+}
+
 // Trusted code's fs base, errno, canary and pthread_self() are its
 // record's, in trusted memory, one TCB per thread; the caller's fs base and
 // errno come back as they were.
