@@ -467,6 +467,7 @@ int cordon_lockdown_ex(const cordon_lockdown_options* opts) {
     return StatusOf(gates::GateFor(domains::kTrustedDomain)(reinterpret_cast<uint64_t>(program), count, 0, 0,
                                                             0, domains::kBuiltinLoadFilter));
   };
+  plan.seal_entry_tables = [](std::string* why) { return domains::SealEntryTables(why); };
   // Set-up closes first: the config page cannot change once the filter is in.
   const uint32_t errno_mode = plan.filter.violation == cordon::policy::Violation::kErrno ? 1 : 0;
   if (!gates::UpdateConfig([&](gates::GateConfig& g) {

@@ -9,11 +9,13 @@
 
 #include <cstring>
 #include <new>
+#include <string>
 
 #include "runtime/code/code_region.h"
 #include "runtime/core/check.h"
 #include "runtime/hardware/pkey.h"
 #include "runtime/hardware/readback.h"
+#include "runtime/hardware/smaps.h"
 #include "runtime/policy/memory_guard.h"
 #include "runtime/signals/signals.h"
 
@@ -389,6 +391,31 @@ bool IsUntrustedRange(const void* addr, size_t len) {
   // The config page itself is never a valid target for a trusted write.
   const auto cfg = reinterpret_cast<uint64_t>(&Config());
   return !(a < cfg + CFG_SIZE && end > cfg);
+}
+
+bool SealEntryTables(std::string* why) {
+  static_assert(offsetof(DomainState, table) % 4096 == 0 && sizeof(DomainState::table) % 4096 == 0);
+  for (int d = 1; Exists(d); ++d) {
+    auto* table = StateOf(d)->table;
+    const int key = KeyOf(d);
+    if (hw::SysPkeyMprotect(table, sizeof(DomainState::table), PROT_READ, key) != 0) {
+      *why = "cannot make domain " + std::to_string(d) + "'s entry table read-only: " + strerror(errno);
+      return false;
+    }
+    // Read back: a filter installed before may fake the call.
+    const auto maps = hw::MappingsIn(reinterpret_cast<uintptr_t>(table),
+                                     reinterpret_cast<uintptr_t>(table) + sizeof(DomainState::table));
+    bool sealed = maps.has_value() && !maps->empty();
+    for (const auto& m : maps.value_or(std::vector<hw::MappingInfo>{})) {
+      sealed = sealed && m.perms.compare(0, 3, "r--") == 0 && m.pkey == key;
+    }
+    if (!sealed) {
+      *why =
+          "domain " + std::to_string(d) + "'s entry table is not read-only under its key after pkey_mprotect";
+      return false;
+    }
+  }
+  return true;
 }
 
 // Record r of domain d gets a fresh TCB for thread tid, in its slot's TCB

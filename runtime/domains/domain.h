@@ -10,6 +10,7 @@
 #include <atomic>
 #include <cstddef>
 #include <cstdint>
+#include <string>
 
 #include "cordon/cordon.h"
 #include "runtime/domains/trusted_tls.h"
@@ -41,9 +42,12 @@ struct DomainState {
   uint64_t signal_token[2];  // DSTATE_SIGNAL_TOKEN: the gates' rt_sigreturn reads it
   std::atomic<uint32_t> next_entry;
   heap::TrustedHeap* heap;
-  const TlsTemplate* tls;             // this domain's copy (trusted_tls.h), in its heap
-  uint64_t canary;                    // the stack protector's guard in its records' TCBs
-  uint64_t table[CORDON_TABLE_SIZE];  // entry functions, by id
+  const TlsTemplate* tls;  // this domain's copy (trusted_tls.h), in its heap
+  uint64_t canary;         // the stack protector's guard in its records' TCBs
+  // Entry functions, by id, on pages of their own: read-only from the
+  // lockdown on (SealEntryTables), when no entry can be registered, so that
+  // no write of trusted code can add one.
+  alignas(4096) uint64_t table[CORDON_TABLE_SIZE];
 };
 
 static_assert(offsetof(DomainState, signal_token) == DSTATE_SIGNAL_TOKEN);
@@ -76,6 +80,11 @@ int CreateDomain(const cordon_options& opts, int* index_out);
 // Builds a fresh trusted TCB (trusted_tls.h) in record r's slot of domain
 // d for thread tid, and stores its thread pointer in the record. Inside d.
 void InstallTrustedTcb(int d, gates::ThreadRecord* r, uint32_t tid);
+
+// Makes every domain's entry table read-only (keeping its key) and reads
+// the protection back; at the lockdown, after which no entry can be
+// registered. *why says what failed.
+bool SealEntryTables(std::string* why);
 
 // Where the calling thread stands relative to domain d.
 enum class Position { kUntrusted, kInside, kElsewhere };

@@ -11,10 +11,12 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <map>
 #include <set>
 
 #include "cordon/cordon.h"
 #include "runtime/gates/gate_config.h"
+#include "runtime/inspector/plt.h"
 #include "runtime/inspector/process.h"
 
 namespace cordon::inspector {
@@ -243,6 +245,39 @@ int EnforceOnProcess(uint32_t policy, std::vector<ReportEntry>* report) {
     }
   }
   return CORDON_OK;
+}
+
+bool PinWritablePlts(std::string* why) {
+  auto pins = PlanPltPins();
+  if (!pins.ok()) {
+    *why = pins.error();
+    return false;
+  }
+  // One private copy per page: entries are 16-aligned in 16-aligned
+  // sections, so none spans two pages.
+  std::map<uint64_t, std::vector<const PltPin*>> by_page;
+  for (const PltPin& p : *pins) by_page[p.address & ~(kPage - 1)].push_back(&p);
+  for (const auto& entry : by_page) {
+    const uint64_t page = entry.first;
+    const std::vector<const PltPin*>& list = entry.second;
+    bool unchanged = true;
+    const bool copied = ReplaceWithCopy(
+        page, kPage, PROT_READ | PROT_EXEC,
+        [&](uint8_t* bytes) {
+          for (const PltPin* p : list) {
+            if (memcmp(bytes + (p->address - page), p->original, kPltEntrySize) != 0) unchanged = false;
+          }
+          if (!unchanged) return;
+          for (const PltPin* p : list) memcpy(bytes + (p->address - page), p->pinned, kPltEntrySize);
+        },
+        why);
+    if (!copied) return false;
+    if (!unchanged) {
+      *why = "the PLT of " + list.front()->object + " changed while it was being pinned";
+      return false;
+    }
+  }
+  return true;
 }
 
 bool PrivatizeExecutableMemory(std::string* why) {

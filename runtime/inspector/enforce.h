@@ -41,6 +41,13 @@ void EnableDlopenInspection();
 // From now on dlopen() refuses every library that is not loaded yet.
 void RefuseDlopen();
 
+// Rewrites every PLT entry that jumps through a slot left writable after
+// start-up into a direct jump to the slot's target (plt.h), on private
+// copies of the pages. Fails with *why if an object still binds lazily or
+// an entry cannot be rewritten; what was pinned before stays (it jumps
+// where it jumped).
+bool PinWritablePlts(std::string* why);
+
 // Replaces every executable mapping that is backed by a file or shared with
 // a private anonymous copy of the same bytes, so that no file write and no
 // other mapping can change code from now on. Fails, changing nothing, if

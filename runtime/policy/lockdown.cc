@@ -265,11 +265,18 @@ int Lockdown(const LockdownPlan& plan, bool* changed) {
   std::vector<inspector::ReportEntry> report;
   if (const int s = inspector::EnforceOnProcess(plan.inspect_policy, &report); s != CORDON_OK) return s;
   if (g_before_privatize != nullptr) g_before_privatize();
-  // The copies are scanned, not the files: what runs is what was scanned.
+  // PLT entries of libraries linked without -z now jump through slots that
+  // stay writable: straight to their targets from now on (inspector/plt.h).
+  // Then the copies are scanned, not the files: what runs is what was
+  // scanned.
   std::string why;
+  if (!inspector::PinWritablePlts(&why)) return Refuse(CORDON_E_UNSAFE_CODE, "PLT pinning: " + why);
   if (!inspector::PrivatizeExecutableMemory(&why)) return Refuse(CORDON_E_UNSAFE_CODE, why);
   // From here on a failure leaves the process partly locked.
   *changed = true;
+  // No entry can be registered from now on (Config().locked, below): the
+  // tables become read-only, so that no write of trusted code can add one.
+  if (plan.seal_entry_tables && !plan.seal_entry_tables(&why)) return Failed(why);
   if (plan.filter.violation == Violation::kKill) {
     for (int nr = 0; nr < kNamedCalls; ++nr) {
       if (g_names[nr] == nullptr) g_names[nr] = seccomp_syscall_resolve_num_arch(SCMP_ARCH_X86_64, nr);

@@ -25,6 +25,9 @@ struct LockdownPlan {
   // Loads the filter's BPF program from trusted memory, with the token in
   // place of the placeholder; returns a cordon_status.
   std::function<int(const sock_filter*, size_t)> load_filter;
+  // Makes the domains' entry tables read-only (domains::SealEntryTables);
+  // false with *why when it cannot.
+  std::function<bool(std::string*)> seal_entry_tables;
 };
 
 // Returns a cordon_status; every refusal also says why on stderr. The checks

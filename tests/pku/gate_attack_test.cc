@@ -608,4 +608,33 @@ TEST(GateClaim, SignalsDuringGateCallsNeverStopTheProcess) {
   ExpectNotLeaked(v);
 }
 
+// The entry table is read-only from the lockdown on: a write of trusted
+// code into it (the write primitive a confused trusted function would give)
+// faults, and the process stops, instead of adding an entry point.
+uint64_t WriteWord(uint64_t at, uint64_t value, uint64_t, uint64_t, uint64_t) {
+  *reinterpret_cast<volatile uint64_t*>(at) = value;
+  return 0;
+}
+cordon_entry g_write_word;
+
+TEST(GateTable, TheEntryTableIsReadOnlyAfterTheLockdown) {
+  const Verdict v = JudgeAttack([] {
+    (void)SetUpChild();
+    CHILD_CHECK(cordon_register(cordon_trusted_domain(), WriteWord, "write_word", &g_write_word) ==
+                CORDON_OK);
+    const uint64_t table = cordon::gates::Config().domains[kTrusted].table;
+    // Before the lockdown the table takes the write (slot 1000 is unused).
+    CHILD_CHECK(cordon_call(g_write_word, table + 8 * 1000, reinterpret_cast<uint64_t>(&Nothing), 0, 0, 0) ==
+                0);
+    CHILD_CHECK(cordon_call(cordon_entry{cordon_trusted_domain(), 1000}, 0, 0, 0, 0, 0) == 0);
+    LockDownForAttack(CORDON_VIOLATION_KILL);
+    ExposeToJudge();
+    (void)cordon_call(g_write_word, table + 8 * 1001, reinterpret_cast<uint64_t>(&Nothing), 0, 0, 0);
+    Say("the write into the entry table went through\n");
+  });
+  ExpectStopped(v, "signal 11 (si_code 2)");
+  EXPECT_NE(v.outcome.err.find("in code of domain 1"), std::string::npos) << v.outcome.err;
+  EXPECT_EQ(v.out.find("went through"), std::string::npos) << v.out;
+}
+
 }  // namespace
