@@ -107,6 +107,17 @@ Expected<std::vector<PltPin>> PlanPltPins() {
       failure = "cannot read " + o.path + " to find its PLT: " + elf.error();
       break;
     }
+    // A slot that points back into the object's PLT (.plt or .plt.sec) is
+    // still to be bound lazily.
+    const auto in_plt = [&](uint64_t a) {
+      for (const ElfSection& s : elf->sections()) {
+        if ((s.name == ".plt" || s.name == ".plt.sec") && a >= o.base + s.addr &&
+            a < o.base + s.addr + s.size) {
+          return true;
+        }
+      }
+      return false;
+    };
     for (const ElfSection& s : elf->sections()) {
       if (s.name != ".plt" && s.name != ".plt.sec") continue;
       for (uint64_t off = 0; off + kPltEntrySize <= s.size; off += kPltEntrySize) {
@@ -130,7 +141,7 @@ Expected<std::vector<PltPin>> PlanPltPins() {
         const auto it = slots.find(slot);
         if (it == slots.end()) continue;
         const uint64_t target = it->second;
-        if (target >= o.base + s.addr && target < o.base + s.addr + s.size) {
+        if (in_plt(target)) {
           failure = o.path +
                     " still binds lazily (a PLT slot points back into its PLT); start the program "
                     "with LD_BIND_NOW=1";
