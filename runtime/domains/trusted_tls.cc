@@ -53,6 +53,7 @@ struct Collect {
   uint64_t below;
   std::vector<TlsModule> modules;
   std::vector<unsigned char> images;
+  std::vector<std::pair<uint64_t, uint64_t>> writable;  // the modules' writable segments
   std::string why;
 };
 
@@ -73,6 +74,33 @@ int CollectModule(dl_phdr_info* info, size_t, void* arg) {
     c.modules.push_back({c.tp - data, info->dlpi_tls_modid, ph.p_filesz, ph.p_memsz, c.images.size()});
     const auto* image = reinterpret_cast<const unsigned char*>(info->dlpi_addr + ph.p_vaddr);
     c.images.insert(c.images.end(), image, image + ph.p_filesz);
+    for (int j = 0; j < info->dlpi_phnum; ++j) {
+      const ElfW(Phdr)& w = info->dlpi_phdr[j];
+      if (w.p_type == PT_LOAD && (w.p_flags & PF_W) != 0) {
+        c.writable.push_back({info->dlpi_addr + w.p_vaddr, info->dlpi_addr + w.p_vaddr + w.p_memsz});
+      }
+    }
+  }
+  return 0;
+}
+
+// The global locale object (glibc's _nl_global_locale, a struct
+// __locale_struct in libc's writable data) that the TLS images' locale
+// pointers (__libc_tsd_LOCALE, _nl_current_LC_*) lead to: the word of an
+// image that points into a module's writable data at an object whose
+// __ctype_b (after the 13 category pointers) is this thread's. 0 if none.
+uint64_t FindGlobalLocale(const Collect& c, uint64_t ctype_b) {
+  for (const TlsModule& m : c.modules) {
+    for (uint64_t off = 0; off + 8 <= m.filesz; off += 8) {
+      uint64_t v;
+      memcpy(&v, c.images.data() + m.image + off, 8);
+      for (const auto& [lo, hi] : c.writable) {
+        if (v < lo || v + kLocaleBytes > hi || v % 8 != 0) continue;
+        uint64_t b;
+        memcpy(&b, reinterpret_cast<const void*>(v + kLocaleCtypeB), 8);
+        if (b == ctype_b) return v;
+      }
+    }
   }
   return 0;
 }
@@ -105,7 +133,7 @@ std::vector<unsigned char> BuildTemplate(std::string* why) {
     *why = "the C library's thread layout is not one the runtime knows";
     return {};
   }
-  Collect c{ThreadPointer(), static_size - pthread_size, {}, {}, {}};
+  Collect c{ThreadPointer(), static_size - pthread_size, {}, {}, {}, {}};
   dl_iterate_phdr(CollectModule, &c);
   if (!c.why.empty()) {
     *why = c.why;
@@ -117,7 +145,7 @@ std::vector<unsigned char> BuildTemplate(std::string* why) {
   t.pthread_size = pthread_size;
   t.tid_offset = tid_offset;
   t.dtv_capacity = kDtvCapacity;
-  t.above = RoundUp(RoundUp(pthread_size, 64) + (kDtvCapacity + 2) * 16, kPage);
+  t.above = RoundUp(RoundUp(pthread_size, 64) + (kDtvCapacity + 2) * 16 + kLocaleBytes, kPage);
   uint64_t dtv, pointer_guard;
   __asm__ volatile("mov %%fs:8, %0" : "=r"(dtv));
   __asm__ volatile("mov %%fs:0x30, %0" : "=r"(pointer_guard));
@@ -148,6 +176,16 @@ std::vector<unsigned char> BuildTemplate(std::string* why) {
     t.ctype_offset[i] = c.tp - at;
     memcpy(&t.ctype_value[i], ctype_locs[i], 8);
   }
+  // The global locale, as it is now, for the TCBs' own copy: untrusted
+  // code can rewrite the global one (its category pointers, and with them
+  // the decimal point printf uses and the conversion functions mbrtowc
+  // calls), not a copy in the domain's memory.
+  t.locale = FindGlobalLocale(c, t.ctype_value[0]);
+  if (t.locale == 0) {
+    *why = "the C library's global locale is not where the runtime looks for it";
+    return {};
+  }
+  memcpy(t.locale_copy, reinterpret_cast<const void*>(t.locale), kLocaleBytes);
   t.nmodules = static_cast<uint32_t>(c.modules.size());
   std::copy(c.modules.begin(), c.modules.end(), t.modules);
   t.image_bytes = c.images.size();
@@ -193,6 +231,20 @@ uint64_t BuildTrustedTcb(const TlsTemplate& t, unsigned char* area, uint32_t tid
     dtv[2 * (m.modid + 1)] = reinterpret_cast<uint64_t>(block);
   }
   for (int i = 0; i < 3; ++i) Put(tp - t.ctype_offset[i], t.ctype_value[i]);
+  // The TCB's own locale, after the dtv; the images' pointers into the
+  // global one point into it instead.
+  unsigned char* locale = tp + RoundUp(t.pthread_size, 64) + (t.dtv_capacity + 2) * 16;
+  memcpy(locale, t.locale_copy, kLocaleBytes);
+  for (uint32_t i = 0; i < t.nmodules; ++i) {
+    unsigned char* block = tp - t.modules[i].offset;
+    for (uint64_t off = 0; off + 8 <= t.modules[i].filesz; off += 8) {
+      uint64_t v;
+      memcpy(&v, block + off, 8);
+      if (v >= t.locale && v < t.locale + kLocaleBytes) {
+        Put(block + off, reinterpret_cast<uint64_t>(locale) + (v - t.locale));
+      }
+    }
+  }
   Put(tp + kTcbSelf, tp_value);
   Put(tp + kTcbDtv, reinterpret_cast<uint64_t>(dtv + 2));
   Put(tp + kTcbSelfAgain, tp_value);

@@ -35,6 +35,10 @@ struct TlsModule {
 };
 
 inline constexpr uint32_t kMaxTlsModules = 64;
+// glibc's struct __locale_struct: 13 category pointers, the three ctype
+// table pointers, 13 names.
+inline constexpr size_t kLocaleBytes = 13 * 8 + 3 * 8 + 13 * 8;
+inline constexpr size_t kLocaleCtypeB = 13 * 8;
 
 // What every trusted TCB of this process is built from. One copy lives in
 // each domain's memory; the images follow the header.
@@ -53,6 +57,11 @@ struct TlsTemplate {
   // point at the locale's read-only tables.
   uint64_t ctype_offset[3];
   uint64_t ctype_value[3];
+  // The global locale object (untrusted memory) and a copy of it taken at
+  // cordon_init(): each TCB gets its own copy, and its TLS pointers into
+  // the global one point into that instead.
+  uint64_t locale;
+  unsigned char locale_copy[kLocaleBytes];
   uint32_t dtv_capacity;
   uint32_t nmodules;
   TlsModule modules[kMaxTlsModules];

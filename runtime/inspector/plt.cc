@@ -4,6 +4,7 @@
 #include <elf.h>
 #include <link.h>
 
+#include <cstdio>
 #include <cstring>
 #include <map>
 
@@ -81,7 +82,7 @@ std::optional<std::vector<uint8_t>> EncodePinnedEntry(uint64_t entry, uint64_t t
   return std::nullopt;
 }
 
-Expected<std::vector<PltPin>> PlanPltPins() {
+Expected<std::vector<PltPin>> PlanPltPins(bool every_slot_read) {
   std::vector<Object> objects;
   dl_iterate_phdr(CollectObject, &objects);
   // PLTs are in readable code (ld.so maps code r-x), and slots in data.
@@ -118,6 +119,8 @@ Expected<std::vector<PltPin>> PlanPltPins() {
       }
       return false;
     };
+    std::map<uint64_t, bool> pinned_slot;  // every writable slot must be one a pinned entry read
+    for (const auto& [slot, value] : slots) pinned_slot[slot] = false;
     for (const ElfSection& s : elf->sections()) {
       if (s.name != ".plt" && s.name != ".plt.sec") continue;
       for (uint64_t off = 0; off + kPltEntrySize <= s.size; off += kPltEntrySize) {
@@ -152,12 +155,24 @@ Expected<std::vector<PltPin>> PlanPltPins() {
           failure = "cannot pin a PLT entry of " + o.path + " without forming a WRPKRU or XRSTOR";
           break;
         }
+        pinned_slot[slot] = true;
         PltPin p{entry, {}, {}, o.path};
         memcpy(p.original, e, kPltEntrySize);
         memcpy(p.pinned, pinned->data(), kPltEntrySize);
         pins.push_back(std::move(p));
       }
       if (!failure.empty()) break;
+    }
+    if (!failure.empty()) break;
+    // Fail closed: a slot that no entry found here jumps through (no
+    // section headers, a PLT under another name) stays writable and read.
+    for (const auto& [slot, done] : pinned_slot) {
+      if (done || !every_slot_read) continue;
+      char where[32];
+      snprintf(where, sizeof where, "%#lx", static_cast<unsigned long>(slot));
+      failure = o.path + " has a writable jump slot at " + where +
+                " that no PLT entry the runtime found (.plt, .plt.sec) jumps through; link it with -z now";
+      break;
     }
     if (!failure.empty()) break;
   }

@@ -13,6 +13,7 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include <cstdio>
 #include <cstring>
 
 #include "tests/support/fs_base.h"
@@ -107,8 +108,25 @@ TEST(TrustedTls, GlibcRunsOnABuiltTcbThatHoldsNothingOfTheCallers) {
   errno_at = ErrnoAddress();
   after_close = CloseFails();
   const bool ctype_ok = isdigit('5') && !isdigit('x') && toupper('b') == 'B';
+  char num[16];
+  snprintf(num, sizeof num, "%.1f", 2.5);
   SetFsBase(fs);
   EXPECT_TRUE(ctype_ok);
+  EXPECT_STREQ(num, "2.5");
+  // No word of the TCB leads to the global locale object (untrusted
+  // memory); the TLS locale pointers lead into the TCB's own copy.
+  size_t into_global = 0, into_copy = 0;
+  for (size_t off = 0; off + 8 <= area.n; off += 8) {
+    uint64_t v;
+    memcpy(&v, area.p + off, 8);
+    if (v >= t->locale && v < t->locale + cordon::domains::kLocaleBytes) ++into_global;
+    if (v >= reinterpret_cast<uint64_t>(area.p) && v < reinterpret_cast<uint64_t>(area.p) + area.n &&
+        v >= tp + t->pthread_size) {
+      ++into_copy;
+    }
+  }
+  EXPECT_EQ(into_global, 0u);
+  EXPECT_GE(into_copy, 2u);  // __libc_tsd_LOCALE and at least one _nl_current_LC_*
 
   EXPECT_EQ(seen_init, 31337);  // the image, not the caller's value
   EXPECT_EQ(seen_zero, 0);
