@@ -7,6 +7,7 @@
 #include <cstdio>
 #include <cstring>
 #include <map>
+#include <set>
 
 #include "runtime/inspector/elf_file.h"
 #include "runtime/inspector/patterns.h"
@@ -49,6 +50,28 @@ int CollectObject(dl_phdr_info* info, size_t, void* arg) {
   }
   if (o.jmprel != 0 && o.pltrelsz != 0) out.push_back(std::move(o));
   return 0;
+}
+
+// The target of an entry in one of EncodePinnedEntry's forms, if it is one.
+std::optional<uint64_t> PinnedTarget(uint64_t entry, const uint8_t* e) {
+  const auto int3_from = [&](size_t i) {
+    for (; i < kPltEntrySize; ++i) {
+      if (e[i] != kInt3) return false;
+    }
+    return true;
+  };
+  if (e[0] == 0xe9 && int3_from(5)) {
+    int32_t rel;
+    memcpy(&rel, e + 1, 4);
+    return entry + 5 + static_cast<int64_t>(rel);
+  }
+  const uint8_t jmp_rip0[6] = {0xff, 0x25, 0, 0, 0, 0};
+  if (memcmp(e, jmp_rip0, 6) == 0 && int3_from(14)) {
+    uint64_t target;
+    memcpy(&target, e + 6, 8);
+    return target;
+  }
+  return std::nullopt;
 }
 
 bool FormsPattern(const uint8_t* bytes, size_t len) {
@@ -120,6 +143,7 @@ Expected<std::vector<PltPin>> PlanPltPins(bool every_slot_read) {
       return false;
     };
     std::map<uint64_t, bool> pinned_slot;  // every writable slot must be one a pinned entry read
+    std::set<uint64_t> pinned_targets;
     for (const auto& [slot, value] : slots) pinned_slot[slot] = false;
     for (const ElfSection& s : elf->sections()) {
       if (s.name != ".plt" && s.name != ".plt.sec") continue;
@@ -135,6 +159,12 @@ Expected<std::vector<PltPin>> PlanPltPins(bool every_slot_read) {
         const uint8_t* e = bytes + 2;
         // jmp [rip+disp32] at the start (.plt), or after endbr64 and an
         // optional bnd prefix (.plt.sec).
+        // An entry pinned already (an earlier lockdown that was refused
+        // later on): its target counts as the slot's reader.
+        if (const auto target = PinnedTarget(entry, e)) {
+          pinned_targets.insert(*target);
+          continue;
+        }
         size_t at = 0;
         if (e[0] == 0xf3 && e[1] == 0x0f && e[2] == 0x1e && e[3] == 0xfa) at = e[4] == 0xf2 ? 5 : 4;
         if (e[at] != 0xff || e[at + 1] != 0x25) continue;
@@ -167,7 +197,7 @@ Expected<std::vector<PltPin>> PlanPltPins(bool every_slot_read) {
     // Fail closed: a slot that no entry found here jumps through (no
     // section headers, a PLT under another name) stays writable and read.
     for (const auto& [slot, done] : pinned_slot) {
-      if (done || !every_slot_read) continue;
+      if (done || !every_slot_read || pinned_targets.count(slots[slot]) != 0) continue;
       char where[32];
       snprintf(where, sizeof where, "%#lx", static_cast<unsigned long>(slot));
       failure = o.path + " has a writable jump slot at " + where +

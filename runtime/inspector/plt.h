@@ -44,8 +44,10 @@ std::optional<std::vector<uint8_t>> EncodePinnedEntry(uint64_t entry, uint64_t t
 // binds lazily (a slot that points back into its own PLT), if an entry
 // cannot be encoded, or, with every_slot_read, if a writable slot is one no
 // PLT entry found here jumps through (an object without section headers,
-// or a PLT under another name): it would stay writable and in use. After
-// the pinning (every_slot_read false) the list is empty.
+// or a PLT under another name): it would stay writable and in use. An
+// entry pinned already (a lockdown refused after its pinning) counts as
+// the reader of the slots that hold its target. After the pinning the list
+// is empty.
 Expected<std::vector<PltPin>> PlanPltPins(bool every_slot_read = true);
 
 }  // namespace cordon::inspector

@@ -93,7 +93,7 @@ TEST(PltSlots, ARewrittenSlotOfLibcIsNotFollowedByTrustedCode) {
     CHILD_CHECK(cordon_call(copy, 0, 0, 0, 0, 0) == 6);
     LockDownForAttack(CORDON_VIOLATION_KILL);
     // Nothing is left to pin: every such entry jumps straight to its target.
-    const auto left = cordon::inspector::PlanPltPins(/*every_slot_read=*/false);
+    const auto left = cordon::inspector::PlanPltPins();
     CHILD_CHECK(left.ok() && left->empty());
     *slot = reinterpret_cast<uint64_t>(&EvilStrlen);  // the slot itself is still writable
     CHILD_CHECK(cordon_call(copy, 0, 0, 0, 0, 0) == 6);
