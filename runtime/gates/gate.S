@@ -918,6 +918,25 @@ cordon_signal_resume_\d:
         xor ecx, ecx
         xor edx, edx
         CHECKED_WRPKRU DCFG(1, DCFG_PKRU), .Lsignal_resume_parked_site_\d
+        /* Only the innermost parked frame: the one the alternate stack was
+         * shrunk below last (cordon_internal_signal_landed_in_domain: its
+         * top is the frame - 256). Resuming an outer one first would give
+         * the thread its full alternate stack back while inner records
+         * still name frames there, which new frames could then replace
+         * (red-team resume_out_of_order.c). The query lands between that
+         * top and the frame, in domain 1's memory, with every signal
+         * blocked. */
+        xor edi, edi
+        lea rsi, [r12 - 64]
+        mov eax, 131 /* SYS_sigaltstack(NULL, &old) */
+        syscall
+        test rax, rax
+        jnz cordon_gate_fatal_signal_return
+        mov rax, qword ptr [r12 - 64] /* ss_sp */
+        add rax, qword ptr [r12 - 48] /* + ss_size */
+        lea rcx, [r12 - 256]
+        cmp rax, rcx
+        jne cordon_gate_fatal_signal_return
         lea rsp, [r12 + 8]
         TOKEN_SIGRETURN 1
         .size cordon_signal_resume_\d, . - cordon_signal_resume_\d

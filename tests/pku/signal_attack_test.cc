@@ -101,6 +101,7 @@ namespace {
 using cordon::testing::ChildOutcome;
 using cordon::testing::Evidence;
 using cordon::testing::ExpectLockdownRefused;
+using cordon::testing::ExpectNotLeaked;
 using cordon::testing::ExposeToJudge;
 using cordon::testing::JudgeAttack;
 using cordon::testing::KernelBefore612;
@@ -1220,6 +1221,95 @@ TEST(SignalsBefore612, AfterTheLockdownHandlersAreForFaultSignalsOnly) {
   EXPECT_NE(v.out.find(KernelBefore612() ? "55 refused, 4 installed\n" : "0 refused, 59 installed\n"),
             std::string::npos)
       << v.out;
+}
+
+// ---- Parked frames resume in order (6.12 and later) ----
+// A frame parked for domain 2's interrupted code, then one parked for
+// domain 3's (entered from the first handler): only the innermost may
+// resume. A handler that resumes the outer one first (a jump to
+// cordon_signal_resume_2) would give the thread its whole alternate stack
+// back while domain 3's record still names a frame there, which a later
+// frame could replace (tests/redteam/resume_out_of_order.c replayed trusted
+// code that way and read the secret). Before 6.12 no such handler can
+// exist after the lockdown: cordon_sigaction() says so.
+std::atomic<int> g_park_in[2];
+std::atomic<int> g_park_phase{0};
+std::atomic<long> g_park_tid{0};
+cordon_entry g_park_spin2, g_park_spin3;
+
+// Spins for 5 s (long enough for the signals), then returns.
+uint64_t ParkSpin(uint64_t in, uint64_t, uint64_t, uint64_t, uint64_t) {
+  reinterpret_cast<std::atomic<int>*>(in)->store(1);
+  timespec start{}, now{};
+  syscall(SYS_clock_gettime, CLOCK_MONOTONIC, &start);
+  do {
+    __builtin_ia32_pause();
+    syscall(SYS_clock_gettime, CLOCK_MONOTONIC, &now);
+  } while (now.tv_sec - start.tv_sec < 5);
+  return 0;
+}
+
+void OnParkSignal(int) {
+  if (g_park_phase.exchange(1) == 0) {
+    (void)cordon_call(g_park_spin3, reinterpret_cast<uint64_t>(&g_park_in[1]), 0, 0, 0, 0);
+    return;
+  }
+  // Domain 3 parked too: resume domain 2's frame first.
+  __asm__ volatile("jmp cordon_signal_resume_2");
+}
+
+TEST(ParkedFrames, OnlyTheInnermostParkedFrameResumes) {
+  const Verdict v = JudgeAttack([] {
+    cordon_options o;
+    cordon_options_init(&o);
+    CHILD_CHECK(cordon_init(&o) == CORDON_OK);
+    (void)LoadJudgeSecret();
+    cordon_domain_t d2, d3;
+    CHILD_CHECK(cordon_domain_create("two", &d2) == CORDON_OK && d2 == 2);
+    CHILD_CHECK(cordon_domain_create("three", &d3) == CORDON_OK && d3 == 3);
+    CHILD_CHECK(cordon_register(d2, ParkSpin, "spin2", &g_park_spin2) == CORDON_OK);
+    CHILD_CHECK(cordon_register(d3, ParkSpin, "spin3", &g_park_spin3) == CORDON_OK);
+    struct sigaction sa {};
+    sa.sa_handler = OnParkSignal;
+    sa.sa_flags = SA_NODEFER;
+    if (!KernelBefore612()) CHILD_CHECK(cordon_sigaction(SIGUSR1, &sa, nullptr) == CORDON_OK);
+    cordon::testing::LockDownForAttack(CORDON_VIOLATION_KILL);
+    if (OnlyFaultSignalsHaveHandlers()) {
+      CHILD_CHECK(cordon_sigaction(SIGUSR1, &sa, nullptr) == CORDON_E_LOCKED);
+      printf("refused before 6.12\n");
+      fflush(stdout);
+      return;
+    }
+    g_park_tid.store(syscall(SYS_gettid));
+    pthread_t th;
+    CHILD_CHECK(pthread_create(
+                    &th, nullptr,
+                    [](void*) -> void* {
+                      for (int i = 0; i < 2; ++i) {
+                        while (g_park_in[i].load() == 0) {
+                        }
+                        syscall(SYS_tgkill, getpid(), g_park_tid.load(), SIGUSR1);
+                      }
+                      return nullptr;
+                    },
+                    nullptr) == 0);
+    ExposeToJudge();
+    (void)cordon_call(g_park_spin2, reinterpret_cast<uint64_t>(&g_park_in[0]), 0, 0, 0, 0);
+    printf("domain 2 returned\n");
+    fflush(stdout);
+  });
+  if (v.out.find("refused before 6.12") != std::string::npos) {
+    EXPECT_TRUE(KernelBefore612());
+    EXPECT_TRUE(v.outcome.exited && v.outcome.exit_code == 0) << v.outcome.err;
+    return;
+  }
+  EXPECT_TRUE(v.outcome.exited) << "signal " << v.outcome.signal << "\n" << v.outcome.err << v.out;
+  EXPECT_EQ(v.outcome.exit_code, CORDON_VIOLATION_EXIT) << v.outcome.err << v.out;
+  EXPECT_NE(v.outcome.err.find("return from a signal handler that this thread does not have in progress"),
+            std::string::npos)
+      << v.outcome.err;
+  EXPECT_EQ(v.out.find("domain 2 returned"), std::string::npos) << v.out;
+  ExpectNotLeaked(v);
 }
 
 }  // namespace
