@@ -101,10 +101,19 @@ std::string EmitGate(const GateSpec& s) {
     << "\trdpkru\n"
     << "\tcmpl " << pkru << ", %eax\n"
     << "\tje " << l << "inside\n";
-  // The record index, read while still untrusted (see the top).
-  o << "\tvmovd " << tls << ", %xmm15\n"
-    << "\tvmovdqu %fs:cordon_tls_records@TPOFF, %ymm12\n"
+  // The record index, read while still untrusted (see the top), with the
+  // whole row for the record's TCB, from the same read (gate.S,
+  // TLS_ROW_FROM_CALLER): the index claimed by is the one the TCB's row holds.
+  const int lane = s.domain / 4, word = s.domain % 4;  // 128-bit lane of the row, dword in it
+  const std::string row = lane < 2 ? "12" : "13";
+  o << "\tvmovdqu %fs:cordon_tls_records@TPOFF, %ymm12\n"
     << "\tvmovdqu %fs:cordon_tls_records@TPOFF+32, %ymm13\n";
+  if (lane % 2 == 0) {
+    o << "\tvpshufd $" << word << ", %xmm" << row << ", %xmm15\n";
+  } else {
+    o << "\tvextractf128 $1, %ymm" << row << ", %xmm15\n"
+      << "\tvpshufd $" << word << ", %xmm15, %xmm15\n";
+  }
   // Enter: the checked WRPKRU (RDPKRU left edx = 0).
   o << l << "entry_load:\n"
     << "\tmovl " << pkru << ", %eax\n"

@@ -168,6 +168,14 @@ int cordon_init(const cordon_options* opts) {
     return hw::ReportUnprotected(why);
   }
   if (!hw::CpuHasAvx()) return CORDON_E_NO_AVX;
+  if (!hw::CpuHasFsgsbase()) {
+    fprintf(
+        stderr,
+        "cordon: cordon_init() refused: the CPU or kernel does not allow FSGSBASE (Linux 5.9 or later on a "
+        "CPU with it, not booted with nofsgsbase), which the gates use to give trusted code a thread-local "
+        "storage of its own\n");
+    return CORDON_E_NO_FSGSBASE;
+  }
   if (std::string why; domains::ProcessTlsTemplate(&why) == nullptr) {
     fprintf(stderr, "cordon: cordon_init() refused: %s\n", why.c_str());
     return CORDON_E_NO_FSGSBASE;

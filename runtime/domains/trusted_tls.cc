@@ -5,7 +5,6 @@
 #include <ctype.h>
 #include <dlfcn.h>
 #include <link.h>
-#include <sys/auxv.h>
 #include <sys/rseq.h>
 #include <sys/syscall.h>
 
@@ -26,8 +25,7 @@ constexpr size_t RoundUp(size_t v, size_t to) {
 // startup ones, and glibc would realloc() a dtv that is too short (which a
 // dtv in trusted memory is not: it would abort).
 constexpr uint32_t kDtvCapacity = 256;
-constexpr uint64_t kDtvUnallocated = ~uint64_t{0};   // glibc's TLS_DTV_UNALLOCATED
-constexpr unsigned long kHwcap2Fsgsbase = 1ul << 1;  // HWCAP2_FSGSBASE
+constexpr uint64_t kDtvUnallocated = ~uint64_t{0};  // glibc's TLS_DTV_UNALLOCATED
 
 // The x86-64 tcbhead_t fields the builder sets (glibc sysdeps/x86_64/nptl/tls.h).
 constexpr size_t kTcbSelf = 0x00;         // tcb: the thread pointer itself
@@ -106,12 +104,6 @@ uint64_t FindGlobalLocale(const Collect& c, uint64_t ctype_b) {
 }
 
 std::vector<unsigned char> BuildTemplate(std::string* why) {
-  if ((getauxval(AT_HWCAP2) & kHwcap2Fsgsbase) == 0) {
-    *why =
-        "the CPU or kernel does not allow FSGSBASE (Linux 5.9 or later on a CPU with it), which the gates "
-        "use to give trusted code a thread-local storage of its own";
-    return {};
-  }
   // glibc's own descriptions of its layout (for libthread_db and for the
   // allocation of thread stacks): private symbols, found by name so that a
   // C library without them is refused rather than guessed at.

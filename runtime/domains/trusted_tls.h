@@ -74,8 +74,8 @@ struct TlsTemplate {
 // The process's template, built on first use from the calling thread and
 // the loaded modules (cordon_init() calls it before any domain exists).
 // nullptr when trusted TLS cannot be set up here, with the reason in *why:
-// no FSGSBASE (CPU, or a kernel before 5.9), or a C library whose layout
-// the runtime does not know.
+// a C library whose layout the runtime does not know. (The gates' switch
+// also needs FSGSBASE: hw::CpuHasFsgsbase(), checked by cordon_init().)
 const TlsTemplate* ProcessTlsTemplate(std::string* why);
 
 // Bytes of a record slot's TCB area (a multiple of the page size); 0 when

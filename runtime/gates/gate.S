@@ -310,16 +310,32 @@ cordon_internal_scrub_probe_avx512:
         add rax, qword ptr [rip + DCFG(\d, DCFG_RECORDS)]
 .endm
 
-/* The caller's row of record indices (cordon_tls_records, one per
- * domain) into ymm12:ymm13, read while still untrusted, like the index;
- * then, once on the record's TCB, into that TCB's row, so that a gate
- * called from trusted code finds the thread's records as its caller's
- * TLS names them (its own record in use: a nested entry stops). The row
- * is untrusted input in the TCB too; the gates check what they read. */
-.macro TLS_ROW_FROM_CALLER
+/* The caller's row of record indices (cordon_tls_records, one u32 per
+ * domain) into ymm12:ymm13, read while still untrusted (see the top), and
+ * domain d's index into xmm15 from that same read: the index the gate
+ * claims by and the one the TCB's row holds (TLS_ROW_TO_TCB) are one
+ * value, so a nested entry from trusted code always finds its own record
+ * in use and stops. vextractf128, not the AVX2 form: AVX is all the
+ * runtime requires. */
+.macro TLS_ROW_FROM_CALLER d
         vmovdqu ymm12, ymmword ptr fs:cordon_tls_records@tpoff
         vmovdqu ymm13, ymmword ptr fs:cordon_tls_records@tpoff + 32
+        .if \d < 4
+        vpshufd xmm15, xmm12, \d
+        .elseif \d < 8
+        vextractf128 xmm15, ymm12, 1
+        vpshufd xmm15, xmm15, \d - 4
+        .elseif \d < 12
+        vpshufd xmm15, xmm13, \d - 8
+        .else
+        vextractf128 xmm15, ymm13, 1
+        vpshufd xmm15, xmm15, \d - 12
+        .endif
 .endm
+/* Then, once on the record's TCB, the row into that TCB's row, so that a
+ * gate called from trusted code finds the thread's records as its
+ * caller's TLS names them. The row is untrusted input in the TCB too; the
+ * gates check what they read. */
 .macro TLS_ROW_TO_TCB
         vmovdqu ymmword ptr fs:cordon_tls_records@tpoff, ymm12
         vmovdqu ymmword ptr fs:cordon_tls_records@tpoff + 32, ymm13
@@ -384,8 +400,7 @@ cordon_callout_\v\()_\d:
          * in r9, which the syscall below leaves alone). The record index is
          * read now, before the WRPKRU, and is untrusted input. */
         mov r9, rax
-        vmovd xmm15, dword ptr fs:cordon_tls_records@tpoff + 4 * \d
-        TLS_ROW_FROM_CALLER
+        TLS_ROW_FROM_CALLER \d
         xor ecx, ecx
         xor edx, edx
 .Lcallback_return_load_\v\()_\d:
@@ -447,10 +462,9 @@ cordon_gate_\v\()_\d:
          * caller may have set the direction flag; trusted code (memcpy's
          * rep movsb) relies on the ABI's DF = 0. */
         cld
-        /* The record index, read while still untrusted (see the top), and
-         * the whole index row for the record's TCB (TLS_ROW_TO_TCB). */
-        vmovd xmm15, dword ptr fs:cordon_tls_records@tpoff + 4 * \d
-        TLS_ROW_FROM_CALLER
+        /* The record index, read while still untrusted (see the top), with
+         * the whole index row for the record's TCB. */
+        TLS_ROW_FROM_CALLER \d
         mov r10, rdx
         mov r11, rcx
         xor ecx, ecx

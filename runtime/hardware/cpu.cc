@@ -2,6 +2,7 @@
 #include "runtime/hardware/cpu.h"
 
 #include <cpuid.h>
+#include <sys/auxv.h>
 
 #include <cstdint>
 
@@ -35,6 +36,11 @@ bool CpuHasAvx512() {
   if (__get_cpuid_count(7, 0, &eax, &ebx, &ecx, &edx) == 0) return false;
   if (!((ebx >> 16) & 1)) return false;  // AVX512F
   return (Xcr0() & 0xe0) == 0xe0;
+}
+
+bool CpuHasFsgsbase() {
+  constexpr unsigned long kHwcap2Fsgsbase = 1ul << 1;
+  return (getauxval(AT_HWCAP2) & kHwcap2Fsgsbase) != 0;
 }
 
 unsigned XsaveMaxSize() {

@@ -9,6 +9,9 @@ namespace cordon::hw {
 bool CpuHasAvx();
 // AVX-512 usable: AVX512F, and XCR0 enables opmask, ZMM_Hi256 and Hi16_ZMM.
 bool CpuHasAvx512();
+// RDFSBASE/WRFSBASE usable in user space: the kernel says so in AT_HWCAP2
+// (HWCAP2_FSGSBASE, Linux 5.9+, not with nofsgsbase), not CPUID alone.
+bool CpuHasFsgsbase();
 
 // XSAVE (standard format) sizes and offsets, from CPUID leaf 0xD.
 // The largest area any enabled-or-supported feature set needs.

@@ -105,11 +105,9 @@ std::optional<std::vector<uint8_t>> EncodePinnedEntry(uint64_t entry, uint64_t t
   return std::nullopt;
 }
 
-Expected<std::vector<PltPin>> PlanPltPins(bool every_slot_read) {
+Expected<std::vector<PltPin>> PlanPltPins() {
   std::vector<Object> objects;
   dl_iterate_phdr(CollectObject, &objects);
-  // PLTs are in readable code (ld.so maps code r-x), and slots in data.
-  const auto read = [](uint64_t at, void* to, size_t n) { memcpy(to, reinterpret_cast<const void*>(at), n); };
   std::vector<PltPin> pins;
   std::string failure;
   for (const Object& o : objects) {
@@ -121,9 +119,7 @@ Expected<std::vector<PltPin>> PlanPltPins(bool every_slot_read) {
       if (type != R_X86_64_JUMP_SLOT && type != R_X86_64_IRELATIVE) continue;
       const uint64_t slot = o.base + rela[i].r_offset;
       if (slot >= o.relro_start && slot + 8 <= o.relro_end) continue;
-      uint64_t value = 0;
-      read(slot, &value, sizeof value);
-      slots[slot] = value;
+      slots[slot] = *reinterpret_cast<const uint64_t*>(slot);
     }
     if (slots.empty()) continue;
     auto elf = ElfFile::Load(o.path);
@@ -142,9 +138,9 @@ Expected<std::vector<PltPin>> PlanPltPins(bool every_slot_read) {
       }
       return false;
     };
-    std::map<uint64_t, bool> pinned_slot;  // every writable slot must be one a pinned entry read
-    std::set<uint64_t> pinned_targets;
-    for (const auto& [slot, value] : slots) pinned_slot[slot] = false;
+    // Every writable slot must be read by an entry pinned now, or hold the
+    // target of one pinned before.
+    std::set<uint64_t> read_slots, pinned_targets;
     for (const ElfSection& s : elf->sections()) {
       if (s.name != ".plt" && s.name != ".plt.sec") continue;
       for (uint64_t off = 0; off + kPltEntrySize <= s.size; off += kPltEntrySize) {
@@ -153,9 +149,11 @@ Expected<std::vector<PltPin>> PlanPltPins(bool every_slot_read) {
         // a neighbour on another page is left to the scan after pinning.
         uint8_t bytes[2 + kPltEntrySize + 2] = {};
         const bool first_in_page = entry % kPage < 2, last_in_page = (entry + kPltEntrySize) % kPage == 0;
-        read(entry, bytes + 2, kPltEntrySize);
-        if (!first_in_page) read(entry - 2, bytes, 2);
-        if (!last_in_page) read(entry + kPltEntrySize, bytes + 2 + kPltEntrySize, 2);
+        // PLTs are in readable code (ld.so maps code r-x).
+        const auto* code = reinterpret_cast<const uint8_t*>(entry);
+        memcpy(bytes + 2, code, kPltEntrySize);
+        if (!first_in_page) memcpy(bytes, code - 2, 2);
+        if (!last_in_page) memcpy(bytes + 2 + kPltEntrySize, code + kPltEntrySize, 2);
         const uint8_t* e = bytes + 2;
         // jmp [rip+disp32] at the start (.plt), or after endbr64 and an
         // optional bnd prefix (.plt.sec).
@@ -185,7 +183,7 @@ Expected<std::vector<PltPin>> PlanPltPins(bool every_slot_read) {
           failure = "cannot pin a PLT entry of " + o.path + " without forming a WRPKRU or XRSTOR";
           break;
         }
-        pinned_slot[slot] = true;
+        read_slots.insert(slot);
         PltPin p{entry, {}, {}, o.path};
         memcpy(p.original, e, kPltEntrySize);
         memcpy(p.pinned, pinned->data(), kPltEntrySize);
@@ -196,8 +194,8 @@ Expected<std::vector<PltPin>> PlanPltPins(bool every_slot_read) {
     if (!failure.empty()) break;
     // Fail closed: a slot that no entry found here jumps through (no
     // section headers, a PLT under another name) stays writable and read.
-    for (const auto& [slot, done] : pinned_slot) {
-      if (done || !every_slot_read || pinned_targets.count(slots[slot]) != 0) continue;
+    for (const auto& [slot, value] : slots) {
+      if (read_slots.count(slot) != 0 || pinned_targets.count(value) != 0) continue;
       char where[32];
       snprintf(where, sizeof where, "%#lx", static_cast<unsigned long>(slot));
       failure = o.path + " has a writable jump slot at " + where +

@@ -42,13 +42,12 @@ std::optional<std::vector<uint8_t>> EncodePinnedEntry(uint64_t entry, uint64_t t
 // The entries to pin in every loaded object whose PLT jumps through slots
 // outside its RELRO range, each slot read now. An error if an object still
 // binds lazily (a slot that points back into its own PLT), if an entry
-// cannot be encoded, or, with every_slot_read, if a writable slot is one no
-// PLT entry found here jumps through (an object without section headers,
-// or a PLT under another name): it would stay writable and in use. An
-// entry pinned already (a lockdown refused after its pinning) counts as
-// the reader of the slots that hold its target. After the pinning the list
-// is empty.
-Expected<std::vector<PltPin>> PlanPltPins(bool every_slot_read = true);
+// cannot be encoded, or if a writable slot is one no PLT entry found here
+// jumps through (an object without section headers, or a PLT under another
+// name): it would stay writable and in use. An entry pinned already (a
+// lockdown refused after its pinning) counts as the reader of the slots
+// that hold its target, so after the pinning the list is empty.
+Expected<std::vector<PltPin>> PlanPltPins();
 
 }  // namespace cordon::inspector
 

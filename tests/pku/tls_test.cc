@@ -44,7 +44,7 @@ namespace {
 using cordon::domains::IsUntrustedRange;
 using cordon::testing::ChildOutcome;
 using cordon::testing::Evidence;
-using cordon::testing::ExpectNotLeaked;
+using cordon::testing::ExpectHeldToTheEnd;
 using cordon::testing::ExposeToJudge;
 using cordon::testing::FsBase;
 using cordon::testing::JudgeAttack;
@@ -128,6 +128,11 @@ void SetUpChild() {
   g_trusted_buf = static_cast<uint8_t*>(p);
 }
 
+void ExpectExitedZero(const ChildOutcome& o) {
+  EXPECT_TRUE(o.exited) << "signal " << o.signal << "\n" << o.err;
+  EXPECT_EQ(o.exit_code, 0) << o.err;
+}
+
 uint64_t Call(const cordon_entry& e) {
   return cordon_call(e, 0, 0, 0, 0, 0);
 }
@@ -150,8 +155,7 @@ TEST(TrustedTls, ThreadLocalsStartAtTheirInitializersInEachRecord) {
     CHILD_CHECK(cordon_call(g_thread_local, 9, 0, 0, 0, 0) == 9 + 102);
     CHILD_CHECK(t_calls == 5);
   });
-  EXPECT_TRUE(o.exited) << "signal " << o.signal << "\n" << o.err;
-  EXPECT_EQ(o.exit_code, 0) << o.err;
+  ExpectExitedZero(o);
 }
 
 // Trusted code's fs base, errno, canary and pthread_self() are its
@@ -197,8 +201,7 @@ TEST(TrustedTls, TrustedCodeRunsOnATcbOfItsOwn) {
     CHILD_CHECK(other != 0 && other != inside);
     CHILD_CHECK(!IsUntrustedRange(reinterpret_cast<void*>(other), 8));
   });
-  EXPECT_TRUE(o.exited) << "signal " << o.signal << "\n" << o.err;
-  EXPECT_EQ(o.exit_code, 0) << o.err;
+  ExpectExitedZero(o);
 }
 
 // ---- The cancellation attack ----
@@ -291,9 +294,7 @@ TEST(TrustedTls, TheCallersCancellationStateIsNotFollowed) {
     CHILD_CHECK(g_evil_ran.load() == 0);
     CHILD_CHECK(r == 16);
   });
-  EXPECT_TRUE(v.outcome.exited) << "signal " << v.outcome.signal << "\n" << v.outcome.err << v.out;
-  EXPECT_EQ(v.outcome.exit_code, 0) << v.outcome.err << v.out;
-  ExpectNotLeaked(v);
+  ExpectHeldToTheEnd(v);
 }
 
 // A copy of the caller's TLS and TCB at another fs base, forged the same
@@ -343,9 +344,7 @@ TEST(TrustedTls, AForgedTcbAtAnotherFsBaseIsNotFollowed) {
     memcpy(&seen, tp - errno_off, sizeof seen);
     CHILD_CHECK(seen == planted);
   });
-  EXPECT_TRUE(v.outcome.exited) << "signal " << v.outcome.signal << "\n" << v.outcome.err << v.out;
-  EXPECT_EQ(v.outcome.exit_code, 0) << v.outcome.err << v.out;
-  ExpectNotLeaked(v);
+  ExpectHeldToTheEnd(v);
 }
 
 // A fault in trusted code running on its TCB still stops the process, with
@@ -408,9 +407,7 @@ TEST(TrustedTls, HandlersRunOnTheCallersFsBaseAndTrustedCodeResumesOnItsTcb) {
     CHILD_CHECK(resumed == tcb);
     CHILD_CHECK(FsBase() == fs);
   });
-  EXPECT_TRUE(v.outcome.exited) << "signal " << v.outcome.signal << "\n" << v.outcome.err << v.out;
-  EXPECT_EQ(v.outcome.exit_code, 0) << v.outcome.err << v.out;
-  ExpectNotLeaked(v);
+  ExpectHeldToTheEnd(v);
 }
 
 }  // namespace

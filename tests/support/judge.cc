@@ -411,4 +411,10 @@ void ExpectNotLeaked(const Verdict& v) {
   EXPECT_FALSE(v.leaked) << v.leak_where;
 }
 
+void ExpectHeldToTheEnd(const Verdict& v) {
+  EXPECT_TRUE(v.outcome.exited) << "signal " << v.outcome.signal << "\n" << v.outcome.err << v.out;
+  EXPECT_EQ(v.outcome.exit_code, 0) << v.outcome.err << v.out;
+  ExpectNotLeaked(v);
+}
+
 }  // namespace cordon::testing

@@ -68,6 +68,10 @@ void LockDownForAttack(int violation);
 // untrusted memory or output.
 void ExpectNotLeaked(const Verdict& v);
 
+// Test side: the attack ran to its end (the child exited 0: every check in
+// it held) and the judge found the secret nowhere.
+void ExpectHeldToTheEnd(const Verdict& v);
+
 }  // namespace cordon::testing
 
 #endif

@@ -13,15 +13,7 @@
 #include <sys/auxv.h>
 
 #include "cordon/cordon.h"
-
-static int failures;
-
-static void check(int ok, const char* what) {
-  if (!ok) {
-    fprintf(stderr, "FAIL: %s\n", what);
-    ++failures;
-  }
-}
+#include "fails_closed.h"
 
 int main(int argc, char** argv) {
   if (argc != 2 || (strcmp(argv[1], "cpu") != 0 && strcmp(argv[1], "kernel") != 0)) {
@@ -45,11 +37,7 @@ int main(int argc, char** argv) {
   printf("cordon_init: %s\n", cordon_strerror(s));
   check(s == CORDON_E_NO_FSGSBASE, "cordon_init() did not fail with CORDON_E_NO_FSGSBASE");
   check(strstr(cordon_strerror(s), "Linux 5.9") != NULL, "the message does not say what is needed");
-  check(!cordon_is_initialized(), "Cordon reports itself initialised after a refusal");
-  void* p = NULL;
-  check(cordon_malloc(16, &p) == CORDON_E_NOT_INITIALIZED && p == NULL, "the trusted heap exists after a refusal");
-  check(cordon_lockdown() == CORDON_E_NOT_INITIALIZED, "lockdown was possible after a refusal");
-  check(cordon_init(NULL) == CORDON_E_NO_FSGSBASE, "a second cordon_init() did not refuse again");
+  check_nothing_set_up(CORDON_E_NO_FSGSBASE);
   if (failures == 0) printf("failed closed as expected (%s)\n", argv[1]);
   return failures == 0 ? 0 : 1;
 }
