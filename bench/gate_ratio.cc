@@ -11,8 +11,8 @@
 // Under QEMU's TCG (the PKU VM) each WRPKRU flushes the emulated TLB, so
 // times there mean nothing: it says so and exits 0; gate_icount gives the
 // exact instruction counts instead. --even-under-tcg measures anyway, to
-// check the harness itself in the VM (the figures are then meaningless). Exit status: 0, or 2 when it cannot run
-// (no PKU, cordon_init refused, the reference is missing).
+// check the harness itself in the VM (the figures are then meaningless). Exit status: 0, or 2 when it cannot
+// run (no PKU, cordon_init refused, the reference is missing).
 #include <cpuid.h>
 #include <limits.h>
 #include <sched.h>
@@ -55,6 +55,23 @@ bool UnderTcg() {
   memcpy(vendor + 4, &c, 4);
   memcpy(vendor + 8, &d, 4);
   return strcmp(vendor, "TCGTCGTCGTCG") == 0;
+}
+
+// The two costs that hardening added to the gates, measured alone in the
+// same rounds: the TCB switch's WRFSBASE pair (entry and exit each write
+// fs once, with the value this thread already has here), and one system
+// call (the callback return's gettid owner check).
+void WrfsbasePairs(long k) {
+  uint64_t fs;
+  __asm__ volatile("rdfsbase %0" : "=r"(fs));
+  for (long i = 0; i < k; ++i) __asm__ volatile("wrfsbase %0\n\twrfsbase %0" : : "r"(fs) : "memory");
+}
+
+void Gettids(long k) {
+  for (long i = 0; i < k; ++i) {
+    long r;
+    __asm__ volatile("syscall" : "=a"(r) : "a"(186L) : "rcx", "r11", "memory");
+  }
 }
 
 uint64_t UntrustedNop(uint64_t, uint64_t, uint64_t, uint64_t, uint64_t) {
@@ -120,8 +137,9 @@ int main(int argc, char** argv) {
     ++argv;
   }
   if (UnderTcg() && !even_under_tcg) {
-    printf("under QEMU's TCG each WRPKRU flushes the emulated TLB: times here say nothing about hardware.\n"
-           "The exact instruction counts are gate_icount's (tools/dev bench runs it).\n");
+    printf(
+        "under QEMU's TCG each WRPKRU flushes the emulated TLB: times here say nothing about hardware.\n"
+        "The exact instruction counts are gate_icount's (tools/dev bench runs it).\n");
     return 0;
   }
   const int rounds = argc > 1 ? atoi(argv[1]) : 15;
@@ -165,18 +183,52 @@ int main(int argc, char** argv) {
     std::vector<double> ratios, ns;
   };
   std::vector<Scenario> scenarios = {
-      {"runtime gate, called directly", [&](long k) { for (long i = 0; i < k; ++i) (void)gate(1, 2, 3, 4, 5, nop.id); }, 1, {}, {}},
-      {"pass-generated gate (CORDON_TRUSTED)", [&](long k) { for (long i = 0; i < k; ++i) (void)pass(1, 2, 3, 4, 5); }, 1, {}, {}},
-      {"cordon_call", [&](long k) { for (long i = 0; i < k; ++i) (void)cordon_call(nop, 1, 2, 3, 4, 5); }, 1, {}, {}},
-      {"callback out (cordon_call_untrusted)", [&](long k) { (void)cordon_call(callouts, static_cast<uint64_t>(k), 0, 0, 0, 0); }, 1, {}, {}},
-      {"mprotect switch (RW, call, NONE)", [&](long k) {
+      {"runtime gate, called directly",
+       [&](long k) {
+         for (long i = 0; i < k; ++i) (void)gate(1, 2, 3, 4, 5, nop.id);
+       },
+       1,
+       {},
+       {}},
+      {"pass-generated gate (CORDON_TRUSTED)",
+       [&](long k) {
+         for (long i = 0; i < k; ++i) (void)pass(1, 2, 3, 4, 5);
+       },
+       1,
+       {},
+       {}},
+      {"cordon_call",
+       [&](long k) {
+         for (long i = 0; i < k; ++i) (void)cordon_call(nop, 1, 2, 3, 4, 5);
+       },
+       1,
+       {},
+       {}},
+      {"callback out (cordon_call_untrusted)",
+       [&](long k) { (void)cordon_call(callouts, static_cast<uint64_t>(k), 0, 0, 0, 0); },
+       1,
+       {},
+       {}},
+      {"mprotect switch (RW, call, NONE)",
+       [&](long k) {
          for (long i = 0; i < k; ++i) {
            mprotect(page, 4096, PROT_READ | PROT_WRITE);
            (void)direct(1, 2, 3, 4, 5);
            mprotect(page, 4096, PROT_NONE);
          }
-       }, 50, {}, {}},
-      {"direct call (no switch)", [&](long k) { for (long i = 0; i < k; ++i) (void)direct(1, 2, 3, 4, 5); }, 1, {}, {}},
+       },
+       50,
+       {},
+       {}},
+      {"  part: a WRFSBASE pair (the TCB switch)", WrfsbasePairs, 1, {}, {}},
+      {"  part: a system call (gettid)", Gettids, 10, {}, {}},
+      {"direct call (no switch)",
+       [&](long k) {
+         for (long i = 0; i < k; ++i) (void)direct(1, 2, 3, 4, 5);
+       },
+       1,
+       {},
+       {}},
   };
   for (auto& s : scenarios) s.run(1000);  // warm: this thread's record is attached
   std::mt19937 rng(12345);
@@ -202,8 +254,9 @@ int main(int argc, char** argv) {
   }
   fclose(ref.to);
   waitpid(ref.pid, nullptr, 0);
-  printf("%d rounds of %ld iterations, pinned to CPU %d; ratio = time / a bare WRPKRU pair in the same round\n",
-         rounds, iterations, cpu);
+  printf(
+      "%d rounds of %ld iterations, pinned to CPU %d; ratio = time / a bare WRPKRU pair in the same round\n",
+      rounds, iterations, cpu);
   printf("%-40s %10s %10s %12s\n", "scenario", "min", "median", "median ns");
   printf("%-40s %10s %10s %12.2f\n", "bare WRPKRU pair (the unit)", "1.00", "1.00", Median(pairs));
   for (const auto& s : scenarios) {
