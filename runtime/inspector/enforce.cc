@@ -195,6 +195,21 @@ int EnforceOnProcess(uint32_t policy, std::vector<ReportEntry>* report) {
   // the runtime's own are most of the hits, and their context was most of
   // the cost of start-up.
   const std::set<uint64_t> sites = RuntimeGateSites();
+  // Why 4 GiB: a far jump to the 32-bit user code segment (0x23, present on
+  // every x86-64 Linux, no system call needed) runs any code below 4 GiB in
+  // compatibility mode, where the check after a gate's WRPKRU,
+  // `cmp eax, [rip + disp32]`, decodes as `cmp eax, [disp32]`: an absolute
+  // load from memory untrusted code maps, so the WRPKRU loads any PKRU it
+  // likes. 32-bit code cannot fetch above 4 GiB, where a position-
+  // independent executable and every shared library are loaded.
+  if (!sites.empty() && *sites.begin() < (uint64_t{1} << 32)) {
+    fprintf(stderr,
+            "cordon: refusing to run: gate code at %#lx lies below 4 GiB, where a far jump to 32-bit mode "
+            "turns its PKRU check into a load from an address untrusted code chooses; build the program as a "
+            "position-independent executable (-fPIE -pie, the compilers' default on Debian)\n",
+            static_cast<unsigned long>(*sites.begin()));
+    return CORDON_E_UNSAFE_CODE;
+  }
   auto findings =
       InspectProcess("self", sites, /*sites_from_files=*/false, *dis, /*describe_gate_sites=*/false);
   if (!findings.ok()) {

@@ -40,6 +40,7 @@ constexpr const char* kForbidden[] = {
     "io_uring_register",
     "userfaultfd",
     "modify_ldt",
+    "set_thread_area",  // a GDT TLS segment serves only 32-bit code (red-team compat_mode_exit)
     "perf_event_open",
     "bpf",
     "process_madvise",
@@ -296,6 +297,9 @@ Expected<Filter> BuildFilter(const FilterSpec& spec) {
       for (const char* name : {"mmap", "mprotect", "munmap", "madvise"}) {
         b.Deny(name, InBlock(0, block));
       }
+      // shmat(id, addr, flags) places a segment too (red-team
+      // compat_mode_exit filled a hole below the executable with one).
+      b.Deny("shmat", InBlock(1, block));
     }
   }
   DenyDeferredKernelWrites(b, spec);

@@ -6,6 +6,7 @@
 // only if the route is closed in the stated way (which errno, or which signal
 // or exit status) and the judge, from outside the child, found the secret in
 // none of its untrusted memory, its output or what it read.
+#include <asm/ldt.h>
 #include <cpuid.h>
 #include <dlfcn.h>
 #include <fcntl.h>
@@ -276,6 +277,13 @@ TEST(LockdownAttack, MemoryCallsCannotTouchTrustedMemoryOrTheConfigPage) {
           EPERM);
       CHILD_DENIED(mremap(p, 4096, 8192, MREMAP_MAYMOVE) == MAP_FAILED ? -1 : 0, EPERM);
     }
+    // A System V segment placed there (shmat takes an address too; without
+    // the filter's rule the overlap would fail with EINVAL, not EPERM).
+    const int shm = shmget(IPC_PRIVATE, 4096, IPC_CREAT | 0600);
+    CHILD_CHECK(shm >= 0);
+    for (void* p : {secret_page, config})
+      CHILD_DENIED(shmat(shm, p, 0) == reinterpret_cast<void*>(-1) ? -1 : 0, EPERM);
+    shmctl(shm, IPC_RMID, nullptr);
     // From below, with a length that reaches it.
     CHILD_DENIED(mprotect(const_cast<char*>(t.region) - 4096, 8192, PROT_READ | PROT_WRITE), EPERM);
     CHILD_DENIED(munmap(reinterpret_cast<void*>(4096), cordon::policy::kGuard), EPERM);
@@ -646,6 +654,27 @@ TEST(LockdownAttack, ThirtyTwoBitCallsFailInErrnoMode) {
 }
 
 // ---- Other routes around keys ----
+
+// Segments of the caller's choosing serve 32-bit code only (a far jump to
+// the 32-bit code segment needs no system call; red-team compat_mode_exit
+// aimed a GDT TLS data segment at a gate check's operand): refused, where
+// the kernel would have answered 0 or ENOSYS.
+TEST(LockdownAttack, SegmentsOfTheCallersChoosingAreRefused) {
+  ExpectClosed(Attack(kErrnoMode, [](const Target&) {
+    user_desc u{};
+    u.entry_number = static_cast<unsigned>(-1);
+    u.limit = 0xfffff;
+    u.seg_32bit = 1;
+    u.limit_in_pages = 1;
+    u.useable = 1;
+    CHILD_DENIED(syscall(SYS_set_thread_area, &u), EPERM);
+    u.entry_number = 0;
+    u.contents = 2; /* code */
+    CHILD_DENIED(syscall(SYS_modify_ldt, 1, &u, sizeof u), EPERM);
+    char ldt[64];
+    CHILD_DENIED(syscall(SYS_modify_ldt, 0, ldt, sizeof ldt), EPERM);
+  }));
+}
 
 TEST(LockdownAttack, KernelRoutesAroundKeysAreRefused) {
   ExpectClosed(Attack(kErrnoMode, [](const Target&) {
