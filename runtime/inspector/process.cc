@@ -21,8 +21,6 @@ constexpr int kMadvPopulateRead = 22;  // MADV_POPULATE_READ (Linux 5.14), absen
 
 }  // namespace
 
-namespace {
-
 Expected<std::vector<Mapping>> AllMappings(const std::string& pid) {
   const std::string path = "/proc/" + pid + "/maps";
   std::unique_ptr<FILE, int (*)(FILE*)> maps(fopen(path.c_str(), "re"), fclose);
@@ -44,8 +42,6 @@ Expected<std::vector<Mapping>> AllMappings(const std::string& pid) {
   }
   return out;
 }
-
-}  // namespace
 
 Expected<std::vector<Mapping>> ExecutableMappings(const std::string& pid) {
   auto all = AllMappings(pid);

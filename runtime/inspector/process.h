@@ -20,6 +20,9 @@ struct Mapping {
   std::string path;   // "[vdso]", "[anonymous]" or a file
 };
 
+// Every mapping of a process ("self" or a pid) but [vsyscall], in address
+// order.
+Expected<std::vector<Mapping>> AllMappings(const std::string& pid);
 // The executable mappings of a process ("self" or a pid).
 Expected<std::vector<Mapping>> ExecutableMappings(const std::string& pid);
 // Those, every mapping that is not writable of a file that has an

@@ -19,6 +19,7 @@
 
 #include "cordon/cordon.h"
 #include "gtest/gtest.h"
+#include "runtime/inspector/process.h"
 #include "tests/support/judge.h"
 
 using cordon::testing::Evidence;
@@ -76,11 +77,44 @@ __asm__(
 
 namespace {
 
+// Makes the four bytes at the absolute address `disp` a PKRU that leaves
+// `key` open, as untrusted code can: zero them where they are writable or
+// unmapped (a System V segment fills the hole), or take them as they are
+// where they are read-only but happen to leave the key (and key 0) open. The PKRU to
+// load goes to cordon_test_compat_pkru.
+bool OpenKeyAt(uint32_t disp, int key) {
+  auto* word = reinterpret_cast<uint8_t*>(uintptr_t{disp});
+  auto maps = cordon::inspector::AllMappings("self");
+  if (!maps.ok()) return false;
+  for (const cordon::inspector::Mapping& m : *maps) {
+    if (disp < m.start || disp + 4 > m.end) continue;
+    if (m.perms[1] == 'w') {
+      memset(word, 0, 4);
+      cordon_test_compat_pkru = 0;
+      return true;
+    }
+    uint32_t value;
+    if (m.perms[0] != 'r') return false;
+    memcpy(&value, word, 4);
+    cordon_test_compat_pkru = value;
+    // Key 0 too: the attacker's own code goes on writing its memory.
+    return (value & 3) == 0 && ((value >> (2 * key)) & 3) == 0;
+  }
+  const int shm = shmget(IPC_PRIVATE, 0x2000, IPC_CREAT | 0600);
+  if (shm < 0) return false;
+  void* page = reinterpret_cast<void*>(disp & ~uintptr_t{0xfff});
+  const bool placed = shmat(shm, page, 0) == page;
+  shmctl(shm, IPC_RMID, nullptr);  // gone with its last detach
+  if (!placed) return false;
+  memset(word, 0, 4);
+  cordon_test_compat_pkru = 0;
+  return true;
+}
+
 [[noreturn]] void CompatModeAttack(const uint8_t* secret) {
   cordon_test_compat_secret = secret;
-  // An exit site whose compatibility-mode operand (the absolute address
-  // disp32) untrusted code can set to 0: in a hole of the low address
-  // space (a System V segment goes there) or in writable memory.
+  // An exit site below 4 GiB whose compatibility-mode operand (the
+  // absolute address disp32) can be made to open the trusted key.
   const int trusted_key = cordon_domain_pkey(cordon_trusted_domain());
   uintptr_t site = 0;
   for (size_t i = 0; i < cordon_gate_site_count() && site == 0; ++i) {
@@ -90,35 +124,7 @@ namespace {
     if (s.address >= 0xfffff000u || b[3] != 0x3b || b[4] != 0x05) continue;
     uint32_t disp;
     memcpy(&disp, b + 5, 4);
-    void* word = reinterpret_cast<void*>(uintptr_t{disp});
-    const int id = shmget(IPC_PRIVATE, 0x2000, IPC_CREAT | 0600);
-    void* page = reinterpret_cast<void*>(disp & ~uintptr_t{0xfff});
-    if (id >= 0 && shmat(id, page, 0) == page) {
-      memset(word, 0, 4);
-      site = s.address;
-      continue;
-    }
-    FILE* maps = fopen("/proc/self/maps", "r");
-    unsigned long lo, hi;
-    char perms[8];
-    while (maps != nullptr && fscanf(maps, "%lx-%lx %7s%*[^\n]", &lo, &hi, perms) == 3) {
-      if (disp < lo || disp + 4 > hi || perms[0] != 'r') continue;
-      if (perms[1] == 'w') {
-        memset(word, 0, 4);
-        site = s.address;
-      } else {
-        // Read-only bytes serve as they are when they leave the trusted
-        // key open (its two bits clear): EAX loads them.
-        uint32_t value;
-        memcpy(&value, word, 4);
-        if (((value >> (2 * trusted_key)) & 3) == 0) {
-          cordon_test_compat_pkru = value;
-          site = s.address;
-        }
-      }
-      break;
-    }
-    if (maps != nullptr) fclose(maps);
+    if (OpenKeyAt(disp, trusted_key)) site = s.address;
   }
   if (site == 0) {
     printf("no exit site below 4 GiB whose compatibility-mode operand can be set\n");
