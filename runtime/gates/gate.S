@@ -40,6 +40,28 @@
 #define DCFG(d, field) (cordon_gate_config + CFG_DOMAINS + (d) * CFG_DOMAIN_STRIDE + (field))
 #define UNTRUSTED_PKRU (cordon_gate_config + CFG_UNTRUSTED_PKRU)
 
+/* The thread's row of record indices, cordon_tls_records, fs-relative.
+ * TLS_BASE reg comes first, then TLS(reg, offset) is the operand. In the
+ * static library (the main executable) the linker resolves the row's
+ * offset from the TCB (local-exec): TLS_BASE emits nothing. A shared
+ * object cannot use that; libcordon.so (CORDON_SHARED) loads the offset
+ * from its GOT slot (initial-exec). Why that slot can be trusted: ld.so
+ * fills it at load, before any code of the program runs, the library is
+ * linked -z now -z relro so the slot is read-only before main, and the
+ * lockdown forbids every memory call on a file's read-only data
+ * (lockdown.cc, CodeAndItsReadOnlyData). The row's contents are untrusted
+ * input either way (see the top). */
+#ifdef CORDON_SHARED
+.macro TLS_BASE reg
+        mov \reg, qword ptr [rip + cordon_tls_records@gottpoff]
+.endm
+#define TLS(reg, offset) fs:[reg + (offset)]
+#else
+.macro TLS_BASE reg
+.endm
+#define TLS(reg, offset) fs:cordon_tls_records@tpoff + (offset)
+#endif
+
 /* The config page: exactly one page, page-aligned, so it can be mprotected. */
         .section .data.cordon_gate_config, "aw", @progbits
         .balign 4096
@@ -318,8 +340,9 @@ cordon_internal_scrub_probe_avx512:
  * in use and stops. vextractf128, not the AVX2 form: AVX is all the
  * runtime requires. */
 .macro TLS_ROW_FROM_CALLER d
-        vmovdqu ymm12, ymmword ptr fs:cordon_tls_records@tpoff
-        vmovdqu ymm13, ymmword ptr fs:cordon_tls_records@tpoff + 32
+        TLS_BASE rax
+        vmovdqu ymm12, ymmword ptr TLS(rax, 0)
+        vmovdqu ymm13, ymmword ptr TLS(rax, 32)
         .if \d < 4
         vpshufd xmm15, xmm12, \d
         .elseif \d < 8
@@ -337,8 +360,9 @@ cordon_internal_scrub_probe_avx512:
  * caller's TLS names them. The row is untrusted input in the TCB too; the
  * gates check what they read. */
 .macro TLS_ROW_TO_TCB
-        vmovdqu ymmword ptr fs:cordon_tls_records@tpoff, ymm12
-        vmovdqu ymmword ptr fs:cordon_tls_records@tpoff + 32, ymm13
+        TLS_BASE rax
+        vmovdqu ymmword ptr TLS(rax, 0), ymm12
+        vmovdqu ymmword ptr TLS(rax, 32), ymm13
 .endm
 
 /* The outbound gate: cordon_callout_<v>_<d>(a0, a1, a2, a3, a4, target),
@@ -570,7 +594,8 @@ cordon_gate_\v\()_\d:
         syscall
         call .Lattach_\v\()_\d
         /* Untrusted again: the index goes into TLS only now. */
-        mov dword ptr fs:cordon_tls_records@tpoff + 4 * \d, r11d
+        TLS_BASE rax
+        mov dword ptr TLS(rax, 4 * \d), r11d
         lea rsi, [rsp + 8]
         SET_SIGNAL_MASK
         add rsp, 24
@@ -810,7 +835,8 @@ cordon_gate_attach_1:
  * possible). The index was read into xmm15 by READ_TLS_INDEX before the
  * WRPKRU. Clobbers rax, rcx, r11. */
 .macro READ_TLS_INDEX d
-        vmovd xmm15, dword ptr fs:cordon_tls_records@tpoff + 4 * \d
+        TLS_BASE rax
+        vmovd xmm15, dword ptr TLS(rax, 4 * \d)
 .endm
 /* rbx = this thread's record of domain d (OWN_RECORD): it must be in use
  * (the saved stack pointer is not the record itself), with no callback in
@@ -1215,7 +1241,8 @@ cordon_signal_clone:
         xor ecx, ecx
         xor edx, edx
         CHECKED_WRPKRU UNTRUSTED_PKRU, .Lsignal_clone_child_site
-        mov dword ptr fs:cordon_tls_records@tpoff + 4, r13d
+        TLS_BASE rax
+        mov dword ptr TLS(rax, 4), r13d
         xor r13d, r13d
         lea rsp, [r12 + 8]
         jmp cordon_signal_restorer
@@ -1309,7 +1336,8 @@ cordon_signal_restorer:
         and rsp, -16
         lea rsi, [rip + cordon_gate_config + CFG_SIGNAL_BLOCK_ALL]
         SET_SIGNAL_MASK
-        cmp dword ptr fs:cordon_tls_records@tpoff + 4, -1
+        TLS_BASE rax
+        cmp dword ptr TLS(rax, 4), -1
         jne 1f
         call cordon_gate_attach_1
 1:      READ_TLS_INDEX 1

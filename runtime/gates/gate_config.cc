@@ -4,7 +4,7 @@
 #include <sys/mman.h>
 
 extern "C" {
-__thread uint32_t cordon_tls_records[CORDON_MAX_DOMAINS] __attribute__((tls_model("local-exec"))) = {
+__thread uint32_t cordon_tls_records[CORDON_MAX_DOMAINS] __attribute__((tls_model(CORDON_TLS_MODEL))) = {
     ~0u, ~0u, ~0u, ~0u, ~0u, ~0u, ~0u, ~0u, ~0u, ~0u, ~0u, ~0u, ~0u, ~0u, ~0u, ~0u};
 
 struct RawSite {

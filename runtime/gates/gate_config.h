@@ -202,10 +202,17 @@ bool UpdateConfig(F&& fn) {
 }  // namespace cordon::gates
 
 extern "C" {
-// TLS record index per domain (initially 0xffffffff: no record yet). Read by
-// the gates with a local-exec TLS access, so libcordon links into the main
-// executable.
-extern __thread uint32_t cordon_tls_records[CORDON_MAX_DOMAINS];
+// TLS record index per domain (initially 0xffffffff: no record yet). The
+// static library reads it local-exec (the main executable); libcordon.so
+// (CORDON_SHARED) initial-exec, through a GOT slot that RELRO makes
+// read-only before main (gate.S, TLS_BASE). Either way it sits in the
+// static TLS block, which is what the trusted TCBs are built from.
+#ifdef CORDON_SHARED
+#define CORDON_TLS_MODEL "initial-exec"
+#else
+#define CORDON_TLS_MODEL "local-exec"
+#endif
+extern __thread uint32_t cordon_tls_records[CORDON_MAX_DOMAINS] __attribute__((tls_model(CORDON_TLS_MODEL)));
 }
 
 #endif
