@@ -1,11 +1,15 @@
-# Install rules: headers, the static libraries with exported targets for
+# Install rules: headers, the static libraries and libcordon.so with exported targets for
 # find_package(cordon CONFIG), a pkg-config file, the pass plugin,
 # cordon-scan, cordon-vm with its guest init, and the docs.
 include(CMakePackageConfigHelpers)
 set(CORDON_CMAKE_DIR ${CMAKE_INSTALL_LIBDIR}/cmake/cordon)
 set(CORDON_PLUGIN_DIR ${CMAKE_INSTALL_LIBDIR}/cordon)
 
-install(TARGETS cordon cordon_inspector EXPORT cordonTargets
+set(CORDON_INSTALLED_LIBS cordon cordon_inspector)
+if(TARGET cordon_shared)
+  list(APPEND CORDON_INSTALLED_LIBS cordon_shared)
+endif()
+install(TARGETS ${CORDON_INSTALLED_LIBS} EXPORT cordonTargets
         ARCHIVE DESTINATION ${CMAKE_INSTALL_LIBDIR}
         LIBRARY DESTINATION ${CMAKE_INSTALL_LIBDIR}
         INCLUDES DESTINATION ${CMAKE_INSTALL_INCLUDEDIR})
@@ -39,7 +43,16 @@ install(FILES ${PROJECT_BINARY_DIR}/cordonConfig.cmake ${PROJECT_BINARY_DIR}/cor
               ${PROJECT_SOURCE_DIR}/cmake/CordonGates.cmake
         DESTINATION ${CORDON_CMAKE_DIR})
 
-# pkg-config, for make and gcc users. The static libraries need what they
-# were linked against, so Libs names them.
-configure_file(${PROJECT_SOURCE_DIR}/cmake/cordon.pc.in ${PROJECT_BINARY_DIR}/cordon.pc @ONLY)
-install(FILES ${PROJECT_BINARY_DIR}/cordon.pc DESTINATION ${CMAKE_INSTALL_LIBDIR}/pkgconfig)
+# pkg-config, for make and gcc users: cordon.pc links libcordon.so,
+# cordon-static.pc the static library, which needs what it was linked
+# against, so its Libs names them.
+# Without the shared library (CORDON_BUILD_SHARED=OFF), cordon.pc is the
+# static one.
+configure_file(${PROJECT_SOURCE_DIR}/cmake/cordon-static.pc.in ${PROJECT_BINARY_DIR}/cordon-static.pc @ONLY)
+if(TARGET cordon_shared)
+  configure_file(${PROJECT_SOURCE_DIR}/cmake/cordon.pc.in ${PROJECT_BINARY_DIR}/cordon.pc @ONLY)
+else()
+  configure_file(${PROJECT_SOURCE_DIR}/cmake/cordon-static.pc.in ${PROJECT_BINARY_DIR}/cordon.pc @ONLY)
+endif()
+install(FILES ${PROJECT_BINARY_DIR}/cordon.pc ${PROJECT_BINARY_DIR}/cordon-static.pc
+        DESTINATION ${CMAKE_INSTALL_LIBDIR}/pkgconfig)

@@ -462,7 +462,20 @@ int cordon_lockdown_ex(const cordon_lockdown_options* opts) {
     for (uint64_t p = t.start; p < t.end; p += 4096) plan.filter.tagged_pages.push_back(p);
   }
   const auto config_page = reinterpret_cast<uint64_t>(&c);
+#ifdef CORDON_SHARED
+  // In libcordon.so the config page sits among the shared libraries, whose
+  // kGuard block also holds thread stacks, TCBs and malloc's mappings: a
+  // block rule there would refuse the program's own munmap and clone. The
+  // page gets exact rules instead: no memory call may overlap it (the same
+  // BPF prefix as code, lockdown.cc), and no deferred kernel write may aim
+  // at it (the per-page rules of tagged memory).
+  plan.filter.immutable_ranges.push_back({config_page, config_page + CFG_SIZE});
+  for (uint64_t p = config_page; p < config_page + CFG_SIZE; p += 4096) plan.filter.tagged_pages.push_back(p);
+#else
+  // In the main executable its block holds the executable and its brk heap
+  // only.
   plan.filter.protected_ranges.push_back({config_page, config_page + CFG_SIZE});
+#endif
   if (const cordon::code::Span code = cordon::code::RegionSpan(); code.start != 0) {
     plan.filter.protected_ranges.push_back({code.start, code.end});
     plan.filter.code_pages = {c.code_start, c.code_end};

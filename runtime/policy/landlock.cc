@@ -188,6 +188,20 @@ Expected<bool> RestrictMemoryFiles(pid_t pid) {
   for (const char* f : {"null", "zero", "full", "random", "urandom", "tty", "ptmx", "pts", "shm", "mqueue"}) {
     dev->granted.insert(f);
   }
+  // The terminal the process writes to, when it is not a pty (a serial or
+  // virtual console: /dev/console, /dev/ttyS0, /dev/tty1): the fatal path
+  // reopens fd 2 to write a violation's message without blocking, which
+  // Landlock would refuse there, and the message would be lost. A terminal
+  // reaches no memory.
+  for (const int fd : {1, 2}) {
+    char target[256];
+    const ssize_t n = isatty(fd) ? readlink(("/proc/self/fd/" + std::to_string(fd)).c_str(), target,
+                                            sizeof target - 1)
+                                 : -1;
+    if (n <= 0) continue;
+    const std::string path(target, static_cast<size_t>(n));
+    if (path.rfind("/dev/", 0) == 0 && path.find('/', 5) == std::string::npos) dev->granted.insert(path.substr(5));
+  }
 
   auto walked = Walker(ruleset.get()).Walk("/", root);
   if (!walked.ok()) return walked;
