@@ -4,16 +4,26 @@
  * preloaded (LD_PRELOAD), which the plugin's calls into the runtime bind
  * to. After the plugin has locked the process down, it asks dlopen for a
  * library with a stray WRPKRU, which the preloaded runtime refuses.
- * usage: host PLUGIN JUDGE_FD UNSAFE_LIBRARY */
+ * usage: host [--preload LIBCORDON] PLUGIN JUDGE_FD UNSAFE_LIBRARY
+ * (--preload: run again with LD_PRELOAD=LIBCORDON, for the test places
+ * that cannot set the environment themselves). */
 #include <dlfcn.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <unistd.h>
 
 int main(int argc, char** argv) {
+  if (argc == 6 && strcmp(argv[1], "--preload") == 0) {
+    if (setenv("LD_PRELOAD", argv[2], 1) != 0) return 2;
+    argv[2] = argv[0];
+    execv("/proc/self/exe", argv + 2);
+    perror("host: execv");
+    return 2;
+  }
   if (argc != 4) {
-    fprintf(stderr, "usage: host PLUGIN JUDGE_FD UNSAFE_LIBRARY\n");
+    fprintf(stderr, "usage: host [--preload LIBCORDON] PLUGIN JUDGE_FD UNSAFE_LIBRARY\n");
     return 2;
   }
   void* plugin = dlopen(argv[1], RTLD_NOW);
