@@ -7,6 +7,7 @@
  * usage: host [--preload LIBCORDON] PLUGIN JUDGE_FD UNSAFE_LIBRARY
  * (--preload: run again with LD_PRELOAD=LIBCORDON, for the test places
  * that cannot set the environment themselves). */
+#define _GNU_SOURCE /* setenv, execv under -std=c11 */
 #include <dlfcn.h>
 #include <stdint.h>
 #include <stdio.h>
