@@ -99,8 +99,14 @@ ResultRegisters ResultFor(ReturnKind kind) {
 std::string EmitSequences() {
   // Guarded so that modules whose assembly is merged (LTO, llvm-link) still
   // define each macro once.
+  // The reference to cordon_trusted_code_needs_the_static_libcordon, which
+  // only the static library defines (gate.S): linked against libcordon.so,
+  // whose gates a generated gate cannot reach, the link fails naming what
+  // to do.
   return std::string(".ifndef .Lcordon_gate_sequences\n.set .Lcordon_gate_sequences, 1\n") +
-         ".intel_syntax noprefix\n" + kGateSequences + "\n.att_syntax prefix\n.endif\n";
+         ".intel_syntax noprefix\n" + kGateSequences + "\n.att_syntax prefix\n" +
+         "\t.section .rodata.cordon_static_runtime,\"a\",@progbits\n\t.p2align 2\n"
+         "\t.long cordon_trusted_code_needs_the_static_libcordon-.\n\t.text\n.endif\n";
 }
 
 std::string EmitGate(const GateSpec& s) {

@@ -24,6 +24,11 @@ int (*pointer)(int) = get;
 // CHECK-NEXT: module asm "        {disp32} jne cordon_gate_fatal_pkru"
 // CHECK-NOT: wrpkru
 // CHECK: module asm ".att_syntax prefix"
+// The reference that makes a link against libcordon.so fail by name.
+// CHECK-NEXT: module asm "\09.section .rodata.cordon_static_runtime,\22a\22,@progbits"
+// CHECK-NEXT: module asm "\09.p2align 2"
+// CHECK-NEXT: module asm "\09.long cordon_trusted_code_needs_the_static_libcordon-."
+// CHECK-NEXT: module asm "\09.text"
 // CHECK-NEXT: module asm ".endif"
 // CHECK-NOT: module asm ".macro
 // The gate: the entry WRPKRU, the direct call of the body, the exit WRPKRU,

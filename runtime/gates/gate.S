@@ -56,6 +56,20 @@ cordon_gate_config:
         .zero CFG_SIZE - CFG_SIGNAL_BLOCK_ALL - 8
         .size cordon_gate_config, CFG_SIZE
 
+#ifndef CORDON_SHARED
+/* Every module with generated gates refers to this symbol
+ * (compiler-pass/GateAsm.cpp). Generated gates reach the config page and
+ * the TLS row at addresses the linker fixes in the main executable, so
+ * they need the static library; libcordon.so lacks the symbol, and a link
+ * against it fails with "undefined reference to
+ * cordon_trusted_code_needs_the_static_libcordon". */
+        .section .rodata.cordon_static_runtime, "a", @progbits
+        .globl cordon_trusted_code_needs_the_static_libcordon
+        .hidden cordon_trusted_code_needs_the_static_libcordon
+cordon_trusted_code_needs_the_static_libcordon:
+        .byte 0
+#endif
+
 /* A layout knob like the .skip before cordon_signal_entry, for data: its
  * size moves .bss, and with it the displacements of rip-relative loads of
  * .bss variables. A chance XRSTOR or WRPKRU in such a displacement (the
