@@ -39,9 +39,10 @@ static uint64_t Twice(uint64_t a, uint64_t b, uint64_t c, uint64_t d, uint64_t e
  * icount_begin's ret and before the call into icount_end. */
 void icount_begin(void);
 void icount_end(void);
-__asm__(".text\n"
-        ".type icount_begin, @function\nicount_begin:\n\tret\n.size icount_begin, 1\n"
-        ".type icount_end, @function\nicount_end:\n\tret\n.size icount_end, 1\n");
+__asm__(
+    ".text\n"
+    ".type icount_begin, @function\nicount_begin:\n\tret\n.size icount_begin, 1\n"
+    ".type icount_end, @function\nicount_end:\n\tret\n.size icount_end, 1\n");
 
 static int Child(void) {
   if (cordon_init(NULL) != CORDON_OK) return 10;
