@@ -460,7 +460,7 @@ PreservedAnalyses CordonGatesPass::run(Module& module, ModuleAnalysisManager&) {
   }
 
   if (!keep.empty()) appendToUsed(module, keep);
-  if (!assembly.empty()) module.appendModuleInlineAsm(assembly);
+  if (!assembly.empty()) module.appendModuleInlineAsm(EmitSequences() + assembly);
   module.getOrInsertNamedMetadata(kDoneMetadata);
   return trusted.empty() && body_of_gate.empty() ? PreservedAnalyses::all() : PreservedAnalyses::none();
 }

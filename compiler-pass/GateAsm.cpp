@@ -20,10 +20,20 @@
 // The first call of a thread goes through cordon_gate_attach_1 (gate.S),
 // which attaches the thread through the runtime gate; it also stops the
 // process with a message if cordon_init() has not run.
+//
+// The instruction sequences both kinds of gate share (the checked WRPKRU,
+// the TLS row, the record, the claim, the TCB switch, the held-claim check,
+// the exit scrub and release) are not written here: they are the macros of
+// runtime/gates/gate_sequences.inc, which gate.S includes and this file
+// emits once per module (EmitSequences) and invokes in Intel syntax. What
+// is written here in AT&T syntax is only what the generated gate alone
+// has; every symbol derived from the program's names (which could read as
+// a register or an operator in Intel syntax) stays in that part.
 #include "compiler-pass/GateAsm.h"
 
 #include <sstream>
 
+#include "compiler-pass/GateSequences.h"
 #include "runtime/gates/gate_abi.h"
 
 namespace cordon::pass {
@@ -46,12 +56,23 @@ std::string Config(int offset) {
   return "cordon_gate_config+" + std::to_string(offset) + "(%rip)";
 }
 
+int DomainField(int domain, int field) {
+  return CFG_DOMAINS + domain * CFG_DOMAIN_STRIDE + field;
+}
+
 std::string DomainConfig(int domain, int field) {
-  return Config(CFG_DOMAINS + domain * CFG_DOMAIN_STRIDE + field);
+  return Config(DomainField(domain, field));
+}
+
+// The same address as a macro argument (Intel syntax, no spaces: GAS
+// separates macro arguments by blanks too).
+std::string ConfigArgument(int offset) {
+  return "cordon_gate_config+" + std::to_string(offset);
 }
 
 // Where the exit path keeps a result while it clears registers and loads
-// the untrusted PKRU, and how it puts the result back.
+// the untrusted PKRU, and how it puts the result back (SCRUB clears r9
+// unless it holds the result, and r11 only if no result is there).
 struct ResultRegisters {
   const char* keep;
   const char* restore;
@@ -75,14 +96,29 @@ ResultRegisters ResultFor(ReturnKind kind) {
 
 }  // namespace
 
+std::string EmitSequences() {
+  // Guarded so that modules whose assembly is merged (LTO, llvm-link) still
+  // define each macro once.
+  // The reference to cordon_trusted_code_needs_the_static_libcordon, which
+  // only the static library defines (gate.S): linked against libcordon.so,
+  // whose gates a generated gate cannot reach, the link fails naming what
+  // to do.
+  return std::string(".ifndef .Lcordon_gate_sequences\n.set .Lcordon_gate_sequences, 1\n") +
+         ".intel_syntax noprefix\n" + kGateSequences + "\n.att_syntax prefix\n" +
+         "\t.section .rodata.cordon_static_runtime,\"a\",@progbits\n\t.p2align 2\n"
+         "\t.long cordon_trusted_code_needs_the_static_libcordon-.\n\t.text\n.endif\n";
+}
+
 std::string EmitGate(const GateSpec& s) {
   std::ostringstream o;
   const std::string g = Quote(s.gate);
   const std::string l = ".Lcordon_" + std::to_string(s.module_tag) + "_" + std::to_string(s.index) + "_";
+  const std::string d = std::to_string(s.domain);
   const std::string tls = "%fs:cordon_tls_records@TPOFF+" + std::to_string(4 * s.domain);
   const std::string pkru = DomainConfig(s.domain, DCFG_PKRU);
-  const std::string untrusted = Config(CFG_UNTRUSTED_PKRU);
   const ResultRegisters result = ResultFor(s.ret);
+  constexpr const char* kIntel = ".intel_syntax noprefix\n";
+  constexpr const char* kAtt = ".att_syntax prefix\n";
 
   o << "\t.text\n\t.p2align 5\n";
   if (s.binding == SymbolBinding::kGlobal) o << "\t.globl " << g << "\n";
@@ -101,113 +137,39 @@ std::string EmitGate(const GateSpec& s) {
     << "\trdpkru\n"
     << "\tcmpl " << pkru << ", %eax\n"
     << "\tje " << l << "inside\n";
-  // The record index, read while still untrusted (see the top), with the
-  // whole row for the record's TCB, from the same read (gate.S,
-  // TLS_ROW_FROM_CALLER): the index claimed by is the one the TCB's row holds.
-  const int lane = s.domain / 4, word = s.domain % 4;  // 128-bit lane of the row, dword in it
-  const std::string row = lane < 2 ? "12" : "13";
-  o << "\tvmovdqu %fs:cordon_tls_records@TPOFF, %ymm12\n"
-    << "\tvmovdqu %fs:cordon_tls_records@TPOFF+32, %ymm13\n";
-  if (lane % 2 == 0) {
-    o << "\tvpshufd $" << word << ", %xmm" << row << ", %xmm15\n";
-  } else {
-    o << "\tvextractf128 $1, %ymm" << row << ", %xmm15\n"
-      << "\tvpshufd $" << word << ", %xmm15, %xmm15\n";
-  }
-  // Enter: the checked WRPKRU (RDPKRU left edx = 0).
-  o << l << "entry_load:\n"
-    << "\tmovl " << pkru << ", %eax\n"
-    << l << "entry_site:\n"
-    << "\twrpkru\n"
-    << "\tcmpl " << pkru << ", %eax\n"
-    << "\tjne cordon_gate_fatal_pkru\n";
-  // Claim this thread's record, which is also its trusted stack top: a free
-  // record holds its own address, and CMPXCHG stores the caller's stack
-  // pointer only into a free one. Then switch to it.
-  const std::string record_at_index = "\tcmpl " + DomainConfig(s.domain, DCFG_NRECORDS) + ", %eax\n" +
-                                      "\tjae cordon_gate_fatal_record\n" + "\timulq " +
-                                      DomainConfig(s.domain, DCFG_STRIDE) + ", %rax\n" + "\taddq " +
-                                      DomainConfig(s.domain, DCFG_RECORDS) + ", %rax\n";
-  o << "\tvmovd %xmm15, %eax\n"
-    << record_at_index << "\tcmpq %rax, %rsp\n"
-    << "\tje cordon_gate_fatal_nested\n"
-    << "\tlock cmpxchgq %rsp, " << REC_SAVED_RSP << "(%rax)\n"
-    << "\tjne " << l << "held\n"
+  // The record index, read while still untrusted (gate.S, the top), with
+  // the whole row for the record's TCB; the checked WRPKRU in (RDPKRU left
+  // edx = 0); claim the record (untrusted input: bounds-checked; a record
+  // in use goes to the held-claim check) and switch to its stack and TCB.
+  o << kIntel << "\tTLS_ROW_FROM_CALLER " << d << "\n"
+    << l << "entry_load:\n"
+    << "\tCHECKED_WRPKRU " << ConfigArgument(DomainField(s.domain, DCFG_PKRU)) << ", " << l << "entry_site\n"
+    << "\tvmovd eax, xmm15\n"
+    << "\tRECORD_AT_INDEX " << d << ", cordon_gate_fatal_record\n"
+    << "\tCLAIM_RECORD " << l << "held\n"
     << l << "entry_switch:\n"
-    << "\tmovq %rax, %rsp\n";
-  // Trusted code runs on the record's own TCB (gate.S, the invariants): the
-  // caller's fs base into the record, the record's TCB into fs.
-  o << "\trdfsbase %rax\n"
-    << "\tmovq %rax, " << REC_CALLER_FS << "(%rsp)\n"
-    << "\tmovq " << REC_TCB << "(%rsp), %rax\n"
-    << "\twrfsbase %rax\n"
-    << "\tvmovdqu %ymm12, %fs:cordon_tls_records@TPOFF\n"
-    << "\tvmovdqu %ymm13, %fs:cordon_tls_records@TPOFF+32\n"
-    << "\tmovq %r10, %rdx\n"
+    << "\tSWITCH_TO_RECORD\n"
+    << kAtt;
+  o << "\tmovq %r10, %rdx\n"
     << "\tmovq %r11, %rcx\n"
     << "\tcall " << Quote(s.body) << "\n";
   // Leave: keep the result and clear every other caller-saved register
-  // while still on the trusted stack, then release the record and return
-  // to the caller's stack in one XCHG, then load the untrusted PKRU.
-  o << result.keep;
-  o << "\tmovq " << REC_CALLER_FS << "(%rsp), %rdi\n"
-    << "\twrfsbase %rdi\n"
-    << "\txorl %edi, %edi\n"
-    << "\txorl %esi, %esi\n"
-    << "\txorl %r8d, %r8d\n";
-  if (!result.in_r9) o << "\txorl %r9d, %r9d\n";
-  o << "\txorl %r10d, %r10d\n";
-  if (!result.in_r11) o << "\txorl %r11d, %r11d\n";
-  o << "\tvzeroall\n"
-    << "\ttestb $1, " << Config(CFG_WIDE_SCRUB) << "\n"
-    << "\tje " << l << "narrow\n";
-  for (int i = 16; i < 32; ++i) o << "\tvpxord %xmm" << i << ", %xmm" << i << ", %xmm" << i << "\n";
-  for (int i = 0; i < 8; ++i) o << "\tkxorw %k" << i << ", %k" << i << ", %k" << i << "\n";
-  o << l << "narrow:\n"
-    << "\txorl %ecx, %ecx\n"
-    << "\txorl %edx, %edx\n"
-    << "\txchgq %rsp, (%rsp)\n"
-    << "\tmovl " << untrusted << ", %eax\n"
-    << l << "exit_site:\n"
-    << "\twrpkru\n"
-    << "\tcmpl " << untrusted << ", %eax\n"
-    << "\tjne cordon_gate_fatal_pkru\n";
-  o << result.restore;
-  o << "\tret\n";
+  // while still on the trusted stack (zmm16-31 and k0-7 as the config page
+  // says), then release the record and return to the caller's stack in one
+  // XCHG, then load the untrusted PKRU.
+  o << result.keep << kIntel << "\tRESTORE_CALLER_FS\n"
+    << "\tSCRUB 2, " << (result.in_r9 ? 0 : 1) << ", " << (result.in_r11 ? 0 : 1) << "\n"
+    << "\tRELEASE_RECORD " << l << "exit_site\n"
+    << kAtt << result.restore << "\tret\n";
   // Already inside the domain: a plain tail call, no second gate.
   o << l << "inside:\n"
     << "\tmovq %r10, %rdx\n"
     << "\tmovq %r11, %rcx\n"
     << "\tjmp " << Quote(s.body) << "\n";
-  // The record is in use (rax: its saved stack pointer). Only this thread's
-  // own claim, cut off by a signal before the switch, continues: the same
-  // stack pointer, the kernel's thread id is the owner, and no callback or
-  // signal handler has left frames on the record's stack (gate.S, .Lheld).
-  o << l << "held:\n"
-    << "\tcmpq %rsp, %rax\n"
-    << "\tjne cordon_gate_fatal_nested\n"
-    << l << "held_save:\n"
-    << "\tvmovq %r11, %xmm14\n"
-    << l << "held_saved:\n"
-    << "\tvmovd %xmm15, %eax\n"
-    << record_at_index << "\tmovq %rax, %rdx\n"
-    << "\tmovl $186, %eax\n"
-    << "\tsyscall\n"
-    << "\tcmpl " << REC_OWNER << "(%rdx), %eax\n"
-    << "\tjne cordon_gate_fatal_nested\n"
-    << "\tmovq %rdx, %rax\n"
-    << "\tsubq " << REC_CALLOUT_RSP << "(%rdx), %rax\n"
-    << "\tcmpq " << DomainConfig(s.domain, DCFG_STRIDE) << ", %rax\n"
-    << "\tjb cordon_gate_fatal_nested\n"
-    << "\tcmpq $0, " << REC_SIGNAL_FRAME << "(%rdx)\n"
-    << "\tjne cordon_gate_fatal_nested\n"
-    << "\tvmovq %xmm14, %r11\n"
-    << "\tmovq %rdx, %rax\n"
-    << l << "held_end:\n"
-    << "\tjmp " << l << "entry_switch\n"
-    << l << "held_restore:\n"
-    << "\tvmovq %xmm14, %r11\n"
-    << "\tjmp " << l << "entry_load\n";
+  // The record is in use: only this thread's own claim, cut off by a signal
+  // before the switch, continues.
+  o << kIntel << "\tHELD_CLAIM " << d << ", " << l << "held, " << l << "entry_switch, " << l << "entry_load\n"
+    << kAtt;
   // First call on this thread: attach it (all argument registers survive).
   o << l << "attach:\n"
     << "\tcall cordon_gate_attach_" << s.domain << "\n"

@@ -33,8 +33,14 @@ struct GateSpec {
   uint32_t module_tag = 0;  // keeps local labels unique if modules are merged
 };
 
-// The AT&T-syntax text of the gated entry, its two gate-site records
-// (section cordon_gate_sites) and its entry record (section cordon_entries).
+// The definitions of the gate's instruction sequences
+// (runtime/gates/gate_sequences.inc), which every EmitGate text invokes:
+// once per module, before its first gate.
+std::string EmitSequences();
+
+// The text of the gated entry (AT&T syntax, the shared sequences invoked in
+// Intel syntax), its two gate-site records (section cordon_gate_sites) and
+// its entry record (section cordon_entries).
 std::string EmitGate(const GateSpec& spec);
 
 // Flag in a gate-site record's info word for sites the pass generated.

@@ -14,10 +14,11 @@ void (*forget_pointer)(char*) = forget;
 // CHECK: module asm "\09.globl \22scale\22"
 // CHECK: module asm "\09vmovq %xmm0, %r11"
 // CHECK: module asm "\09vmovq %r11, %xmm0"
-// forget is static: its gate is a local symbol, and returns nothing.
+// forget is static: its gate is a local symbol, and returns nothing (the
+// scrub clears r11 too).
 // CHECK-NOT: module asm "\09.globl \22forget\22"
 // CHECK: module asm "\22forget\22:"
-// CHECK: module asm "\09xorl %r11d, %r11d"
+// CHECK: module asm "\09SCRUB 2, 1, 1"
 // CHECK-NOT: module asm "\22scale\22:"
 // CHECK-NOT: module asm "\22forget\22:"
 // CHECK: @forget_pointer = {{.*}} @forget,

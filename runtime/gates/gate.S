@@ -37,30 +37,10 @@
 
         .intel_syntax noprefix
 
-#define DCFG(d, field) (cordon_gate_config + CFG_DOMAINS + (d) * CFG_DOMAIN_STRIDE + (field))
-#define UNTRUSTED_PKRU (cordon_gate_config + CFG_UNTRUSTED_PKRU)
-
-/* The thread's row of record indices, cordon_tls_records, fs-relative.
- * TLS_BASE reg comes first, then TLS(reg, offset) is the operand. In the
- * static library (the main executable) the linker resolves the row's
- * offset from the TCB (local-exec): TLS_BASE emits nothing. A shared
- * object cannot use that; libcordon.so (CORDON_SHARED) loads the offset
- * from its GOT slot (initial-exec). Why that slot can be trusted: ld.so
- * fills it at load, before any code of the program runs, the library is
- * linked -z now -z relro so the slot is read-only before main, and the
- * lockdown forbids every memory call on a file's read-only data
- * (lockdown.cc, CodeAndItsReadOnlyData). The row's contents are untrusted
- * input either way (see the top). */
-#ifdef CORDON_SHARED
-.macro TLS_BASE reg
-        mov \reg, qword ptr [rip + cordon_tls_records@gottpoff]
-.endm
-#define TLS(reg, offset) fs:[reg + (offset)]
-#else
-.macro TLS_BASE reg
-.endm
-#define TLS(reg, offset) fs:cordon_tls_records@tpoff + (offset)
-#endif
+/* CHECKED_WRPKRU, the record, TLS-row, claim, TCB and scrub sequences,
+ * and DCFG, UNTRUSTED_PKRU, TLS_BASE and TLS: one source with the gates
+ * that the pass plugin generates (compiler-pass/GateAsm.cpp). */
+#include "gate_sequences.inc"
 
 /* The config page: exactly one page, page-aligned, so it can be mprotected. */
         .section .data.cordon_gate_config, "aw", @progbits
@@ -76,25 +56,26 @@ cordon_gate_config:
         .zero CFG_SIZE - CFG_SIGNAL_BLOCK_ALL - 8
         .size cordon_gate_config, CFG_SIZE
 
+#ifndef CORDON_SHARED
+/* Every module with generated gates refers to this symbol
+ * (compiler-pass/GateAsm.cpp). Generated gates reach the config page and
+ * the TLS row at addresses the linker fixes in the main executable, so
+ * they need the static library; libcordon.so lacks the symbol, and a link
+ * against it fails with "undefined reference to
+ * cordon_trusted_code_needs_the_static_libcordon". */
+        .section .rodata.cordon_static_runtime, "a", @progbits
+        .globl cordon_trusted_code_needs_the_static_libcordon
+        .hidden cordon_trusted_code_needs_the_static_libcordon
+cordon_trusted_code_needs_the_static_libcordon:
+        .byte 0
+#endif
+
 /* A layout knob like the .skip before cordon_signal_entry, for data: its
  * size moves .bss, and with it the displacements of rip-relative loads of
  * .bss variables. A chance XRSTOR or WRPKRU in such a displacement (the
  * pass_scan and programs_clean tests say when) is mended by changing it. */
         .section .data.cordon_layout, "aw", @progbits
         .zero 64
-
-/* The only way Cordon writes PKRU: load the value from the config page,
- * WRPKRU (at label site, listed in the gate-site table), then compare what
- * was loaded with the same config value. Code that jumps straight to the
- * WRPKRU with another EAX stops in cordon_gate_fatal_pkru. ECX and EDX must
- * be zero already. */
-.macro CHECKED_WRPKRU value, site
-        mov eax, dword ptr [rip + \value]
-\site:
-        wrpkru
-        cmp eax, dword ptr [rip + \value]
-        {disp32} jne cordon_gate_fatal_pkru /* always rel32: tools check the shape */
-.endm
 
         .section .rodata.cordon_gate_messages, "a", @progbits
 .Lmsg_pkru:
@@ -255,49 +236,6 @@ cordon_gate_fatal_\name:
         DIE_WITH signal_return
         DIE_WITH sigreturn
 
-.macro SCRUB_AVX512
-        vpxord xmm16, xmm16, xmm16
-        vpxord xmm17, xmm17, xmm17
-        vpxord xmm18, xmm18, xmm18
-        vpxord xmm19, xmm19, xmm19
-        vpxord xmm20, xmm20, xmm20
-        vpxord xmm21, xmm21, xmm21
-        vpxord xmm22, xmm22, xmm22
-        vpxord xmm23, xmm23, xmm23
-        vpxord xmm24, xmm24, xmm24
-        vpxord xmm25, xmm25, xmm25
-        vpxord xmm26, xmm26, xmm26
-        vpxord xmm27, xmm27, xmm27
-        vpxord xmm28, xmm28, xmm28
-        vpxord xmm29, xmm29, xmm29
-        vpxord xmm30, xmm30, xmm30
-        vpxord xmm31, xmm31, xmm31
-        kxorw k0, k0, k0
-        kxorw k1, k1, k1
-        kxorw k2, k2, k2
-        kxorw k3, k3, k3
-        kxorw k4, k4, k4
-        kxorw k5, k5, k5
-        kxorw k6, k6, k6
-        kxorw k7, k7, k7
-.endm
-
-/* Clears every caller-saved register except r11 (which holds the result)
- * and rax (which the caller loads next). */
-.macro SCRUB wide
-        xor edi, edi
-        xor esi, esi
-        xor r8d, r8d
-        xor r9d, r9d
-        xor r10d, r10d
-        vzeroall
-        .if \wide
-        SCRUB_AVX512
-        .endif
-        xor ecx, ecx
-        xor edx, edx
-.endm
-
 /* The scrub on its own, without a WRPKRU, so that tests can check it on any
  * CPU (the AVX-512 variant cannot run under QEMU's TCG). */
         .globl cordon_internal_scrub_probe_avx
@@ -321,48 +259,6 @@ cordon_internal_scrub_probe_avx512:
         mov r10d, 8
         mov eax, 14
         syscall
-.endm
-
-/* rax = the address of record eax of domain d; jumps to on_bad if eax is
- * out of range (the index comes from TLS, which untrusted code can write). */
-.macro RECORD_AT_INDEX d, on_bad
-        cmp eax, dword ptr [rip + DCFG(\d, DCFG_NRECORDS)]
-        jae \on_bad
-        imul rax, qword ptr [rip + DCFG(\d, DCFG_STRIDE)]
-        add rax, qword ptr [rip + DCFG(\d, DCFG_RECORDS)]
-.endm
-
-/* The caller's row of record indices (cordon_tls_records, one u32 per
- * domain) into ymm12:ymm13, read while still untrusted (see the top), and
- * domain d's index into xmm15 from that same read: the index the gate
- * claims by and the one the TCB's row holds (TLS_ROW_TO_TCB) are one
- * value, so a nested entry from trusted code always finds its own record
- * in use and stops. vextractf128, not the AVX2 form: AVX is all the
- * runtime requires. */
-.macro TLS_ROW_FROM_CALLER d
-        TLS_BASE rax
-        vmovdqu ymm12, ymmword ptr TLS(rax, 0)
-        vmovdqu ymm13, ymmword ptr TLS(rax, 32)
-        .if \d < 4
-        vpshufd xmm15, xmm12, \d
-        .elseif \d < 8
-        vextractf128 xmm15, ymm12, 1
-        vpshufd xmm15, xmm15, \d - 4
-        .elseif \d < 12
-        vpshufd xmm15, xmm13, \d - 8
-        .else
-        vextractf128 xmm15, ymm13, 1
-        vpshufd xmm15, xmm15, \d - 12
-        .endif
-.endm
-/* Then, once on the record's TCB, the row into that TCB's row, so that a
- * gate called from trusted code finds the thread's records as its
- * caller's TLS names them. The row is untrusted input in the TCB too; the
- * gates check what they read. */
-.macro TLS_ROW_TO_TCB
-        TLS_BASE rax
-        vmovdqu ymmword ptr TLS(rax, 0), ymm12
-        vmovdqu ymmword ptr TLS(rax, 32), ymm13
 .endm
 
 /* The outbound gate: cordon_callout_<v>_<d>(a0, a1, a2, a3, a4, target),
@@ -394,10 +290,7 @@ cordon_callout_\v\()_\d:
         xor r13d, r13d
         xor r14d, r14d
         xor r15d, r15d
-        vzeroall
-        .if \wide
-        SCRUB_AVX512
-        .endif
+        SCRUB_VECTORS \wide
         /* The callback runs on the caller's fs base, loaded while still on
          * the trusted stack (see the top). */
         mov rax, qword ptr [r11 + REC_CALLER_FS]
@@ -497,26 +390,9 @@ cordon_gate_\v\()_\d:
         CHECKED_WRPKRU DCFG(\d, DCFG_PKRU), .Lentry_site_\v\()_\d
         vmovd eax, xmm15
         RECORD_AT_INDEX \d, .Lslow_\v\()_\d
-        /* Claim the record: a free record holds its own address (rax), and
-         * CMPXCHG stores the caller's stack pointer only into a free one.
-         * A caller stack pointer equal to the record would make it look
-         * free while in use. A signal between the claim and the switch
-         * rewinds to the load, and the claim is then found held with this
-         * very stack pointer (.Lheld). */
-        cmp rsp, rax
-        je cordon_gate_fatal_nested
-        lock cmpxchg qword ptr [rax], rsp
-        jne .Lheld_\v\()_\d
+        CLAIM_RECORD .Lheld_\v\()_\d
 .Lentry_switch_\v\()_\d:
-        mov rsp, rax
-        /* The caller's fs base into the record, the record's TCB into fs
-         * (see the top). A signal before the WRFSBASE finds the caller's
-         * fs base, which the handler keeps (SIGNAL_FS_FOR_HANDLER). */
-        rdfsbase rax
-        mov qword ptr [rsp + REC_CALLER_FS], rax
-        mov rax, qword ptr [rsp + REC_TCB]
-        wrfsbase rax
-        TLS_ROW_TO_TCB
+        SWITCH_TO_RECORD
         /* Dispatch through the domain's table. */
         and r9d, CORDON_TABLE_MASK
         mov rax, qword ptr [rip + DCFG(\d, DCFG_TABLE)]
@@ -529,46 +405,13 @@ cordon_gate_\v\()_\d:
          * first word is the saved stack pointer), then load the untrusted
          * PKRU. */
         mov r11, rax
-        mov rdi, qword ptr [rsp + REC_CALLER_FS]
-        wrfsbase rdi
+        RESTORE_CALLER_FS
         SCRUB \wide
-        xchg rsp, qword ptr [rsp]
-        CHECKED_WRPKRU UNTRUSTED_PKRU, .Lexit_site_\v\()_\d
+        RELEASE_RECORD .Lexit_site_\v\()_\d
         mov rax, r11
         ret
 
-.Lheld_\v\()_\d:
-        /* The record is in use (rax: its saved stack pointer). Only this
-         * thread's own claim, cut off by a signal before the switch, may
-         * continue: same stack pointer, the kernel's thread id is the
-         * owner, and no callback and no signal handler has left frames on
-         * the record's stack. Anything else is a nested or forged entry. */
-        cmp rax, rsp
-        jne cordon_gate_fatal_nested
-.Lheld_save_\v\()_\d:
-        vmovq xmm14, r11 /* the syscall clobbers rcx and r11 */
-.Lheld_saved_\v\()_\d:
-        vmovd eax, xmm15
-        RECORD_AT_INDEX \d, cordon_gate_fatal_nested
-        mov rdx, rax
-        mov eax, 186 /* SYS_gettid */
-        syscall
-        cmp eax, dword ptr [rdx + REC_OWNER]
-        jne cordon_gate_fatal_nested
-        mov rax, rdx
-        sub rax, qword ptr [rdx + REC_CALLOUT_RSP]
-        cmp rax, qword ptr [rip + DCFG(\d, DCFG_STRIDE)]
-        jb cordon_gate_fatal_nested
-        cmp qword ptr [rdx + REC_SIGNAL_FRAME], 0
-        jne cordon_gate_fatal_nested
-        vmovq r11, xmm14
-        mov rax, rdx
-.Lheld_end_\v\()_\d:
-        jmp .Lentry_switch_\v\()_\d
-        /* A signal after r11 was saved resumes here, untrusted. */
-.Lheld_restore_\v\()_\d:
-        vmovq r11, xmm14
-        jmp .Lentry_load_\v\()_\d
+        HELD_CLAIM \d, .Lheld_\v\()_\d, .Lentry_switch_\v\()_\d, .Lentry_load_\v\()_\d
 
 .Lslow_\v\()_\d:
         /* This thread has no record yet (TLS holds the initial 0xffffffff),
@@ -653,11 +496,11 @@ cordon_gate_\v\()_\d:
         .long .Lslow_exit_site_\v\()_\d - .
         .long .Lentry_load_\v\()_\d - .
         .long .Lheld_\v\()_\d - .
-        .long .Lheld_save_\v\()_\d - .
+        .long .Lheld_\v\()_\d\()_save - .
         .long .Lentry_load_\v\()_\d - .
-        .long .Lheld_saved_\v\()_\d - .
-        .long .Lheld_end_\v\()_\d - .
-        .long .Lheld_restore_\v\()_\d - .
+        .long .Lheld_\v\()_\d\()_saved - .
+        .long .Lheld_\v\()_\d\()_end - .
+        .long .Lheld_\v\()_\d\()_restore - .
         .text
 
         CALLOUT \d, \v, \wide
@@ -809,11 +652,8 @@ cordon_gate_attach_1:
  * registers are the caller's to clear first (each path keeps different
  * ones for what runs next). */
 .macro LEAVE_FOR_UNTRUSTED_STACK site
-        vzeroall
-        cmp dword ptr [rip + cordon_gate_config + CFG_WIDE_SCRUB], 0
-        je 1f
-        SCRUB_AVX512
-1:      mov rsp, r13
+        SCRUB_VECTORS 2
+        mov rsp, r13
         xor r13d, r13d
         xor ecx, ecx
         xor edx, edx

@@ -73,6 +73,14 @@ done
 readelf -d "$tmp/plain-cordon" | grep -q "NEEDED.*\[$soname\]"; check "pkg-config cordon links $soname" 0 "$?"
 ! readelf -d "$tmp/plain-cordon-static" | grep -q "NEEDED.*libcordon"; check "pkg-config cordon-static links statically" 0 "$?"
 
+# CORDON_TRUSTED code linked against libcordon.so fails, naming the cure.
+clang-14 -c -o "$tmp/app.o" "$here/outside/app.c" -fpass-plugin="$(pkg-config --variable=plugin cordon-static)" \
+  $(pkg-config --cflags cordon) >"$tmp/pass.log" 2>&1 &&
+  clang-14 -o "$tmp/app-shared" "$tmp/app.o" $(pkg-config --libs cordon) >>"$tmp/pass.log" 2>&1; rc=$?
+check "annotated code does not link with libcordon.so" 1 "$rc"
+grep -q "undefined reference to \`cordon_trusted_code_needs_the_static_libcordon'" "$tmp/pass.log"
+check "the link error says the static library is needed" 0 "$?"
+
 # LD_PRELOAD: a program that knows nothing of Cordon loads a plugin that
 # uses it; the plugin's calls bind to the preloaded libcordon.so. The
 # plugin's secret, drawn in the trusted domain, reaches the judge (this
