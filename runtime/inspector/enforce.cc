@@ -164,7 +164,7 @@ bool CleanRecursive(const std::string& name, std::set<std::string>* seen, const 
   std::vector<Region> regions;
   for (const ElfSegment& s : file->segments()) {
     if (s.executable && s.filesz != 0) {
-      regions.push_back({s.vaddr, file->bytes().data() + s.offset, static_cast<size_t>(s.filesz), path});
+      regions.push_back({s.vaddr, file->data() + s.offset, static_cast<size_t>(s.filesz), path});
     }
   }
   // A library's own gate-site table is not trusted: only the runtime's gates are.

@@ -16,25 +16,13 @@
 #include <set>
 #include <string>
 
+#include "runtime/base/file.h"
+
 namespace cordon::policy {
 namespace {
 
 constexpr uint64_t kRead = LANDLOCK_ACCESS_FS_READ_FILE;
 constexpr uint64_t kAccess = kRead | LANDLOCK_ACCESS_FS_WRITE_FILE;
-
-class Fd {
- public:
-  explicit Fd(int fd) : fd_(fd) {}
-  ~Fd() {
-    if (fd_ >= 0) close(fd_);
-  }
-  Fd(const Fd&) = delete;
-  Fd& operator=(const Fd&) = delete;
-  int get() const { return fd_; }
-
- private:
-  int fd_;
-};
 
 // A directory on the way to denied files: children named here are walked
 // into (or skipped when they map to nullptr); children named in read_only
