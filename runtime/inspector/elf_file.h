@@ -12,7 +12,7 @@
 #include <string>
 #include <vector>
 
-#include "runtime/core/expected.h"
+#include "runtime/base/expected.h"
 
 namespace cordon::inspector {
 

@@ -1,5 +1,5 @@
 // Landlock rules for the lockdown (see landlock.h).
-#include "runtime/policy/landlock.h"
+#include "runtime/lockdown/landlock.h"
 
 #include <dirent.h>
 #include <fcntl.h>
@@ -18,7 +18,7 @@
 
 #include "runtime/base/file.h"
 
-namespace cordon::policy {
+namespace cordon::lockdown {
 namespace {
 
 constexpr uint64_t kRead = LANDLOCK_ACCESS_FS_READ_FILE;
@@ -199,4 +199,4 @@ Expected<bool> RestrictMemoryFiles(pid_t pid) {
   return true;
 }
 
-}  // namespace cordon::policy
+}  // namespace cordon::lockdown
