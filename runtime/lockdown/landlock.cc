@@ -183,12 +183,13 @@ Expected<bool> RestrictMemoryFiles(pid_t pid) {
   // reaches no memory.
   for (const int fd : {1, 2}) {
     char target[256];
-    const ssize_t n = isatty(fd) ? readlink(("/proc/self/fd/" + std::to_string(fd)).c_str(), target,
-                                            sizeof target - 1)
-                                 : -1;
+    const ssize_t n =
+        isatty(fd) ? readlink(("/proc/self/fd/" + std::to_string(fd)).c_str(), target, sizeof target - 1)
+                   : -1;
     if (n <= 0) continue;
     const std::string path(target, static_cast<size_t>(n));
-    if (path.rfind("/dev/", 0) == 0 && path.find('/', 5) == std::string::npos) dev->granted.insert(path.substr(5));
+    if (path.rfind("/dev/", 0) == 0 && path.find('/', 5) == std::string::npos)
+      dev->granted.insert(path.substr(5));
   }
 
   auto walked = Walker(ruleset.get()).Walk("/", root);
