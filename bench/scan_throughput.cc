@@ -91,7 +91,7 @@ int main(int argc, char** argv) {
     const auto t0 = Clock::now();
     for (const auto& l : corpus) {
       for (const auto& s : l.file.segments()) {
-        if (s.executable) hits += FindPatterns(l.file.bytes().data() + s.offset, s.filesz).size();
+        if (s.executable) hits += FindPatterns(l.file.data() + s.offset, s.filesz).size();
       }
     }
     best = std::min(best, Seconds(t0, Clock::now()));
@@ -104,8 +104,7 @@ int main(int argc, char** argv) {
   for (const auto& l : corpus) {
     for (const auto& s : l.file.segments()) {
       if (s.executable && code.size() < (size_t{4} << 20))
-        code.insert(code.end(), l.file.bytes().data() + s.offset,
-                    l.file.bytes().data() + s.offset + s.filesz);
+        code.insert(code.end(), l.file.data() + s.offset, l.file.data() + s.offset + s.filesz);
     }
   }
   for (auto& b : code) b = b == 0xf1 ? 0xf0 : b;

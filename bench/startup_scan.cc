@@ -14,12 +14,13 @@
 #include <set>
 
 #include "cordon/cordon.h"
+#include "runtime/enforce/enforce.h"
 #include "runtime/gates/gate_config.h"
 #include "runtime/hardware/platform.h"
-#include "runtime/inspector/enforce.h"
 #include "runtime/inspector/process.h"
 
 using namespace cordon::inspector;
+using namespace cordon::enforce;
 using Clock = std::chrono::steady_clock;
 
 int main() {
@@ -48,7 +49,7 @@ int main() {
   printf("inspection at start-up: %.2f ms cold, %.2f ms warm\n", cold, warm);
   std::vector<ReportEntry> report;
   const auto t0 = Clock::now();
-  const int status = EnforceOnProcess(CORDON_INSPECT_NEUTRALIZE, &report);
+  const int status = EnforceOnProcess(CORDON_INSPECT_NEUTRALIZE, &report).status();
   const double enforce = std::chrono::duration<double, std::milli>(Clock::now() - t0).count();
   size_t neutralized = 0;
   for (const auto& e : report) neutralized += e.action == Action::kNeutralized;

@@ -14,12 +14,12 @@
 #include <cstring>
 
 #include "cordon/cordon.h"
-#include "runtime/core/check.h"
+#include "runtime/base/check.h"
 #include "runtime/domains/domain.h"
 #include "runtime/gates/gate_config.h"
+#include "runtime/hardware/memory_guard.h"
 #include "runtime/hardware/pkey.h"
 #include "runtime/inspector/patterns.h"
-#include "runtime/policy/memory_guard.h"
 
 namespace cordon::code {
 namespace {
@@ -279,14 +279,14 @@ bool ValidSize(size_t size) {
 
 int ReserveRegion(size_t size, Reservation* out) {
   if (!ValidSize(size) || size == 0) return CORDON_E_INVALID_ARGUMENT;
-  const uint64_t upper = policy::ReserveGuardedBlocks();
+  const uint64_t upper = hw::ReserveGuardedBlocks();
   if (upper == 0) return CORDON_E_NO_MEMORY;
   *out = Reservation{upper, RoundUp(size, kPage) / kPage};
   return CORDON_OK;
 }
 
 void ReleaseRegion(const Reservation& r) {
-  if (r.upper != 0) policy::ReleaseGuardedBlocks(r.upper);
+  if (r.upper != 0) hw::ReleaseGuardedBlocks(r.upper);
 }
 
 int TagRegion(const Reservation& r, int key, uint64_t* start, uint64_t* end) {

@@ -4,7 +4,7 @@
 // pages for WRPKRU and XRSTOR, and only then makes them read+execute (never
 // writable again while executable). docs/code.md describes the design.
 //
-// Layout: two kGuard-aligned blocks (policy/memory_guard.h); the upper one
+// Layout: two kGuard-aligned blocks (hardware/memory_guard.h); the upper one
 // holds a header (a lock and one state byte per code page, under the trusted
 // key) and then the code pages. The config page holds the code pages'
 // bounds; everything else follows from them, and an all-zero header is an

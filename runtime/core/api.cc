@@ -16,16 +16,18 @@
 #include <vector>
 
 #include "cordon/cordon.h"
+#include "runtime/base/check.h"
 #include "runtime/code/code_region.h"
-#include "runtime/core/check.h"
+#include "runtime/core/builtins.h"
 #include "runtime/domains/domain.h"
+#include "runtime/enforce/enforce.h"
 #include "runtime/gates/gate_config.h"
 #include "runtime/hardware/cpu.h"
 #include "runtime/hardware/pkey.h"
 #include "runtime/hardware/readback.h"
 #include "runtime/hardware/smaps.h"
-#include "runtime/inspector/enforce.h"
-#include "runtime/policy/lockdown.h"
+#include "runtime/lockdown/filter_loader.h"
+#include "runtime/lockdown/lockdown.h"
 #include "runtime/signals/signals.h"
 
 namespace {
@@ -42,7 +44,7 @@ struct Registry {
   cordon_options options{};
   std::string domain_names[CORDON_MAX_DOMAINS];
   std::map<std::pair<int, uint32_t>, std::string> entry_names;
-  std::vector<cordon::inspector::ReportEntry> inspection;
+  std::vector<cordon::enforce::ReportEntry> inspection;
   std::vector<cordon_generated_entry> generated;
 };
 
@@ -54,6 +56,27 @@ Registry& Reg() {
 bool Initialized() {
   std::lock_guard<std::mutex> lock(Reg().mu);
   return Reg().initialized;
+}
+
+// What a new domain takes from the layers above domains/: the builtins'
+// code and the lockdown's token (signals::Prepare() made it).
+domains::DomainSetup DomainSetup() {
+  return domains::DomainSetup{&cordon::core::BuiltinsFor, cordon::signals::PendingToken()};
+}
+
+// The C boundary's one report of a refusal: each line of its message on
+// stderr as "cordon: <line>", then its status for the caller. The layers
+// below return Errors and print nothing (base/expected.h); what the status
+// alone cannot say (which descriptor, which library, which instruction) is
+// what the programmer needs to fix it.
+int Report(const cordon::Error& e) {
+  for (size_t start = 0; start < e.message.size();) {
+    size_t end = e.message.find('\n', start);
+    if (end == std::string::npos) end = e.message.size();
+    fprintf(stderr, "cordon: %.*s\n", static_cast<int>(end - start), e.message.data() + start);
+    start = end + 1;
+  }
+  return e.status;
 }
 
 int PointerResult(uint64_t v, void** out) {
@@ -77,22 +100,22 @@ void TouchSource(const void* code, size_t len) {
 
 // Where the refused code holds WRPKRU or XRSTOR, for the programmer: read
 // again from the caller's buffer, with the block's addresses.
-void ReportUnsafeCode(const void* block, const void* code, size_t len) {
+int ReportUnsafeCode(const void* block, const void* code, size_t len) {
   namespace insp = cordon::inspector;
   std::string error;
   auto dis = insp::Disassembler::Open(&error);
-  if (!dis) {
-    fprintf(stderr, "cordon: code refused: it holds WRPKRU or XRSTOR (%s)\n", error.c_str());
-    return;
-  }
+  if (!dis) return Report({"code refused: it holds WRPKRU or XRSTOR (" + error + ")", CORDON_E_UNSAFE_CODE});
   const insp::Region region{reinterpret_cast<uint64_t>(block), static_cast<const uint8_t*>(code), len,
                             "published code"};
+  std::string lines;
   for (const insp::Finding& f : insp::InspectRegions({region}, {}, *dis, nullptr)) {
-    fprintf(stderr, "cordon: code refused: %s at %p (offset %#llx of the code), %s\n",
-            insp::PatternName(f.kind), reinterpret_cast<void*>(f.address),
-            static_cast<unsigned long long>(f.address - reinterpret_cast<uint64_t>(block)),
-            insp::VerdictName(f.verdict));
+    char where[64];
+    snprintf(where, sizeof where, " at %p (offset %#llx of the code), ", reinterpret_cast<void*>(f.address),
+             static_cast<unsigned long long>(f.address - reinterpret_cast<uint64_t>(block)));
+    lines += std::string("code refused: ") + insp::PatternName(f.kind) + where +
+             insp::VerdictName(f.verdict) + "\n";
   }
+  return Report({lines, CORDON_E_UNSAFE_CODE});
 }
 
 // Reads back what the kernel did, rather than trusting return values
@@ -104,20 +127,20 @@ void ReportUnsafeCode(const void* block, const void* code, size_t len) {
 // code region's header, empty when there is none.
 int VerifyProtection(int d, uint64_t header, uint64_t header_end) {
   const int key = domains::KeyOf(d);
-  if (std::string why = hw::CheckAllocatedKey(key); !why.empty()) return hw::ReportUnprotected(why);
+  if (std::string why = hw::CheckAllocatedKey(key); !why.empty()) return Report(hw::Unprotected(why));
   if (hw::PermissionOf(hw::ReadPkru(), key) != hw::Permission::kNoAccess) {
-    return hw::ReportUnprotected("PKRU does not deny key " + std::to_string(key) + " outside the domain");
+    return Report(hw::Unprotected("PKRU does not deny key " + std::to_string(key) + " outside the domain"));
   }
   const auto& dc = gates::Config().domains[d];
   std::string why = hw::CheckKeyed(dc.region_start, dc.region_end, key, "the trusted domain's memory");
   if (why.empty() && header != header_end)
     why = hw::CheckKeyed(header, header_end, key, "the code region's header");
-  if (!why.empty()) return hw::ReportUnprotected(why);
+  if (!why.empty()) return Report(hw::Unprotected(why));
   const auto config = hw::FindMapping(&gates::Config());
   if (!config || config->perms[1] == 'w') {
     char where[24];
     snprintf(where, sizeof where, "%p", static_cast<const void*>(&gates::Config()));
-    return hw::ReportUnprotected(std::string("the gate config page at ") + where + " is not read-only");
+    return Report(hw::Unprotected(std::string("the gate config page at ") + where + " is not read-only"));
   }
   return CORDON_OK;
 }
@@ -152,7 +175,7 @@ int cordon_init(const cordon_options* opts) {
     memcpy(&o, opts, opts->struct_size);
   }
   domains::Layout layout;
-  if (!domains::ComputeLayout(o, &layout)) return CORDON_E_INVALID_ARGUMENT;
+  if (!domains::ComputeLayout(o, cordon::signals::BufferPages(), &layout)) return CORDON_E_INVALID_ARGUMENT;
   if (!cordon::code::ValidSize(o.code_size)) return CORDON_E_INVALID_ARGUMENT;
 
   std::lock_guard<std::mutex> lock(Reg().mu);
@@ -165,20 +188,18 @@ int cordon_init(const cordon_options* opts) {
   if (const int probe = hw::ProbePkeyAlloc(); probe < 0) {
     return CORDON_E_NO_PKU;
   } else if (std::string why = hw::CheckAllocatedKey(probe); !why.empty()) {
-    return hw::ReportUnprotected(why);
+    return Report(hw::Unprotected(why));
   }
   if (!hw::CpuHasAvx()) return CORDON_E_NO_AVX;
   if (!hw::CpuHasFsgsbase()) {
-    fprintf(
-        stderr,
-        "cordon: cordon_init() refused: the CPU or kernel does not allow FSGSBASE (Linux 5.9 or later on a "
-        "CPU with it, not booted with nofsgsbase), which the gates use to give trusted code a thread-local "
-        "storage of its own\n");
-    return CORDON_E_NO_FSGSBASE;
+    return Report(
+        {"cordon_init() refused: the CPU or kernel does not allow FSGSBASE (Linux 5.9 or later on a "
+         "CPU with it, not booted with nofsgsbase), which the gates use to give trusted code a "
+         "thread-local storage of its own",
+         CORDON_E_NO_FSGSBASE});
   }
   if (std::string why; domains::ProcessTlsTemplate(&why) == nullptr) {
-    fprintf(stderr, "cordon: cordon_init() refused: %s\n", why.c_str());
-    return CORDON_E_NO_FSGSBASE;
+    return Report({"cordon_init() refused: " + why, CORDON_E_NO_FSGSBASE});
   }
   if (o.inspect_policy != CORDON_INSPECT_NEUTRALIZE && o.inspect_policy != CORDON_INSPECT_REFUSE) {
     return CORDON_E_INVALID_ARGUMENT;
@@ -188,14 +209,14 @@ int cordon_init(const cordon_options* opts) {
   const size_t generated = gates::GeneratedEntryCount();
   if (generated > CORDON_TABLE_SIZE - CORDON_BUILTIN_COUNT) return CORDON_E_TABLE_FULL;
   for (size_t i = 0; i < generated; ++i) {
-    if (gates::GeneratedEntryAt(i).domain != 1) return CORDON_E_INVALID_ARGUMENT;
+    if (gates::GeneratedEntryAt(i).domain != domains::kTrustedDomain) return CORDON_E_INVALID_ARGUMENT;
   }
   // Before anything is created: no WRPKRU or XRSTOR may stay executable
   // outside the gates.
   Reg().inspection.clear();
-  if (const int s = cordon::inspector::EnforceOnProcess(o.inspect_policy, &Reg().inspection);
-      s != CORDON_OK) {
-    return s;
+  if (const auto inspected = cordon::enforce::EnforceOnProcess(o.inspect_policy, &Reg().inspection);
+      !inspected.ok()) {
+    return Report(inspected.failure());
   }
 
   const bool wide = hw::CpuHasAvx512();
@@ -212,12 +233,12 @@ int cordon_init(const cordon_options* opts) {
   if (o.code_size != 0) {
     if (const int s = cordon::code::ReserveRegion(o.code_size, &code_region); s != CORDON_OK) return s;
   }
-  int d = 0;
-  const int status = domains::CreateDomain(o, &d);
-  if (status != CORDON_OK) {
+  const auto created = domains::CreateDomain(o, DomainSetup());
+  if (!created.ok()) {
     cordon::code::ReleaseRegion(code_region);
-    return status;
+    return Report(created.failure());
   }
+  const int d = created.value();
   if (code_region.upper != 0) {
     uint64_t start = 0, end = 0;
     if (const int s = cordon::code::TagRegion(code_region, domains::KeyOf(d), &start, &end); s != CORDON_OK) {
@@ -252,7 +273,7 @@ int cordon_init(const cordon_options* opts) {
     Reg().generated.push_back(cordon_generated_entry{g.name, g.gate, g.body, entry});
   }
   Reg().initialized = true;
-  cordon::inspector::EnableDlopenInspection();
+  cordon::enforce::EnableDlopenInspection();
   return CORDON_OK;
 }
 
@@ -284,9 +305,9 @@ int cordon_domain_create(const char* name, cordon_domain_t* out) {
   if (!Reg().initialized) return CORDON_E_NOT_INITIALIZED;
   if (gates::Config().locked) return CORDON_E_LOCKED;
   if (domains::Current() != CORDON_DOMAIN_UNTRUSTED) return CORDON_E_WRONG_DOMAIN;
-  int d = 0;
-  const int status = domains::CreateDomain(Reg().options, &d);
-  if (status != CORDON_OK) return status;
+  const auto created = domains::CreateDomain(Reg().options, DomainSetup());
+  if (!created.ok()) return Report(created.failure());
+  const int d = created.value();
   if (const int s = VerifyProtection(d, 0, 0); s != CORDON_OK) return s;
   Reg().domain_names[d] = name;
   *out = d;
@@ -399,9 +420,9 @@ int cordon_lockdown_ex(const cordon_lockdown_options* opts) {
   std::lock_guard<std::mutex> lock(Reg().mu);
   if (gates::Config().locked) return CORDON_E_LOCKED;
   if (domains::Current() != CORDON_DOMAIN_UNTRUSTED) return CORDON_E_WRONG_DOMAIN;
-  cordon::policy::LockdownPlan plan;
-  plan.filter.violation = o.violation == CORDON_VIOLATION_KILL ? cordon::policy::Violation::kKill
-                                                               : cordon::policy::Violation::kErrno;
+  cordon::lockdown::LockdownPlan plan;
+  plan.filter.violation = o.violation == CORDON_VIOLATION_KILL ? cordon::lockdown::Violation::kKill
+                                                               : cordon::lockdown::Violation::kErrno;
   plan.inspect_policy = Reg().options.inspect_policy;
   const gates::GateConfig& c = gates::Config();
   for (uint32_t d = 1; d <= c.domain_count; ++d) {
@@ -435,12 +456,11 @@ int cordon_lockdown_ex(const cordon_lockdown_options* opts) {
     }
   }
   if (tagged.size() > gates::kMaxTaggedRanges) {
-    fprintf(stderr,
-            "cordon: cordon_lockdown() refused: %zu mappings outside Cordon's regions carry a domain's key; "
-            "at most "
-            "%u can be guarded: allocate trusted memory with cordon_domain_alloc() instead\n",
-            tagged.size(), gates::kMaxTaggedRanges);
-    return CORDON_E_LOCKDOWN_FAILED;
+    return Report({"cordon_lockdown() refused: " + std::to_string(tagged.size()) +
+                       " mappings outside Cordon's regions carry a domain's key; at most " +
+                       std::to_string(gates::kMaxTaggedRanges) +
+                       " can be guarded: allocate trusted memory with cordon_domain_alloc() instead",
+                   CORDON_E_LOCKDOWN_FAILED});
   }
   // The filter's memory rules work in kGuard-aligned blocks, which such
   // pages share with ordinary memory (thread stacks, libraries): they get
@@ -450,13 +470,12 @@ int cordon_lockdown_ex(const cordon_lockdown_options* opts) {
   size_t tagged_bytes = 0;
   for (const auto& t : tagged) tagged_bytes += t.end - t.start;
   if (tagged_bytes > kMaxTaggedPages * 4096) {
-    fprintf(stderr,
-            "cordon: cordon_lockdown() refused: %zu KiB outside Cordon's regions carry a domain's key, more "
-            "than the "
-            "%zu KiB the filter can guard page by page; allocate trusted memory with cordon_domain_alloc() "
-            "instead\n",
-            tagged_bytes / 1024, kMaxTaggedPages * 4);
-    return CORDON_E_LOCKDOWN_FAILED;
+    return Report({"cordon_lockdown() refused: " + std::to_string(tagged_bytes / 1024) +
+                       " KiB outside Cordon's regions carry a domain's key, more than the " +
+                       std::to_string(kMaxTaggedPages * 4) +
+                       " KiB the filter can guard page by page; allocate trusted memory with "
+                       "cordon_domain_alloc() instead",
+                   CORDON_E_LOCKDOWN_FAILED});
   }
   for (const auto& t : tagged) {
     for (uint64_t p = t.start; p < t.end; p += 4096) plan.filter.tagged_pages.push_back(p);
@@ -480,7 +499,7 @@ int cordon_lockdown_ex(const cordon_lockdown_options* opts) {
     plan.filter.protected_ranges.push_back({code.start, code.end});
     plan.filter.code_pages = {c.code_start, c.code_end};
   }
-  memcpy(plan.filter.signal_token, cordon::signals::kPlaceholderToken, sizeof plan.filter.signal_token);
+  memcpy(plan.filter.signal_token, cordon::lockdown::kPlaceholderToken, sizeof plan.filter.signal_token);
   plan.filter.threads_by_runtime = c.signal_altstack != 0;
   plan.filter.unsendable_signals = cordon::signals::SignalsOnlyTheKernelMaySend();
   plan.filter.block_all = config_page + CFG_SIGNAL_BLOCK_ALL;
@@ -490,20 +509,20 @@ int cordon_lockdown_ex(const cordon_lockdown_options* opts) {
   };
   plan.seal_entry_tables = [](std::string* why) { return domains::SealEntryTables(why); };
   // Set-up closes first: the config page cannot change once the filter is in.
-  const uint32_t errno_mode = plan.filter.violation == cordon::policy::Violation::kErrno ? 1 : 0;
+  const uint32_t errno_mode = plan.filter.violation == cordon::lockdown::Violation::kErrno ? 1 : 0;
   if (!gates::UpdateConfig([&](gates::GateConfig& g) {
         g.locked = 1;
         g.violation_errno = errno_mode;
         g.tagged_count = static_cast<uint32_t>(tagged.size());
         g.violation_handler =
-            errno_mode != 0 ? 0 : reinterpret_cast<uint64_t>(cordon::policy::ViolationHandlerFn());
+            errno_mode != 0 ? 0 : reinterpret_cast<uint64_t>(cordon::lockdown::ViolationHandlerFn());
         for (size_t i = 0; i < tagged.size(); ++i) g.tagged[i] = tagged[i];
       })) {
     return CORDON_E_SYSCALL;
   }
   bool changed = false;
-  const int status = cordon::policy::Lockdown(plan, &changed);
-  if (status != CORDON_OK && !changed) {
+  const auto locked = cordon::lockdown::Lockdown(plan, &changed);
+  if (!locked.ok() && !changed) {
     // Refused before anything was locked: set-up stays open.
     CORDON_CHECK(gates::UpdateConfig([](gates::GateConfig& g) {
                    g.locked = 0;
@@ -512,7 +531,7 @@ int cordon_lockdown_ex(const cordon_lockdown_options* opts) {
                  }),
                  "cannot reopen the gate config page");
   }
-  return status;
+  return locked.ok() ? CORDON_OK : Report(locked.failure());
 }
 
 int cordon_lockdown(void) {
@@ -586,7 +605,7 @@ int cordon_code_publish(void* block, const void* code, size_t len) {
   if (domains::IsUntrustedRange(code, len)) TouchSource(code, len);
   const int s = StatusOf(RunCode(cordon::code::kPublish, reinterpret_cast<uint64_t>(block),
                                  reinterpret_cast<uint64_t>(code), len));
-  if (s == CORDON_E_UNSAFE_CODE) ReportUnsafeCode(block, code, len);
+  if (s == CORDON_E_UNSAFE_CODE) return ReportUnsafeCode(block, code, len);
   return s;
 }
 

@@ -6,7 +6,7 @@
 #include <csignal>
 #include <cstddef>
 
-#include "runtime/core/check.h"
+#include "runtime/base/check.h"
 #include "runtime/gates/gate_config.h"
 
 extern "C" [[noreturn]] void cordon_internal_die(const char* message, size_t length);

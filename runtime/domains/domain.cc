@@ -1,8 +1,8 @@
-// Domain creation, thread records, and the runtime's builtin entry points.
+// Domain creation and thread records. The builtin entries' code is above
+// this layer (core/builtins.cc); CreateDomain puts what it is given in the table.
 #include "runtime/domains/domain.h"
 
 #include <errno.h>
-#include <signal.h>
 #include <sys/mman.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -11,13 +11,11 @@
 #include <new>
 #include <string>
 
-#include "runtime/code/code_region.h"
-#include "runtime/core/check.h"
+#include "runtime/base/check.h"
+#include "runtime/hardware/memory_guard.h"
 #include "runtime/hardware/pkey.h"
 #include "runtime/hardware/readback.h"
 #include "runtime/hardware/smaps.h"
-#include "runtime/policy/memory_guard.h"
-#include "runtime/signals/signals.h"
 
 namespace cordon::domains {
 namespace {
@@ -45,87 +43,6 @@ int StatusFromHeapError(heap::HeapError e) {
       return CORDON_E_INVALID_POINTER;
   }
   return CORDON_E_INVALID_ARGUMENT;
-}
-
-// ---- Builtin entries. They run inside domain D, on a trusted stack. ----
-
-template <int D>
-uint64_t BuiltinEnter(uint64_t, uint64_t, uint64_t, uint64_t, uint64_t) {
-  return 0;
-}
-
-template <int D>
-uint64_t BuiltinAlloc(uint64_t size, uint64_t alignment, uint64_t, uint64_t, uint64_t) {
-  if (Config().locked) return EncodeStatus(CORDON_E_LOCKED);
-  return HeapAllocInside(D, size, alignment);
-}
-
-template <int D>
-uint64_t BuiltinFree(uint64_t ptr, uint64_t, uint64_t, uint64_t, uint64_t) {
-  if (Config().locked) return EncodeStatus(CORDON_E_LOCKED);
-  return HeapFreeInside(D, reinterpret_cast<void*>(ptr));
-}
-
-template <int D>
-uint64_t BuiltinRealloc(uint64_t ptr, uint64_t size, uint64_t, uint64_t, uint64_t) {
-  if (Config().locked) return EncodeStatus(CORDON_E_LOCKED);
-  return HeapReallocInside(D, reinterpret_cast<void*>(ptr), size);
-}
-
-template <int D>
-uint64_t BuiltinRegister(uint64_t fn, uint64_t, uint64_t, uint64_t, uint64_t) {
-  if (Config().locked) return EncodeStatus(CORDON_E_LOCKED);
-  return RegisterInside(D, fn);
-}
-
-template <int D>
-uint64_t BuiltinSignalAction(uint64_t sig, uint64_t mode, uint64_t flags, uint64_t, uint64_t) {
-  return signals::InstallActionInside(D, sig, mode, flags);
-}
-
-template <int D>
-uint64_t BuiltinLoadFilter(uint64_t program, uint64_t count, uint64_t, uint64_t, uint64_t) {
-  return signals::LoadFilterInside(D, reinterpret_cast<const sock_filter*>(program), count);
-}
-
-template <int D>
-uint64_t BuiltinCode(uint64_t op, uint64_t a0, uint64_t a1, uint64_t a2, uint64_t) {
-  // The code region's pages are filled under the trusted domain's key.
-  if constexpr (D != kTrustedDomain) return EncodeStatus(CORDON_E_WRONG_DOMAIN);
-  return code::RunInside(op, a0, a1, a2);
-}
-
-// Every unused table slot: a call to an unregistered id stops the process.
-// The gate passes the id in the sixth argument register.
-template <int D>
-uint64_t Unregistered(uint64_t, uint64_t, uint64_t, uint64_t, uint64_t, uint64_t id) {
-  internal::DieWithNumbers("gate violation: call to unregistered entry id ", id, " of domain ",
-                           static_cast<unsigned long long>(D));
-}
-
-struct BuiltinSet {
-  uint64_t enter, alloc, free, realloc, reg, signal_action, load_filter, code, unregistered;
-};
-
-template <int D>
-constexpr BuiltinSet MakeSet() {
-  return BuiltinSet{
-      reinterpret_cast<uint64_t>(&BuiltinEnter<D>),      reinterpret_cast<uint64_t>(&BuiltinAlloc<D>),
-      reinterpret_cast<uint64_t>(&BuiltinFree<D>),       reinterpret_cast<uint64_t>(&BuiltinRealloc<D>),
-      reinterpret_cast<uint64_t>(&BuiltinRegister<D>),   reinterpret_cast<uint64_t>(&BuiltinSignalAction<D>),
-      reinterpret_cast<uint64_t>(&BuiltinLoadFilter<D>), reinterpret_cast<uint64_t>(&BuiltinCode<D>),
-      reinterpret_cast<uint64_t>(&Unregistered<D>)};
-}
-
-template <int... Ds>
-BuiltinSet SetFor(int d, std::integer_sequence<int, Ds...>) {
-  BuiltinSet result{};
-  ((d == Ds ? (void)(result = MakeSet<Ds>()) : (void)0), ...);
-  return result;
-}
-
-BuiltinSet BuiltinsFor(int d) {
-  return SetFor(d, std::make_integer_sequence<int, CORDON_MAX_DOMAINS>{});
 }
 
 // The heap's thread slot of the calling thread, inside domain d: the index
@@ -174,15 +91,23 @@ uint64_t RegisterInside(int d, uint64_t fn) {
   return id;
 }
 
+size_t SlotBufferPages() {
+  return size_t{Config().sigbuf_pages} + Config().altstack_pages;
+}
+
 size_t SlotTcbOffset() {
-  return (SLOT_READONLY_PAGES + signals::BufferPages()) * kPage;
+  return (SLOT_READONLY_PAGES + SlotBufferPages()) * kPage;
+}
+
+size_t SlotStackOffset(size_t buffer_pages) {
+  return (SLOT_READONLY_PAGES + buffer_pages) * kPage + TcbAreaBytes() + SLOT_GUARD_PAGES * kPage;
 }
 
 size_t SlotStackOffset() {
-  return SlotTcbOffset() + TcbAreaBytes() + SLOT_GUARD_PAGES * kPage;
+  return SlotStackOffset(SlotBufferPages());
 }
 
-bool ComputeLayout(const cordon_options& opts, Layout* out) {
+bool ComputeLayout(const cordon_options& opts, size_t buffer_pages, Layout* out) {
   if (opts.max_threads == 0 || opts.max_threads > 4096) return false;
   if (opts.stack_size < 16 * 1024 || opts.stack_size > (size_t{1} << 30)) return false;
   if (opts.heap_size < 64 * 1024 || opts.heap_size > (size_t{1} << 40)) return false;
@@ -193,26 +118,26 @@ bool ComputeLayout(const cordon_options& opts, Layout* out) {
                           kPage);
   // Each slot: the signal-return pages (gate_abi.h), the TCB area, a guard
   // page, the stack.
-  l.stride = SlotStackOffset() + RoundUp(opts.stack_size, kPage);
+  l.stride = SlotStackOffset(buffer_pages) + RoundUp(opts.stack_size, kPage);
   l.nrecords = opts.max_threads;
   l.records_bytes = (l.nrecords + 1) * l.stride;
   l.total = l.state_bytes + l.records_bytes + l.heap_bytes;
-  if (l.total > policy::kGuard) return false;  // must fit the block the lockdown reserves for it
+  if (l.total > hw::kGuard) return false;  // must fit the block the lockdown reserves for it
   *out = l;
   return true;
 }
 
-int CreateDomain(const cordon_options& opts, int* index_out) {
+Expected<int> CreateDomain(const cordon_options& opts, const DomainSetup& setup) {
   Layout l;
-  if (!ComputeLayout(opts, &l)) return CORDON_E_INVALID_ARGUMENT;
+  if (!ComputeLayout(opts, SlotBufferPages(), &l)) return Error{{}, CORDON_E_INVALID_ARGUMENT};
   const int d = static_cast<int>(Config().domain_count) + 1;
-  if (d >= CORDON_MAX_DOMAINS) return CORDON_E_TOO_MANY_DOMAINS;
+  if (d >= CORDON_MAX_DOMAINS) return Error{{}, CORDON_E_TOO_MANY_DOMAINS};
 
   // Reserve first: it is the step most likely to fail, and it needs no key.
   // Two aligned kGuard blocks, the lower one an empty guard (see
-  // policy/memory_guard.h); untouched reserved memory costs no RAM.
-  const uint64_t upper = policy::ReserveGuardedBlocks();
-  if (upper == 0) return CORDON_E_NO_MEMORY;
+  // hardware/memory_guard.h); untouched reserved memory costs no RAM.
+  const uint64_t upper = hw::ReserveGuardedBlocks();
+  if (upper == 0) return Error{{}, CORDON_E_NO_MEMORY};
   auto* base = reinterpret_cast<unsigned char*>(upper);
   // Trusted memory never goes into a core dump (the lockdown also makes
   // the process non-dumpable).
@@ -222,12 +147,12 @@ int CreateDomain(const cordon_options& opts, int* index_out) {
   // is what lets it fill the region before the gate call below closes it.
   const int key = hw::SysPkeyAlloc(0, 0);
   if (key < 0) {
-    policy::ReleaseGuardedBlocks(upper);
-    return key == -ENOSPC ? CORDON_E_NO_KEYS : CORDON_E_NO_PKU;
+    hw::ReleaseGuardedBlocks(upper);
+    return Error{{}, key == -ENOSPC ? CORDON_E_NO_KEYS : CORDON_E_NO_PKU};
   }
   if (std::string why = hw::CheckAllocatedKey(key); !why.empty()) {
-    policy::ReleaseGuardedBlocks(upper);
-    return hw::ReportUnprotected(why);
+    hw::ReleaseGuardedBlocks(upper);
+    return hw::Unprotected(why);
   }
   // Tag everything now, guard pages excepted, so that no system call on the
   // region is ever needed again (the lockdown forbids them).
@@ -248,17 +173,17 @@ int CreateDomain(const cordon_options& opts, int* index_out) {
   unsigned char* arena = slots + l.records_bytes;
   tagged = tagged && hw::SysPkeyMprotect(arena, l.heap_bytes, PROT_READ | PROT_WRITE, key) == 0;
   if (!tagged) {
-    policy::ReleaseGuardedBlocks(upper);
+    hw::ReleaseGuardedBlocks(upper);
     (void)hw::SysPkeyFree(key);
-    return CORDON_E_SYSCALL;
+    return Error{{}, CORDON_E_SYSCALL};
   }
   // Read back before the first write into the region: the calls may have
   // been faked (hardware/readback.h).
   if (std::string why = hw::CheckKeyed(upper, upper + l.total, key, "the trusted domain's memory");
       !why.empty()) {
-    policy::ReleaseGuardedBlocks(upper);
+    hw::ReleaseGuardedBlocks(upper);
     (void)hw::SysPkeyFree(key);
-    return hw::ReportUnprotected(why);
+    return hw::Unprotected(why);
   }
 
   auto* state = new (base) DomainState{{}, {CORDON_BUILTIN_COUNT}, nullptr, nullptr, 0, {}};
@@ -273,9 +198,9 @@ int CreateDomain(const cordon_options& opts, int* index_out) {
   if (tls == nullptr || !tls_copy.ok() ||
       hw::RawSyscall3(SYS_getrandom, reinterpret_cast<long>(&state->canary), sizeof state->canary, 0) !=
           sizeof state->canary) {
-    policy::ReleaseGuardedBlocks(upper);
+    hw::ReleaseGuardedBlocks(upper);
     (void)hw::SysPkeyFree(key);
-    return tls == nullptr ? CORDON_E_NO_FSGSBASE : CORDON_E_NO_MEMORY;
+    return Error{{}, tls == nullptr ? CORDON_E_NO_FSGSBASE : CORDON_E_NO_MEMORY};
   }
   memcpy(tls_copy.ptr, tls, tls->Bytes());
   state->tls = static_cast<const TlsTemplate*>(tls_copy.ptr);
@@ -283,16 +208,12 @@ int CreateDomain(const cordon_options& opts, int* index_out) {
   // Each record gets its own slab pages and lock; for a heap too small for
   // the slot table the heap keeps one shared slot.
   (void)state->heap->EnableThreadSlots(&HeapThreadSlot, static_cast<uintptr_t>(d), l.nrecords);
-  const BuiltinSet b = BuiltinsFor(d);
+  const BuiltinEntries b = setup.builtins_for(d);
   for (auto& slot : state->table) slot = b.unregistered;
-  state->table[kBuiltinEnter] = b.enter;
-  state->table[kBuiltinAlloc] = b.alloc;
-  state->table[kBuiltinFree] = b.free;
-  state->table[kBuiltinRealloc] = b.realloc;
-  state->table[kBuiltinRegister] = b.reg;
-  state->table[kBuiltinSignalAction] = b.signal_action;
-  state->table[kBuiltinLoadFilter] = b.load_filter;
-  state->table[kBuiltinCode] = b.code;
+  for (uint32_t id = 0; id < CORDON_BUILTIN_COUNT; ++id) {
+    CORDON_CHECK(b.entry[id] != 0, "a builtin entry is missing");
+    state->table[id] = b.entry[id];
+  }
 
   const auto record_addr = [&](uint32_t i) {
     return reinterpret_cast<uint64_t>(slots + i * l.stride + l.stride - REC_SIZE);
@@ -301,7 +222,7 @@ int CreateDomain(const cordon_options& opts, int* index_out) {
     auto* rec = reinterpret_cast<gates::ThreadRecord*>(record_addr(i));
     rec->saved_rsp = record_addr(i);  // free
   }
-  memcpy(state->signal_token, signals::PendingToken(), sizeof state->signal_token);
+  memcpy(state->signal_token, setup.signal_token, sizeof state->signal_token);
   const bool updated = gates::UpdateConfig([&](gates::GateConfig& c) {
     auto& dc = c.domains[d];
     dc.pkru = hw::WithPermission(c.untrusted_pkru, key, hw::Permission::kReadWrite);
@@ -321,8 +242,7 @@ int CreateDomain(const cordon_options& opts, int* index_out) {
   // way out, loads the untrusted PKRU: the thread no longer holds the key.
   (void)gates::GateFor(d)(0, 0, 0, 0, 0, kBuiltinEnter);
   CORDON_CHECK(hw::ReadPkru() == Config().untrusted_pkru, "the gate did not drop the domain's rights");
-  *index_out = d;
-  return CORDON_OK;
+  return d;
 }
 
 gates::ThreadRecord* RecordForStack(int d, const void* sp) {
@@ -380,9 +300,12 @@ bool IsUntrustedRange(const void* addr, size_t len) {
     if (a < c.region_end && end > c.region_start) return false;
   }
   // The code region holds pages that are being filled and checked, and
-  // code that no one may write.
-  const code::Span region = code::RegionSpan();
-  if (a < region.end && end > region.start) return false;
+  // code that no one may write: from its header, at the start of the
+  // guarded block it was reserved in (code/code_region.h), to its last page.
+  if (Config().code_start != 0) {
+    const uint64_t header = Config().code_start & ~(hw::kGuard - 1);
+    if (a < Config().code_end && end > header) return false;
+  }
   const uint32_t tagged =
       Config().tagged_count < gates::kMaxTaggedRanges ? Config().tagged_count : gates::kMaxTaggedRanges;
   for (uint32_t i = 0; i < tagged; ++i) {

@@ -13,6 +13,7 @@
 #include <string>
 
 #include "cordon/cordon.h"
+#include "runtime/base/expected.h"
 #include "runtime/domains/trusted_tls.h"
 #include "runtime/gates/gate_config.h"
 #include "runtime/heap/trusted_heap.h"
@@ -22,7 +23,7 @@ namespace cordon::domains {
 // The trusted domain: the first one cordon_init() makes, whose code the
 // runtime itself runs (the filter loader, signals, the code region, the
 // alternate signal stacks); cordon_trusted_domain() after init.
-inline constexpr int kTrustedDomain = 1;
+inline constexpr int kTrustedDomain = CORDON_TRUSTED_DOMAIN;  // gate_abi.h
 
 // Ids 0..CORDON_BUILTIN_COUNT-1 of every domain's table: the runtime's own
 // entry points, reached through the same gate as the user's.
@@ -33,8 +34,22 @@ enum Builtin : uint32_t {
   kBuiltinRealloc = 3,
   kBuiltinRegister = 4,
   kBuiltinSignalAction = 5,  // signals::InstallActionInside
-  kBuiltinLoadFilter = 6,    // signals::LoadFilterInside
+  kBuiltinLoadFilter = 6,    // lockdown::LoadFilterInside
   kBuiltinCode = 7,          // code::RunInside (the trusted domain only)
+};
+
+// The builtins' functions for one domain, by id, and the one every other
+// slot gets (it stops the process). They call into the layers above this
+// one (signals, code, lockdown), so core/builtins.cc makes them.
+struct BuiltinEntries {
+  uint64_t entry[CORDON_BUILTIN_COUNT];
+  uint64_t unregistered;
+};
+
+// What CreateDomain takes from the layers above.
+struct DomainSetup {
+  BuiltinEntries (*builtins_for)(int d);  // core::BuiltinsFor
+  const uint64_t* signal_token;           // signals::PendingToken(): two words
 };
 
 // Lives at the start of the domain's region.
@@ -52,10 +67,15 @@ struct DomainState {
 
 static_assert(offsetof(DomainState, signal_token) == DSTATE_SIGNAL_TOKEN);
 
+// Pages of signal-return buffer and alternate signal stack in each record
+// slot: the signal layer's figures (signals::BufferPages()), read from the
+// config page, where signals::Prepare() puts them before any domain exists.
+size_t SlotBufferPages();
 // Offset of the stack in each record slot: the read-only page, the
 // signal-return buffer, the record's TCB area and the guard page come first
 // (gate_abi.h).
 size_t SlotStackOffset();
+size_t SlotStackOffset(size_t buffer_pages);
 // Offset of the TCB area (trusted_tls.h) in each record slot.
 size_t SlotTcbOffset();
 
@@ -68,14 +88,16 @@ struct Layout {
   size_t total;
 };
 
-// Checked options and the region layout they give; nullopt-like false when
-// the options are out of range.
-bool ComputeLayout(const cordon_options& opts, Layout* out);
+// Checked options and the region layout they give, with buffer_pages
+// (SlotBufferPages()) in each record slot; false when the options are out
+// of range.
+bool ComputeLayout(const cordon_options& opts, size_t buffer_pages, Layout* out);
 
 // Allocates a key, reserves and tags the region, fills the state and config,
 // then drops the calling thread's rights with one call through the gate.
-// Returns a cordon_status. Caller serialises and checks the domain limit.
-int CreateDomain(const cordon_options& opts, int* index_out);
+// Returns the new domain's index, or an Error with its cordon_status.
+// Caller serialises and checks the domain limit.
+Expected<int> CreateDomain(const cordon_options& opts, const DomainSetup& setup);
 
 // Builds a fresh trusted TCB (trusted_tls.h) in record r's slot of domain
 // d for thread tid, and stores its thread pointer in the record. Inside d.

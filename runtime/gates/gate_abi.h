@@ -102,4 +102,9 @@
 #define CALLOUT_FN 0
 #define CALLOUT_RECORD 8
 
+/* The trusted domain: the first one cordon_init() makes, whose code the
+ * runtime itself runs (domains::kTrustedDomain in C++; gate.S still writes
+ * DCFG(1, ...)). */
+#define CORDON_TRUSTED_DOMAIN 1
+
 #endif

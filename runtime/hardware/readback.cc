@@ -61,12 +61,11 @@ std::string CheckAllocatedKey(int key) {
   return "pkey_alloc gave key " + std::to_string(key) + ", which no domain can use";
 }
 
-int ReportUnprotected(const std::string& what) {
-  fprintf(stderr,
-          "cordon: protection keys not set up: %s; the kernel did not do what its system calls reported%s. "
-          "Nothing is protected; the process should exit\n",
-          what.c_str(), SeccompNote().c_str());
-  return CORDON_E_SYSCALL;
+Error Unprotected(const std::string& what) {
+  return Error{"protection keys not set up: " + what +
+                   "; the kernel did not do what its system calls reported" + SeccompNote() +
+                   ". Nothing is protected; the process should exit",
+               CORDON_E_SYSCALL};
 }
 
 }  // namespace cordon::hw

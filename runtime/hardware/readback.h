@@ -9,6 +9,8 @@
 #include <cstdint>
 #include <string>
 
+#include "runtime/base/expected.h"
+
 namespace cordon::hw {
 
 // Why [start, end) is not protected by key as the runtime set it up: it
@@ -19,10 +21,10 @@ std::string CheckKeyed(uint64_t start, uint64_t end, int key, const char* what);
 // Why a key that pkey_alloc returned cannot be a domain's; empty if it can.
 std::string CheckAllocatedKey(int key);
 
-// Says on stderr that the protection keys are not what the system calls
+// The refusal when the protection keys are not what the system calls
 // reported (naming a seccomp filter installed before, if /proc/self/status
-// shows one) and returns CORDON_E_SYSCALL.
-int ReportUnprotected(const std::string& what);
+// shows one), with CORDON_E_SYSCALL.
+Error Unprotected(const std::string& what);
 
 }  // namespace cordon::hw
 

@@ -10,6 +10,8 @@
 #include <cerrno>
 #include <cstring>
 
+#include "runtime/base/file.h"
+
 namespace cordon::inspector {
 namespace {
 
@@ -21,16 +23,23 @@ bool Fits(uint64_t offset, uint64_t count, uint64_t size, size_t len) {
   return end <= len;
 }
 
+// The file's bytes, as Parse checks them.
+struct Bytes {
+  const uint8_t* p;
+  size_t n;
+  const uint8_t* data() const { return p; }
+  size_t size() const { return n; }
+};
+
 template <typename T>
-T Read(const std::vector<uint8_t>& b, uint64_t offset) {
+T Read(const Bytes& b, uint64_t offset) {
   T v;
   memcpy(&v, b.data() + offset, sizeof v);
   return v;
 }
 
 // A NUL-terminated string inside [table, table + size).
-std::optional<std::string> StringAt(const std::vector<uint8_t>& b, uint64_t table, uint64_t size,
-                                    uint64_t index) {
+std::optional<std::string> StringAt(const Bytes& b, uint64_t table, uint64_t size, uint64_t index) {
   if (index >= size || !Fits(table, 1, size, b.size())) return std::nullopt;
   const char* start = reinterpret_cast<const char*>(b.data() + table + index);
   const void* nul = memchr(start, 0, size - index);
@@ -45,29 +54,34 @@ Error Malformed(const std::string& name, const std::string& what) {
 }  // namespace
 
 Expected<ElfFile> ElfFile::Load(const std::string& path) {
-  const int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return Error{path + ": cannot open: " + strerror(errno)};
+  const Fd fd(open(path.c_str(), O_RDONLY | O_CLOEXEC));
+  if (!fd.ok()) return Error{path + ": cannot open: " + strerror(errno)};
   struct stat st;
-  if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
-    close(fd);
-    return Error{path + ": not a regular file"};
-  }
-  std::vector<uint8_t> bytes(static_cast<size_t>(st.st_size));
-  size_t got = 0;
-  while (got < bytes.size()) {
-    const ssize_t n = read(fd, bytes.data() + got, bytes.size() - got);
-    if (n <= 0) {
-      const std::string why = n < 0 ? strerror(errno) : "file shrank while being read";
-      close(fd);
-      return Error{path + ": read error: " + why};
-    }
-    got += static_cast<size_t>(n);
-  }
-  close(fd);
-  return Parse(std::move(bytes), path);
+  if (fstat(fd.get(), &st) != 0 || !S_ISREG(st.st_mode)) return Error{path + ": not a regular file"};
+  // mmap refuses length 0: an empty file gets Parse's verdict on no bytes.
+  if (st.st_size == 0) return Parse({}, path);
+  // MAP_PRIVATE is no snapshot: a write to the file shows through and a
+  // truncation makes reads past the new end raise SIGBUS, as they would for
+  // ld.so, which maps the same file. Parse checks every offset against the
+  // size mapped here, so a change under it can make an answer wrong (as a
+  // racing read() could) but never reads outside the mapping.
+  auto mapping = std::make_shared<Mapping>(Mapping::ReadOnly(fd.get(), static_cast<size_t>(st.st_size)));
+  if (!mapping->ok()) return Error{path + ": cannot map: " + strerror(errno)};
+  const uint8_t* data = mapping->data();
+  const size_t size = mapping->size();
+  return ParseOwned(std::move(mapping), data, size, path);
 }
 
-Expected<ElfFile> ElfFile::Parse(std::vector<uint8_t> b, const std::string& name) {
+Expected<ElfFile> ElfFile::Parse(std::vector<uint8_t> bytes, const std::string& name) {
+  auto owned = std::make_shared<std::vector<uint8_t>>(std::move(bytes));
+  const uint8_t* data = owned->data();
+  const size_t size = owned->size();
+  return ParseOwned(std::move(owned), data, size, name);
+}
+
+Expected<ElfFile> ElfFile::ParseOwned(std::shared_ptr<const void> owner, const uint8_t* data, size_t size,
+                                      const std::string& name) {
+  const Bytes b{data, size};
   if (b.size() < SELFMAG || memcmp(b.data(), ELFMAG, SELFMAG) != 0) return Error{name + ": not an ELF file"};
   if (b.size() < sizeof(Elf64_Ehdr)) return Malformed(name, "shorter than an ELF header");
   const auto eh = Read<Elf64_Ehdr>(b, 0);
@@ -125,7 +139,9 @@ Expected<ElfFile> ElfFile::Parse(std::vector<uint8_t> b, const std::string& name
       return a.value < c.value || (a.value == c.value && a.size > c.size);
     });
   }
-  f.bytes_ = std::move(b);
+  f.owner_ = std::move(owner);
+  f.data_ = data;
+  f.size_ = size;
   return f;
 }
 
@@ -166,10 +182,11 @@ std::vector<std::string> ElfFile::Needed() const {
   }
   if (dynamic == nullptr || dynstr == nullptr) return out;
   for (uint64_t k = 0; k + sizeof(Elf64_Dyn) <= dynamic->size; k += sizeof(Elf64_Dyn)) {
-    const auto d = Read<Elf64_Dyn>(bytes_, dynamic->offset + k);
+    const auto d = Read<Elf64_Dyn>(Bytes{data_, size_}, dynamic->offset + k);
     if (d.d_tag == DT_NULL) break;
     if (d.d_tag != DT_NEEDED) continue;
-    if (auto name = StringAt(bytes_, dynstr->offset, dynstr->size, d.d_un.d_val)) out.push_back(*name);
+    if (auto name = StringAt(Bytes{data_, size_}, dynstr->offset, dynstr->size, d.d_un.d_val))
+      out.push_back(*name);
   }
   return out;
 }
@@ -180,7 +197,7 @@ Expected<std::vector<uint64_t>> ElfFile::GateSites() const {
     if (s.name != "cordon_gate_sites") continue;
     if (s.size % 8 != 0) return Error{"cordon_gate_sites: size is not a multiple of 8"};
     for (uint64_t k = 0; k < s.size; k += 8) {
-      const auto rel = Read<int32_t>(bytes_, s.offset + k);
+      const auto rel = Read<int32_t>(Bytes{data_, size_}, s.offset + k);
       sites.push_back(s.addr + k + static_cast<uint64_t>(static_cast<int64_t>(rel)));
     }
   }

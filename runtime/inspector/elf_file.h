@@ -1,15 +1,18 @@
 // A read-only, bounds-checked view of an ELF64 x86-64 file: executable
 // segments, sections, symbols and Cordon's gate-site table. Malformed or
-// truncated files give an error naming what is wrong, never a crash.
+// truncated files give an error naming what is wrong, never a crash. Files
+// are mapped, not read; bytes handed to Parse are kept.
 #ifndef CORDON_RUNTIME_INSPECTOR_ELF_FILE_H_
 #define CORDON_RUNTIME_INSPECTOR_ELF_FILE_H_
 
+#include <cstddef>
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
 
-#include "runtime/core/expected.h"
+#include "runtime/base/expected.h"
 
 namespace cordon::inspector {
 
@@ -31,10 +34,15 @@ struct ElfSymbol {
 
 class ElfFile {
  public:
+  // Maps the file read-only (MAP_PRIVATE) and parses it; the mapping lives
+  // as long as the ElfFile and its copies.
   static Expected<ElfFile> Load(const std::string& path);
+  // Parses bytes already in memory (tests, the fuzzer), keeping them.
   static Expected<ElfFile> Parse(std::vector<uint8_t> bytes, const std::string& name);
 
-  const std::vector<uint8_t>& bytes() const { return bytes_; }
+  // The whole file.
+  const uint8_t* data() const { return data_; }
+  size_t size() const { return size_; }
   const std::vector<ElfSegment>& segments() const { return segments_; }
   const std::vector<ElfSection>& sections() const { return sections_; }
 
@@ -51,7 +59,14 @@ class ElfFile {
   std::optional<uint64_t> OffsetOf(uint64_t vaddr) const;
 
  private:
-  std::vector<uint8_t> bytes_;
+  static Expected<ElfFile> ParseOwned(std::shared_ptr<const void> owner, const uint8_t* data, size_t size,
+                                      const std::string& name);
+
+  // What keeps data_ alive (a Mapping or a byte vector), shared so that a
+  // copy of the ElfFile points at the same immutable bytes.
+  std::shared_ptr<const void> owner_;
+  const uint8_t* data_ = nullptr;
+  size_t size_ = 0;
   std::vector<ElfSegment> segments_;
   std::vector<ElfSection> sections_;
   std::vector<ElfSymbol> symbols_;  // sorted by value

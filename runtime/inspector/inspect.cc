@@ -166,7 +166,7 @@ Expected<std::vector<Finding>> InspectElf(const ElfFile& file, const std::string
   std::vector<Region> regions;
   for (const ElfSegment& s : file.segments()) {
     if (s.executable && s.filesz != 0) {
-      regions.push_back({s.vaddr, file.bytes().data() + s.offset, static_cast<size_t>(s.filesz), name});
+      regions.push_back({s.vaddr, file.data() + s.offset, static_cast<size_t>(s.filesz), name});
     }
   }
   const std::set<uint64_t> site_set(sites->begin(), sites->end());

@@ -16,7 +16,7 @@
 #include <string>
 #include <vector>
 
-#include "runtime/core/expected.h"
+#include "runtime/base/expected.h"
 #include "runtime/inspector/disassembly.h"
 #include "runtime/inspector/elf_file.h"
 #include "runtime/inspector/patterns.h"

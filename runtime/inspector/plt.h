@@ -18,7 +18,7 @@
 #include <string>
 #include <vector>
 
-#include "runtime/core/expected.h"
+#include "runtime/base/expected.h"
 
 namespace cordon::inspector {
 

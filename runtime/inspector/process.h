@@ -9,7 +9,7 @@
 #include <string>
 #include <vector>
 
-#include "runtime/core/expected.h"
+#include "runtime/base/expected.h"
 #include "runtime/inspector/inspect.h"
 
 namespace cordon::inspector {

@@ -18,7 +18,6 @@
 #include <pthread.h>
 #include <sched.h>
 #include <sys/mman.h>
-#include <sys/prctl.h>
 #include <sys/random.h>
 #include <sys/single_threaded.h>
 #include <sys/syscall.h>
@@ -32,7 +31,7 @@
 #include <iterator>
 
 #include "cordon/cordon.h"
-#include "runtime/core/check.h"
+#include "runtime/base/check.h"
 #include "runtime/domains/domain.h"
 #include "runtime/gates/gate_config.h"
 #include "runtime/hardware/cpu.h"
@@ -198,7 +197,7 @@ bool IsGlibcInternal(int sig) {
 // raises them at the faulting instruction itself, under that
 // instruction's PKRU and stack pointer, and no instruction of a gate's
 // windows can fault; the filter forbids sending them (and SIGSYS) by any
-// means (policy/seccomp_filter.cc). SIGTRAP is not among them: untrusted
+// means (lockdown/seccomp_filter.cc). SIGTRAP is not among them: untrusted
 // code can set the trap flag before jumping to a WRPKRU.
 constexpr int kFaultSignals[] = {SIGSEGV, SIGBUS, SIGILL, SIGFPE};
 bool IsFaultSignal(int sig) {
@@ -648,45 +647,6 @@ uint64_t InstallActionInside(int d, uint64_t sig, uint64_t mode, uint64_t flags)
   return domains::EncodeStatus(rc == -EINVAL ? CORDON_E_INVALID_ARGUMENT : CORDON_E_SYSCALL);
 }
 
-uint64_t LoadFilterInside(int d, const sock_filter* program, uint64_t count) {
-  // Once: a second filter could only come from untrusted code.
-  if (prctl(PR_GET_SECCOMP) != 0 || count == 0 || count > BPF_MAXINSNS ||
-      !domains::IsUntrustedRange(program, count * sizeof(sock_filter))) {
-    return domains::EncodeStatus(CORDON_E_INVALID_ARGUMENT);
-  }
-  const size_t bytes = count * sizeof(sock_filter);
-  const uint64_t mem = domains::HeapAllocInside(d, bytes, 16);
-  if (domains::IsStatus(mem)) return mem;
-  auto* copy = reinterpret_cast<sock_filter*>(mem);
-  memcpy(copy, program, bytes);
-  const uint64_t* token = domains::TokenOf(d);
-  const uint32_t from[4] = {
-      static_cast<uint32_t>(kPlaceholderToken[0]), static_cast<uint32_t>(kPlaceholderToken[0] >> 32),
-      static_cast<uint32_t>(kPlaceholderToken[1]), static_cast<uint32_t>(kPlaceholderToken[1] >> 32)};
-  const uint32_t to[4] = {static_cast<uint32_t>(token[0]), static_cast<uint32_t>(token[0] >> 32),
-                          static_cast<uint32_t>(token[1]), static_cast<uint32_t>(token[1] >> 32)};
-  int found[4] = {};
-  for (uint64_t i = 0; i < count; ++i) {
-    if (copy[i].code != (BPF_JMP | BPF_JEQ | BPF_K)) continue;
-    for (int w = 0; w < 4; ++w) {
-      if (copy[i].k == from[w]) {
-        copy[i].k = to[w];
-        ++found[w];
-      }
-    }
-  }
-  long rc = -EINVAL;
-  if (found[0] != 0 && found[1] != 0 && found[2] != 0 && found[3] != 0) {
-    sock_fprog prog{static_cast<unsigned short>(count), copy};
-    rc = syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, SECCOMP_FILTER_FLAG_TSYNC, &prog);
-    if (rc != 0 && errno != 0) rc = -errno;
-  }
-  explicit_bzero(copy, bytes);
-  (void)domains::HeapFreeInside(d, copy);
-  if (rc == 0) return 0;
-  return domains::EncodeStatus(rc == -EINVAL ? CORDON_E_INVALID_ARGUMENT : CORDON_E_SYSCALL);
-}
-
 }  // namespace cordon::signals
 
 // ---- Called from gate.S ----
@@ -1017,7 +977,7 @@ extern "C" uint64_t cordon_internal_signal_landed_in_domain(int d, uint64_t call
 // and names it in TLS; returns it, or nullptr.
 extern "C" gates::ThreadRecord* cordon_internal_signal_adopt(unsigned char* frame) {
   const auto& c = Config().domains[domains::kTrustedDomain];
-  uint32_t* slot = &cordon_tls_records[1];
+  uint32_t* slot = &cordon_tls_records[domains::kTrustedDomain];
   if (!domains::IsUntrustedRange(slot, sizeof *slot)) return nullptr;
   // Record i's alternate stack starts at records + i * stride + offset.
   const uint64_t offset = REC_SIZE - c.stride + (SLOT_READONLY_PAGES + Config().sigbuf_pages) * kPage;
@@ -1049,7 +1009,7 @@ extern "C" gates::ThreadRecord* cordon_internal_signal_adopt(unsigned char* fram
 // the domain (nothing writes through fs with a domain's rights, docs/gates.md).
 extern "C" uint32_t cordon_internal_signal_thread_start() {
   const auto& c = Config().domains[domains::kTrustedDomain];
-  const uint32_t i = cordon_internal_attach_thread(1);
+  const uint32_t i = cordon_internal_attach_thread(domains::kTrustedDomain);
   if (i >= c.nrecords) {
     internal::Die(
         "no free trusted thread slot for a new thread: more threads than cordon_options.max_threads allows; "

@@ -6,7 +6,6 @@
 #ifndef CORDON_RUNTIME_SIGNALS_SIGNALS_H_
 #define CORDON_RUNTIME_SIGNALS_SIGNALS_H_
 
-#include <linux/filter.h>
 #include <signal.h>
 
 #include <cstddef>
@@ -30,10 +29,6 @@ int Prepare();
 const uint64_t* PendingToken();
 void WipePendingToken();
 
-// The words the filter is built with; LoadFilterInside() replaces them with
-// the token inside trusted memory, so libseccomp never sees the token.
-inline constexpr uint64_t kPlaceholderToken[2] = {0xc0de5161c0de5160ull, 0xc0de5163c0de5162ull};
-
 // Lockdown: whether every installed handler can be taken over (no
 // SA_ONSTACK, no SA_RESETHAND). Empty when so, else why not.
 std::string CheckHandlersForLockdown();
@@ -48,13 +43,10 @@ std::vector<int> SignalsOnlyTheKernelMaySend();
 // cordon_sigaction(), in untrusted code.
 int SetAction(int sig, const struct sigaction* act, struct sigaction* old);
 
-// Builtins, run inside domain d with that domain's token.
+// A builtin, run inside domain d with that domain's token.
 // mode: 0 SIG_DFL, 1 SIG_IGN, 2 the runtime's entry; flags: SA_RESTART,
 // SA_NOCLDSTOP, SA_NOCLDWAIT.
 uint64_t InstallActionInside(int d, uint64_t sig, uint64_t mode, uint64_t flags);
-// Copies the filter into trusted memory, puts the token in place of the
-// placeholder, and loads it for every thread.
-uint64_t LoadFilterInside(int d, const sock_filter* program, uint64_t count);
 
 }  // namespace cordon::signals
 

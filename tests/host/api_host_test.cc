@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "cordon/cordon.hpp"
+#include "runtime/domains/domain.h"
 #include "runtime/hardware/cpu.h"
 #include "runtime/hardware/pkey.h"
 #include "tests/support/child.h"
@@ -28,7 +29,7 @@ TEST(ApiBeforeInit, EverythingReportsNotInitialised) {
   EXPECT_EQ(cordon_is_initialized(), 0);
   EXPECT_EQ(cordon_malloc(16, &p), CORDON_E_NOT_INITIALIZED);
   EXPECT_EQ(cordon_free(&local), CORDON_E_NOT_INITIALIZED);
-  EXPECT_EQ(cordon_register(1, Nop, "nop", &e), CORDON_E_NOT_INITIALIZED);
+  EXPECT_EQ(cordon_register(cordon::domains::kTrustedDomain, Nop, "nop", &e), CORDON_E_NOT_INITIALIZED);
   EXPECT_EQ(cordon_domain_create("x", &d), CORDON_E_NOT_INITIALIZED);
   const unsigned char ret = 0xc3;
   EXPECT_EQ(cordon_code_reserve(4096, &p), CORDON_E_NOT_INITIALIZED);
@@ -47,7 +48,7 @@ TEST(ApiBeforeInit, EverythingReportsNotInitialised) {
   EXPECT_EQ(cordon_lockdown_ex(&lo), CORDON_E_INVALID_ARGUMENT);
   EXPECT_EQ(cordon_current_domain(), CORDON_DOMAIN_UNTRUSTED);
   EXPECT_EQ(cordon_trusted_domain(), CORDON_DOMAIN_UNKNOWN);
-  EXPECT_EQ(cordon_domain_name(1), nullptr);
+  EXPECT_EQ(cordon_domain_name(cordon::domains::kTrustedDomain), nullptr);
   EXPECT_EQ(p, nullptr);
 }
 

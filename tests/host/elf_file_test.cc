@@ -6,6 +6,7 @@
 #include <gtest/gtest.h>
 #include <unistd.h>
 
+#include <cstring>
 #include <fstream>
 #include <iterator>
 #include <random>
@@ -42,6 +43,63 @@ TEST(ElfFile, ClearErrorsForWhatIsNotAnElfFile) {
   auto tiny = ElfFile::Parse({0x7f, 'E', 'L', 'F'}, "tiny");
   ASSERT_FALSE(tiny.ok());
   EXPECT_NE(tiny.error().find("shorter than an ELF header"), std::string::npos);
+}
+
+// A file on disk with these bytes, removed when the test ends.
+class TempFile {
+ public:
+  explicit TempFile(const std::vector<uint8_t>& bytes) {
+    char name[] = "/tmp/cordon-elf-test-XXXXXX";
+    const int fd = mkstemp(name);
+    EXPECT_GE(fd, 0);
+    path_ = name;
+    EXPECT_EQ(write(fd, bytes.data(), bytes.size()), static_cast<ssize_t>(bytes.size()));
+    close(fd);
+  }
+  ~TempFile() { unlink(path_.c_str()); }
+  const std::string& path() const { return path_; }
+
+ private:
+  std::string path_;
+};
+
+// Load maps the file: an empty file (which mmap refuses) and short or cut
+// files give the same errors as the same bytes handed to Parse.
+TEST(ElfFile, EmptyAndTruncatedFilesOnDiskGiveClearErrors) {
+  const TempFile empty({});
+  auto none = ElfFile::Load(empty.path());
+  ASSERT_FALSE(none.ok());
+  EXPECT_NE(none.error().find(empty.path() + ": not an ELF file"), std::string::npos) << none.error();
+
+  const TempFile tiny({0x7f, 'E', 'L', 'F', 2, 1});
+  auto short_header = ElfFile::Load(tiny.path());
+  ASSERT_FALSE(short_header.ok());
+  EXPECT_NE(short_header.error().find("shorter than an ELF header"), std::string::npos)
+      << short_header.error();
+
+  const auto full = SelfBytes();
+  const TempFile cut(std::vector<uint8_t>(full.begin(), full.begin() + 4096));
+  auto truncated = ElfFile::Load(cut.path());
+  ASSERT_FALSE(truncated.ok());
+  EXPECT_NE(truncated.error().find("malformed ELF file"), std::string::npos) << truncated.error();
+
+  auto dir = ElfFile::Load("/tmp");
+  ASSERT_FALSE(dir.ok());
+  EXPECT_NE(dir.error().find("not a regular file"), std::string::npos) << dir.error();
+}
+
+// The bytes outlive the ElfFile they were loaded into: copies and moves
+// share the mapping.
+TEST(ElfFile, CopiesAndMovesKeepTheMapping) {
+  const auto full = SelfBytes();
+  auto loaded = ElfFile::Load("/proc/self/exe");
+  ASSERT_TRUE(loaded.ok()) << loaded.error();
+  ASSERT_EQ(loaded->size(), full.size());
+  ElfFile copy = *loaded;
+  ElfFile moved = std::move(*loaded);
+  EXPECT_EQ(memcmp(copy.data(), full.data(), full.size()), 0);
+  EXPECT_EQ(moved.data(), copy.data());
+  EXPECT_EQ(copy.segments().size(), moved.segments().size());
 }
 
 TEST(ElfFile, EveryTruncationIsAnErrorOrValid) {

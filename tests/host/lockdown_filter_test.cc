@@ -21,14 +21,14 @@
 #include <string>
 #include <vector>
 
-#include "runtime/policy/audit.h"
-#include "runtime/policy/seccomp_filter.h"
-#include "runtime/signals/signals.h"
+#include "runtime/lockdown/audit.h"
+#include "runtime/lockdown/filter_loader.h"
+#include "runtime/lockdown/seccomp_filter.h"
 
 namespace {
 
-using cordon::policy::FilterSpec;
-using cordon::policy::kGuard;
+using cordon::hw::kGuard;
+using cordon::lockdown::FilterSpec;
 
 // A domain in the upper of its two blocks, and a config page in an
 // executable's image.
@@ -41,30 +41,30 @@ constexpr FilterSpec::Range kCodeRegion{kCodeBlocks + kGuard,
                                         kCodeBlocks + kGuard + 0x11000 + (uint64_t{256} << 20)};
 constexpr FilterSpec::Range kCodePages{kCodeRegion.start + 0x11000, kCodeRegion.end};
 
-FilterSpec Spec(cordon::policy::Violation v) {
+FilterSpec Spec(cordon::lockdown::Violation v) {
   FilterSpec spec;
   spec.protected_ranges = {kDomain, kConfigPage, kCodeRegion};
   spec.code_pages = kCodePages;
   spec.violation = v;
-  memcpy(spec.signal_token, cordon::signals::kPlaceholderToken, sizeof spec.signal_token);
+  memcpy(spec.signal_token, cordon::lockdown::kPlaceholderToken, sizeof spec.signal_token);
   // The shape for a kernel that writes frames with the interrupted PKRU
   // (before 6.12): signals only a faulting instruction may raise.
   spec.unsendable_signals = {SIGSEGV, SIGBUS, SIGILL, SIGFPE, SIGSYS};
   return spec;
 }
 
-std::string Text(cordon::policy::Violation v) {
-  auto filter = cordon::policy::BuildFilter(Spec(v));
+std::string Text(cordon::lockdown::Violation v) {
+  auto filter = cordon::lockdown::BuildFilter(Spec(v));
   EXPECT_TRUE(filter.ok()) << filter.error();
   if (!filter.ok()) return "";
-  auto text = cordon::policy::FilterText(*filter);
+  auto text = cordon::lockdown::FilterText(*filter);
   EXPECT_TRUE(text.ok()) << text.error();
   return text.ok() ? *text : "";
 }
 
 TEST(LockdownFilter, MatchesTheGoldenDump) {
   const std::string path = std::string(CORDON_SOURCE_DIR) + "/tests/golden/lockdown_filter.pfc";
-  const std::string text = Text(cordon::policy::Violation::kKill);
+  const std::string text = Text(cordon::lockdown::Violation::kKill);
   ASSERT_FALSE(text.empty());
   if (getenv("CORDON_UPDATE_GOLDEN") != nullptr) {
     std::ofstream(path) << text;
@@ -78,8 +78,8 @@ TEST(LockdownFilter, MatchesTheGoldenDump) {
 }
 
 TEST(LockdownFilter, ErrnoModeDiffersOnlyInTheAction) {
-  std::string kill = Text(cordon::policy::Violation::kKill);
-  const std::string errno_mode = Text(cordon::policy::Violation::kErrno);
+  std::string kill = Text(cordon::lockdown::Violation::kKill);
+  const std::string errno_mode = Text(cordon::lockdown::Violation::kErrno);
   ASSERT_NE(kill.find("action TRAP;"), std::string::npos);
   EXPECT_EQ(errno_mode.find("action TRAP;"), std::string::npos);
   // Every rule's action, and the bad-architecture one, follow the mode.
@@ -89,21 +89,21 @@ TEST(LockdownFilter, ErrnoModeDiffersOnlyInTheAction) {
 }
 
 TEST(LockdownFilter, CoversEachRangeAndTheGuardBelowIt) {
-  EXPECT_EQ(cordon::policy::BlocksFor(kDomain),
+  EXPECT_EQ(cordon::lockdown::BlocksFor(kDomain),
             (std::vector<uint64_t>{kDomainBlocks, kDomainBlocks + kGuard}));
   // A range that does not start on a block: its block and the one below.
-  const std::vector<uint64_t> config = cordon::policy::BlocksFor(kConfigPage);
+  const std::vector<uint64_t> config = cordon::lockdown::BlocksFor(kConfigPage);
   ASSERT_EQ(config.size(), 2u);
   EXPECT_EQ(config[1], kConfigPage.start & ~(kGuard - 1));
   EXPECT_EQ(config[0], config[1] - kGuard);
   // Near address 0 nothing underflows.
-  EXPECT_EQ(cordon::policy::BlocksFor({0x1000, 0x2000}), (std::vector<uint64_t>{0}));
+  EXPECT_EQ(cordon::lockdown::BlocksFor({0x1000, 0x2000}), (std::vector<uint64_t>{0}));
 }
 
 // The pseudo code does not show it, but the BPF sends x32 system call
 // numbers (bit 30) to the bad-architecture action, like i386 ones.
 TEST(LockdownFilter, SendsX32AndI386CallsToTheBadArchitectureAction) {
-  auto filter = cordon::policy::BuildFilter(Spec(cordon::policy::Violation::kKill));
+  auto filter = cordon::lockdown::BuildFilter(Spec(cordon::lockdown::Violation::kKill));
   ASSERT_TRUE(filter.ok());
   int fds[2];
   ASSERT_EQ(pipe(fds), 0);
@@ -134,14 +134,14 @@ TEST(LockdownFilter, SendsX32AndI386CallsToTheBadArchitectureAction) {
 }
 
 // The lockdown loads this program after replacing the placeholder token's
-// four 32-bit halves inside trusted memory (signals::LoadFilterInside): each
+// four 32-bit halves inside trusted memory (lockdown::LoadFilterInside): each
 // must appear as the constant of a jeq.
 TEST(LockdownFilter, CarriesEveryPlaceholderWordForTheToken) {
-  auto filter = cordon::policy::BuildFilter(Spec(cordon::policy::Violation::kKill));
+  auto filter = cordon::lockdown::BuildFilter(Spec(cordon::lockdown::Violation::kKill));
   ASSERT_TRUE(filter.ok());
-  auto prog = cordon::policy::ExportBpf(*filter, Spec(cordon::policy::Violation::kKill));
+  auto prog = cordon::lockdown::ExportBpf(*filter, Spec(cordon::lockdown::Violation::kKill));
   ASSERT_TRUE(prog.ok()) << prog.error();
-  for (const uint64_t word : cordon::signals::kPlaceholderToken) {
+  for (const uint64_t word : cordon::lockdown::kPlaceholderToken) {
     for (const uint32_t half : {static_cast<uint32_t>(word), static_cast<uint32_t>(word >> 32)}) {
       int seen = 0;
       for (const sock_filter& insn : *prog)
@@ -167,7 +167,7 @@ TEST(LockdownFilter, ImmutableMappingsAreRefusedByExactOverlap) {
     };
     if (!map(kBase, 3 * kPage)) _exit(2);
     // Protected: the third page (above the boundary) and, elsewhere, one page.
-    std::vector<sock_filter> prog = cordon::policy::ImmutableMappingsPrefix(
+    std::vector<sock_filter> prog = cordon::lockdown::ImmutableMappingsPrefix(
         {{kBase + 2 * kPage, kBase + 3 * kPage}}, SECCOMP_RET_ERRNO | EPERM);
     prog.push_back(sock_filter{BPF_RET | BPF_K, 0, 0, SECCOMP_RET_ALLOW});
     sock_fprog fprog{static_cast<unsigned short>(prog.size()), prog.data()};
@@ -210,11 +210,11 @@ TEST(LockdownFilter, ImmutableMappingsAreRefusedByExactOverlap) {
 }  // namespace
 
 // The lockdown's descriptor audit, decided from what /proc/self/fd and
-// fdinfo say (runtime/policy/audit.cc); the VM tests open the real ones.
+// fdinfo say (runtime/lockdown/audit.cc); the VM tests open the real ones.
 namespace {
 
-using cordon::policy::DescriptorFacts;
-using cordon::policy::WhyDescriptorIsUnsafe;
+using cordon::lockdown::DescriptorFacts;
+using cordon::lockdown::WhyDescriptorIsUnsafe;
 
 constexpr pid_t kSelf = 100;
 bool OwnTask(long pid) {

@@ -49,7 +49,7 @@ using cordon::testing::OnlyFaultSignalsHaveHandlers;
 using cordon::testing::RawCloneAndExit;
 using cordon::testing::Verdict;
 
-constexpr int kTrusted = 1;  // cordon_trusted_domain()
+constexpr int kTrusted = cordon::domains::kTrustedDomain;  // cordon_trusted_domain() after init
 
 struct Target {
   const uint8_t* secret;

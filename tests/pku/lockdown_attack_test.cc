@@ -44,9 +44,9 @@
 #include "cordon/cordon.h"
 #include "runtime/domains/domain.h"
 #include "runtime/gates/gate_config.h"
+#include "runtime/hardware/memory_guard.h"
 #include "runtime/hardware/smaps.h"
 #include "runtime/inspector/patterns.h"
-#include "runtime/policy/memory_guard.h"
 #include "tests/support/child.h"
 #include "tests/support/judge.h"
 #include "tests/support/signal_policy.h"
@@ -286,7 +286,7 @@ TEST(LockdownAttack, MemoryCallsCannotTouchTrustedMemoryOrTheConfigPage) {
     shmctl(shm, IPC_RMID, nullptr);
     // From below, with a length that reaches it.
     CHILD_DENIED(mprotect(const_cast<char*>(t.region) - 4096, 8192, PROT_READ | PROT_WRITE), EPERM);
-    CHILD_DENIED(munmap(reinterpret_cast<void*>(4096), cordon::policy::kGuard), EPERM);
+    CHILD_DENIED(munmap(reinterpret_cast<void*>(4096), cordon::hw::kGuard), EPERM);
     CHILD_DENIED(madvise(static_cast<char*>(config) - (64 << 20), (64 << 20) + 4096, MADV_DONTNEED), EPERM);
     // The secret is still there for trusted code, and still closed to us.
     CHILD_CHECK(cordon_domain_of(t.secret) == cordon_trusted_domain());

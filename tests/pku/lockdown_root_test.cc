@@ -35,7 +35,7 @@
 #include "cordon/cordon.h"
 #include "runtime/code/code_region.h"
 #include "runtime/gates/gate_config.h"
-#include "runtime/policy/lockdown.h"
+#include "runtime/lockdown/lockdown.h"
 #include "tests/support/child.h"
 #include "tests/support/judge.h"
 
@@ -478,7 +478,7 @@ TEST(LockdownPrivatization, TheBytesThatRunAreTheBytesThatWereScanned) {
     g_to_writer = to[1];
     g_from_writer = from[0];
     const Trusted s = SetUpSecret();
-    cordon::policy::SetBeforePrivatizeHookForTests(FlipOnce);
+    cordon::lockdown::SetBeforePrivatizeHookForTests(FlipOnce);
     const int rc = Lockdown();
     printf("lockdown=%d\n", rc);
     if (rc != CORDON_OK) {

@@ -3,8 +3,8 @@
 // Built from a FilterSpec so that a host test can build it with fixed
 // addresses and compare it with a golden dump (docs/lockdown.md explains
 // every rule).
-#ifndef CORDON_RUNTIME_POLICY_SECCOMP_FILTER_H_
-#define CORDON_RUNTIME_POLICY_SECCOMP_FILTER_H_
+#ifndef CORDON_RUNTIME_LOCKDOWN_SECCOMP_FILTER_H_
+#define CORDON_RUNTIME_LOCKDOWN_SECCOMP_FILTER_H_
 
 #include <linux/filter.h>
 #include <seccomp.h>
@@ -14,10 +14,10 @@
 #include <string>
 #include <vector>
 
-#include "runtime/core/expected.h"
-#include "runtime/policy/memory_guard.h"
+#include "runtime/base/expected.h"
+#include "runtime/hardware/memory_guard.h"
 
-namespace cordon::policy {
+namespace cordon::lockdown {
 
 // What the filter does to a forbidden call.
 enum class Violation {
@@ -39,7 +39,7 @@ struct FilterSpec {
   // rt_sigreturn, rt_sigaction (with a new action) and pkey_mprotect need
   // these two words in r8 and r9 (rt_sigaction the first one). The lockdown
   // builds the filter with placeholders and puts the real token in inside
-  // trusted memory (signals::LoadFilterInside).
+  // trusted memory (lockdown::LoadFilterInside).
   uint64_t signal_token[2] = {};
   // Kernels that write signal frames wherever the stack pointer is
   // (docs/signals.md): the runtime makes every thread, so that each has an
@@ -103,6 +103,6 @@ Expected<std::vector<sock_filter>> ExportBpf(const Filter& filter, const FilterS
 std::vector<sock_filter> ImmutableMappingsPrefix(const std::vector<FilterSpec::Range>& ranges,
                                                  uint32_t deny_action);
 
-}  // namespace cordon::policy
+}  // namespace cordon::lockdown
 
 #endif

@@ -1,9 +1,9 @@
 // Reservations shaped for the lockdown's memory rules (memory_guard.h).
-#include "runtime/policy/memory_guard.h"
+#include "runtime/hardware/memory_guard.h"
 
 #include <sys/mman.h>
 
-namespace cordon::policy {
+namespace cordon::hw {
 
 uint64_t ReserveGuardedBlocks() {
   // Three blocks' worth, so that two aligned ones fit; the rest is returned.
@@ -20,4 +20,4 @@ void ReleaseGuardedBlocks(uint64_t upper) {
   munmap(reinterpret_cast<void*>(upper - kGuard), 2 * kGuard);
 }
 
-}  // namespace cordon::policy
+}  // namespace cordon::hw

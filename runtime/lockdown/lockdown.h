@@ -6,8 +6,8 @@
 // handler, restricts files with Landlock, drops every capability, makes the
 // process non-dumpable with RLIMIT_CORE 1, routes every signal handler
 // through the runtime and loads the seccomp filter (docs/lockdown.md).
-#ifndef CORDON_RUNTIME_POLICY_LOCKDOWN_H_
-#define CORDON_RUNTIME_POLICY_LOCKDOWN_H_
+#ifndef CORDON_RUNTIME_LOCKDOWN_LOCKDOWN_H_
+#define CORDON_RUNTIME_LOCKDOWN_LOCKDOWN_H_
 
 #include <signal.h>
 
@@ -15,9 +15,9 @@
 #include <cstdint>
 #include <functional>
 
-#include "runtime/policy/seccomp_filter.h"
+#include "runtime/lockdown/seccomp_filter.h"
 
-namespace cordon::policy {
+namespace cordon::lockdown {
 
 struct LockdownPlan {
   FilterSpec filter;            // what the seccomp filter protects, and how
@@ -30,10 +30,11 @@ struct LockdownPlan {
   std::function<bool(std::string*)> seal_entry_tables;
 };
 
-// Returns a cordon_status; every refusal also says why on stderr. The checks
-// come first and change nothing; a failure after them (which needs a kernel
-// error) leaves the process partly locked, says so, and sets *changed.
-int Lockdown(const LockdownPlan& plan, bool* changed);
+// A refusal's Error carries its cordon_status and says why (core/api.cc
+// prints it). The checks come first and change nothing; a failure after
+// them (which needs a kernel error) leaves the process partly locked, says
+// so, and sets *changed.
+Expected<void> Lockdown(const LockdownPlan& plan, bool* changed);
 
 // The kill mode's SIGSYS handler: it names the refused call and stops the
 // process. Its address goes on the read-only config page.
@@ -44,6 +45,6 @@ SignalHandlerFn ViolationHandlerFn();
 // code, where a file behind code could change (tests/pku/lockdown_root_test.cc).
 void SetBeforePrivatizeHookForTests(void (*hook)());
 
-}  // namespace cordon::policy
+}  // namespace cordon::lockdown
 
 #endif

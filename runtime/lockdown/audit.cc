@@ -1,5 +1,5 @@
 // The lockdown's audits of descriptors and child processes (audit.h).
-#include "runtime/policy/audit.h"
+#include "runtime/lockdown/audit.h"
 
 #include <dirent.h>
 #include <fcntl.h>
@@ -20,7 +20,7 @@
 #include <string>
 #include <vector>
 
-namespace cordon::policy {
+namespace cordon::lockdown {
 namespace {
 
 bool IsNumber(const std::string& s) {
@@ -377,4 +377,4 @@ std::string AuditSignalSources(const std::vector<int>& signals) {
   return "";
 }
 
-}  // namespace cordon::policy
+}  // namespace cordon::lockdown

@@ -1,5 +1,5 @@
 // Landlock rules for the lockdown (see landlock.h).
-#include "runtime/policy/landlock.h"
+#include "runtime/lockdown/landlock.h"
 
 #include <dirent.h>
 #include <fcntl.h>
@@ -16,25 +16,13 @@
 #include <set>
 #include <string>
 
-namespace cordon::policy {
+#include "runtime/base/file.h"
+
+namespace cordon::lockdown {
 namespace {
 
 constexpr uint64_t kRead = LANDLOCK_ACCESS_FS_READ_FILE;
 constexpr uint64_t kAccess = kRead | LANDLOCK_ACCESS_FS_WRITE_FILE;
-
-class Fd {
- public:
-  explicit Fd(int fd) : fd_(fd) {}
-  ~Fd() {
-    if (fd_ >= 0) close(fd_);
-  }
-  Fd(const Fd&) = delete;
-  Fd& operator=(const Fd&) = delete;
-  int get() const { return fd_; }
-
- private:
-  int fd_;
-};
 
 // A directory on the way to denied files: children named here are walked
 // into (or skipped when they map to nullptr); children named in read_only
@@ -195,12 +183,13 @@ Expected<bool> RestrictMemoryFiles(pid_t pid) {
   // reaches no memory.
   for (const int fd : {1, 2}) {
     char target[256];
-    const ssize_t n = isatty(fd) ? readlink(("/proc/self/fd/" + std::to_string(fd)).c_str(), target,
-                                            sizeof target - 1)
-                                 : -1;
+    const ssize_t n =
+        isatty(fd) ? readlink(("/proc/self/fd/" + std::to_string(fd)).c_str(), target, sizeof target - 1)
+                   : -1;
     if (n <= 0) continue;
     const std::string path(target, static_cast<size_t>(n));
-    if (path.rfind("/dev/", 0) == 0 && path.find('/', 5) == std::string::npos) dev->granted.insert(path.substr(5));
+    if (path.rfind("/dev/", 0) == 0 && path.find('/', 5) == std::string::npos)
+      dev->granted.insert(path.substr(5));
   }
 
   auto walked = Walker(ruleset.get()).Walk("/", root);
@@ -211,4 +200,4 @@ Expected<bool> RestrictMemoryFiles(pid_t pid) {
   return true;
 }
 
-}  // namespace cordon::policy
+}  // namespace cordon::lockdown

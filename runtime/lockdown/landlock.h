@@ -6,16 +6,16 @@
 //
 // Landlock only allows, so the rules grant read and write access beneath
 // every other entry of the directories on the way to those files.
-#ifndef CORDON_RUNTIME_POLICY_LANDLOCK_H_
-#define CORDON_RUNTIME_POLICY_LANDLOCK_H_
+#ifndef CORDON_RUNTIME_LOCKDOWN_LANDLOCK_H_
+#define CORDON_RUNTIME_LOCKDOWN_LANDLOCK_H_
 
 #include <sys/types.h>
 
 #include <string>
 
-#include "runtime/core/expected.h"
+#include "runtime/base/expected.h"
 
-namespace cordon::policy {
+namespace cordon::lockdown {
 
 // The Landlock ABI version of the running kernel, or 0 when it has none (not
 // built in, or not in the lsm= list).
@@ -29,6 +29,6 @@ Expected<bool> OnlyOneProcMount();
 // with no_new_privs set. The error says which step failed.
 Expected<bool> RestrictMemoryFiles(pid_t pid);
 
-}  // namespace cordon::policy
+}  // namespace cordon::lockdown
 
 #endif

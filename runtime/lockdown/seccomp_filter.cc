@@ -1,5 +1,5 @@
 // The lockdown's seccomp filter (see seccomp_filter.h and docs/lockdown.md).
-#include "runtime/policy/seccomp_filter.h"
+#include "runtime/lockdown/seccomp_filter.h"
 
 #include <fcntl.h>
 #include <linux/audit.h>
@@ -19,8 +19,10 @@
 #include <cstdio>
 #include <cstring>
 
-namespace cordon::policy {
+namespace cordon::lockdown {
 namespace {
+
+using hw::kGuard;
 
 // System calls untrusted code never needs after set-up and that reach
 // around protection keys: the key calls themselves, foreign memory access
@@ -440,4 +442,4 @@ Expected<std::vector<sock_filter>> ExportBpf(const Filter& filter, const FilterS
   return program;
 }
 
-}  // namespace cordon::policy
+}  // namespace cordon::lockdown

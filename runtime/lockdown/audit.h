@@ -4,15 +4,15 @@
 // processes that hold or can regain capabilities (they are not confined, and
 // as root they could ptrace the locked-down process). docs/lockdown.md,
 // "Descriptors" and "Child processes", gives the lists and the reasons.
-#ifndef CORDON_RUNTIME_POLICY_AUDIT_H_
-#define CORDON_RUNTIME_POLICY_AUDIT_H_
+#ifndef CORDON_RUNTIME_LOCKDOWN_AUDIT_H_
+#define CORDON_RUNTIME_LOCKDOWN_AUDIT_H_
 
 #include <sys/types.h>
 
 #include <string>
 #include <vector>
 
-namespace cordon::policy {
+namespace cordon::lockdown {
 
 // Why the descriptor with this link target (readlink of /proc/self/fd/N),
 // file type and device, open flags and fdinfo must not outlive the lockdown;
@@ -44,6 +44,6 @@ std::string AuditChildren();
 // (Kernels before 6.12, docs/signals.md.)
 std::string AuditSignalSources(const std::vector<int>& signals);
 
-}  // namespace cordon::policy
+}  // namespace cordon::lockdown
 
 #endif

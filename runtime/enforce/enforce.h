@@ -2,23 +2,24 @@
 // executable mapping of this process and neutralize or refuse what is found
 // outside the gates; at dlopen, inspect a library's file (and the
 // dependencies it would load) before any of its code runs.
-#ifndef CORDON_RUNTIME_INSPECTOR_ENFORCE_H_
-#define CORDON_RUNTIME_INSPECTOR_ENFORCE_H_
+#ifndef CORDON_RUNTIME_ENFORCE_ENFORCE_H_
+#define CORDON_RUNTIME_ENFORCE_ENFORCE_H_
 
 #include <cstdint>
 #include <string>
 #include <vector>
 
+#include "runtime/base/expected.h"
 #include "runtime/inspector/inspect.h"
 
-namespace cordon::inspector {
+namespace cordon::enforce {
 
 enum class Action { kNone, kNeutralized, kRefused };
 
 struct ReportEntry {
   uint64_t address;
-  PatternKind kind;
-  Verdict verdict;
+  inspector::PatternKind kind;
+  inspector::Verdict verdict;
   Action action;
   std::string object, symbol;
 };
@@ -27,9 +28,9 @@ struct ReportEntry {
 // CORDON_INSPECT_NEUTRALIZE, real instructions are overwritten with UD2 on a
 // private copy of their page (swapped in atomically with mremap); an
 // unintended occurrence, or any occurrence under CORDON_INSPECT_REFUSE,
-// makes it fail before anything is changed. Returns a cordon_status and
-// appends to *report; refusals are also written to stderr.
-int EnforceOnProcess(uint32_t policy, std::vector<ReportEntry>* report);
+// makes it fail before anything is changed. Appends to *report; a refusal's
+// Error carries its cordon_status and says why, a line for each occurrence.
+Expected<void> EnforceOnProcess(uint32_t policy, std::vector<ReportEntry>* report);
 
 // Inspects the library that dlopen(file) would load, and its dependencies
 // that are not loaded yet. Any occurrence refuses it (its constructors
@@ -54,6 +55,6 @@ bool PinWritablePlts(std::string* why);
 // some executable memory is also writable.
 bool PrivatizeExecutableMemory(std::string* why);
 
-}  // namespace cordon::inspector
+}  // namespace cordon::enforce
 
 #endif

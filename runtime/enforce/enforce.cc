@@ -1,5 +1,5 @@
 // Inspection at initialisation and at dlopen (see enforce.h).
-#include "runtime/inspector/enforce.h"
+#include "runtime/enforce/enforce.h"
 
 #include <dlfcn.h>
 #include <elf.h>
@@ -15,11 +15,32 @@
 #include <set>
 
 #include "cordon/cordon.h"
+#include "runtime/base/check.h"
 #include "runtime/gates/gate_config.h"
 #include "runtime/inspector/plt.h"
 #include "runtime/inspector/process.h"
 
-namespace cordon::inspector {
+namespace cordon::enforce {
+
+using inspector::CodeAndItsReadOnlyData;
+using inspector::Disassembler;
+using inspector::ElfFile;
+using inspector::ElfSegment;
+using inspector::ElfSymbol;
+using inspector::Finding;
+using inspector::InspectProcess;
+using inspector::InspectRegions;
+using inspector::IsUnsafe;
+using inspector::kPltEntrySize;
+using inspector::Mapping;
+using inspector::PatternKind;
+using inspector::PatternName;
+using inspector::PlanPltPins;
+using inspector::PltPin;
+using inspector::Region;
+using inspector::Verdict;
+using inspector::VerdictName;
+
 namespace {
 
 constexpr uint64_t kPage = 4096;
@@ -164,7 +185,7 @@ bool CleanRecursive(const std::string& name, std::set<std::string>* seen, const 
   std::vector<Region> regions;
   for (const ElfSegment& s : file->segments()) {
     if (s.executable && s.filesz != 0) {
-      regions.push_back({s.vaddr, file->bytes().data() + s.offset, static_cast<size_t>(s.filesz), path});
+      regions.push_back({s.vaddr, file->data() + s.offset, static_cast<size_t>(s.filesz), path});
     }
   }
   // A library's own gate-site table is not trusted: only the runtime's gates are.
@@ -184,13 +205,10 @@ bool CleanRecursive(const std::string& name, std::set<std::string>* seen, const 
 
 }  // namespace
 
-int EnforceOnProcess(uint32_t policy, std::vector<ReportEntry>* report) {
+Expected<void> EnforceOnProcess(uint32_t policy, std::vector<ReportEntry>* report) {
   std::string error;
   auto dis = Disassembler::Open(&error);
-  if (!dis) {
-    fprintf(stderr, "cordon: cannot inspect executable memory: %s\n", error.c_str());
-    return CORDON_E_UNSAFE_CODE;
-  }
+  if (!dis) return Error{"cannot inspect executable memory: " + error, CORDON_E_UNSAFE_CODE};
   // Gate sites are safe by address alone, so they get no Capstone sweep:
   // the runtime's own are most of the hits, and their context was most of
   // the cost of start-up.
@@ -203,48 +221,52 @@ int EnforceOnProcess(uint32_t policy, std::vector<ReportEntry>* report) {
   // likes. 32-bit code cannot fetch above 4 GiB, where a position-
   // independent executable and every shared library are loaded.
   if (!sites.empty() && *sites.begin() < (uint64_t{1} << 32)) {
-    fprintf(stderr,
-            "cordon: refusing to run: gate code at %#lx lies below 4 GiB, where a far jump to 32-bit mode "
-            "turns its PKRU check into a load from an address untrusted code chooses; build the program as a "
-            "position-independent executable (-fPIE -pie, the compilers' default on Debian)\n",
-            static_cast<unsigned long>(*sites.begin()));
-    return CORDON_E_UNSAFE_CODE;
+    char where[24];
+    snprintf(where, sizeof where, "%#lx", static_cast<unsigned long>(*sites.begin()));
+    return Error{
+        std::string("refusing to run: gate code at ") + where +
+            " lies below 4 GiB, where a far jump to 32-bit mode turns its PKRU check into a load from "
+            "an address untrusted code chooses; build the program as a position-independent "
+            "executable (-fPIE -pie, the compilers' default on Debian)",
+        CORDON_E_UNSAFE_CODE};
   }
   auto findings =
       InspectProcess("self", sites, /*sites_from_files=*/false, *dis, /*describe_gate_sites=*/false);
   if (!findings.ok()) {
-    fprintf(stderr, "cordon: cannot inspect executable memory: %s\n", findings.error().c_str());
-    return CORDON_E_UNSAFE_CODE;
+    return Error{"cannot inspect executable memory: " + findings.error(), CORDON_E_UNSAFE_CODE};
   }
-  // Decide everything before changing anything.
-  bool refuse = false, loader_xrstor = false;
+  // Decide everything before changing anything. Every refused occurrence
+  // gets a line of the message.
+  std::string refused;
+  bool loader_xrstor = false;
   for (const Finding& f : *findings) {
     Action action = Action::kNone;
     if (f.verdict == Verdict::kUnsafeUnintended ||
         (f.verdict == Verdict::kUnsafeInstruction && policy == CORDON_INSPECT_REFUSE)) {
       action = Action::kRefused;
-      refuse = true;
-      fprintf(stderr, "cordon: refusing to run: %s: %s\n", Describe(f).c_str(), VerdictName(f.verdict));
+      refused += std::string("refusing to run: ") + Describe(f) + ": " + VerdictName(f.verdict) + "\n";
     } else if (f.verdict == Verdict::kUnsafeInstruction) {
       action = Action::kNeutralized;
       loader_xrstor |= f.kind == PatternKind::kXrstor && IsDynamicLoader(f.object);
     }
     report->push_back({f.address, f.kind, f.verdict, action, f.object, f.symbol});
   }
-  if (refuse) {
-    fprintf(stderr,
-            "cordon: executable memory holds WRPKRU or XRSTOR bytes that cannot be neutralized; remove the "
-            "library that has them (cordon-scan FILE shows where)\n");
-    return CORDON_E_UNSAFE_CODE;
+  if (!refused.empty()) {
+    return Error{refused +
+                     "executable memory holds WRPKRU or XRSTOR bytes that cannot be neutralized; remove the "
+                     "library that has them (cordon-scan FILE shows where)",
+                 CORDON_E_UNSAFE_CODE};
   }
-  if (loader_xrstor && LazyBindingPossible()) return CORDON_E_LAZY_BINDING;
+  if (loader_xrstor && LazyBindingPossible()) return Error{"", CORDON_E_LAZY_BINDING};
   for (const ReportEntry& e : *report) {
     if (e.action != Action::kNeutralized) continue;
     std::string why;
     if (!Neutralize(e.address, &why)) {
-      fprintf(stderr, "cordon: cannot neutralize %s at %#lx in %s: %s\n", PatternName(e.kind),
-              static_cast<unsigned long>(e.address), e.object.c_str(), why.c_str());
-      return CORDON_E_UNSAFE_CODE;
+      char where[24];
+      snprintf(where, sizeof where, "%#lx", static_cast<unsigned long>(e.address));
+      return Error{std::string("cannot neutralize ") + PatternName(e.kind) + " at " + where + " in " +
+                       e.object + ": " + why,
+                   CORDON_E_UNSAFE_CODE};
     }
   }
   // Verify: nothing but gate sites may remain.
@@ -252,14 +274,13 @@ int EnforceOnProcess(uint32_t policy, std::vector<ReportEntry>* report) {
   // inspection reads the run of mappings in place (only a window around
   // each join and each hit is copied).
   auto after = InspectProcess("self", sites, false, *dis, /*describe_gate_sites=*/false);
-  if (!after.ok()) return CORDON_E_UNSAFE_CODE;
+  if (!after.ok()) return Error{"", CORDON_E_UNSAFE_CODE};
   for (const Finding& f : *after) {
     if (IsUnsafe(f.verdict)) {
-      fprintf(stderr, "cordon: %s is still present after neutralization\n", Describe(f).c_str());
-      return CORDON_E_UNSAFE_CODE;
+      return Error{Describe(f) + " is still present after neutralization", CORDON_E_UNSAFE_CODE};
     }
   }
-  return CORDON_OK;
+  return {};
 }
 
 bool PinWritablePlts(std::string* why) {
@@ -460,7 +481,7 @@ bool LibraryIsClean(const char* file, std::string* why) {
   return CleanRecursive(file, &seen, *dis, why);
 }
 
-}  // namespace cordon::inspector
+}  // namespace cordon::enforce
 
 // ---- dlopen, interposed: libraries are inspected before their code runs ----
 
@@ -469,17 +490,17 @@ bool g_inspect_dlopen = false;  // set by cordon_init
 bool g_refuse_dlopen = false;   // set by cordon_lockdown
 }  // namespace
 
-namespace cordon::inspector {
+namespace cordon::enforce {
 void EnableDlopenInspection() {
   g_inspect_dlopen = true;
 }
 void RefuseDlopen() {
   g_refuse_dlopen = true;
 }
-}  // namespace cordon::inspector
+}  // namespace cordon::enforce
 
 extern "C" void* dlopen(const char* file, int mode) {
-  using namespace cordon::inspector;
+  using namespace cordon::enforce;
   if (file == nullptr || !g_inspect_dlopen) return Real()(file, mode);
   if (void* h = Real()(file, mode | RTLD_NOLOAD)) return h;  // already loaded: no new code
   std::string why;
@@ -500,9 +521,14 @@ extern "C" void* dlopen(const char* file, int mode) {
   if (h != nullptr) {
     // The file could have changed between the inspection and the load.
     std::vector<ReportEntry> report;
-    if (EnforceOnProcess(CORDON_INSPECT_REFUSE, &report) != CORDON_OK) {
-      fprintf(stderr, "cordon: %s changed between inspection and loading; process stopped\n", file);
-      _exit(CORDON_VIOLATION_EXIT);
+    if (const auto checked = EnforceOnProcess(CORDON_INSPECT_REFUSE, &report); !checked.ok()) {
+      // The fatal path: the library's code may already have run.
+      cordon::internal::FatalMessage()
+          .Add(file)
+          .Add(" changed between inspection and loading; process stopped (")
+          .Add(checked.error().substr(0, checked.error().find('\n')).c_str())
+          .Add(")")
+          .Die();
     }
   }
   return h;

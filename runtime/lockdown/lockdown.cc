@@ -1,5 +1,5 @@
 // cordon_lockdown()'s steps (see lockdown.h and docs/lockdown.md).
-#include "runtime/policy/lockdown.h"
+#include "runtime/lockdown/lockdown.h"
 
 #include <dirent.h>
 #include <linux/audit.h>
@@ -14,16 +14,15 @@
 #include <unistd.h>
 
 #include <cerrno>
-#include <cstdio>
 #include <cstring>
 #include <string>
 
 #include "cordon/cordon.h"
-#include "runtime/core/check.h"
-#include "runtime/inspector/enforce.h"
+#include "runtime/base/check.h"
+#include "runtime/enforce/enforce.h"
 #include "runtime/inspector/process.h"
-#include "runtime/policy/audit.h"
-#include "runtime/policy/landlock.h"
+#include "runtime/lockdown/audit.h"
+#include "runtime/lockdown/landlock.h"
 #include "runtime/signals/signals.h"
 
 // glibc 2.35+ registers every thread's rseq area and says where it is.
@@ -32,7 +31,7 @@ extern const ptrdiff_t __rseq_offset __attribute__((weak));
 extern const unsigned int __rseq_size __attribute__((weak));
 }
 
-namespace cordon::policy {
+namespace cordon::lockdown {
 namespace {
 
 constexpr uint32_t kRseqSig = 0x53053053;  // glibc's RSEQ_SIG on x86
@@ -79,17 +78,14 @@ void ViolationHandler(int, siginfo_t* info, void*) {
   m.Die();
 }
 
-int Refuse(int status, const std::string& why) {
-  fprintf(stderr, "cordon: cordon_lockdown() refused: %s\n", why.c_str());
-  return status;
+Error Refuse(int status, const std::string& why) {
+  return Error{"cordon_lockdown() refused: " + why, status};
 }
 
-int Failed(const std::string& step) {
-  fprintf(stderr,
-          "cordon: cordon_lockdown() failed after it had started to change the process (%s); the process is "
-          "only partly locked down and should exit\n",
-          step.c_str());
-  return CORDON_E_LOCKDOWN_FAILED;
+Error Failed(const std::string& step) {
+  return Error{"cordon_lockdown() failed after it had started to change the process (" + step +
+                   "); the process is only partly locked down and should exit",
+               CORDON_E_LOCKDOWN_FAILED};
 }
 
 int ThreadCount() {
@@ -179,7 +175,7 @@ SignalHandlerFn ViolationHandlerFn() {
   return ViolationHandler;
 }
 
-int Lockdown(const LockdownPlan& plan, bool* changed) {
+Expected<void> Lockdown(const LockdownPlan& plan, bool* changed) {
   *changed = false;
   // ---- Checks: nothing changes until all pass ----
   // Landlock restricts only the calling thread (and the threads it starts),
@@ -262,16 +258,18 @@ int Lockdown(const LockdownPlan& plan, bool* changed) {
 
   // ---- Changes ----
   // Code that set-up created since cordon_init() is inspected like the rest.
-  std::vector<inspector::ReportEntry> report;
-  if (const int s = inspector::EnforceOnProcess(plan.inspect_policy, &report); s != CORDON_OK) return s;
+  std::vector<enforce::ReportEntry> report;
+  if (auto inspected = enforce::EnforceOnProcess(plan.inspect_policy, &report); !inspected.ok()) {
+    return inspected.failure();
+  }
   if (g_before_privatize != nullptr) g_before_privatize();
   // PLT entries of libraries linked without -z now jump through slots that
   // stay writable: straight to their targets from now on (inspector/plt.h).
   // Then the copies are scanned, not the files: what runs is what was
   // scanned.
   std::string why;
-  if (!inspector::PinWritablePlts(&why)) return Refuse(CORDON_E_UNSAFE_CODE, "PLT pinning: " + why);
-  if (!inspector::PrivatizeExecutableMemory(&why)) return Refuse(CORDON_E_UNSAFE_CODE, why);
+  if (!enforce::PinWritablePlts(&why)) return Refuse(CORDON_E_UNSAFE_CODE, "PLT pinning: " + why);
+  if (!enforce::PrivatizeExecutableMemory(&why)) return Refuse(CORDON_E_UNSAFE_CODE, why);
   // From here on a failure leaves the process partly locked.
   *changed = true;
   // No entry can be registered from now on (Config().locked, below): the
@@ -309,8 +307,8 @@ int Lockdown(const LockdownPlan& plan, bool* changed) {
     return Failed(std::string("loading the seccomp filter: ") + cordon_strerror(s));
   }
   signals::WipePendingToken();
-  inspector::RefuseDlopen();
-  return CORDON_OK;
+  enforce::RefuseDlopen();
+  return {};
 }
 
-}  // namespace cordon::policy
+}  // namespace cordon::lockdown

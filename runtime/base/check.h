@@ -1,8 +1,11 @@
 // The runtime's one checking helper: CORDON_CHECK(cond, message) stops the
 // process with a plain message when an internal invariant does not hold. It
 // uses raw syscalls only, so it is safe with any PKRU and on any stack.
-#ifndef CORDON_RUNTIME_CORE_CHECK_H_
-#define CORDON_RUNTIME_CORE_CHECK_H_
+// Declared here, below every layer that checks; defined at the top, in
+// core/fatal.cc, because ending the process leaves every domain through the
+// gates' fatal exit (cordon_gate_die in gate.S).
+#ifndef CORDON_RUNTIME_BASE_CHECK_H_
+#define CORDON_RUNTIME_BASE_CHECK_H_
 
 #include <cstddef>
 

@@ -1,0 +1,19 @@
+// The runtime's builtin entry points (domains::Builtin): the code behind
+// ids 0..CORDON_BUILTIN_COUNT-1 of every domain's table. Here, at the top,
+// because they call into every layer below: the heap and the table
+// (domains), signal actions (signals), the filter loader (lockdown) and the
+// code region (code).
+#ifndef CORDON_RUNTIME_CORE_BUILTINS_H_
+#define CORDON_RUNTIME_CORE_BUILTINS_H_
+
+#include "runtime/domains/domain.h"
+
+namespace cordon::core {
+
+// The entries for domain d (1..CORDON_MAX_DOMAINS-1), each a function that
+// runs inside d, on a trusted stack; for domains::DomainSetup.
+domains::BuiltinEntries BuiltinsFor(int d);
+
+}  // namespace cordon::core
+
+#endif
