@@ -26,6 +26,7 @@
 #include "runtime/hardware/pkey.h"
 #include "runtime/hardware/readback.h"
 #include "runtime/hardware/smaps.h"
+#include "runtime/inspector/process.h"
 #include "runtime/lockdown/filter_loader.h"
 #include "runtime/lockdown/lockdown.h"
 #include "runtime/signals/signals.h"
@@ -182,6 +183,17 @@ int cordon_init(const cordon_options* opts) {
   if (Reg().initialized) return CORDON_E_ALREADY_INITIALIZED;
   // A build mistake, whatever the machine: say so first.
   if (gates::HasUngatedTrustedCode()) return CORDON_E_UNGATED_CODE;
+  // The same mistake in another loaded object (a shared library built
+  // without the plugin, or, with libcordon.so, the executable), which the
+  // check above, reading this module's own section bounds, cannot see.
+  if (auto ungated = cordon::inspector::LoadedFilesWithSection("cordon_trusted_unprocessed"); !ungated.ok()) {
+    return Report(
+        cordon::Error{"cannot read the loaded objects' sections: " + ungated.error(), CORDON_E_SYSCALL});
+  } else if (!ungated->empty()) {
+    return Report(
+        cordon::Error{(*ungated)[0] + " has CORDON_TRUSTED functions compiled without the Cordon pass plugin",
+                      CORDON_E_UNGATED_CODE});
+  }
   if (!hw::CpuHasPku()) return CORDON_E_NO_PKU;
   // The kernel's answer is read, not assumed: a key 0 (or out of range)
   // means a filter installed before is faking pkey_alloc.

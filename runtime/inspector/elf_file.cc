@@ -54,6 +54,14 @@ Error Malformed(const std::string& name, const std::string& what) {
 }  // namespace
 
 Expected<ElfFile> ElfFile::Load(const std::string& path) {
+  return Map(path, true);
+}
+
+Expected<ElfFile> ElfFile::LoadHeaders(const std::string& path) {
+  return Map(path, false);
+}
+
+Expected<ElfFile> ElfFile::Map(const std::string& path, bool symbols) {
   const Fd fd(open(path.c_str(), O_RDONLY | O_CLOEXEC));
   if (!fd.ok()) return Error{path + ": cannot open: " + strerror(errno)};
   struct stat st;
@@ -69,7 +77,7 @@ Expected<ElfFile> ElfFile::Load(const std::string& path) {
   if (!mapping->ok()) return Error{path + ": cannot map: " + strerror(errno)};
   const uint8_t* data = mapping->data();
   const size_t size = mapping->size();
-  return ParseOwned(std::move(mapping), data, size, path);
+  return ParseOwned(std::move(mapping), data, size, path, symbols);
 }
 
 Expected<ElfFile> ElfFile::Parse(std::vector<uint8_t> bytes, const std::string& name) {
@@ -80,7 +88,7 @@ Expected<ElfFile> ElfFile::Parse(std::vector<uint8_t> bytes, const std::string& 
 }
 
 Expected<ElfFile> ElfFile::ParseOwned(std::shared_ptr<const void> owner, const uint8_t* data, size_t size,
-                                      const std::string& name) {
+                                      const std::string& name, bool symbols) {
   const Bytes b{data, size};
   if (b.size() < SELFMAG || memcmp(b.data(), ELFMAG, SELFMAG) != 0) return Error{name + ": not an ELF file"};
   if (b.size() < sizeof(Elf64_Ehdr)) return Malformed(name, "shorter than an ELF header");
@@ -120,6 +128,7 @@ Expected<ElfFile> ElfFile::ParseOwned(std::shared_ptr<const void> owner, const u
       f.sections_.push_back({*sname, sh.sh_addr, sh.sh_offset, sh.sh_size, sh.sh_flags, sh.sh_type});
     }
     for (const Elf64_Shdr& sh : headers) {
+      if (!symbols) break;
       if (sh.sh_type != SHT_SYMTAB && sh.sh_type != SHT_DYNSYM) continue;
       if (sh.sh_entsize != sizeof(Elf64_Sym) || sh.sh_link >= headers.size()) {
         return Malformed(name, "bad symbol table header");

@@ -37,6 +37,9 @@ class ElfFile {
   // Maps the file read-only (MAP_PRIVATE) and parses it; the mapping lives
   // as long as the ElfFile and its copies.
   static Expected<ElfFile> Load(const std::string& path);
+  // Segments and sections only, without the symbol tables (the cheap read
+  // of every loaded object at cordon_init()): SymbolAt finds nothing.
+  static Expected<ElfFile> LoadHeaders(const std::string& path);
   // Parses bytes already in memory (tests, the fuzzer), keeping them.
   static Expected<ElfFile> Parse(std::vector<uint8_t> bytes, const std::string& name);
 
@@ -59,8 +62,9 @@ class ElfFile {
   std::optional<uint64_t> OffsetOf(uint64_t vaddr) const;
 
  private:
+  static Expected<ElfFile> Map(const std::string& path, bool symbols);
   static Expected<ElfFile> ParseOwned(std::shared_ptr<const void> owner, const uint8_t* data, size_t size,
-                                      const std::string& name);
+                                      const std::string& name, bool symbols = true);
 
   // What keeps data_ alive (a Mapping or a byte vector), shared so that a
   // copy of the ElfFile points at the same immutable bytes.

@@ -187,4 +187,23 @@ Expected<std::vector<Finding>> InspectProcess(const std::string& pid, const std:
       describe_gate_sites);
 }
 
+Expected<std::vector<std::string>> LoadedFilesWithSection(const std::string& name) {
+  auto mappings = ExecutableMappings("self");
+  if (!mappings.ok()) return Error{mappings.error()};
+  std::set<std::string> seen;
+  std::vector<std::string> out;
+  for (const Mapping& m : *mappings) {
+    if (m.path.empty() || m.path[0] != '/' || !seen.insert(m.path).second) continue;
+    auto file = ElfFile::LoadHeaders(m.path);
+    if (!file.ok()) continue;
+    for (const ElfSection& s : file->sections()) {
+      if (s.name == name && s.size != 0) {
+        out.push_back(m.path);
+        break;
+      }
+    }
+  }
+  return out;
+}
+
 }  // namespace cordon::inspector

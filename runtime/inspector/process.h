@@ -30,6 +30,12 @@ Expected<std::vector<Mapping>> ExecutableMappings(const std::string& pid);
 // and the vDSO's data pages, in address order.
 Expected<std::vector<Mapping>> CodeAndItsReadOnlyData(const std::string& pid);
 
+// The files behind this process's executable mappings that have a
+// non-empty section named `name`, read from their section headers (no
+// symbols). A file that cannot be read any more (replaced since it was
+// mapped) is passed over.
+Expected<std::vector<std::string>> LoadedFilesWithSection(const std::string& name);
+
 // Inspects them. Readable mappings of this process are read in place;
 // execute-only ones, and every mapping of another process, through
 // /proc/PID/mem. gate_sites are absolute addresses; with
