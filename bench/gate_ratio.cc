@@ -13,7 +13,6 @@
 // exact instruction counts instead. --even-under-tcg measures anyway, to
 // check the harness itself in the VM (the figures are then meaningless). Exit status: 0, or 2 when it cannot
 // run (no PKU, cordon_init refused, the reference is missing).
-#include <cpuid.h>
 #include <limits.h>
 #include <sched.h>
 #include <signal.h>
@@ -44,17 +43,6 @@ double NowNs() {
   timespec t;
   clock_gettime(CLOCK_MONOTONIC, &t);
   return t.tv_sec * 1e9 + t.tv_nsec;
-}
-
-// QEMU's TCG announces itself in CPUID's hypervisor leaf.
-bool UnderTcg() {
-  unsigned a, b, c, d;
-  __cpuid(0x40000000, a, b, c, d);
-  char vendor[13] = {};
-  memcpy(vendor, &b, 4);
-  memcpy(vendor + 4, &c, 4);
-  memcpy(vendor + 8, &d, 4);
-  return strcmp(vendor, "TCGTCGTCGTCG") == 0;
 }
 
 // The two costs that hardening added to the gates, measured alone in the
@@ -136,7 +124,7 @@ int main(int argc, char** argv) {
     --argc;
     ++argv;
   }
-  if (UnderTcg() && !even_under_tcg) {
+  if (cordon::hw::UnderTcg() && !even_under_tcg) {
     printf(
         "under QEMU's TCG each WRPKRU flushes the emulated TLB: times here say nothing about hardware.\n"
         "The exact instruction counts are gate_icount's (tools/dev bench runs it).\n");

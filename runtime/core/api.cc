@@ -6,6 +6,7 @@
 #include <pthread.h>
 #include <sys/syscall.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
@@ -133,12 +134,18 @@ int VerifyProtection(int d, uint64_t header, uint64_t header_end) {
     return Report(hw::Unprotected("PKRU does not deny key " + std::to_string(key) + " outside the domain"));
   }
   const auto& dc = gates::Config().domains[d];
-  std::string why = hw::CheckKeyed(dc.region_start, dc.region_end, key, "the trusted domain's memory");
+  // One read of smaps for all three checks.
+  const auto maps = hw::MappingsIn(0, ~uintptr_t{0});
+  if (!maps) return Report(hw::Unprotected("cannot read /proc/self/smaps to check the protection keys"));
+  std::string why = hw::CheckKeyed(*maps, dc.region_start, dc.region_end, key, "the trusted domain's memory");
   if (why.empty() && header != header_end)
-    why = hw::CheckKeyed(header, header_end, key, "the code region's header");
+    why = hw::CheckKeyed(*maps, header, header_end, key, "the code region's header");
   if (!why.empty()) return Report(hw::Unprotected(why));
-  const auto config = hw::FindMapping(&gates::Config());
-  if (!config || config->perms[1] == 'w') {
+  const auto config_at = reinterpret_cast<uintptr_t>(&gates::Config());
+  const auto config = std::find_if(maps->begin(), maps->end(), [&](const hw::MappingInfo& m) {
+    return config_at >= m.start && config_at < m.end;
+  });
+  if (config == maps->end() || config->perms[1] == 'w') {
     char where[24];
     snprintf(where, sizeof where, "%p", static_cast<const void*>(&gates::Config()));
     return Report(hw::Unprotected(std::string("the gate config page at ") + where + " is not read-only"));

@@ -34,6 +34,16 @@ bool CpuHasXsavec() {
   return (eax >> 1) & 1;
 }
 
+bool UnderTcg() {
+  unsigned eax, ebx, ecx, edx;
+  __cpuid(0x40000000, eax, ebx, ecx, edx);
+  char vendor[13] = {};
+  memcpy(vendor, &ebx, 4);
+  memcpy(vendor + 4, &ecx, 4);
+  memcpy(vendor + 8, &edx, 4);
+  return strcmp(vendor, "TCGTCGTCGTCG") == 0;
+}
+
 std::string DescribePlatform() {
   unsigned eax = 0, ebx = 0, ecx = 0, edx = 0;
   const bool leaf7 = __get_cpuid_count(7, 0, &eax, &ebx, &ecx, &edx) != 0;

@@ -13,6 +13,11 @@ namespace cordon::hw {
 // CPUID leaf 0xD sub-leaf 1: XSAVEC (compacted XSAVE) is available.
 bool CpuHasXsavec();
 
+// QEMU's TCG (the PKU VM) announces itself in CPUID's hypervisor leaf.
+// There each WRPKRU flushes the emulated TLB, so benchmarks say their
+// times mean nothing.
+bool UnderTcg();
+
 // E.g. "AMD EPYC 7B13 (pku, ospke, xsavec), Linux 6.18.4 x86_64" or
 // "QEMU TCG CPU version 2.5+ (pku, ospke), Linux 6.1.0-27-cloud-amd64 x86_64".
 std::string DescribePlatform();

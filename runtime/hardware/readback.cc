@@ -37,12 +37,20 @@ std::string SeccompNote() {
 }  // namespace
 
 std::string CheckKeyed(uint64_t start, uint64_t end, int key, const char* what) {
-  auto maps = MappingsIn(start, end);
+  const auto maps = MappingsIn(start, end);
   if (!maps) return "cannot read /proc/self/smaps to check the protection keys";
-  if (maps->empty() || maps->front().start != start || maps->front().perms.compare(0, 2, "rw") != 0) {
+  return CheckKeyed(*maps, start, end, key, what);
+}
+
+std::string CheckKeyed(const std::vector<MappingInfo>& maps, uint64_t start, uint64_t end, int key,
+                       const char* what) {
+  auto first = maps.begin();
+  while (first != maps.end() && first->end <= start) ++first;
+  if (first == maps.end() || first->start != start || first->perms.compare(0, 2, "rw") != 0) {
     return std::string(what) + " at " + Hex(start) + " does not start with read-write pages";
   }
-  for (const MappingInfo& m : *maps) {
+  for (auto it = first; it != maps.end() && it->start < end; ++it) {
+    const MappingInfo& m = *it;
     if (m.perms[1] != 'w') continue;
     if (m.pkey != key) {
       return std::string(what) + " at " + Hex(m.start) + "-" + Hex(m.end) + " has protection key " +

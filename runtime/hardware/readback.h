@@ -8,8 +8,10 @@
 
 #include <cstdint>
 #include <string>
+#include <vector>
 
 #include "runtime/base/expected.h"
+#include "runtime/hardware/smaps.h"
 
 namespace cordon::hw {
 
@@ -17,6 +19,10 @@ namespace cordon::hw {
 // must begin with read-write pages, and every writable page must carry the
 // key and be excluded from core dumps (MADV_DONTDUMP). Empty when it is.
 std::string CheckKeyed(uint64_t start, uint64_t end, int key, const char* what);
+// The same against mappings read before (MappingsIn): one read of smaps
+// for several checks, since each read costs about a millisecond.
+std::string CheckKeyed(const std::vector<MappingInfo>& maps, uint64_t start, uint64_t end, int key,
+                       const char* what);
 
 // Why a key that pkey_alloc returned cannot be a domain's; empty if it can.
 std::string CheckAllocatedKey(int key);

@@ -83,6 +83,48 @@ TEST(Smaps, ParsesTheKeyOfTheRightMapping) {
   unlink(path);
 }
 
+// A line longer than the parser's buffer comes in pieces; a piece that
+// happens to start like a header (a path continuing with "7f...-...") must
+// not be taken for one.
+TEST(Smaps, LongLinesAndRangesAreParsedExactly) {
+  char path[] = "/tmp/cordon-smaps-XXXXXX";
+  const int fd = mkstemp(path);
+  ASSERT_GE(fd, 0);
+  std::string text = "00400000-00401000 r-xp 00000000 08:01 42   /bin/";
+  text += std::string(4095 - text.size(), 'x');
+  text += "7f0000000000-7f0000001000 rw-p 00000000 00:00 0 \n";
+  text +=
+      "ProtectionKey:         0\n"
+      "VmFlags: rd ex mr mw me\n"
+      "7f0000010000-7f0000020000 rw-p 00000000 00:00 0 \n"
+      "Size:                 64 kB\n"
+      "ProtectionKey:         5\n"
+      "VmFlags: rd wr mr mw me dd ac\n"
+      "7f0000020000-7f0000030000 ---p 00000000 00:00 0 \n"
+      "ProtectionKey:         5\n";
+  ASSERT_EQ(write(fd, text.data(), text.size()), static_cast<ssize_t>(text.size()));
+  close(fd);
+  EXPECT_FALSE(hw::FindMapping(reinterpret_cast<void*>(0x7f0000000800), path).has_value())
+      << "a piece of a long line is not a mapping";
+  const auto first = hw::FindMapping(reinterpret_cast<void*>(0x400000), path);
+  ASSERT_TRUE(first.has_value());
+  EXPECT_EQ(first->pkey, 0);
+  EXPECT_EQ(first->vm_flags, " rd ex mr mw me");
+  const auto in = hw::MappingsIn(0x7f0000018000, 0x7f0000028000, path);
+  ASSERT_TRUE(in.has_value());
+  ASSERT_EQ(in->size(), 2u);
+  EXPECT_EQ((*in)[0].start, 0x7f0000010000u);
+  EXPECT_EQ((*in)[0].pkey, 5);
+  EXPECT_EQ((*in)[0].vm_flags, " rd wr mr mw me dd ac");
+  EXPECT_EQ((*in)[1].perms, "---p");
+  EXPECT_EQ((*in)[1].pkey, 5) << "the last mapping of the file";
+  const auto all = hw::MappingsIn(0, ~uintptr_t{0}, path);
+  ASSERT_TRUE(all.has_value());
+  EXPECT_EQ(all->size(), 3u);
+  EXPECT_FALSE(hw::MappingsIn(0, 1, "/nonexistent/smaps").has_value());
+  unlink(path);
+}
+
 TEST(Smaps, FindsThisProcessesOwnMappings) {
   int local = 0;
   auto m = hw::FindMapping(&local);
