@@ -59,6 +59,10 @@ void PrintText(const Report& r) {
     if (!f.symbol.empty()) printf(", %s+%s", f.symbol.c_str(), Hex(f.address - f.symbol_address).c_str());
     if (f.object != r.object) printf(" [%s]", f.object.c_str());
     printf(": %s\n", VerdictName(f.verdict));
+    if (f.relocation) {
+      printf("    in the displacement of `%s`, which the link chose: cordon_init() relocates it\n",
+             f.relocation->text.c_str());
+    }
     auto line = [](const Instruction& i, const char* mark) {
       printf("    %s %s  %s\n", mark, Hex(i.address).c_str(), i.text.c_str());
     };
@@ -111,6 +115,7 @@ nlohmann::json ToJson(const Report& r) {
         {"at_instruction_boundary", f.context.at_boundary},
         {"verdict", VerdictId(f.verdict)},
         {"safe", !IsUnsafe(f.verdict)},
+        {"relocatable", f.relocation.has_value()},
         {"before", InstructionsJson(f.context.before)},
         {"overlapping", InstructionsJson(f.context.overlapping)},
         {"after", InstructionsJson(f.context.after)},

@@ -285,7 +285,8 @@ typedef struct cordon_inspection_entry {
   uintptr_t address;  /* where the 0F byte was */
   int kind;           /* 0 WRPKRU, 1 XRSTOR */
   int verdict;        /* 0 gate site, 1 real instruction, 2 inside or across other instructions */
-  int action;         /* 0 none (a gate site), 1 neutralized with UD2, 2 refused */
+  int action;         /* 0 none (a gate site), 1 neutralized with UD2, 2 refused, 3 relocated (an
+                         instruction whose displacement held the bytes, moved to a thunk) */
   const char* object; /* mapping or file name */
   const char* symbol; /* nearest symbol, or "" */
 } cordon_inspection_entry;

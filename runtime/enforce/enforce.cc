@@ -16,6 +16,8 @@
 
 #include "cordon/cordon.h"
 #include "runtime/base/check.h"
+#include "runtime/enforce/code_copy.h"
+#include "runtime/enforce/relocate.h"
 #include "runtime/gates/gate_config.h"
 #include "runtime/inspector/plt.h"
 #include "runtime/inspector/process.h"
@@ -80,31 +82,6 @@ bool LazyBindingPossible() {
       },
       &lazy);
   return lazy;
-}
-
-// Replaces [first, first+span) with a private anonymous copy of itself,
-// changed by patch and given prot, swapped in with one mremap so that the
-// code stays executable for other threads throughout.
-template <typename Patch>
-bool ReplaceWithCopy(uint64_t first, uint64_t span, int prot, Patch patch, std::string* why) {
-  void* copy = mmap(nullptr, span, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-  if (copy == MAP_FAILED) {
-    *why = std::string("mmap: ") + strerror(errno);
-    return false;
-  }
-  // Through /proc/self/mem, so that execute-only pages can be copied too.
-  const int mem = open("/proc/self/mem", O_RDONLY | O_CLOEXEC);
-  const bool copied =
-      mem >= 0 && pread(mem, copy, span, static_cast<off_t>(first)) == static_cast<ssize_t>(span);
-  if (mem >= 0) close(mem);
-  if (copied) patch(static_cast<uint8_t*>(copy));
-  if (!copied || mprotect(copy, span, prot) != 0 ||
-      mremap(copy, span, span, MREMAP_MAYMOVE | MREMAP_FIXED, reinterpret_cast<void*>(first)) == MAP_FAILED) {
-    *why = std::string("cannot copy the pages: ") + strerror(errno);
-    munmap(copy, span);
-    return false;
-  }
-  return true;
 }
 
 // Overwrites the 0F byte and the next one with UD2 (0F 0B) on a private
@@ -239,10 +216,14 @@ Expected<void> EnforceOnProcess(uint32_t policy, std::vector<ReportEntry>* repor
   // gets a line of the message.
   std::string refused;
   bool loader_xrstor = false;
+  std::vector<inspector::Relocatable> to_relocate;
   for (const Finding& f : *findings) {
     Action action = Action::kNone;
-    if (f.verdict == Verdict::kUnsafeUnintended ||
-        (f.verdict == Verdict::kUnsafeInstruction && policy == CORDON_INSPECT_REFUSE)) {
+    if (f.verdict == Verdict::kUnsafeUnintended && f.relocation && policy != CORDON_INSPECT_REFUSE) {
+      action = Action::kRelocated;
+      to_relocate.push_back(*f.relocation);
+    } else if (f.verdict == Verdict::kUnsafeUnintended ||
+               (f.verdict == Verdict::kUnsafeInstruction && policy == CORDON_INSPECT_REFUSE)) {
       action = Action::kRefused;
       refused += std::string("refusing to run: ") + Describe(f) + ": " + VerdictName(f.verdict) + "\n";
     } else if (f.verdict == Verdict::kUnsafeInstruction) {
@@ -254,10 +235,21 @@ Expected<void> EnforceOnProcess(uint32_t policy, std::vector<ReportEntry>* repor
   if (!refused.empty()) {
     return Error{refused +
                      "executable memory holds WRPKRU or XRSTOR bytes that cannot be neutralized; remove the "
-                     "library that has them (cordon-scan FILE shows where)",
+                     "library that has them, or relink the program if they are in it (cordon-scan FILE shows "
+                     "where; docs/inspector.md, \"Chance occurrences\")",
                  CORDON_E_UNSAFE_CODE};
   }
   if (loader_xrstor && LazyBindingPossible()) return Error{"", CORDON_E_LAZY_BINDING};
+  auto relocations = PlanRelocations(to_relocate);
+  if (!relocations.ok()) {
+    for (ReportEntry& e : *report) {
+      if (e.action == Action::kRelocated) e.action = Action::kRefused;
+    }
+    return Error{"refusing to run: " + relocations.error() +
+                     "\nexecutable memory holds WRPKRU or XRSTOR bytes in a displacement that cannot be "
+                     "relocated; relink the program (docs/inspector.md, \"Chance occurrences\")",
+                 CORDON_E_UNSAFE_CODE};
+  }
   for (const ReportEntry& e : *report) {
     if (e.action != Action::kNeutralized) continue;
     std::string why;
@@ -268,6 +260,9 @@ Expected<void> EnforceOnProcess(uint32_t policy, std::vector<ReportEntry>* repor
                        e.object + ": " + why,
                    CORDON_E_UNSAFE_CODE};
     }
+  }
+  if (const auto applied = ApplyRelocations(*relocations); !applied.ok()) {
+    return Error{"cannot relocate: " + applied.error(), CORDON_E_UNSAFE_CODE};
   }
   // Verify: nothing but gate sites may remain.
   // Neutralized pages are anonymous mappings next to the file's: the

@@ -14,7 +14,7 @@
 
 namespace cordon::enforce {
 
-enum class Action { kNone, kNeutralized, kRefused };
+enum class Action { kNone, kNeutralized, kRefused, kRelocated };
 
 struct ReportEntry {
   uint64_t address;
@@ -26,9 +26,10 @@ struct ReportEntry {
 
 // Inspects this process against the runtime's gate sites. Under
 // CORDON_INSPECT_NEUTRALIZE, real instructions are overwritten with UD2 on a
-// private copy of their page (swapped in atomically with mremap); an
-// unintended occurrence, or any occurrence under CORDON_INSPECT_REFUSE,
-// makes it fail before anything is changed. Appends to *report; a refusal's
+// private copy of their page (swapped in atomically with mremap), and an
+// unintended occurrence in a displacement the link chose is relocated
+// (relocate.h); any other unintended occurrence, or any occurrence under
+// CORDON_INSPECT_REFUSE, makes it fail before anything is changed. Appends to *report; a refusal's
 // Error carries its cordon_status and says why, a line for each occurrence.
 Expected<void> EnforceOnProcess(uint32_t policy, std::vector<ReportEntry>* report);
 

@@ -32,7 +32,28 @@ struct HitContext {
   std::vector<Instruction> after;        // up to 2 instructions after it
 };
 
-// Owns a Capstone handle for x86-64 (RAII).
+// An instruction whose bytes hold an unintended pattern only in a field the
+// final link chose (a branch's rel32 or a RIP-relative displacement), and
+// which can therefore move to a thunk with a new displacement, in the
+// program's own instruction stream (docs/inspector.md, "Chance
+// occurrences"). Nothing about it is trusted beyond the decoding.
+struct Relocatable {
+  enum class Form {
+    kBranchRel32,    // call, jmp or jcc rel32: only the rel32 changes (to a thunk that jumps on)
+    kCallIndirect,   // call [rip + disp32]: a call to a thunk that jumps through the slot
+    kJumpIndirect,   // jmp [rip + disp32]
+    kRipRelative,    // any other instruction with a RIP-relative operand: copied to the thunk
+  };
+  Form form;
+  uint64_t address;            // where the instruction starts
+  std::vector<uint8_t> bytes;  // all of it
+  uint8_t field;               // offset of the 4-byte rel32 or disp32 in bytes
+  uint64_t target;             // the branch target, or the RIP-relative operand's address
+  std::string text;            // "mnemonic operands"
+};
+
+// Owns two Capstone handles for x86-64 (RAII): one plain, for the sweeps,
+// and one with instruction detail, for RelocatableAt.
 class Disassembler {
  public:
   // nullopt if Capstone cannot be opened; *error says why.
@@ -45,9 +66,18 @@ class Disassembler {
   // and describes the 3-byte hit at offset hit.
   HitContext Describe(const uint8_t* code, size_t len, uint64_t base, size_t sweep_from, size_t hit) const;
 
+  // The instruction that holds the 3-byte hit at offset hit of code, if one
+  // instruction holds all of it, the hit overlaps the instruction's rel32
+  // or RIP-relative disp32, and the decoding is certain: sweeps from
+  // sixteen different starts before the hit (and from symbol_start, when
+  // given) all find this same instruction. nullopt otherwise.
+  std::optional<Relocatable> RelocatableAt(const uint8_t* code, size_t len, uint64_t base, size_t hit,
+                                           std::optional<size_t> symbol_start) const;
+
  private:
-  explicit Disassembler(size_t handle);
+  Disassembler(size_t handle, size_t detail);
   size_t handle_;  // csh
+  size_t detail_;  // csh with CS_OPT_DETAIL, for RelocatableAt
 };
 
 }  // namespace cordon::inspector

@@ -124,6 +124,16 @@ void InspectRun(const Run& run, const std::set<uint64_t>& gate_sites, const Disa
     } else {
       f.verdict = f.context.at_boundary ? Verdict::kUnsafeInstruction : Verdict::kUnsafeUnintended;
     }
+    if (f.verdict == Verdict::kUnsafeUnintended) {
+      // Decoded again in place, when one region holds the instruction: an
+      // occurrence across regions is not relocated.
+      const Region& r = run.region(k);
+      std::optional<size_t> symbol_start;
+      if (!f.symbol.empty() && f.symbol_address >= r.address && f.symbol_address <= f.address) {
+        symbol_start = static_cast<size_t>(f.symbol_address - r.address);
+      }
+      f.relocation = dis.RelocatableAt(r.bytes, r.len, r.address, static_cast<size_t>(hit.offset - rs), symbol_start);
+    }
     out->push_back(std::move(f));
   }
 }

@@ -39,6 +39,9 @@ struct Finding {
   uint64_t symbol_address = 0;
   Verdict verdict;
   HitContext context;
+  // For an unintended hit inside a field that the link chose: the
+  // instruction, which the runtime can move to a thunk (Relocatable).
+  std::optional<Relocatable> relocation;
 };
 
 // Executable bytes at an address.

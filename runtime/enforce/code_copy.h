@@ -1,0 +1,45 @@
+// Changing code that may be running: a private anonymous copy of its
+// pages, patched, swapped in with one mremap (neutralization, PLT pinning
+// and relocation all go through here).
+#ifndef CORDON_RUNTIME_ENFORCE_CODE_COPY_H_
+#define CORDON_RUNTIME_ENFORCE_CODE_COPY_H_
+
+#include <fcntl.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdint>
+#include <cstring>
+#include <string>
+
+namespace cordon::enforce {
+
+// Replaces [first, first+span) with a private anonymous copy of itself,
+// changed by patch and given prot, swapped in with one mremap so that the
+// code stays executable for other threads throughout.
+template <typename Patch>
+inline bool ReplaceWithCopy(uint64_t first, uint64_t span, int prot, Patch patch, std::string* why) {
+  void* copy = mmap(nullptr, span, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  if (copy == MAP_FAILED) {
+    *why = std::string("mmap: ") + strerror(errno);
+    return false;
+  }
+  // Through /proc/self/mem, so that execute-only pages can be copied too.
+  const int mem = open("/proc/self/mem", O_RDONLY | O_CLOEXEC);
+  const bool copied =
+      mem >= 0 && pread(mem, copy, span, static_cast<off_t>(first)) == static_cast<ssize_t>(span);
+  if (mem >= 0) close(mem);
+  if (copied) patch(static_cast<uint8_t*>(copy));
+  if (!copied || mprotect(copy, span, prot) != 0 ||
+      mremap(copy, span, span, MREMAP_MAYMOVE | MREMAP_FIXED, reinterpret_cast<void*>(first)) == MAP_FAILED) {
+    *why = std::string("cannot copy the pages: ") + strerror(errno);
+    munmap(copy, span);
+    return false;
+  }
+  return true;
+}
+
+}  // namespace cordon::enforce
+
+#endif
