@@ -26,21 +26,15 @@ struct InsnDeleter {
 }  // namespace
 
 std::optional<Disassembler> Disassembler::Open(std::string* error) {
-  csh handle, detail;
-  cs_err e = cs_open(CS_ARCH_X86, CS_MODE_64, &handle);
-  if (e == CS_ERR_OK) {
-    e = cs_open(CS_ARCH_X86, CS_MODE_64, &detail);
-    if (e == CS_ERR_OK && (e = cs_option(detail, CS_OPT_DETAIL, CS_OPT_ON)) != CS_ERR_OK) cs_close(&detail);
-    if (e != CS_ERR_OK) cs_close(&handle);
-  }
-  if (e != CS_ERR_OK) {
+  csh handle;
+  if (const cs_err e = cs_open(CS_ARCH_X86, CS_MODE_64, &handle); e != CS_ERR_OK) {
     if (error != nullptr) *error = std::string("cannot open Capstone: ") + cs_strerror(e);
     return std::nullopt;
   }
-  return Disassembler(static_cast<size_t>(handle), static_cast<size_t>(detail));
+  return Disassembler(static_cast<size_t>(handle));
 }
 
-Disassembler::Disassembler(size_t handle, size_t detail) : handle_(handle), detail_(detail) {}
+Disassembler::Disassembler(size_t handle) : handle_(handle), detail_(0) {}
 Disassembler::Disassembler(Disassembler&& o) noexcept
     : handle_(std::exchange(o.handle_, 0)), detail_(std::exchange(o.detail_, 0)) {}
 Disassembler& Disassembler::operator=(Disassembler&& o) noexcept {
@@ -143,6 +137,15 @@ std::optional<Relocatable> Disassembler::RelocatableAt(const uint8_t* code, size
   // own stream, not one shifted into the middle of its instructions.
   constexpr size_t kLeadIn = 256, kStarts = 16;
   if (hit + 3 > len) return std::nullopt;
+  if (detail_ == 0) {
+    csh opened;
+    if (cs_open(CS_ARCH_X86, CS_MODE_64, &opened) != CS_ERR_OK) return std::nullopt;
+    if (cs_option(opened, CS_OPT_DETAIL, CS_OPT_ON) != CS_ERR_OK) {
+      cs_close(&opened);
+      return std::nullopt;
+    }
+    detail_ = static_cast<size_t>(opened);
+  }
   const csh h = detail_;
   std::unique_ptr<cs_insn, InsnDeleter> insn(cs_malloc(h));
   if (!insn) return std::nullopt;
@@ -182,6 +185,9 @@ std::optional<Relocatable> Disassembler::RelocatableAt(const uint8_t* code, size
                        r.bytes[op] == 0x2e || r.bytes[op] == 0x3e || (r.bytes[op] & 0xf0) == 0x40)) {
     ++op;
   }
+  // An address-size prefix makes a RIP-relative operand EIP-relative, which
+  // a move changes (and a branch's target wraps at 4 GiB): not relocated.
+  if (std::find(r.bytes.begin(), r.bytes.begin() + op, 0x67) != r.bytes.begin() + op) return std::nullopt;
   const bool rel32 = op + 5 == size && (r.bytes[op] == 0xe8 || r.bytes[op] == 0xe9);
   const bool jcc32 = op + 6 == size && r.bytes[op] == 0x0f && (r.bytes[op + 1] & 0xf0) == 0x80;
   bool rip = false;

@@ -52,8 +52,9 @@ struct Relocatable {
   std::string text;            // "mnemonic operands"
 };
 
-// Owns two Capstone handles for x86-64 (RAII): one plain, for the sweeps,
-// and one with instruction detail, for RelocatableAt.
+// Owns Capstone handles for x86-64 (RAII): one plain, for the sweeps, and
+// one with instruction detail, for RelocatableAt (opened when first needed:
+// most processes never need it).
 class Disassembler {
  public:
   // nullopt if Capstone cannot be opened; *error says why.
@@ -75,9 +76,9 @@ class Disassembler {
                                            std::optional<size_t> symbol_start) const;
 
  private:
-  Disassembler(size_t handle, size_t detail);
-  size_t handle_;  // csh
-  size_t detail_;  // csh with CS_OPT_DETAIL, for RelocatableAt
+  explicit Disassembler(size_t handle);
+  size_t handle_;          // csh
+  mutable size_t detail_;  // csh with CS_OPT_DETAIL, opened at RelocatableAt's first call (0: not yet)
 };
 
 }  // namespace cordon::inspector
