@@ -182,7 +182,8 @@ bool CleanRecursive(const std::string& name, std::set<std::string>* seen, const 
 
 }  // namespace
 
-Expected<void> EnforceOnProcess(uint32_t policy, std::vector<ReportEntry>* report) {
+Expected<void> EnforceOnProcess(uint32_t policy, std::vector<ReportEntry>* report,
+                                std::vector<std::pair<uint64_t, uint64_t>>* thunk_pages) {
   std::string error;
   auto dis = Disassembler::Open(&error);
   if (!dis) return Error{"cannot inspect executable memory: " + error, CORDON_E_UNSAFE_CODE};
@@ -240,7 +241,7 @@ Expected<void> EnforceOnProcess(uint32_t policy, std::vector<ReportEntry>* repor
                  CORDON_E_UNSAFE_CODE};
   }
   if (loader_xrstor && LazyBindingPossible()) return Error{"", CORDON_E_LAZY_BINDING};
-  auto relocations = PlanRelocations(to_relocate);
+  auto relocations = PlanRelocations(to_relocate, *dis);
   if (!relocations.ok()) {
     for (ReportEntry& e : *report) {
       if (e.action == Action::kRelocated) e.action = Action::kRefused;
@@ -261,7 +262,7 @@ Expected<void> EnforceOnProcess(uint32_t policy, std::vector<ReportEntry>* repor
                    CORDON_E_UNSAFE_CODE};
     }
   }
-  if (const auto applied = ApplyRelocations(*relocations); !applied.ok()) {
+  if (const auto applied = ApplyRelocations(*relocations, thunk_pages); !applied.ok()) {
     return Error{"cannot relocate: " + applied.error(), CORDON_E_UNSAFE_CODE};
   }
   // Verify: nothing but gate sites may remain.

@@ -7,6 +7,7 @@
 
 #include <cstdint>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "runtime/base/expected.h"
@@ -31,7 +32,10 @@ struct ReportEntry {
 // (relocate.h); any other unintended occurrence, or any occurrence under
 // CORDON_INSPECT_REFUSE, makes it fail before anything is changed. Appends to *report; a refusal's
 // Error carries its cordon_status and says why, a line for each occurrence.
-Expected<void> EnforceOnProcess(uint32_t policy, std::vector<ReportEntry>* report);
+// Every thunk page that relocation mapped is appended to *thunk_pages when
+// given (the lockdown adds them to the code that must stay as it is).
+Expected<void> EnforceOnProcess(uint32_t policy, std::vector<ReportEntry>* report,
+                                std::vector<std::pair<uint64_t, uint64_t>>* thunk_pages = nullptr);
 
 // Inspects the library that dlopen(file) would load, and its dependencies
 // that are not loaded yet. Any occurrence refuses it (its constructors

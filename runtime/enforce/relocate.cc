@@ -1,6 +1,7 @@
 // Relocation of chance occurrences (relocate.h).
 #include "runtime/enforce/relocate.h"
 
+#include <dlfcn.h>
 #include <sys/mman.h>
 
 #include <algorithm>
@@ -8,6 +9,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <optional>
 #include <set>
 
 #include "runtime/enforce/code_copy.h"
@@ -115,16 +117,53 @@ bool NoNewPattern(const std::vector<uint8_t>& buf, size_t changed_from, size_t c
   return true;
 }
 
-// The original bytes around [address - 2, address + len + 2), read from
-// memory (the site's neighbours decide whether a pattern forms across it).
-bool ReadAround(uint64_t address, size_t len, std::vector<uint8_t>* out) {
-  out->resize(len + 4);
+// libgcc's FDE lookup (the unwinder's own, over every loaded object's
+// .eh_frame_hdr), found at run time so that no link needs libgcc_s: the
+// C++ runtime that Cordon needs has loaded it.
+struct DwarfEhBases {
+  void* tbase;
+  void* dbase;
+  void* func;
+};
+using FindFde = const void* (*)(void* pc, DwarfEhBases* bases);
+
+// The start of the function whose unwind entry covers pc, if one does.
+std::optional<uint64_t> FunctionStart(uint64_t pc) {
+  static const auto find = reinterpret_cast<FindFde>(dlsym(RTLD_DEFAULT, "_Unwind_Find_FDE"));
+  if (find == nullptr) return std::nullopt;
+  DwarfEhBases bases{};
+  if (find(reinterpret_cast<void*>(pc), &bases) == nullptr || bases.func == nullptr) return std::nullopt;
+  return reinterpret_cast<uint64_t>(bases.func);
+}
+
+bool ReadMemory(uint64_t address, size_t len, std::vector<uint8_t>* out) {
+  out->resize(len);
   const int mem = open("/proc/self/mem", O_RDONLY | O_CLOEXEC);
   if (mem < 0) return false;
-  const bool ok = pread(mem, out->data(), out->size(), static_cast<off_t>(address - 2)) ==
-                  static_cast<ssize_t>(out->size());
+  const bool ok = pread(mem, out->data(), len, static_cast<off_t>(address)) == static_cast<ssize_t>(len);
   close(mem);
   return ok;
+}
+
+// Why r must not be relocated, or "" if it may: it lies in one function of
+// the unwind tables, and decoding from that function's start (in memory,
+// as it runs) finds the same instruction.
+std::string NotCode(const Relocatable& r, const inspector::Disassembler& dis) {
+  const auto first = FunctionStart(r.address);
+  const auto last = FunctionStart(r.address + r.bytes.size() - 1);
+  if (!first || first != last || *first > r.address) {
+    return "is not inside a function that the unwind tables know (data in code is never rewritten)";
+  }
+  constexpr uint64_t kMaxFunction = 1024 * 1024;
+  if (r.address - *first > kMaxFunction) return "lies more than 1 MiB into its function";
+  std::vector<uint8_t> code;
+  const uint64_t end = r.address + r.bytes.size();
+  if (!ReadMemory(*first, static_cast<size_t>(end - *first), &code)) return "cannot be read back";
+  const auto again = dis.RelocatableAt(code.data(), code.size(), *first, static_cast<size_t>(r.hit - *first), 0);
+  if (!again || again->address != r.address || again->bytes != r.bytes) {
+    return "is not where decoding from its function's start finds an instruction";
+  }
+  return "";
 }
 
 bool NearGateCode(uint64_t address) {
@@ -167,7 +206,8 @@ std::vector<uint64_t> Candidates(const std::vector<inspector::Mapping>& maps, co
 
 }  // namespace
 
-Expected<std::vector<RelocationPlan>> PlanRelocations(const std::vector<Relocatable>& instructions) {
+Expected<std::vector<RelocationPlan>> PlanRelocations(const std::vector<Relocatable>& instructions,
+                                                      const inspector::Disassembler& dis) {
   auto maps = inspector::AllMappings("self");
   if (!maps.ok()) return Error{"cannot plan relocations: " + maps.error()};
   std::vector<RelocationPlan> plans;
@@ -176,9 +216,12 @@ Expected<std::vector<RelocationPlan>> PlanRelocations(const std::vector<Relocata
     if (!done.insert(r.address).second) continue;  // two hits in one instruction
     const std::string what = "`" + r.text + "` at " + Hex(r.address);
     if (NearGateCode(r.address)) return Error{what + " is gate code, which is never relocated"};
+    if (const std::string why = NotCode(r, dis); !why.empty()) return Error{what + " " + why};
     std::vector<uint8_t> around;
-    if (!ReadAround(r.address, r.bytes.size(), &around) ||
-        !std::equal(r.bytes.begin(), r.bytes.end(), around.begin() + 2)) {
+    if (!ReadMemory(r.address - 2, r.bytes.size() + 4, &around)) {
+      return Error{what + " cannot be read back with the 2 bytes on each side"};
+    }
+    if (!std::equal(r.bytes.begin(), r.bytes.end(), around.begin() + 2)) {
       return Error{what + " changed since it was inspected"};
     }
     bool placed = false;
@@ -207,7 +250,8 @@ Expected<std::vector<RelocationPlan>> PlanRelocations(const std::vector<Relocata
   return plans;
 }
 
-Expected<void> ApplyRelocations(const std::vector<RelocationPlan>& plans) {
+Expected<void> ApplyRelocations(const std::vector<RelocationPlan>& plans,
+                                std::vector<std::pair<uint64_t, uint64_t>>* thunk_pages) {
   for (const RelocationPlan& p : plans) {
     const std::string what = "`" + p.instruction.text + "` at " + Hex(p.instruction.address);
     void* page = mmap(reinterpret_cast<void*>(p.thunk_page), kPage, PROT_READ | PROT_WRITE,
@@ -222,6 +266,7 @@ Expected<void> ApplyRelocations(const std::vector<RelocationPlan>& plans) {
       munmap(page, kPage);
       return Error{"cannot make the thunk page for " + what + " executable: " + strerror(errno)};
     }
+    if (thunk_pages != nullptr) thunk_pages->push_back({p.thunk_page, p.thunk_page + kPage});
     // The site's page, or two when the instruction crosses into the next.
     const uint64_t first = p.instruction.address & ~(kPage - 1);
     const uint64_t last = (p.instruction.address + p.site.size() - 1) & ~(kPage - 1);

@@ -18,6 +18,7 @@
 
 #include <cstdint>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "runtime/base/expected.h"
@@ -35,13 +36,21 @@ struct RelocationPlan {
 
 // Plans each instruction (once per address) against this process's
 // mappings; an error names the first that cannot be relocated and why.
-// Nothing is changed.
-Expected<std::vector<RelocationPlan>> PlanRelocations(const std::vector<inspector::Relocatable>& instructions);
+// Nothing is changed. Why the unwind tables: sweeps that agree do not tell
+// code from data (a table of constants in .text decodes as consistently),
+// so an instruction is relocated only inside a function that the unwind
+// tables (.eh_frame, which every compiled function has and data has not)
+// know, and only if the sweep from that function's start decodes this
+// very instruction.
+Expected<std::vector<RelocationPlan>> PlanRelocations(const std::vector<inspector::Relocatable>& instructions,
+                                                      const inspector::Disassembler& dis);
 
-// Maps the thunks and patches the sites. An error says what failed; what
-// was done before it stays (each step keeps the code runnable), and the
-// caller refuses to start.
-Expected<void> ApplyRelocations(const std::vector<RelocationPlan>& plans);
+// Maps the thunks and patches the sites; appends each thunk page to
+// *thunk_pages (code that must stay as it is, like the rest). An error
+// says what failed; what was done before it stays (each step keeps the
+// code runnable), and the caller refuses to start.
+Expected<void> ApplyRelocations(const std::vector<RelocationPlan>& plans,
+                                std::vector<std::pair<uint64_t, uint64_t>>* thunk_pages);
 
 }  // namespace cordon::enforce
 

@@ -151,22 +151,25 @@ std::optional<Relocatable> Disassembler::RelocatableAt(const uint8_t* code, size
   if (!insn) return std::nullopt;
   // A start inside an instruction may meet bytes that do not decode: it is
   // not a stream, and is left out; any two streams that reach the hit must
-  // agree, and at least half of the starts must reach it.
+  // agree, and without a symbol's start at least half of the starts must
+  // reach it.
   std::optional<std::pair<size_t, size_t>> found;
-  if (symbol_start && *symbol_start <= hit && hit - *symbol_start <= 64 * 1024) {
+  const bool from_symbol = symbol_start && *symbol_start <= hit && hit - *symbol_start <= 1024 * 1024;
+  if (from_symbol) {
     found = CoveringFrom(h, insn.get(), code, len, base, *symbol_start, hit);
     if (!found) return std::nullopt;  // a symbol's start that does not decode to the hit
   }
-  if (hit < kLeadIn + kStarts) return std::nullopt;  // too close to the start of the mapping to be sure
   size_t agreeing = 0;
-  for (size_t k = 0; k < kStarts; ++k) {
-    const auto covering = CoveringFrom(h, insn.get(), code, len, base, hit - kLeadIn - k, hit);
-    if (!covering) continue;
-    if (found && *covering != *found) return std::nullopt;
-    found = covering;
-    ++agreeing;
+  if (hit >= kLeadIn + kStarts) {
+    for (size_t k = 0; k < kStarts; ++k) {
+      const auto covering = CoveringFrom(h, insn.get(), code, len, base, hit - kLeadIn - k, hit);
+      if (!covering) continue;
+      if (found && *covering != *found) return std::nullopt;
+      found = covering;
+      ++agreeing;
+    }
   }
-  if (agreeing < kStarts / 2) return std::nullopt;
+  if (!found || (!from_symbol && agreeing < kStarts / 2)) return std::nullopt;
   const size_t start = found->first, size = found->second;
   if (hit < start || hit + 3 > start + size) return std::nullopt;  // across instructions
   // Decode it once more, for its detail.
@@ -176,13 +179,18 @@ std::optional<Relocatable> Disassembler::RelocatableAt(const uint8_t* code, size
   if (!cs_disasm_iter(h, &p, &left, &address, insn.get()) || insn->size != size) return std::nullopt;
   Relocatable r;
   r.address = base + start;
+  r.hit = base + hit;
   r.bytes.assign(code + start, code + start + size);
   r.text = std::string(insn->mnemonic) + " " + insn->op_str;
   const cs_x86& x = insn->detail->x86;
   // The opcode after any legacy or REX prefixes.
   size_t op = 0;
+  auto segment = [](uint8_t b) { return b == 0x26 || b == 0x2e || b == 0x36 || b == 0x3e || b == 0x64 || b == 0x65; };
+  bool segment_prefix = false;
   while (op < size && (r.bytes[op] == 0x66 || r.bytes[op] == 0x67 || r.bytes[op] == 0xf2 || r.bytes[op] == 0xf3 ||
-                       r.bytes[op] == 0x2e || r.bytes[op] == 0x3e || (r.bytes[op] & 0xf0) == 0x40)) {
+                       segment(r.bytes[op]) || (r.bytes[op] & 0xf0) == 0x40)) {
+    // 3e is also notrack, and 2e a branch hint: harmless on the indirect forms.
+    segment_prefix |= segment(r.bytes[op]) && r.bytes[op] != 0x3e && r.bytes[op] != 0x2e;
     ++op;
   }
   // An address-size prefix makes a RIP-relative operand EIP-relative, which
@@ -198,7 +206,10 @@ std::optional<Relocatable> Disassembler::RelocatableAt(const uint8_t* code, size
     r.field = static_cast<uint8_t>(size - 4);
   } else if (rip && x.encoding.disp_offset != 0 && x.encoding.disp_size == 4) {
     r.field = x.encoding.disp_offset;
+    // The thunk's `jmp [rip + d']` drops the prefixes: none may change
+    // where the slot is (fs:, gs:, ...).
     const bool indirect = op + 6 == size && r.bytes[op] == 0xff && x.encoding.disp_offset == op + 2;
+    if (indirect && segment_prefix) return std::nullopt;
     if (indirect && r.bytes[op + 1] == 0x15) {
       r.form = Relocatable::Form::kCallIndirect;
     } else if (indirect && r.bytes[op + 1] == 0x25) {

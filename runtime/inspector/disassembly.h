@@ -46,6 +46,7 @@ struct Relocatable {
   };
   Form form;
   uint64_t address;            // where the instruction starts
+  uint64_t hit;                // where the pattern's 0F byte is, inside it
   std::vector<uint8_t> bytes;  // all of it
   uint8_t field;               // offset of the 4-byte rel32 or disp32 in bytes
   uint64_t target;             // the branch target, or the RIP-relative operand's address
@@ -69,9 +70,13 @@ class Disassembler {
 
   // The instruction that holds the 3-byte hit at offset hit of code, if one
   // instruction holds all of it, the hit overlaps the instruction's rel32
-  // or RIP-relative disp32, and the decoding is certain: sweeps from
-  // sixteen different starts before the hit (and from symbol_start, when
-  // given) all find this same instruction. nullopt otherwise.
+  // or RIP-relative disp32, and the decoding agrees: the sweep from
+  // symbol_start, when given, reaches it, and every sweep from sixteen
+  // starts 256 bytes before the hit that decodes finds this same
+  // instruction (without symbol_start, at least eight must). nullopt
+  // otherwise. Agreeing sweeps do not prove that the bytes are code: data
+  // can decode as consistently (the runtime also asks the unwind tables,
+  // relocate.h).
   std::optional<Relocatable> RelocatableAt(const uint8_t* code, size_t len, uint64_t base, size_t hit,
                                            std::optional<size_t> symbol_start) const;
 

@@ -259,8 +259,19 @@ Expected<void> Lockdown(const LockdownPlan& plan, bool* changed) {
   // ---- Changes ----
   // Code that set-up created since cordon_init() is inspected like the rest.
   std::vector<enforce::ReportEntry> report;
-  if (auto inspected = enforce::EnforceOnProcess(plan.inspect_policy, &report); !inspected.ok()) {
+  std::vector<std::pair<uint64_t, uint64_t>> thunk_pages;
+  if (auto inspected = enforce::EnforceOnProcess(plan.inspect_policy, &report, &thunk_pages); !inspected.ok()) {
     return inspected.failure();
+  }
+  if (!thunk_pages.empty()) {
+    // Relocation thunks this inspection mapped are code that runs with a
+    // domain's rights too: they stay as they are like the code listed
+    // above, so the filter is built again with them.
+    for (const auto& [start, end] : thunk_pages) spec.immutable_ranges.push_back({start, end});
+    filter = BuildFilter(spec);
+    if (!filter.ok()) return Failed("cannot build the seccomp filter with the relocation thunks: " + filter.error());
+    program = ExportBpf(*filter, spec);
+    if (!program.ok()) return Failed("cannot export the seccomp filter: " + program.error());
   }
   if (g_before_privatize != nullptr) g_before_privatize();
   // PLT entries of libraries linked without -z now jump through slots that
