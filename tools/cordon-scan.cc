@@ -11,10 +11,9 @@
 #include <cinttypes>
 #include <cstdio>
 #include <cstring>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
-
-#include <nlohmann/json.hpp>
 
 #include "cordon/version.h"
 #include "runtime/inspector/inspect.h"
@@ -90,7 +89,8 @@ const char* VerdictId(Verdict v) {
 
 nlohmann::json InstructionsJson(const std::vector<Instruction>& list) {
   nlohmann::json out = nlohmann::json::array();
-  for (const Instruction& i : list) out.push_back({{"address", i.address}, {"size", i.size}, {"text", i.text}});
+  for (const Instruction& i : list)
+    out.push_back({{"address", i.address}, {"size", i.size}, {"text", i.text}});
   return out;
 }
 
@@ -111,7 +111,8 @@ nlohmann::json ToJson(const Report& r) {
         {"object", f.object},
         {"section", f.section},
         {"symbol", f.symbol},
-        {"symbol_offset", f.symbol.empty() ? nlohmann::json(nullptr) : nlohmann::json(f.address - f.symbol_address)},
+        {"symbol_offset",
+         f.symbol.empty() ? nlohmann::json(nullptr) : nlohmann::json(f.address - f.symbol_address)},
         {"at_instruction_boundary", f.context.at_boundary},
         {"verdict", VerdictId(f.verdict)},
         {"safe", !IsUnsafe(f.verdict)},
@@ -197,7 +198,8 @@ int main(int argc, char** argv) {
       files.push_back(a);
     }
   }
-  if (pid.empty() == files.empty()) return UsageError(pid.empty() ? "no file or --pid given" : "give files or --pid, not both");
+  if (pid.empty() == files.empty())
+    return UsageError(pid.empty() ? "no file or --pid given" : "give files or --pid, not both");
   std::string error;
   auto dis = Disassembler::Open(&error);
   if (!dis) {
@@ -227,7 +229,8 @@ int main(int argc, char** argv) {
       occurrences += r.findings.size();
       for (const Finding& f : r.findings) unsafe += IsUnsafe(f.verdict);
     }
-    doc["summary"] = {{"objects", reports.size()}, {"occurrences", occurrences}, {"unsafe", unsafe}, {"errors", errors}};
+    doc["summary"] = {
+        {"objects", reports.size()}, {"occurrences", occurrences}, {"unsafe", unsafe}, {"errors", errors}};
     printf("%s\n", doc.dump(2).c_str());
     // Errors still reach stderr, so that a caller reading only stdout sees them in the document.
     for (const Report& r : reports) {

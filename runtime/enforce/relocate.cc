@@ -88,7 +88,8 @@ bool Encode(const Relocatable& r, uint64_t thunk, std::vector<uint8_t>* site, st
       // where the original returned. Unwinding sees a return address inside
       // the same instruction range of the same function.
       if (r.bytes.size() < 5) return false;
-      if (!jump_from_site(r.form == Form::kCallIndirect ? 0xe8 : 0xe9, r.form == Form::kCallIndirect ? 0x90 : 0xcc)) {
+      if (!jump_from_site(r.form == Form::kCallIndirect ? 0xe8 : 0xe9,
+                          r.form == Form::kCallIndirect ? 0x90 : 0xcc)) {
         return false;
       }
       const int64_t disp = target - (t + 6);  // jmp [rip + disp32], 6 bytes
@@ -159,7 +160,8 @@ std::string NotCode(const Relocatable& r, const inspector::Disassembler& dis) {
   std::vector<uint8_t> code;
   const uint64_t end = r.address + r.bytes.size();
   if (!ReadMemory(*first, static_cast<size_t>(end - *first), &code)) return "cannot be read back";
-  const auto again = dis.RelocatableAt(code.data(), code.size(), *first, static_cast<size_t>(r.hit - *first), 0);
+  const auto again =
+      dis.RelocatableAt(code.data(), code.size(), *first, static_cast<size_t>(r.hit - *first), 0);
   if (!again || again->address != r.address || again->bytes != r.bytes) {
     return "is not where decoding from its function's start finds an instruction";
   }
@@ -261,7 +263,8 @@ Expected<void> ApplyRelocations(const std::vector<RelocationPlan>& plans,
       return Error{"cannot map the thunk page for " + what + ": " + strerror(errno)};
     }
     memset(page, 0xcc, kPage);
-    memcpy(static_cast<uint8_t*>(page) + (p.thunk - p.thunk_page), p.thunk_bytes.data(), p.thunk_bytes.size());
+    memcpy(static_cast<uint8_t*>(page) + (p.thunk - p.thunk_page), p.thunk_bytes.data(),
+           p.thunk_bytes.size());
     if (mprotect(page, kPage, PROT_READ | PROT_EXEC) != 0) {
       munmap(page, kPage);
       return Error{"cannot make the thunk page for " + what + " executable: " + strerror(errno)};

@@ -28,9 +28,9 @@ namespace cordon::enforce {
 
 struct RelocationPlan {
   inspector::Relocatable instruction;
-  uint64_t thunk_page = 0;       // where the thunk's page goes (not mapped yet)
-  uint64_t thunk = 0;            // the thunk's address in it
-  std::vector<uint8_t> site;     // the instruction's new bytes (same length)
+  uint64_t thunk_page = 0;    // where the thunk's page goes (not mapped yet)
+  uint64_t thunk = 0;         // the thunk's address in it
+  std::vector<uint8_t> site;  // the instruction's new bytes (same length)
   std::vector<uint8_t> thunk_bytes;
 };
 

@@ -129,8 +129,8 @@ int32_t Read32(const uint8_t* p) {
 
 }  // namespace
 
-std::optional<Relocatable> Disassembler::RelocatableAt(const uint8_t* code, size_t len, uint64_t base, size_t hit,
-                                                       std::optional<size_t> symbol_start) const {
+std::optional<Relocatable> Disassembler::RelocatableAt(const uint8_t* code, size_t len, uint64_t base,
+                                                       size_t hit, std::optional<size_t> symbol_start) const {
   // Why several sweeps: x86 decoding resynchronises within a few
   // instructions, so sweeps from sixteen consecutive starts 256 bytes back
   // that all agree on the instruction at the hit have found the program's
@@ -185,10 +185,12 @@ std::optional<Relocatable> Disassembler::RelocatableAt(const uint8_t* code, size
   const cs_x86& x = insn->detail->x86;
   // The opcode after any legacy or REX prefixes.
   size_t op = 0;
-  auto segment = [](uint8_t b) { return b == 0x26 || b == 0x2e || b == 0x36 || b == 0x3e || b == 0x64 || b == 0x65; };
+  auto segment = [](uint8_t b) {
+    return b == 0x26 || b == 0x2e || b == 0x36 || b == 0x3e || b == 0x64 || b == 0x65;
+  };
   bool segment_prefix = false;
-  while (op < size && (r.bytes[op] == 0x66 || r.bytes[op] == 0x67 || r.bytes[op] == 0xf2 || r.bytes[op] == 0xf3 ||
-                       segment(r.bytes[op]) || (r.bytes[op] & 0xf0) == 0x40)) {
+  while (op < size && (r.bytes[op] == 0x66 || r.bytes[op] == 0x67 || r.bytes[op] == 0xf2 ||
+                       r.bytes[op] == 0xf3 || segment(r.bytes[op]) || (r.bytes[op] & 0xf0) == 0x40)) {
     // 3e is also notrack, and 2e a branch hint: harmless on the indirect forms.
     segment_prefix |= segment(r.bytes[op]) && r.bytes[op] != 0x3e && r.bytes[op] != 0x2e;
     ++op;
@@ -199,7 +201,8 @@ std::optional<Relocatable> Disassembler::RelocatableAt(const uint8_t* code, size
   const bool rel32 = op + 5 == size && (r.bytes[op] == 0xe8 || r.bytes[op] == 0xe9);
   const bool jcc32 = op + 6 == size && r.bytes[op] == 0x0f && (r.bytes[op + 1] & 0xf0) == 0x80;
   bool rip = false;
-  for (uint8_t i = 0; i < x.op_count; ++i) rip |= x.operands[i].type == X86_OP_MEM && x.operands[i].mem.base == X86_REG_RIP;
+  for (uint8_t i = 0; i < x.op_count; ++i)
+    rip |= x.operands[i].type == X86_OP_MEM && x.operands[i].mem.base == X86_REG_RIP;
   if (rel32 || jcc32) {
     if (op != 0) return std::nullopt;  // a prefixed branch (bnd, notrack): not worth the cases
     r.form = Relocatable::Form::kBranchRel32;

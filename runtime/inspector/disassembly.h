@@ -39,10 +39,10 @@ struct HitContext {
 // occurrences"). Nothing about it is trusted beyond the decoding.
 struct Relocatable {
   enum class Form {
-    kBranchRel32,    // call, jmp or jcc rel32: only the rel32 changes (to a thunk that jumps on)
-    kCallIndirect,   // call [rip + disp32]: a call to a thunk that jumps through the slot
-    kJumpIndirect,   // jmp [rip + disp32]
-    kRipRelative,    // any other instruction with a RIP-relative operand: copied to the thunk
+    kBranchRel32,   // call, jmp or jcc rel32: only the rel32 changes (to a thunk that jumps on)
+    kCallIndirect,  // call [rip + disp32]: a call to a thunk that jumps through the slot
+    kJumpIndirect,  // jmp [rip + disp32]
+    kRipRelative,   // any other instruction with a RIP-relative operand: copied to the thunk
   };
   Form form;
   uint64_t address;            // where the instruction starts

@@ -132,7 +132,8 @@ void InspectRun(const Run& run, const std::set<uint64_t>& gate_sites, const Disa
       if (!f.symbol.empty() && f.symbol_address >= r.address && f.symbol_address <= f.address) {
         symbol_start = static_cast<size_t>(f.symbol_address - r.address);
       }
-      f.relocation = dis.RelocatableAt(r.bytes, r.len, r.address, static_cast<size_t>(hit.offset - rs), symbol_start);
+      f.relocation =
+          dis.RelocatableAt(r.bytes, r.len, r.address, static_cast<size_t>(hit.offset - rs), symbol_start);
     }
     out->push_back(std::move(f));
   }

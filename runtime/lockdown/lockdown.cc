@@ -260,7 +260,8 @@ Expected<void> Lockdown(const LockdownPlan& plan, bool* changed) {
   // Code that set-up created since cordon_init() is inspected like the rest.
   std::vector<enforce::ReportEntry> report;
   std::vector<std::pair<uint64_t, uint64_t>> thunk_pages;
-  if (auto inspected = enforce::EnforceOnProcess(plan.inspect_policy, &report, &thunk_pages); !inspected.ok()) {
+  if (auto inspected = enforce::EnforceOnProcess(plan.inspect_policy, &report, &thunk_pages);
+      !inspected.ok()) {
     return inspected.failure();
   }
   if (!thunk_pages.empty()) {
@@ -269,7 +270,8 @@ Expected<void> Lockdown(const LockdownPlan& plan, bool* changed) {
     // above, so the filter is built again with them.
     for (const auto& [start, end] : thunk_pages) spec.immutable_ranges.push_back({start, end});
     filter = BuildFilter(spec);
-    if (!filter.ok()) return Failed("cannot build the seccomp filter with the relocation thunks: " + filter.error());
+    if (!filter.ok())
+      return Failed("cannot build the seccomp filter with the relocation thunks: " + filter.error());
     program = ExportBpf(*filter, spec);
     if (!program.ok()) return Failed("cannot export the seccomp filter: " + program.error());
   }

@@ -22,24 +22,12 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "support/numbered_check.h"
+
 int chance_call(void);
 uint64_t chance_load(void);
 int chance_branch(void);
 
-static int failures;
-#define CHECK(n, cond, ...)                          \
-  do {                                               \
-    if (!(cond)) {                                   \
-      fprintf(stderr, "FAIL %d: ", n);               \
-      fprintf(stderr, __VA_ARGS__);                  \
-      fprintf(stderr, "\n");                         \
-      if (!failures) failures = n;                   \
-    } else {                                         \
-      printf("ok %d: ", n);                          \
-      printf(__VA_ARGS__);                           \
-      printf("\n");                                  \
-    }                                                \
-  } while (0)
 
 /* The pattern as data: spelled as constants, the compiler folds the three
  * compares into one immediate that holds the same bytes, in this very
@@ -128,8 +116,9 @@ int main(void) {
   const uint8_t* call_thunk = BranchTarget(call_site, 5);
   const uint8_t* jz_thunk = BranchTarget(jz_site, 6);
   const uint8_t* load_thunk = BranchTarget(load_site, 5);
-  CHECK(7, call_site[0] == 0xe8 && jz_site[0] == 0x0f && jz_site[1] == 0x84 && load_site[0] == 0xe9 &&
-               call_thunk[0] == 0xe9 && jz_thunk[0] == 0xe9 && load_thunk[0] == 0x48,
+  CHECK(7,
+        call_site[0] == 0xe8 && jz_site[0] == 0x0f && jz_site[1] == 0x84 && load_site[0] == 0xe9 &&
+            call_thunk[0] == 0xe9 && jz_thunk[0] == 0xe9 && load_thunk[0] == 0x48,
         "the sites point at thunks (%p, %p, %p)", (const void*)call_thunk, (const void*)jz_thunk,
         (const void*)load_thunk);
 

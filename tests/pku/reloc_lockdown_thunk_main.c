@@ -14,9 +14,11 @@
  *
  * Set-up code here is a JIT-style anonymous page made executable before
  * lockdown, holding `mov rax, [rip + 0x0029ae0f]` (disp32 bytes 0f ae 29 =
- * xrstor [rcx]). Expected (the fix): the filter refuses memory calls on the
- * new thunk page like on any code page. Exit 0 if so; a failing check prints
- * what and exits with its number. */
+ * xrstor [rcx]), with an unwind entry registered for it (__register_frame),
+ * as a JIT that supports unwinding does: the runtime relocates only inside
+ * functions the unwind tables know. Expected (the fix): the filter refuses
+ * memory calls on the new thunk page like on any code page. Exit 0 if so; a failing check prints what and
+ * exits with its number. */
 #define _GNU_SOURCE
 #include <cordon/cordon.h>
 #include <errno.h>
@@ -26,24 +28,49 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
-static int failures;
-#define CHECK(n, cond, ...)                      \
-  do {                                           \
-    if (!(cond)) {                               \
-      fprintf(stderr, "FAIL %d: ", n);           \
-      fprintf(stderr, __VA_ARGS__);              \
-      fprintf(stderr, "\n");                     \
-      if (!failures) failures = n;               \
-    } else {                                     \
-      printf("ok %d: ", n);                      \
-      printf(__VA_ARGS__);                       \
-      printf("\n");                              \
-    }                                            \
-  } while (0)
+#include "support/numbered_check.h"
+
 
 enum { kPage = 4096, kCodeOff = 0x800 };
 /* As data, so that no immediate of this program holds the pattern. */
-static volatile uint8_t g_code[8] = {0x48, 0x8b, 0x05, 0x0f, 0xae, 0x29, 0x00, 0xc3}; /* mov rax,[rip+0x29ae0f]; ret */
+static volatile uint8_t g_code[8] = {0x48, 0x8b, 0x05, 0x0f,
+                                     0xae, 0x29, 0x00, 0xc3}; /* mov rax,[rip+0x29ae0f]; ret */
+
+/* libgcc's registration of unwind tables for code it did not load. */
+void __register_frame(void* begin);
+
+/* An .eh_frame with one CIE and one FDE covering [pc, pc + len), then the
+ * terminator: the least a JIT registers (CFA = rsp + 8, return address at
+ * CFA - 8), absolute pointers. */
+static uint8_t g_eh_frame[96] __attribute__((aligned(8)));
+static void RegisterUnwindEntry(const void* pc, uint64_t len) {
+  static const uint8_t cie[] = {
+      0x14, 0,    0,    0, /* length 20 */
+      0,    0,    0,    0, /* CIE id */
+      1,                   /* version */
+      'z',  'R',  0,       /* augmentation */
+      1,                   /* code alignment */
+      0x78,                /* data alignment -8 */
+      16,                  /* return address column (rip) */
+      1,    0x00,          /* augmentation data: FDE pointers are absolute */
+      0x0c, 0x07, 0x08,    /* DW_CFA_def_cfa rsp, 8 */
+      0x90, 0x01,          /* DW_CFA_offset rip, cfa - 8 */
+      0,    0,             /* DW_CFA_nop padding to 24 bytes */
+  };
+  memcpy(g_eh_frame, cie, sizeof cie);
+  uint8_t* fde = g_eh_frame + sizeof cie;
+  const uint32_t fde_len = 4 + 8 + 8 + 1 + 3; /* CIE pointer, pc_begin, pc_range, aug length, padding */
+  const uint32_t cie_ptr = (uint32_t)(fde + 4 - g_eh_frame);
+  const uint64_t begin = (uint64_t)(uintptr_t)pc;
+  memcpy(fde, &fde_len, 4);
+  memcpy(fde + 4, &cie_ptr, 4);
+  memcpy(fde + 8, &begin, 8);
+  memcpy(fde + 16, &len, 8);
+  fde[24] = 0; /* augmentation data length */
+  fde[25] = fde[26] = fde[27] = 0;
+  memset(fde + 28, 0, 4); /* terminator */
+  __register_frame(g_eh_frame);
+}
 
 int main(void) {
   const int s = cordon_init(NULL);
@@ -61,6 +88,7 @@ int main(void) {
   memcpy(&disp, fn + 3, 4);
   uint64_t* word = (uint64_t*)(fn + 7 + disp);
   *word = 0x5eed5eed5eed5eedULL;
+  RegisterUnwindEntry(fn, 8);
   CHECK(3, mprotect(base, kPage, PROT_READ | PROT_EXEC) == 0, "set-up makes its code executable");
   uint64_t (*load)(void) = (uint64_t(*)(void))fn;
   CHECK(4, load() == 0x5eed5eed5eed5eedULL, "the set-up code runs");
@@ -91,8 +119,8 @@ int main(void) {
   CHECK(9, dn == -1 && dn_errno == EPERM, "MADV_DONTNEED on the lockdown's thunk page %p is refused (%d, %s)",
         thunk_page, dn, strerror(dn_errno));
   if (dn == 0) {
-    CHECK(10, 0, "the thunk page now holds %02x %02x %02x... (was %02x): a zeroed executable page",
-          thunk[0], thunk[1], thunk[2], 0x48);
+    CHECK(10, 0, "the thunk page now holds %02x %02x %02x... (was %02x): a zeroed executable page", thunk[0],
+          thunk[1], thunk[2], 0x48);
   }
   errno = 0;
   const int mp = mprotect(thunk_page, kPage, PROT_READ);

@@ -1,5 +1,5 @@
 /* reloc_data_main: the relocation patches data (attack on beb0d13,
- * "Relocate chance occurrences"; fixture tests/attack/reloc_data_fixture.S).
+ * "Relocate chance occurrences"; fixture tests/scan/reloc_data_fixture.S).
  *
  * RelocatableAt() trusts a linear sweep: sixteen starts that agree on an
  * instruction holding the hit in a disp32 make it "certain". Constants in
