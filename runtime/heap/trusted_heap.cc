@@ -21,9 +21,19 @@ namespace cordon::heap {
 namespace {
 
 constexpr uint32_t kNone = std::numeric_limits<uint32_t>::max();
-constexpr uint16_t kClassSize[TrustedHeap::kClassCount] = {16,  32,  48,  64,   80,   96,   112,  128,
-                                                           160, 192, 224, 256,  320,  384,  448,  512,
-                                                           640, 768, 896, 1024, 1280, 1536, 1792, 2048};
+constexpr uint16_t kClassSize[TrustedHeap::kClassCount] = {
+    16,  32,  48,  64,  80,   96,   112,  128,  160,  192,  224,  256,  320,  384,
+    448, 512, 640, 768, 896, 1024, 1280, 1536, 1792, 2048, 2560, 3072, 3584, 4096};
+// Pages a slab of each class spans: one up to 2 KiB, four above.
+constexpr uint32_t SlabPages(unsigned cls) {
+  return kClassSize[cls] <= 2048 ? 1 : 4;
+}
+constexpr size_t KeptPages() {
+  size_t n = 0;
+  for (unsigned c = 0; c < TrustedHeap::kClassCount; ++c) n += SlabPages(c);
+  return n;
+}
+static_assert(KeptPages() == TrustedHeap::kKeptPagesPerSlot, "kKeptPagesPerSlot is one slab a class");
 
 // The smallest class for each size in 16-byte steps (index (size + 15) / 16).
 struct ClassTable {
@@ -46,18 +56,18 @@ struct ClassMath {
   uint64_t inverse[TrustedHeap::kClassCount];
   constexpr ClassMath() : capacity(), inverse() {
     for (unsigned c = 0; c < TrustedHeap::kClassCount; ++c) {
-      capacity[c] = static_cast<uint16_t>(TrustedHeap::kPageSize / kClassSize[c]);
+      capacity[c] = static_cast<uint16_t>(SlabPages(c) * TrustedHeap::kPageSize / kClassSize[c]);
       inverse[c] = ((uint64_t{1} << 32) + kClassSize[c] - 1) / kClassSize[c];
     }
   }
 };
 constexpr ClassMath kMath;
 
-// The slot of the object at in_page (< kPageSize) in a slab of class cls,
-// or kNone if no object starts there.
-inline uint32_t SlotOf(unsigned cls, size_t in_page) {
-  const auto slot = static_cast<uint32_t>((in_page * kMath.inverse[cls]) >> 32);
-  if (slot * size_t{kClassSize[cls]} != in_page || slot >= kMath.capacity[cls]) return kNone;
+// The slot of the object at in_slab (from the slab's first page) in a slab
+// of class cls, or kNone if no object starts there.
+inline uint32_t SlotOf(unsigned cls, size_t in_slab) {
+  const auto slot = static_cast<uint32_t>((in_slab * kMath.inverse[cls]) >> 32);
+  if (slot * size_t{kClassSize[cls]} != in_slab || slot >= kMath.capacity[cls]) return kNone;
   return slot;
 }
 
@@ -68,6 +78,7 @@ enum : uint8_t {
   kLargeTail = 3,
   kLargeFreeing = 4,  // a large head being wiped by Free: a second free is a double free
   kMetaPage = 5,      // the thread-slot table
+  kSlabTail = 6,      // a later page of a multi-page slab: pages is the distance to its first
 };
 
 // The smallest class that holds size bytes at the given alignment. Classes
@@ -108,7 +119,7 @@ struct TrustedHeap::PageDesc {
   uint8_t cls;
   uint16_t used;
   uint32_t owner;  // the slot of a slab page; read like kind
-  uint32_t pages;  // run length, on a large head
+  uint32_t pages;  // run length, on a large head; distance to the first page, on a slab tail (read like kind)
   uint32_t next;   // partial-slab list links
   uint32_t prev;
   uint64_t bits[4];  // allocated objects of a slab
@@ -122,7 +133,7 @@ struct alignas(64) TrustedHeap::Slot {
   size_t live_blocks = 0;
   uint32_t partial_head[kClassCount];
   size_t live_bytes = 0;
-  size_t empty_pages = 0;  // slab pages kept with no block (at most one a class, at its list head)
+  size_t empty_pages = 0;  // pages of slabs kept with no block (at most one slab a class, at its list head)
   Slot() {
     for (auto& h : partial_head) h = kNone;
   }
@@ -318,12 +329,17 @@ void TrustedHeap::ReleaseEmptyPages() {
 // Caller holds s's lock; the page is empty (all zero) and in s's list;
 // kept says whether it was the class's kept empty page.
 void TrustedHeap::ReleaseSlabPage(Slot& s, unsigned cls, uint32_t page, bool kept) {
+  const uint32_t span = SlabPages(cls);
   RemovePartial(s, cls, page);
-  if (kept) s.empty_pages -= 1;
+  if (kept) s.empty_pages -= span;
   Guard map_guard(lock_);
+  for (uint32_t i = 1; i < span; ++i) {
+    Store(Desc(page + i)->kind, static_cast<uint8_t>(kFreePage));
+    Desc(page + i)->pages = 0;
+  }
   Store(Desc(page)->kind, static_cast<uint8_t>(kFreePage));
-  MarkPages(page, 1, true);
-  pages_in_use_ -= 1;
+  MarkPages(page, span, true);
+  pages_in_use_ -= span;
 }
 
 AllocResult TrustedHeap::AllocateLarge(size_t pages, size_t align_pages) {
@@ -372,21 +388,28 @@ void TrustedHeap::RemovePartial(Slot& s, unsigned cls, uint32_t page) {
 // A fresh slab page of class cls for slot s (caller holds s's lock), at
 // the head of its list; kNone if the arena is full.
 uint32_t TrustedHeap::NewSlabPage(Slot& s, uint32_t slot_index, unsigned cls) {
+  const uint32_t span = SlabPages(cls);
   Guard map_guard(lock_);
-  const auto run = FindRun(1, 1);
+  const auto run = FindRun(span, 1);
   if (!run) return kNone;
   const auto page = static_cast<uint32_t>(*run);
-  MarkPages(page, 1, false);
+  MarkPages(page, span, false);
+  for (uint32_t i = 1; i < span; ++i) {
+    PageDesc* t = Desc(page + i);
+    Store(t->pages, i);
+    Store(t->owner, slot_index);
+    Store(t->kind, static_cast<uint8_t>(kSlabTail));
+  }
   PageDesc* d = Desc(page);
   d->cls = static_cast<uint8_t>(cls);
   d->used = 0;
   Store(d->owner, slot_index);
-  d->pages = 1;
+  d->pages = span;
   for (auto& w : d->bits) w = 0;
   Store(d->kind, static_cast<uint8_t>(kSlabPage));
-  pages_in_use_ += 1;
+  pages_in_use_ += span;
   PushPartial(s, cls, page);
-  s.empty_pages += 1;
+  s.empty_pages += span;
   return page;
 }
 
@@ -399,7 +422,7 @@ uint32_t TrustedHeap::NewSlabPage(Slot& s, uint32_t slot_index, unsigned cls) {
     if (page == kNone) return {nullptr, HeapError::kNoMemory};
   }
   PageDesc* d = Desc(page);
-  if (d->used == 0) s.empty_pages -= 1;
+  if (d->used == 0) s.empty_pages -= SlabPages(cls);
   // A page on the list has a free object: the first clear bit (bits past
   // the capacity are never set, and the capacity is at least 2).
   unsigned w = 0;
@@ -433,29 +456,46 @@ AllocResult TrustedHeap::Allocate(size_t size, size_t alignment) {
   return AllocateLarge(pages, align_pages);
 }
 
-// The size of the live small block at offset in a slab page (nullopt if
-// it is not one). Caller holds the page's slot lock.
-std::optional<size_t> TrustedHeap::SmallBlockSize(const PageDesc* d, size_t offset) const {
-  const uint32_t slot = SlotOf(d->cls, offset % kPageSize);
-  if (slot == kNone || !((d->bits[slot / 64] >> (slot % 64)) & 1)) return std::nullopt;
-  return kClassSize[d->cls];
+// The size of the live small block at in_slab in the slab whose first page
+// is h (nullopt if it is not one). Caller holds the slab's slot lock.
+std::optional<size_t> TrustedHeap::SmallBlockSize(const PageDesc* h, size_t in_slab) const {
+  const uint32_t slot = SlotOf(h->cls, in_slab);
+  if (slot == kNone || !((h->bits[slot / 64] >> (slot % 64)) & 1)) return std::nullopt;
+  return kClassSize[h->cls];
+}
+
+// Whether page (of kind, and at distance dist from what its descriptor
+// names as its slab's first page) is still so, in the slab of owner that
+// starts at head: the caller holds owner's lock, under which that slab
+// cannot change, and slabs do not overlap.
+bool TrustedHeap::StillInSlab(size_t page, uint8_t kind, uint32_t dist, size_t head, uint32_t owner) const {
+  const PageDesc* d = Desc(page);
+  const PageDesc* h = Desc(head);
+  return Load(d->kind) == kind && (kind == kSlabPage || Load(d->pages) == dist) && Load(h->kind) == kSlabPage &&
+         Load(h->owner) == owner && dist < SlabPages(h->cls);
 }
 
 std::optional<size_t> TrustedHeap::BlockSize(const void* ptr) {
   if (!Contains(ptr)) return std::nullopt;
   const size_t offset = static_cast<size_t>(static_cast<const unsigned char*>(ptr) - arena_);
-  const PageDesc* d = Desc(offset / kPageSize);
+  const size_t page = offset / kPageSize;
+  const PageDesc* d = Desc(page);
   while (true) {
-    if (Load(d->kind) == kSlabPage) {
-      const uint32_t owner = Load(d->owner);
+    const uint8_t kind = Load(d->kind);
+    if (kind == kSlabPage || kind == kSlabTail) {
+      const uint32_t dist = kind == kSlabTail ? Load(d->pages) : 0;
+      if (dist > page || (kind == kSlabTail && dist == 0)) continue;  // changing meanwhile
+      const size_t head = page - dist;
+      const uint32_t owner = Load(Desc(head)->owner);
+      if (owner > slot_count_) continue;
       Guard guard(SlotAt(owner).lock);
-      if (Load(d->kind) != kSlabPage || Load(d->owner) != owner) continue;  // changed meanwhile
-      return SmallBlockSize(d, offset);
+      if (!StillInSlab(page, kind, dist, head, owner)) continue;  // changed meanwhile
+      return SmallBlockSize(Desc(head), offset - head * kPageSize);
     }
     Guard guard(lock_);
-    const uint8_t kind = Load(d->kind);
-    if (kind == kSlabPage) continue;  // became a slab meanwhile
-    if (kind == kLargeHead && offset % kPageSize == 0) return d->pages * kPageSize;
+    const uint8_t now = Load(d->kind);
+    if (now == kSlabPage || now == kSlabTail) continue;  // became a slab meanwhile
+    if (now == kLargeHead && offset % kPageSize == 0) return d->pages * kPageSize;
     return std::nullopt;
   }
 }
@@ -466,7 +506,7 @@ std::optional<HeapError> TrustedHeap::FreeLarge(size_t page, size_t offset) {
   {
     Guard guard(lock_);
     const uint8_t kind = Load(d->kind);
-    if (kind == kSlabPage) return HeapError::kNoMemory;  // caller retries: a slab now
+    if (kind == kSlabPage || kind == kSlabTail) return HeapError::kNoMemory;  // caller retries: a slab now
     if (kind == kFreePage || kind == kLargeFreeing) return HeapError::kDoubleFree;  // the whole run was freed
     if (kind != kLargeHead || offset % kPageSize != 0) return HeapError::kInvalidPointer;
     // Claimed for wiping: a second free from here on is a double free, and
@@ -492,19 +532,25 @@ std::optional<HeapError> TrustedHeap::Free(void* ptr) {
   if (!Contains(ptr)) return HeapError::kInvalidPointer;
   const size_t offset = static_cast<size_t>(static_cast<unsigned char*>(ptr) - arena_);
   const size_t page = offset / kPageSize;
-  PageDesc* d = Desc(page);
+  const PageDesc* pd = Desc(page);
   while (true) {
-    if (Load(d->kind) != kSlabPage) {
+    const uint8_t kind = Load(pd->kind);
+    if (kind != kSlabPage && kind != kSlabTail) {
       const auto e = FreeLarge(page, offset);
       if (e != HeapError::kNoMemory) return e;
       continue;  // became a slab meanwhile
     }
+    const uint32_t dist = kind == kSlabTail ? Load(pd->pages) : 0;
+    if (dist > page || (kind == kSlabTail && dist == 0)) continue;  // changing meanwhile
+    const size_t head = page - dist;
+    PageDesc* d = Desc(head);
     const uint32_t owner = Load(d->owner);
+    if (owner > slot_count_) continue;
     Slot& s = SlotAt(owner);
     Guard guard(s.lock);
-    if (__builtin_expect(Load(d->kind) != kSlabPage || Load(d->owner) != owner, false)) continue;  // changed
+    if (__builtin_expect(!StillInSlab(page, kind, dist, head, owner), false)) continue;  // changed
     const unsigned cls = d->cls;
-    const uint32_t slot = SlotOf(cls, offset % kPageSize);
+    const uint32_t slot = SlotOf(cls, offset - head * kPageSize);
     if (slot == kNone) return HeapError::kInvalidPointer;
     const uint64_t bit = uint64_t{1} << (slot % 64);
     if (!(d->bits[slot / 64] & bit)) return HeapError::kDoubleFree;
@@ -519,12 +565,12 @@ std::optional<HeapError> TrustedHeap::Free(void* ptr) {
     s.live_blocks -= 1;
     s.live_bytes -= size;
     if (__builtin_expect(was_full, false)) {
-      SlabPageChanged(s, cls, static_cast<uint32_t>(page), was_full);
+      SlabPageChanged(s, cls, static_cast<uint32_t>(head), was_full);
     } else if (d->used == 0) {
-      if (s.partial_head[cls] == static_cast<uint32_t>(page))
-        s.empty_pages += 1;  // kept, see SlabPageChanged
+      if (s.partial_head[cls] == static_cast<uint32_t>(head))
+        s.empty_pages += SlabPages(cls);  // kept, see SlabPageChanged
       else
-        SlabPageChanged(s, cls, static_cast<uint32_t>(page), false);
+        SlabPageChanged(s, cls, static_cast<uint32_t>(head), false);
     }
     return std::nullopt;
   }
@@ -544,7 +590,7 @@ void TrustedHeap::SlabPageChanged(Slot& s, unsigned cls, uint32_t page, bool was
   if (s.partial_head[cls] == page) {
     // Kept (all zero) for the next allocation of the class: a loop of one
     // allocation and one free does not take and return a page each time.
-    s.empty_pages += 1;
+    s.empty_pages += SlabPages(cls);
   } else {
     ReleaseSlabPage(s, cls, page, /*kept=*/false);
   }

@@ -7,9 +7,11 @@
 // trusted write, and a double free or a foreign pointer is found before
 // anything changes.
 //
-// Small blocks (up to 2 KiB) come from one-page slabs of 24 size classes;
-// larger or more strictly aligned blocks are runs of whole pages, first fit
-// from the lowest free page, so freed pages are the next ones used and the
+// Small blocks (up to 4 KiB) come from slabs of 28 size classes, one page
+// each up to 2 KiB and four pages above (so that the 3 KiB block libcrypto
+// makes for each signature is neither a page run under the shared lock nor
+// a whole page to wipe); larger or more strictly aligned blocks are runs of
+// whole pages, first fit from the lowest free page, so freed pages are the next ones used and the
 // memory touched stays as small as the peak in use. Each thread slot (see
 // EnableThreadSlots) has its own slab pages and its own lock, so threads do
 // not contend on small blocks; pages come from, and go back to, one shared
@@ -56,9 +58,11 @@ using ThreadSlotFn = uint32_t (*)(uintptr_t context);
 class TrustedHeap {
  public:
   static constexpr size_t kPageSize = 4096;
-  static constexpr size_t kMaxSmall = 2048;
+  static constexpr size_t kMaxSmall = 4096;  // the largest block a slab holds
   static constexpr size_t kMinAlign = 16;
-  static constexpr unsigned kClassCount = 24;
+  static constexpr unsigned kClassCount = 28;
+  // A slot keeps at most one empty slab a class: this many pages.
+  static constexpr size_t kKeptPagesPerSlot = 24 * 1 + 4 * 4;
 
   // Bytes of metadata that must follow the TrustedHeap object for an arena
   // of arena_bytes (a multiple of kPageSize).
@@ -113,7 +117,8 @@ class TrustedHeap {
   size_t NextFree(size_t from) const;
   size_t NextUsed(size_t from, size_t limit) const;
   void MarkPages(size_t first, size_t count, bool free);
-  std::optional<size_t> SmallBlockSize(const PageDesc* d, size_t offset) const;
+  std::optional<size_t> SmallBlockSize(const PageDesc* h, size_t in_slab) const;
+  bool StillInSlab(size_t page, uint8_t kind, uint32_t dist, size_t head, uint32_t owner) const;
   void PushPartial(Slot& s, unsigned cls, uint32_t page);
   void RemovePartial(Slot& s, unsigned cls, uint32_t page);
   Slot& SlotAt(uint32_t index);

@@ -110,6 +110,36 @@ TEST_F(HeapFixture, BlocksAreZeroEvenAfterReuse) {
   EXPECT_TRUE(AllZero(big2, 20000));
 }
 
+// Blocks over 2 KiB come from four-page slabs and may cross pages: any
+// address inside a slab names it, whichever page it is on, and only an
+// object's start may be freed, once.
+TEST_F(HeapFixture, MultiPageSlabsCheckEveryPointer) {
+  std::vector<char*> blocks;
+  for (int i = 0; i < 12; ++i) blocks.push_back(static_cast<char*>(Alloc(3000)));
+  for (char* p : blocks) EXPECT_EQ(heap_->BlockSize(p), 3072u);
+  // The second block of a slab starts at 3072 and runs into the slab's
+  // second page: pointers there, and into a later page, are not objects.
+  char* first = blocks[0];
+  EXPECT_EQ(blocks[1], first + 3072);
+  const auto before = heap_->Stats();
+  EXPECT_EQ(heap_->Free(first + 4096), HeapError::kInvalidPointer);
+  EXPECT_EQ(heap_->Free(first + 3 * 4096 + 16), HeapError::kInvalidPointer);
+  EXPECT_FALSE(heap_->BlockSize(first + 4096).has_value());
+  EXPECT_EQ(heap_->Stats().live_blocks, before.live_blocks);
+  memset(blocks[1], 0x5a, 3000);
+  ASSERT_FALSE(heap_->Free(blocks[1]).has_value());
+  EXPECT_EQ(heap_->Free(blocks[1]), HeapError::kDoubleFree);
+  EXPECT_FALSE(heap_->BlockSize(blocks[1]).has_value());
+  // Wiped when freed: the next block there is zero.
+  char* again = static_cast<char*>(Alloc(3000));
+  EXPECT_EQ(again, blocks[1]);
+  EXPECT_TRUE(AllZero(again, 3072));
+  blocks[1] = again;
+  for (char* p : blocks) ASSERT_FALSE(heap_->Free(p).has_value());
+  EXPECT_EQ(heap_->Stats().live_blocks, 0u);
+  EXPECT_EQ(heap_->Stats().pages_in_use, 0u);
+}
+
 TEST_F(HeapFixture, AlignmentIsHonoured) {
   for (size_t align : {16u, 32u, 64u, 256u, 1024u, 2048u, 4096u, 8192u, 65536u}) {
     for (size_t size : {1u, 24u, 100u, 3000u, 5000u}) {
@@ -242,17 +272,18 @@ TEST_F(HeapFixture, FreedPagesAreTheNextOnesUsed) {
     ASSERT_FALSE(heap_->Free(p).has_value());
   }
   EXPECT_EQ(heap_->PagesTouched(), 4u);
-  // A hole below is filled first, whatever was allocated after it.
-  void* a = Alloc(8192);
-  void* b = Alloc(8192);
+  // A hole below is filled first, whatever was allocated after it (page
+  // runs: blocks over TrustedHeap::kMaxSmall).
+  void* a = Alloc(16384);
+  void* b = Alloc(16384);
   ASSERT_FALSE(heap_->Free(a).has_value());
-  EXPECT_EQ(Alloc(4096), a);
-  EXPECT_EQ(Alloc(4096), static_cast<char*>(a) + 4096);
+  EXPECT_EQ(Alloc(8192), a);
+  EXPECT_EQ(Alloc(8192), static_cast<char*>(a) + 8192);
   EXPECT_GT(b, a);
 }
 
 // Random churn of 300 live blocks: the pages touched stay within the peak of
-// pages in use (plus one kept empty page a size class).
+// pages in use (plus one kept empty slab a size class).
 TEST_F(HeapFixture, TouchedMemoryIsBoundedByThePeakInUse) {
   std::mt19937 rng(99);
   std::vector<void*> live(300, nullptr);
@@ -263,7 +294,7 @@ TEST_F(HeapFixture, TouchedMemoryIsBoundedByThePeakInUse) {
     live[k] = Alloc(16 + rng() % 6000);
     peak = std::max(peak, heap_->Stats().pages_in_use);
   }
-  EXPECT_LE(heap_->PagesTouched(), peak + TrustedHeap::kClassCount + 8) << "peak " << peak;
+  EXPECT_LE(heap_->PagesTouched(), peak + TrustedHeap::kKeptPagesPerSlot + 8) << "peak " << peak;
   for (void* p : live) ASSERT_FALSE(heap_->Free(p).has_value());
   EXPECT_EQ(heap_->Stats().pages_in_use, 0u);
   EXPECT_EQ(heap_->Stats().live_blocks, 0u);
@@ -366,7 +397,9 @@ TEST_F(HeapFixture, ThreadSlotsUnderConcurrentChurn) {
         // Hand blocks between threads through a shared table: a block is
         // freed by whichever thread takes it out.
         const size_t k = rng() % exchange.size();
-        const size_t n = rng() % 8 == 0 ? 4096 + rng() % 9000 : 1 + rng() % 2048;
+        // Sizes from every kind: one-page slabs, four-page slabs, page runs.
+        const size_t kind = rng() % 8;
+        const size_t n = kind == 0 ? 4097 + rng() % 9000 : kind == 1 ? 2049 + rng() % 2048 : 1 + rng() % 2048;
         auto r = heap_->Allocate(n);
         if (!r.ok()) {
           failures.fetch_add(1);
