@@ -22,7 +22,7 @@ namespace {
 
 constexpr uint32_t kNone = std::numeric_limits<uint32_t>::max();
 constexpr uint16_t kClassSize[TrustedHeap::kClassCount] = {
-    16,  32,  48,  64,  80,   96,   112,  128,  160,  192,  224,  256,  320,  384,
+    16,  32,  48,  64,  80,  96,   112,  128,  160,  192,  224,  256,  320,  384,
     448, 512, 640, 768, 896, 1024, 1280, 1536, 1792, 2048, 2560, 3072, 3584, 4096};
 // Pages a slab of each class spans: one up to 2 KiB, four above.
 constexpr uint32_t SlabPages(unsigned cls) {
@@ -216,7 +216,8 @@ bool TrustedHeap::EnableThreadSlots(ThreadSlotFn slot_of, uintptr_t context, uin
   for (size_t p = 0; p < pages; ++p) Store(Desc(p)->kind, static_cast<uint8_t>(kMetaPage));
   slots_ = reinterpret_cast<Slot*>(arena_);
   for (uint32_t i = 1; i <= slots; ++i) new (&slots_[i]) Slot();
-  lowest_free_ = high_water_ = pages;
+  lowest_free_ = pages;
+  high_water_ = high_water_ > pages ? high_water_ : pages;
   slot_table_pages_ = pages;
   slot_count_ = slots;
   slot_context_ = context;
@@ -335,7 +336,7 @@ void TrustedHeap::ReleaseSlabPage(Slot& s, unsigned cls, uint32_t page, bool kep
   Guard map_guard(lock_);
   for (uint32_t i = 1; i < span; ++i) {
     Store(Desc(page + i)->kind, static_cast<uint8_t>(kFreePage));
-    Desc(page + i)->pages = 0;
+    Store(Desc(page + i)->pages, uint32_t{0});
   }
   Store(Desc(page)->kind, static_cast<uint8_t>(kFreePage));
   MarkPages(page, span, true);
@@ -436,10 +437,24 @@ uint32_t TrustedHeap::NewSlabPage(Slot& s, uint32_t slot_index, unsigned cls) {
   return {arena_ + size_t{page} * kPageSize + slot * size, std::nullopt};
 }
 
+// No slab for the class: first the empty slabs that the slots keep go back
+// to the page map (no slot lock is held here), then, for a four-page class,
+// whose slab needs four free pages in a row, the block becomes a page run
+// (Free and BlockSize know both). Its alignment is at most a page.
+AllocResult TrustedHeap::SmallFallback(uint32_t index, unsigned cls, size_t size) {
+  ReleaseEmptyPages();
+  AllocResult r = AllocateSmall(SlotAt(index), index, cls);
+  if (r.ok() || SlabPages(cls) == 1) return r;
+  return AllocateLarge((size + kPageSize - 1) / kPageSize, 1);
+}
+
 AllocResult TrustedHeap::Allocate(size_t size, size_t alignment) {
   if (__builtin_expect(alignment == kMinAlign && size - 1 < kMaxSmall, true)) {  // the common case
     const uint32_t index = SlotIndex();
-    return AllocateSmall(SlotAt(index), index, kClassOf.of[(size + 15) / 16]);
+    const unsigned cls = kClassOf.of[(size + 15) / 16];
+    AllocResult r = AllocateSmall(SlotAt(index), index, cls);
+    if (__builtin_expect(r.ok(), true)) return r;
+    return SmallFallback(index, cls, size);
   }
   if (size == 0 || alignment == 0 || (alignment & (alignment - 1)) != 0) {
     return {nullptr, HeapError::kInvalidArgument};
@@ -448,7 +463,9 @@ AllocResult TrustedHeap::Allocate(size_t size, size_t alignment) {
   if (size <= kMaxSmall) {
     if (const auto cls = ClassFor(size, alignment)) {
       const uint32_t index = SlotIndex();
-      return AllocateSmall(SlotAt(index), index, *cls);
+      AllocResult r = AllocateSmall(SlotAt(index), index, *cls);
+      if (r.ok() || alignment > kPageSize) return r;
+      return SmallFallback(index, *cls, size);
     }
   }
   const size_t pages = (size + kPageSize - 1) / kPageSize;
@@ -471,8 +488,8 @@ std::optional<size_t> TrustedHeap::SmallBlockSize(const PageDesc* h, size_t in_s
 bool TrustedHeap::StillInSlab(size_t page, uint8_t kind, uint32_t dist, size_t head, uint32_t owner) const {
   const PageDesc* d = Desc(page);
   const PageDesc* h = Desc(head);
-  return Load(d->kind) == kind && (kind == kSlabPage || Load(d->pages) == dist) && Load(h->kind) == kSlabPage &&
-         Load(h->owner) == owner && dist < SlabPages(h->cls);
+  return Load(d->kind) == kind && (kind == kSlabPage || Load(d->pages) == dist) &&
+         Load(h->kind) == kSlabPage && Load(h->owner) == owner && dist < SlabPages(h->cls);
 }
 
 std::optional<size_t> TrustedHeap::BlockSize(const void* ptr) {

@@ -106,6 +106,7 @@ class TrustedHeap {
 
   uint32_t SlotIndex();  // 0: the shared slot; i + 1: thread slot i
   AllocResult AllocateSmall(Slot& s, uint32_t slot_index, unsigned cls);
+  AllocResult SmallFallback(uint32_t slot_index, unsigned cls, size_t size);
   uint32_t NewSlabPage(Slot& s, uint32_t slot_index, unsigned cls);
   AllocResult AllocateLarge(size_t pages, size_t align_pages);
   AllocResult TakeRun(size_t first, size_t pages);

@@ -421,4 +421,158 @@ TEST_F(HeapFixture, ThreadSlotsUnderConcurrentChurn) {
   EXPECT_EQ(heap_->Stats().pages_in_use, 0u);
 }
 
+// ---- Attacks on the four-page slabs (review of "four-page slabs for 2-4 KiB classes") ----
+
+// Before the change a 2049-4096 byte block was a one-page run: it could be
+// had while any page was free. Now it needs four contiguous free pages, and
+// AllocateSmall has no fallback, so an arena that is half free refuses a
+// 3 KiB block (while a one-page run of the same memory would fit).
+TEST_F(HeapFixture, AttackFourPageSlabNeedsNoContiguousRunWhenPagesAreFree) {
+  constexpr size_t kPages = kArena / TrustedHeap::kPageSize;
+  std::vector<void*> blocks;
+  for (size_t i = 0; i < 2 * kPages; ++i) blocks.push_back(Alloc(2048));  // one-page slabs, 2 a page
+  ASSERT_EQ(heap_->Stats().pages_in_use, kPages);
+  // Free both blocks of every other page: half the arena is free, in one-page holes.
+  for (size_t i = 0; i < blocks.size(); ++i) {
+    const size_t page = (reinterpret_cast<uintptr_t>(blocks[i]) - reinterpret_cast<uintptr_t>(arena_)) /
+                        TrustedHeap::kPageSize;
+    if (page % 2 == 1) {
+      ASSERT_FALSE(heap_->Free(blocks[i]).has_value());
+      blocks[i] = nullptr;
+    }
+  }
+  ASSERT_LE(heap_->Stats().pages_in_use, kPages / 2 + 1);
+  auto r = heap_->Allocate(3072);  // libcrypto's 3 KiB block
+  EXPECT_TRUE(r.ok()) << "3 KiB refused with " << kPages / 2 << " free pages";
+  if (r.ok()) ASSERT_FALSE(heap_->Free(r.ptr).has_value());
+  auto a = heap_->Allocate(100, 4096);  // a page-aligned small block: class 4096, also a four-page slab
+  EXPECT_TRUE(a.ok()) << "page-aligned 100 bytes refused with half the arena free";
+  if (a.ok()) ASSERT_FALSE(heap_->Free(a.ptr).has_value());
+  for (void* p : blocks)
+    if (p) ASSERT_FALSE(heap_->Free(p).has_value());
+}
+
+// A four-page slab kept empty by one class is not given back for another
+// class's slab: AllocateLarge releases kept pages before failing, but
+// AllocateSmall does not, so Allocate(3000) fails where Allocate(16384)
+// of the very same pages succeeds.
+TEST_F(HeapFixture, AttackKeptEmptySlabsAreNotReleasedForASmallBlock) {
+  constexpr size_t kPages = kArena / TrustedHeap::kPageSize;
+  void* k = Alloc(4096);                     // class 4096: a four-page slab at pages 0-3
+  ASSERT_FALSE(heap_->Free(k).has_value());  // kept empty
+  auto rest = heap_->Allocate((kPages - 4) * TrustedHeap::kPageSize);
+  ASSERT_TRUE(rest.ok());
+  EXPECT_EQ(heap_->Stats().pages_in_use, kPages - 4) << "the kept slab is not counted in use";
+  auto r = heap_->Allocate(3000);  // class 3072: needs a four-page slab
+  EXPECT_TRUE(r.ok()) << "refused although "
+                      << heap_->Stats().arena_bytes / TrustedHeap::kPageSize - heap_->Stats().pages_in_use
+                      << " pages are not in use";
+  if (r.ok()) ASSERT_FALSE(heap_->Free(r.ptr).has_value());
+  ASSERT_FALSE(heap_->Free(rest.ptr).has_value());
+}
+
+// EnableThreadSlots resets the high-water mark: the pages touched before it
+// are forgotten.
+TEST_F(HeapFixture, AttackEnableThreadSlotsForgetsPagesTouched) {
+  void* p = Alloc(5 * TrustedHeap::kPageSize);
+  ASSERT_FALSE(heap_->Free(p).has_value());
+  ASSERT_EQ(heap_->PagesTouched(), 5u);
+  ASSERT_TRUE(heap_->EnableThreadSlots(&TestSlot, 0, 4));
+  EXPECT_GE(heap_->PagesTouched(), 4u) << "five pages were touched (one now holds the slot table)";
+}
+
+// Races between frees of tail-page pointers and the slab being released and
+// its pages reused (by other slots' slabs and by page runs). Interior
+// pointers (never a block start) must always be refused, and every block
+// handed out must be zero and not overlap a live one.
+TEST_F(HeapFixture, AttackTailPagePointersRaceSlabReuse) {
+  ASSERT_TRUE(heap_->EnableThreadSlots(&TestSlot, 0, 8));
+  constexpr int kThreads = 4;
+  std::atomic<int> failures{0}, bad_interior{0};
+  std::atomic<bool> stop{false};
+  std::vector<std::atomic<void*>> exchange(16);
+  for (auto& e : exchange) e.store(nullptr);
+  const uintptr_t base = reinterpret_cast<uintptr_t>(arena_);
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kThreads; ++t) {
+    threads.emplace_back([&, t] {
+      std::mt19937 rng(t + 7);
+      for (int i = 0; i < 60000; ++i) {
+        const size_t k = rng() % exchange.size();
+        const size_t kind = rng() % 4;
+        const size_t n = kind == 0   ? 4097 + rng() % 12000
+                         : kind == 3 ? 1 + rng() % 2048
+                                     : 2049 + rng() % 2048;
+        const size_t align = rng() % 8 == 0 ? 4096 : 16;
+        auto r = heap_->Allocate(n, align);
+        if (!r.ok()) continue;
+        if (!AllZero(r.ptr, n)) failures.fetch_add(1);
+        if (align == 4096 && reinterpret_cast<uintptr_t>(r.ptr) % 4096 != 0) failures.fetch_add(1);
+        memset(r.ptr, 0x40 + t, n);
+        void* old = exchange[k].exchange(r.ptr);
+        if (old != nullptr && heap_->Free(old).has_value()) failures.fetch_add(1);
+      }
+    });
+  }
+  // A hostile thread: interior pointers into the first 64 pages (tails of
+  // four-page slabs come and go there), offsets that are never a block start.
+  threads.emplace_back([&] {
+    std::mt19937 rng(1234);
+    while (!stop.load(std::memory_order_relaxed)) {
+      const size_t page = rng() % 64;
+      const size_t off = (rng() % 4096) | 8;  // odd multiple of 8: no block starts there
+      void* p = reinterpret_cast<void*>(base + page * TrustedHeap::kPageSize + off);
+      if (!heap_->Free(p).has_value()) bad_interior.fetch_add(1);
+      if (heap_->BlockSize(p).has_value()) bad_interior.fetch_add(1);
+      // Page starts of slab tails are block starts only for class 4096;
+      // for a 2560 slab, page 1's start (offset 4096) is inside block 1.
+    }
+  });
+  for (int t = 0; t < kThreads; ++t) threads[t].join();
+  stop.store(true);
+  threads.back().join();
+  for (auto& e : exchange) {
+    if (void* p = e.load(); p != nullptr && heap_->Free(p).has_value()) failures.fetch_add(1);
+  }
+  EXPECT_EQ(failures.load(), 0);
+  EXPECT_EQ(bad_interior.load(), 0);
+  EXPECT_EQ(heap_->Stats().live_blocks, 0u);
+  EXPECT_EQ(heap_->Stats().pages_in_use, 0u);
+}
+
+// Straddling objects: interior pointers at each page boundary of every
+// four-page class are refused, block starts are found, and a free wipes the
+// whole object across the boundary.
+TEST_F(HeapFixture, AttackStraddlingObjectsAcrossTailPages) {
+  for (size_t size : {2560u, 3072u, 3584u, 4096u}) {
+    std::vector<unsigned char*> b;
+    for (size_t i = 0; i < 16384 / size; ++i) b.push_back(static_cast<unsigned char*>(Alloc(size)));
+    for (size_t i = 1; i < b.size(); ++i) ASSERT_EQ(b[i], b[0] + i * size) << size;
+    for (auto* p : b) memset(p, 0xcc, size);
+    for (size_t pg = 1; pg < 4; ++pg) {
+      unsigned char* q = b[0] + pg * 4096;
+      if (pg * 4096 % size == 0) continue;  // a block starts there
+      EXPECT_FALSE(heap_->BlockSize(q).has_value()) << size << " page " << pg;
+      EXPECT_EQ(heap_->Free(q), HeapError::kInvalidPointer) << size << " page " << pg;
+    }
+    // the unused end of the slab
+    unsigned char* end = b[0] + b.size() * size;
+    if (end < b[0] + 16384) {
+      EXPECT_EQ(heap_->Free(end), HeapError::kInvalidPointer) << size;
+      EXPECT_FALSE(heap_->BlockSize(end).has_value()) << size;
+    }
+    for (auto* p : b) EXPECT_EQ(heap_->BlockSize(p), size);
+    ASSERT_FALSE(heap_->Free(b[1]).has_value());
+    EXPECT_EQ(heap_->Free(b[1]), HeapError::kDoubleFree);
+    EXPECT_TRUE(AllZero(b[1], size));
+    auto again = heap_->Allocate(size);
+    ASSERT_TRUE(again.ok());
+    EXPECT_EQ(again.ptr, b[1]);
+    EXPECT_TRUE(AllZero(again.ptr, size));
+    for (auto* p : b) ASSERT_FALSE(heap_->Free(p).has_value());
+  }
+  EXPECT_EQ(heap_->Stats().live_blocks, 0u);
+  EXPECT_EQ(heap_->Stats().pages_in_use, 0u);
+}
+
 }  // namespace
