@@ -205,6 +205,11 @@ Expected<std::vector<uint64_t>> ElfFile::GateSites() const {
   for (const ElfSection& s : sections_) {
     if (s.name != "cordon_gate_sites") continue;
     if (s.size % 8 != 0) return Error{"cordon_gate_sites: size is not a multiple of 8"};
+    // Found by fuzz_elf: a section header may place the table past the end
+    // of the file (or give it no bytes in the file at all).
+    if (s.type == SHT_NOBITS || !Fits(s.offset, 1, s.size, size_)) {
+      return Error{"cordon_gate_sites: the section lies outside the file"};
+    }
     for (uint64_t k = 0; k < s.size; k += 8) {
       const auto rel = Read<int32_t>(Bytes{data_, size_}, s.offset + k);
       sites.push_back(s.addr + k + static_cast<uint64_t>(static_cast<int64_t>(rel)));
