@@ -101,22 +101,24 @@ uint64_t SignOnce(uint64_t key, uint64_t ed25519, uint64_t, uint64_t, uint64_t) 
 
 // HMAC-SHA256 as the secret vault computes it (samples/secret-vault), on
 // the stack, with the low-level SHA-256 calls (no allocation).
+// SHA-256 of (key XOR pad byte, zero-padded to 64 bytes) || msg.
+void PaddedHash(const unsigned char* key, unsigned char pad_byte, const unsigned char* msg, size_t len,
+                unsigned char out[32]) {
+  unsigned char pad[64];
+  memset(pad, pad_byte, sizeof pad);
+  for (size_t i = 0; i < kHmacKeyBytes; ++i) pad[i] ^= key[i];
+  SHA256_CTX ctx;
+  SHA256_Init(&ctx);
+  SHA256_Update(&ctx, pad, sizeof pad);
+  SHA256_Update(&ctx, msg, len);
+  SHA256_Final(out, &ctx);
+}
+
 uint64_t Hmac(uint64_t key_addr, uint64_t, uint64_t, uint64_t, uint64_t) {
   const auto* key = reinterpret_cast<const unsigned char*>(key_addr);
-  unsigned char pad[64], inner[32], out[32];
-  SHA256_CTX ctx;
-  memset(pad, 0x36, sizeof pad);
-  for (size_t i = 0; i < kHmacKeyBytes; ++i) pad[i] ^= key[i];
-  SHA256_Init(&ctx);
-  SHA256_Update(&ctx, pad, sizeof pad);
-  SHA256_Update(&ctx, g_message, sizeof g_message);
-  SHA256_Final(inner, &ctx);
-  memset(pad, 0x5c, sizeof pad);
-  for (size_t i = 0; i < kHmacKeyBytes; ++i) pad[i] ^= key[i];
-  SHA256_Init(&ctx);
-  SHA256_Update(&ctx, pad, sizeof pad);
-  SHA256_Update(&ctx, inner, sizeof inner);
-  SHA256_Final(out, &ctx);
+  unsigned char inner[32], out[32];
+  PaddedHash(key, 0x36, g_message, sizeof g_message, inner);
+  PaddedHash(key, 0x5c, inner, sizeof inner, out);
   return out[0] | 1u;  // nonzero: done
 }
 

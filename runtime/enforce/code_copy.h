@@ -15,6 +15,16 @@
 
 namespace cordon::enforce {
 
+// Reads len bytes of this process's memory at address into out, through
+// /proc/self/mem, so that execute-only pages can be read too.
+inline bool ReadCode(uint64_t address, size_t len, void* out) {
+  const int mem = open("/proc/self/mem", O_RDONLY | O_CLOEXEC);
+  if (mem < 0) return false;
+  const bool ok = pread(mem, out, len, static_cast<off_t>(address)) == static_cast<ssize_t>(len);
+  close(mem);
+  return ok;
+}
+
 // Replaces [first, first+span) with a private anonymous copy of itself,
 // changed by patch and given prot, swapped in with one mremap so that the
 // code stays executable for other threads throughout.
@@ -25,11 +35,7 @@ inline bool ReplaceWithCopy(uint64_t first, uint64_t span, int prot, Patch patch
     *why = std::string("mmap: ") + strerror(errno);
     return false;
   }
-  // Through /proc/self/mem, so that execute-only pages can be copied too.
-  const int mem = open("/proc/self/mem", O_RDONLY | O_CLOEXEC);
-  const bool copied =
-      mem >= 0 && pread(mem, copy, span, static_cast<off_t>(first)) == static_cast<ssize_t>(span);
-  if (mem >= 0) close(mem);
+  const bool copied = ReadCode(first, span, copy);
   if (copied) patch(static_cast<uint8_t*>(copy));
   if (!copied || mprotect(copy, span, prot) != 0 ||
       mremap(copy, span, span, MREMAP_MAYMOVE | MREMAP_FIXED, reinterpret_cast<void*>(first)) == MAP_FAILED) {

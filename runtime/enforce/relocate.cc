@@ -139,11 +139,7 @@ std::optional<uint64_t> FunctionStart(uint64_t pc) {
 
 bool ReadMemory(uint64_t address, size_t len, std::vector<uint8_t>* out) {
   out->resize(len);
-  const int mem = open("/proc/self/mem", O_RDONLY | O_CLOEXEC);
-  if (mem < 0) return false;
-  const bool ok = pread(mem, out->data(), len, static_cast<off_t>(address)) == static_cast<ssize_t>(len);
-  close(mem);
-  return ok;
+  return ReadCode(address, len, out->data());
 }
 
 // Why r must not be relocated, or "" if it may: it lies in one function of
