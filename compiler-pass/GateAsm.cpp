@@ -149,6 +149,9 @@ std::string EmitGate(const GateSpec& s) {
     << "\tCLAIM_RECORD " << l << "held\n"
     << l << "entry_switch:\n"
     << "\tSWITCH_TO_RECORD\n"
+    // Count the call in the record, in the generated gates' bucket (no
+    // table id here): one plain ADD after the switch, as in gate.S.
+    << "\tadd qword ptr [rsp + " << (REC_COUNTS + 8 * REC_COUNT_GENERATED) << "], 1\n"
     << kAtt;
   o << "\tmovq %r10, %rdx\n"
     << "\tmovq %r11, %rcx\n"

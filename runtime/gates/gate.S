@@ -393,8 +393,12 @@ cordon_gate_\v\()_\d:
         CLAIM_RECORD .Lheld_\v\()_\d
 .Lentry_switch_\v\()_\d:
         SWITCH_TO_RECORD
-        /* Dispatch through the domain's table. */
+        /* Dispatch through the domain's table, and count the call in the
+         * record (docs/gates.md, "Call counts"): after the stack switch,
+         * so outside every rewind window (a call is counted once), and
+         * with a plain ADD, because only this thread writes the record. */
         and r9d, CORDON_TABLE_MASK
+        add qword ptr [rsp + REC_COUNTS + r9 * 8], 1
         mov rax, qword ptr [rip + DCFG(\d, DCFG_TABLE)]
         mov rdx, r10
         mov rcx, r11
