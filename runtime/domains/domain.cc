@@ -390,7 +390,9 @@ extern "C" uint32_t cordon_internal_attach_thread(uint32_t d) {
   const auto tid = static_cast<uint32_t>(RawSyscall3(SYS_gettid, 0, 0, 0));
   auto record = [&](uint32_t i) { return reinterpret_cast<gates::ThreadRecord*>(c.records + i * c.stride); };
   // A record claimed for a thread gets a fresh TCB for it (trusted_tls.h)
-  // before the gate can load it: none of a previous owner's state stays.
+  // before the gate can load it: none of a previous owner's state stays,
+  // but for the record's call counts, which are the domain's and go on
+  // (docs/gates.md, "Call counts").
   auto claim = [&](uint32_t i) {
     __atomic_store_n(&record(i)->owner, tid, __ATOMIC_RELEASE);
     domains::InstallTrustedTcb(d, record(i), tid);
