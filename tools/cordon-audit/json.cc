@@ -421,18 +421,21 @@ void WriteTo(const Value& v, int indent, int level, std::string* out) {
       out->push_back(']');
       return;
     }
-    case Kind::kObject:
+    case Kind::kObject: {
+      // {"const": 1} stays on one line.
+      const bool flat = v.members.size() == 1 && IsScalar(v.members[0].second);
       out->push_back('{');
       for (size_t i = 0; i < v.members.size(); ++i) {
         if (i) out->push_back(',');
-        newline(level + 1);
+        if (!flat) newline(level + 1);
         out->append(Quote(v.members[i].first));
         out->append(indent > 0 ? ": " : ":");
         WriteTo(v.members[i].second, indent, level + 1, out);
       }
-      if (!v.members.empty()) newline(level);
+      if (!flat && !v.members.empty()) newline(level);
       out->push_back('}');
       return;
+    }
   }
 }
 

@@ -268,6 +268,12 @@ std::string Timestamp(uint64_t ns) {
   return b;
 }
 
+// A process name for the terminal: escaped as in JSON, without the quotes.
+std::string Printable(const std::string& s) {
+  const std::string q = cordon::audit::json::Quote(s);
+  return q.substr(1, q.size() - 2);
+}
+
 int Follow(const std::string& path, bool json, pid_t watch_pid) {
   Input in;
   if (!OpenInput(path, &in)) return kIoError;
@@ -297,7 +303,7 @@ int Follow(const std::string& path, bool json, pid_t watch_pid) {
       printf("%s\n", l.text.c_str());
     } else {
       printf("%s %s[%" PRId64 "/%" PRId64 "] #%" PRIu64 " %s%s\n", Timestamp(r->timestamp).c_str(),
-             r->process_name.c_str(), r->pid, r->tid, r->seq, IsViolation(*r) ? "!! " : "",
+             Printable(r->process_name).c_str(), r->pid, r->tid, r->seq, IsViolation(*r) ? "!! " : "",
              Describe(*r, context).c_str());
     }
     fflush(stdout);

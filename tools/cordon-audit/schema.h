@@ -23,6 +23,8 @@ enum class ArgType { kInt, kU64, kSizeT, kPointer, kString, kPointerArray };
 const char* ArgTypeName(ArgType t);
 
 struct ArgSpec {
+  ArgSpec(const char* n, ArgType t, std::vector<const char*> v = {}, bool sha = false, int len = 0)
+      : name(n), type(t), values(std::move(v)), sha256(sha), length(len) {}
   const char* name;
   ArgType type;
   std::vector<const char*> values;  // a string's fixed set of values; empty: any
