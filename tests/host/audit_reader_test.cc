@@ -44,7 +44,8 @@ TEST(AuditJson, RefusesWhatALenientReaderTakes) {
 TEST(AuditJson, IntegersFit64Bits) {
   EXPECT_EQ(ParseError("18446744073709551616"), "column 1: integer 18446744073709551616 out of 64-bit range");
   EXPECT_EQ(ParseError("-9223372036854775809"), "column 1: integer -9223372036854775809 out of 64-bit range");
-  EXPECT_EQ(ParseError("99999999999999999999999"), "column 1: integer 99999999999999999999999 out of 64-bit range");
+  EXPECT_EQ(ParseError("99999999999999999999999"),
+            "column 1: integer 99999999999999999999999 out of 64-bit range");
   auto max = json::Parse("18446744073709551615");
   ASSERT_TRUE(max.ok());
   EXPECT_TRUE(max->IsUint64());
@@ -92,13 +93,15 @@ std::string Line(uint64_t seq, int pid, const std::string& event, int id, const 
          R"(,"args":)" + args + "}";
 }
 std::string Init(int pid) {
-  return Line(0, pid, "cordon_init", 1,
-              R"([{"name":"version","type":"const char*","value":"0.1.0"},{"name":"platform","type":"const char*","value":""},)"
-              R"({"name":"trusted_pkey","type":"int","value":1},{"name":"inspect_policy","type":"const char*","value":"refuse"}])",
-              4);
+  return Line(
+      0, pid, "cordon_init", 1,
+      R"([{"name":"version","type":"const char*","value":"0.1.0"},{"name":"platform","type":"const char*","value":""},)"
+      R"({"name":"trusted_pkey","type":"int","value":1},{"name":"inspect_policy","type":"const char*","value":"refuse"}])",
+      4);
 }
 std::string Lost(uint64_t seq, uint64_t lost) {
-  return Line(seq, 9, "audit_lost", 10, R"([{"name":"lost","type":"u64","value":)" + std::to_string(lost) + "}]", 1);
+  return Line(seq, 9, "audit_lost", 10,
+              R"([{"name":"lost","type":"u64","value":)" + std::to_string(lost) + "}]", 1);
 }
 Record Read(const std::string& line) {
   auto r = ReadRecord(line);
@@ -112,11 +115,12 @@ TEST(AuditSchema, ReadsTheArguments) {
   EXPECT_EQ(r.Str("version"), "0.1.0");
   EXPECT_EQ(r.Int("trusted_pkey"), 1);
   EXPECT_EQ(r.Str("inspect_policy"), "refuse");
-  Record f = Read(Line(1, 9, "syscall_refused", 7,
-                       R"([{"name":"syscall","type":"int","value":-1},{"name":"syscall_name","type":"const char*","value":"unknown"},)"
-                       R"({"name":"syscall_args","type":"unsigned long[]","value":["0x0","0x1","0xa","0xffffffffffffffff","0x0","0x0"]},)"
-                       R"({"name":"ip","type":"void*","value":"0x7f00"},{"name":"action","type":"const char*","value":"errno"}])",
-                       5));
+  Record f = Read(Line(
+      1, 9, "syscall_refused", 7,
+      R"([{"name":"syscall","type":"int","value":-1},{"name":"syscall_name","type":"const char*","value":"unknown"},)"
+      R"({"name":"syscall_args","type":"unsigned long[]","value":["0x0","0x1","0xa","0xffffffffffffffff","0x0","0x0"]},)"
+      R"({"name":"ip","type":"void*","value":"0x7f00"},{"name":"action","type":"const char*","value":"errno"}])",
+      5));
   EXPECT_EQ(f.Int("syscall"), -1);
   EXPECT_EQ(f.Get("syscall_args").list, (std::vector<uint64_t>{0, 1, 10, UINT64_MAX, 0, 0}));
   EXPECT_EQ(f.U64("ip"), 0x7f00u);

@@ -8,7 +8,8 @@ namespace cordon::audit::json {
 
 bool Value::IsInt64() const {
   if (kind != Kind::kInteger) return false;
-  return negative ? magnitude <= (uint64_t{1} << 63) : magnitude <= uint64_t{std::numeric_limits<int64_t>::max()};
+  return negative ? magnitude <= (uint64_t{1} << 63)
+                  : magnitude <= uint64_t{std::numeric_limits<int64_t>::max()};
 }
 
 int64_t Value::AsInt64() const {
@@ -160,7 +161,10 @@ class Parser {
         return Literal("null");
       default:
         if (c == '-' || (c >= '0' && c <= '9')) return ParseNumber(v);
-        return Bad(pos_, std::string("unexpected character '") + (c >= 0x20 && c < 0x7f ? std::string(1, c) : "\\x" + Hex2(static_cast<unsigned char>(c))) + "'");
+        return Bad(pos_, std::string("unexpected character '") +
+                             (c >= 0x20 && c < 0x7f ? std::string(1, c)
+                                                    : "\\x" + Hex2(static_cast<unsigned char>(c))) +
+                             "'");
     }
   }
 
@@ -196,7 +200,8 @@ class Parser {
         ++pos_;
         return true;
       }
-      return Bad(pos_, pos_ >= s_.size() ? "unexpected end of input inside an object" : "',' or '}' expected");
+      return Bad(pos_,
+                 pos_ >= s_.size() ? "unexpected end of input inside an object" : "',' or '}' expected");
     }
   }
 
@@ -270,7 +275,8 @@ class Parser {
         return true;
       }
       if (static_cast<unsigned char>(c) < 0x20)
-        return Bad(pos_, "control byte 0x" + Hex2(static_cast<unsigned char>(c)) + " inside a string (must be escaped)");
+        return Bad(pos_, "control byte 0x" + Hex2(static_cast<unsigned char>(c)) +
+                             " inside a string (must be escaped)");
       if (c != '\\') {
         out->push_back(c);
         ++pos_;
@@ -322,7 +328,8 @@ class Parser {
           break;
         }
         default:
-          return Bad(pos_ - 2, std::string("bad escape '\\") + (e >= 0x20 && e < 0x7f ? std::string(1, e) : "?") + "'");
+          return Bad(pos_ - 2,
+                     std::string("bad escape '\\") + (e >= 0x20 && e < 0x7f ? std::string(1, e) : "?") + "'");
       }
     }
   }
@@ -383,7 +390,9 @@ class Parser {
   std::string error_;
 };
 
-bool IsScalar(const Value& v) { return v.kind != Kind::kArray && v.kind != Kind::kObject; }
+bool IsScalar(const Value& v) {
+  return v.kind != Kind::kArray && v.kind != Kind::kObject;
+}
 
 void WriteTo(const Value& v, int indent, int level, std::string* out) {
   auto newline = [&](int lvl) {
@@ -441,7 +450,9 @@ void WriteTo(const Value& v, int indent, int level, std::string* out) {
 
 }  // namespace
 
-Expected<Value> Parse(std::string_view text) { return Parser(text).Document(); }
+Expected<Value> Parse(std::string_view text) {
+  return Parser(text).Document();
+}
 
 std::string Write(const Value& v, int indent) {
   std::string out;

@@ -28,10 +28,10 @@ struct Value {
   // kString: the decoded text, one char per byte for \u0000-\u00ff and
   // UTF-8 above.
   std::string text;
-  bool wide_escape = false;  // kString: a \u escape above \u00ff
-  std::vector<Value> items;                             // kArray
-  std::vector<std::pair<std::string, Value>> members;   // kObject, in order
-  size_t offset = 0;  // where the value starts in the parsed text
+  bool wide_escape = false;                            // kString: a \u escape above \u00ff
+  std::vector<Value> items;                            // kArray
+  std::vector<std::pair<std::string, Value>> members;  // kObject, in order
+  size_t offset = 0;                                   // where the value starts in the parsed text
 
   bool IsInt64() const;
   bool IsUint64() const { return kind == Kind::kInteger && !negative; }

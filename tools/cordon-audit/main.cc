@@ -182,7 +182,8 @@ bool OpenInput(const std::string& path, Input* in) {
   }
   struct stat st;
   if (fstat(in->fd, &st) != 0 || S_ISDIR(st.st_mode)) {
-    fprintf(stderr, "cordon-audit: %s: cannot read: %s\n", path.c_str(), S_ISDIR(st.st_mode) ? "a directory" : strerror(errno));
+    fprintf(stderr, "cordon-audit: %s: cannot read: %s\n", path.c_str(),
+            S_ISDIR(st.st_mode) ? "a directory" : strerror(errno));
     return false;
   }
   in->regular = S_ISREG(st.st_mode);
@@ -193,7 +194,8 @@ bool OpenInput(const std::string& path, Input* in) {
 cordon::Expected<Record> LineRecord(const LineReader::Line& l) {
   if (l.too_long) return cordon::Error{"line longer than " + std::to_string(kMaxLine) + " bytes"};
   if (!l.complete)
-    return cordon::Error{"the last line has no newline: a truncated record (the writer stopped in the middle of it)"};
+    return cordon::Error{
+        "the last line has no newline: a truncated record (the writer stopped in the middle of it)"};
   if (l.text.empty()) return cordon::Error{"empty line"};
   return ReadRecord(l.text);
 }
@@ -340,7 +342,8 @@ int main(int argc, char** argv) {
     } else if (command == "follow" && a == "--pid") {
       if (i + 1 >= argc) return UsageError("--pid needs a process id");
       const std::string pid = argv[++i];
-      if (pid.empty() || pid.size() > 9 || pid.find_first_not_of("0123456789") != std::string::npos || pid == "0")
+      if (pid.empty() || pid.size() > 9 || pid.find_first_not_of("0123456789") != std::string::npos ||
+          pid == "0")
         return UsageError("--pid wants a process id, not '" + pid + "'");
       watch_pid = static_cast<pid_t>(std::stol(pid));
     } else if (a.size() > 1 && a[0] == '-') {

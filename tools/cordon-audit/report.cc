@@ -8,12 +8,20 @@ namespace cordon::audit {
 
 namespace {
 
-bool Is(const Record& r, const char* name) { return std::string_view(r.event->name) == name; }
+bool Is(const Record& r, const char* name) {
+  return std::string_view(r.event->name) == name;
+}
 
-std::string Q(const std::string& s) { return json::Quote(s); }
+std::string Q(const std::string& s) {
+  return json::Quote(s);
+}
 
-std::string N(uint64_t v) { return std::to_string(v); }
-std::string I(int64_t v) { return std::to_string(v); }
+std::string N(uint64_t v) {
+  return std::to_string(v);
+}
+std::string I(int64_t v) {
+  return std::to_string(v);
+}
 
 const char* VerdictWords(const std::string& v) {
   if (v == "gate_site") return "a registered gate site";
@@ -80,31 +88,34 @@ std::string Describe(const Record& r, const Context& c) {
   }
   if (Is(r, "cordon_lockdown")) {
     const int64_t status = r.Int("status");
-    if (status == 0) return "cordon_lockdown: locked down; a forbidden system call will " +
-                            std::string(r.Str("violation") == "kill" ? "kill the process" : "fail with an errno (tests)");
+    if (status == 0)
+      return "cordon_lockdown: locked down; a forbidden system call will " +
+             std::string(r.Str("violation") == "kill" ? "kill the process" : "fail with an errno (tests)");
     return "cordon_lockdown: the lockdown FAILED with status " + I(status) + " (violation mode " +
            r.Str("violation") + ")";
   }
   if (Is(r, "code_publish")) {
-    const std::string what = N(r.U64("length")) + " bytes at " + Hex(r.U64("block")) + ", sha256 " + r.Str("sha256");
+    const std::string what =
+        N(r.U64("length")) + " bytes at " + Hex(r.U64("block")) + ", sha256 " + r.Str("sha256");
     if (r.Str("verdict") == "published") return "code_publish: published " + what;
     return "code_publish: publishing REFUSED (status " + I(r.Int("status")) + "): " + what;
   }
   if (Is(r, "code_release")) {
     if (r.Int("status") == 0) return "code_release: code block " + Hex(r.U64("block")) + " released";
-    return "code_release: releasing code block " + Hex(r.U64("block")) + " FAILED with status " + I(r.Int("status"));
+    return "code_release: releasing code block " + Hex(r.U64("block")) + " FAILED with status " +
+           I(r.Int("status"));
   }
   if (Is(r, "syscall_refused")) {
     std::string args;
     for (uint64_t a : r.Get("syscall_args").list) args += (args.empty() ? "" : ", ") + Hex(a);
     return "syscall_refused: system call " + r.Str("syscall_name") + " (" + I(r.Int("syscall")) + ") from " +
-           Hex(r.U64("ip")) + " REFUSED, args (" + args + "): " +
-           (r.Str("action") == "killed" ? "the process was killed" : "it failed with an errno");
+           Hex(r.U64("ip")) + " REFUSED, args (" + args +
+           "): " + (r.Str("action") == "killed" ? "the process was killed" : "it failed with an errno");
   }
   if (Is(r, "pkey_fault")) {
     const int64_t domain = r.Int("domain");
-    return "pkey_fault: protection-key FAULT at " + Hex(r.U64("address")) + " (key " + I(r.Int("pkey")) + ", " +
-           (domain == 0 ? std::string("no domain") : c.Domain(r.pid, domain)) + "), si_code " +
+    return "pkey_fault: protection-key FAULT at " + Hex(r.U64("address")) + " (key " + I(r.Int("pkey")) +
+           ", " + (domain == 0 ? std::string("no domain") : c.Domain(r.pid, domain)) + "), si_code " +
            SiCode(r.Int("si_code")) + ", from " + Hex(r.U64("ip")) + ": " +
            (r.Str("action") == "killed" ? "the process was killed" : "the program's handler ran");
   }
@@ -113,7 +124,8 @@ std::string Describe(const Record& r, const Context& c) {
            Q(r.Str("entry_name")) + ": " + N(r.U64("count")) + " call(s) since cordon_init";
   }
   if (Is(r, "audit_lost")) {
-    return "audit_lost: " + N(r.U64("lost")) + " record(s) LOST (could not be written; their seq numbers are skipped)";
+    return "audit_lost: " + N(r.U64("lost")) +
+           " record(s) LOST (could not be written; their seq numbers are skipped)";
   }
   return r.event->name;
 }
@@ -151,13 +163,14 @@ void Summary::AddRecord(const Record& r, size_t line) {
   p.last_seq = r.seq;
   const std::string text = Describe(r, context_);
   p.last_event = text;
-  const std::string where = "line " + std::to_string(line) + ", pid " + I(r.pid) + " tid " + I(r.tid) + ", seq " +
-                            N(r.seq) + ": ";
+  const std::string where =
+      "line " + std::to_string(line) + ", pid " + I(r.pid) + " tid " + I(r.tid) + ", seq " + N(r.seq) + ": ";
   violation_seen_ |= IsViolation(r);
   if (IsViolation(r) && !Is(r, "inspection_finding")) violations_.push_back({line, where + text});
   if (Is(r, "cordon_init")) p.init = text;
   if (Is(r, "cordon_lockdown")) {
-    p.lockdown = text.substr(std::string("cordon_lockdown: ").size()) + " (line " + std::to_string(line) + ")";
+    p.lockdown =
+        text.substr(std::string("cordon_lockdown: ").size()) + " (line " + std::to_string(line) + ")";
     p.lockdown_failed = r.Int("status") != 0;
   }
   if (Is(r, "domain_create")) p.domains.push_back(text.substr(std::string("domain_create: ").size()));
@@ -168,13 +181,18 @@ void Summary::AddRecord(const Record& r, size_t line) {
       findings_.push_back({line, where + text});
     }
   }
-  if (Is(r, "gate_calls")) p.gate_calls[{r.Int("domain"), r.Int("entry")}] = {context_.Domain(r.pid, r.Int("domain")) + ", entry " + I(r.Int("entry")) + " " + Q(r.Str("entry_name")), r.U64("count")};
+  if (Is(r, "gate_calls"))
+    p.gate_calls[{r.Int("domain"), r.Int("entry")}] = {context_.Domain(r.pid, r.Int("domain")) + ", entry " +
+                                                           I(r.Int("entry")) + " " + Q(r.Str("entry_name")),
+                                                       r.U64("count")};
   if (Is(r, "audit_lost")) p.lost_reported += r.U64("lost");
   if ((Is(r, "syscall_refused") || Is(r, "pkey_fault")) && r.Str("action") == "killed" && p.killed.empty())
     p.killed = "line " + std::to_string(line) + ", seq " + N(r.seq) + ": " + text;
 }
 
-void Summary::AddInvalid(size_t line, const std::string& error) { invalid_.push_back({line, error}); }
+void Summary::AddInvalid(size_t line, const std::string& error) {
+  invalid_.push_back({line, error});
+}
 
 void Summary::End(size_t lines, bool truncated) {
   lines_ = lines;
@@ -214,8 +232,8 @@ std::string Summary::Text(const std::string& input_name) const {
     if (!p.killed.empty()) {
       line("  end:      killed by Cordon (" + p.killed + ")");
     } else {
-      line("  end:      last record at line " + std::to_string(p.last_line) + ", seq " + N(p.last_seq) + " (" +
-           p.last_event.substr(0, p.last_event.find(':')) + "); no kill recorded");
+      line("  end:      last record at line " + std::to_string(p.last_line) + ", seq " + N(p.last_seq) +
+           " (" + p.last_event.substr(0, p.last_event.find(':')) + "); no kill recorded");
     }
   }
   line("");
@@ -231,23 +249,27 @@ std::string Summary::Text(const std::string& input_name) const {
   for (const Process& p : processes_) reported += p.lost_reported;
   line("Lost records: " + N(missing) + " seq number(s) missing, " + N(reported) + " reported by audit_lost");
   for (const StreamChecker::Gap& g : gaps_) {
-    line("  pid " + I(g.pid) + ": seq " + N(g.from) + (g.to > g.from ? ".." + N(g.to) : "") + " missing (before line " +
-         std::to_string(g.line) + ")" + (g.reported ? ", reported by audit_lost" : ", NOT reported"));
+    line("  pid " + I(g.pid) + ": seq " + N(g.from) + (g.to > g.from ? ".." + N(g.to) : "") +
+         " missing (before line " + std::to_string(g.line) + ")" +
+         (g.reported ? ", reported by audit_lost" : ", NOT reported"));
   }
   line("");
   if (truncated_) {
-    line("Stream end: TRUNCATED: the last line has no newline, the writer stopped in the middle of a record "
-         "(killed?)");
+    line(
+        "Stream end: TRUNCATED: the last line has no newline, the writer stopped in the middle of a record "
+        "(killed?)");
   } else if (lines_ == 0) {
     line("Stream end: the stream is empty");
   } else {
-    line("Stream end: ends on a whole record. Schema 1 has no end-of-stream record: a process killed from "
-         "outside (SIGKILL) ends like one that exited; see each process's end above");
+    line(
+        "Stream end: ends on a whole record. Schema 1 has no end-of-stream record: a process killed from "
+        "outside (SIGKILL) ends like one that exited; see each process's end above");
   }
   if (!invalid_.empty() || !stream_errors_.empty()) {
     line("");
     line("Problems: " + std::to_string(invalid_.size()) + " invalid line(s), " +
-         std::to_string(stream_errors_.size()) + " break(s) of the stream's order (cordon-audit validate lists them)");
+         std::to_string(stream_errors_.size()) +
+         " break(s) of the stream's order (cordon-audit validate lists them)");
     for (const Line& l : invalid_) line("  line " + std::to_string(l.line) + ": " + l.text);
     for (const Line& l : stream_errors_) line("  line " + std::to_string(l.line) + ": " + l.text);
   }

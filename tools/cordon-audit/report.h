@@ -73,7 +73,7 @@ class Summary {
   Process& ProcessOf(const Record& r, size_t line);
 
   Context context_;
-  std::vector<Process> processes_;  // in order of first appearance
+  std::vector<Process> processes_;     // in order of first appearance
   std::map<int64_t, size_t> current_;  // pid -> its latest stream in processes_
   std::map<std::string, uint64_t> counts_;
   std::vector<Line> violations_;

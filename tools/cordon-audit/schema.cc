@@ -97,9 +97,10 @@ const EventSpec* FindEvent(std::string_view name) {
 const std::vector<FieldSpec>& Fields() {
   using F = FieldType;
   static const std::vector<FieldSpec> fields = {
-      {"timestamp", F::kU64},   {"schema", F::kString},  {"seq", F::kU64},          {"processId", F::kPid},
-      {"threadId", F::kPid},    {"processName", F::kString}, {"eventId", F::kEventId}, {"eventName", F::kString},
-      {"argsNum", F::kArgsNum}, {"args", F::kArgs},
+      {"timestamp", F::kU64},   {"schema", F::kString},    {"seq", F::kU64},
+      {"processId", F::kPid},   {"threadId", F::kPid},     {"processName", F::kString},
+      {"eventId", F::kEventId}, {"eventName", F::kString}, {"argsNum", F::kArgsNum},
+      {"args", F::kArgs},
   };
   return fields;
 }
@@ -160,7 +161,8 @@ std::string CheckArgValue(const ArgSpec& spec, const Value& v, Arg* out) {
   const std::string what = std::string("argument ") + spec.name + " (" + ArgTypeName(spec.type) + ")";
   switch (spec.type) {
     case ArgType::kInt:
-      if (v.kind != Kind::kInteger || !v.IsInt64()) return what + " must be a signed 64-bit integer, not " + Got(v);
+      if (v.kind != Kind::kInteger || !v.IsInt64())
+        return what + " must be a signed 64-bit integer, not " + Got(v);
       out->i = v.AsInt64();
       return "";
     case ArgType::kU64:
@@ -193,7 +195,8 @@ std::string CheckArgValue(const ArgSpec& spec, const Value& v, Arg* out) {
     case ArgType::kPointerArray:
       if (v.kind != Kind::kArray) return what + " must be an array of \"0x\" hex strings, not " + Got(v);
       if (spec.length && v.items.size() != static_cast<size_t>(spec.length))
-        return what + " has " + std::to_string(v.items.size()) + " values, not " + std::to_string(spec.length);
+        return what + " has " + std::to_string(v.items.size()) + " values, not " +
+               std::to_string(spec.length);
       for (size_t i = 0; i < v.items.size(); ++i) {
         const Value& item = v.items[i];
         uint64_t p = 0;
@@ -221,11 +224,14 @@ std::string CheckMembers(const Value& v, const std::vector<const char*>& names, 
       return where + "fields out of order: " + json::Quote(have) + " where \"" + names[i] + "\" belongs";
     }
   }
-  if (v.members.size() > names.size()) return where + "unknown field " + json::Quote(v.members[names.size()].first);
+  if (v.members.size() > names.size())
+    return where + "unknown field " + json::Quote(v.members[names.size()].first);
   return "";
 }
 
-Error Fail(const std::string& what) { return Error{what}; }
+Error Fail(const std::string& what) {
+  return Error{what};
+}
 
 }  // namespace
 
@@ -233,7 +239,8 @@ Expected<Record> ReadRecord(std::string_view line) {
   auto parsed = json::Parse(line);
   if (!parsed.ok()) return Fail("not JSON: " + parsed.error());
   const Value& v = *parsed;
-  if (v.kind != Kind::kObject) return Fail(std::string("a record must be a JSON object, not ") + json::KindName(v.kind));
+  if (v.kind != Kind::kObject)
+    return Fail(std::string("a record must be a JSON object, not ") + json::KindName(v.kind));
   std::vector<const char*> names;
   for (const FieldSpec& f : Fields()) names.push_back(f.name);
   std::string e = CheckMembers(v, names, "");
@@ -283,16 +290,18 @@ Expected<Record> ReadRecord(std::string_view line) {
   }
   const EventSpec& ev = *r.event;
   if (!event_id->IsUint64() || event_id->AsUint64() != static_cast<uint64_t>(ev.id))
-    return Fail("field eventId is " + Got(*event_id) + ", but " + ev.name + " is event " + std::to_string(ev.id));
+    return Fail("field eventId is " + Got(*event_id) + ", but " + ev.name + " is event " +
+                std::to_string(ev.id));
   if (args->kind != Kind::kArray) return Fail(std::string("field args must be an array, not ") + Got(*args));
   if (!args_num->IsUint64() || args_num->AsUint64() != args->items.size())
-    return Fail("field argsNum is " + Got(*args_num) + ", but args has " + std::to_string(args->items.size()) +
-                " entries");
+    return Fail("field argsNum is " + Got(*args_num) + ", but args has " +
+                std::to_string(args->items.size()) + " entries");
   for (size_t i = 0; i < ev.args.size(); ++i) {
     const ArgSpec& spec = ev.args[i];
     if (i >= args->items.size())
-      return Fail(std::string(ev.name) + ": argument " + spec.name + " missing (" + std::to_string(ev.args.size()) +
-                  " expected, " + std::to_string(args->items.size()) + " given)");
+      return Fail(std::string(ev.name) + ": argument " + spec.name + " missing (" +
+                  std::to_string(ev.args.size()) + " expected, " + std::to_string(args->items.size()) +
+                  " given)");
     const Value& a = args->items[i];
     const std::string where = std::string(ev.name) + ": args[" + std::to_string(i) + "]: ";
     if (a.kind != Kind::kObject) return Fail(where + "must be an object, not " + Got(a));
@@ -343,8 +352,8 @@ std::string StreamChecker::Check(const Record& r, size_t line) {
   Process& p = it->second;
   std::string error;
   if (r.process_name != p.name)
-    error = "processName " + json::Quote(r.process_name) + " differs from the process's " + json::Quote(p.name) +
-            " (its name at cordon_init)";
+    error = "processName " + json::Quote(r.process_name) + " differs from the process's " +
+            json::Quote(p.name) + " (its name at cordon_init)";
   if (r.seq < p.next_seq) {
     if (error.empty())
       error = "seq " + std::to_string(r.seq) + " repeats or goes back (process " + std::to_string(r.pid) +
@@ -363,7 +372,8 @@ std::string StreamChecker::Check(const Record& r, size_t line) {
                            : ", and no audit_lost reports them");
     }
   } else if (lost_record && r.U64("lost") != 0 && error.empty()) {
-    error = "audit_lost reports " + std::to_string(r.U64("lost")) + " lost record(s) but no seq number was skipped";
+    error = "audit_lost reports " + std::to_string(r.U64("lost")) +
+            " lost record(s) but no seq number was skipped";
   }
   p.next_seq = r.seq + 1;
   return error;
@@ -375,8 +385,12 @@ namespace {
 
 using Members = std::vector<std::pair<std::string, Value>>;
 
-Value S(const char* s) { return Value::String(s); }
-Value Ref(const std::string& def) { return Value::Object({{"$ref", Value::String("#/$defs/" + def)}}); }
+Value S(const char* s) {
+  return Value::String(s);
+}
+Value Ref(const std::string& def) {
+  return Value::Object({{"$ref", Value::String("#/$defs/" + def)}});
+}
 
 const char* TypeDef(ArgType t) {
   switch (t) {
@@ -443,10 +457,9 @@ Value ArgSchema(const ArgSpec& a) {
   }
   return Value::Object({
       {"type", S("object")},
-      {"properties",
-       Value::Object({{"name", Value::Object({{"const", S(a.name)}})},
-                      {"type", Value::Object({{"const", S(ArgTypeName(a.type))}})},
-                      {"value", Value::Object(std::move(value))}})},
+      {"properties", Value::Object({{"name", Value::Object({{"const", S(a.name)}})},
+                                    {"type", Value::Object({{"const", S(ArgTypeName(a.type))}})},
+                                    {"value", Value::Object(std::move(value))}})},
       {"required", Value::Array({S("name"), S("type"), S("value")})},
       {"additionalProperties", Value::Bool(false)},
   });
@@ -482,7 +495,8 @@ Value JsonSchema() {
         p = Ref("u64");
         break;
       case FieldType::kPid:
-        p = Value::Object({{"type", S("integer")}, {"minimum", Value::Int(1)}, {"maximum", Value::Int(2147483647)}});
+        p = Value::Object(
+            {{"type", S("integer")}, {"minimum", Value::Int(1)}, {"maximum", Value::Int(2147483647)}});
         break;
       case FieldType::kString:
         if (std::string_view(f.name) == "schema") {
@@ -522,7 +536,8 @@ Value JsonSchema() {
       {"$id", S("urn:cordon:audit-schema-v1")},
       {"title", S("One record of Cordon's audit stream, schema cordon.audit/1 (docs/audit.md)")},
       {"description",
-       S("One JSON object per line, ASCII only. Beyond what JSON Schema can say: the fields come in the order "
+       S("One JSON object per line, ASCII only. Beyond what JSON Schema can say: the fields come in the "
+         "order "
          "listed here, and each argument's members in the order name, type, value; per process seq is 0 "
          "(cordon_init) and then grows by one, a gap being the next audit_lost record's lost. "
          "`cordon-audit validate` checks all of it.")},
