@@ -200,61 +200,69 @@ cordon::Expected<Record> LineRecord(const LineReader::Line& l) {
   return ReadRecord(l.text);
 }
 
-int ReadError(const Input& in, const LineReader& r) {
-  fprintf(stderr, "cordon-audit: %s: cannot read: %s\n", in.name.c_str(), r.error().c_str());
+// Reads the stream at `path` line by line and calls each(line number, the
+// line, its record or why it is not one, the stream rules' verdict on it).
+// `follow`: a regular file named on the command line is followed as it
+// grows; anything else (a pipe, stdin) is read to its end. kOk, or
+// kIoError after saying why on stderr.
+template <typename Each>
+int ReadStream(const std::string& path, bool follow, pid_t watch_pid, Input* in, StreamChecker* stream,
+               Each each) {
+  if (!OpenInput(path, in)) return kIoError;
+  LineReader reader(in->fd, follow && in->regular && path != "-", watch_pid);
+  LineReader::Line l;
+  size_t line = 0;
+  while (reader.Next(&l)) {
+    ++line;
+    const auto r = LineRecord(l);
+    each(line, l, r, r.ok() ? stream->Check(r.value(), line) : std::string());
+  }
+  if (reader.error().empty()) return kOk;
+  fprintf(stderr, "cordon-audit: %s: cannot read: %s\n", in->name.c_str(), reader.error().c_str());
   return kIoError;
 }
 
 int Validate(const std::string& path) {
   Input in;
-  if (!OpenInput(path, &in)) return kIoError;
-  LineReader reader(in.fd, false, 0);
   StreamChecker stream;
-  LineReader::Line l;
-  size_t line = 0, errors = 0, records = 0;
-  while (reader.Next(&l)) {
-    ++line;
-    auto r = LineRecord(l);
-    std::string error = r.ok() ? stream.Check(*r, line) : r.error();
-    records += r.ok();
-    if (!error.empty()) {
-      ++errors;
-      printf("%s:%zu: %s\n", in.name.c_str(), line, error.c_str());
-    }
-  }
-  if (!reader.error().empty()) return ReadError(in, reader);
+  size_t lines = 0, errors = 0, records = 0;
+  const int status = ReadStream(path, false, 0, &in, &stream,
+                                [&](size_t line, const LineReader::Line&, const cordon::Expected<Record>& r,
+                                    const std::string& stream_error) {
+                                  lines = line;
+                                  records += r.ok();
+                                  const std::string& error = r.ok() ? stream_error : r.error();
+                                  if (error.empty()) return;
+                                  ++errors;
+                                  printf("%s:%zu: %s\n", in.name.c_str(), line, error.c_str());
+                                });
+  if (status != kOk) return status;
   if (errors == 0) {
     printf("%s: valid: %zu record(s)\n", in.name.c_str(), records);
     return kOk;
   }
-  printf("%s: INVALID: %zu error(s) in %zu line(s)\n", in.name.c_str(), errors, line);
+  printf("%s: INVALID: %zu error(s) in %zu line(s)\n", in.name.c_str(), errors, lines);
   return kInvalid;
 }
 
 int Summarize(const std::string& path) {
   Input in;
-  if (!OpenInput(path, &in)) return kIoError;
-  LineReader reader(in.fd, false, 0);
   StreamChecker stream;
   Summary summary;
-  LineReader::Line l;
-  size_t line = 0;
+  size_t lines = 0;
   bool truncated = false;
-  while (reader.Next(&l)) {
-    ++line;
-    truncated |= !l.complete;
-    auto r = LineRecord(l);
-    if (!r.ok()) {
-      summary.AddInvalid(line, r.error());
-      continue;
-    }
-    const std::string error = stream.Check(*r, line);
-    if (!error.empty()) summary.AddStreamError(line, error);
-    summary.AddRecord(*r, line);
-  }
-  if (!reader.error().empty()) return ReadError(in, reader);
+  const int status = ReadStream(path, false, 0, &in, &stream,
+                                [&](size_t line, const LineReader::Line& l, const cordon::Expected<Record>& r,
+                                    const std::string& stream_error) {
+                                  lines = line;
+                                  truncated |= !l.complete;
+                                  if (!r.ok()) return summary.AddInvalid(line, r.error());
+                                  if (!stream_error.empty()) summary.AddStreamError(line, stream_error);
+                                  summary.AddRecord(r.value(), line);
+                                });
+  if (status != kOk) return status;
   summary.SetGaps(stream.gaps());
-  summary.End(line, truncated);
+  summary.End(lines, truncated);
   fputs(summary.Text(in.name).c_str(), stdout);
   return summary.Alarming() ? kInvalid : kOk;
 }
@@ -278,39 +286,30 @@ std::string Printable(const std::string& s) {
 
 int Follow(const std::string& path, bool json, pid_t watch_pid) {
   Input in;
-  if (!OpenInput(path, &in)) return kIoError;
-  // A regular file named on the command line is followed as it grows;
-  // anything else (a pipe, stdin) is read to its end.
-  LineReader reader(in.fd, in.regular && path != "-", watch_pid);
   StreamChecker stream;
   Context context;
-  LineReader::Line l;
-  size_t line = 0;
   bool bad = false;
-  while (reader.Next(&l)) {
-    ++line;
-    auto r = LineRecord(l);
-    if (!r.ok()) {
-      fprintf(stderr, "cordon-audit: %s:%zu: %s\n", in.name.c_str(), line, r.error().c_str());
-      bad = true;
-      continue;
-    }
-    const std::string error = stream.Check(*r, line);
-    if (!error.empty()) {
-      fprintf(stderr, "cordon-audit: %s:%zu: %s\n", in.name.c_str(), line, error.c_str());
-      bad = true;
-    }
-    context.Note(*r);
-    if (json) {
-      printf("%s\n", l.text.c_str());
-    } else {
-      printf("%s %s[%" PRId64 "/%" PRId64 "] #%" PRIu64 " %s%s\n", Timestamp(r->timestamp).c_str(),
-             Printable(r->process_name).c_str(), r->pid, r->tid, r->seq, IsViolation(*r) ? "!! " : "",
-             Describe(*r, context).c_str());
-    }
-    fflush(stdout);
-  }
-  if (!reader.error().empty()) return ReadError(in, reader);
+  const int status = ReadStream(
+      path, true, watch_pid, &in, &stream,
+      [&](size_t line, const LineReader::Line& l, const cordon::Expected<Record>& r,
+          const std::string& stream_error) {
+        const std::string& error = r.ok() ? stream_error : r.error();
+        if (!error.empty()) {
+          fprintf(stderr, "cordon-audit: %s:%zu: %s\n", in.name.c_str(), line, error.c_str());
+          bad = true;
+        }
+        if (!r.ok()) return;
+        context.Note(r.value());
+        if (json) {
+          printf("%s\n", l.text.c_str());
+        } else {
+          printf("%s %s[%" PRId64 "/%" PRId64 "] #%" PRIu64 " %s%s\n", Timestamp(r->timestamp).c_str(),
+                 Printable(r->process_name).c_str(), r->pid, r->tid, r->seq,
+                 IsViolation(r.value()) ? "!! " : "", Describe(r.value(), context).c_str());
+        }
+        fflush(stdout);
+      });
+  if (status != kOk) return status;
   return bad ? kInvalid : kOk;
 }
 

@@ -13,22 +13,33 @@ namespace cordon::audit {
 using json::Kind;
 using json::Value;
 
+namespace {
+
+// Each argument type: the name records give it, and its JSON Schema
+// definition's name (a JSON pointer wants no '*', '[' or space). In
+// ArgType's order.
+struct TypeNames {
+  ArgType type;
+  const char* name;
+  const char* def;
+};
+constexpr TypeNames kTypes[] = {
+    {ArgType::kInt, "int", "int"},
+    {ArgType::kU64, "u64", "u64"},
+    {ArgType::kSizeT, "size_t", "size_t"},
+    {ArgType::kPointer, "void*", "pointer"},
+    {ArgType::kString, "const char*", "string"},
+    {ArgType::kPointerArray, "unsigned long[]", "pointer_array"},
+};
+
+const TypeNames& Names(ArgType t) {
+  return kTypes[static_cast<size_t>(t)];
+}
+
+}  // namespace
+
 const char* ArgTypeName(ArgType t) {
-  switch (t) {
-    case ArgType::kInt:
-      return "int";
-    case ArgType::kU64:
-      return "u64";
-    case ArgType::kSizeT:
-      return "size_t";
-    case ArgType::kPointer:
-      return "void*";
-    case ArgType::kString:
-      return "const char*";
-    case ArgType::kPointerArray:
-      return "unsigned long[]";
-  }
-  return "?";
+  return Names(t).name;
 }
 
 const std::vector<EventSpec>& Events() {
@@ -393,21 +404,7 @@ Value Ref(const std::string& def) {
 }
 
 const char* TypeDef(ArgType t) {
-  switch (t) {
-    case ArgType::kInt:
-      return "int";
-    case ArgType::kU64:
-      return "u64";
-    case ArgType::kSizeT:
-      return "size_t";
-    case ArgType::kPointer:
-      return "pointer";
-    case ArgType::kString:
-      return "string";
-    case ArgType::kPointerArray:
-      return "pointer_array";
-  }
-  return "?";
+  return Names(t).def;
 }
 
 constexpr char kPointerPattern[] = "^0x(0|[1-9a-f][0-9a-f]{0,15})$";
@@ -523,9 +520,7 @@ Value JsonSchema() {
     required.push_back(S(f.name));
   }
   Members defs;
-  for (ArgType t : {ArgType::kInt, ArgType::kU64, ArgType::kSizeT, ArgType::kPointer, ArgType::kString,
-                    ArgType::kPointerArray})
-    defs.emplace_back(TypeDef(t), TypeDefinition(t));
+  for (const TypeNames& t : kTypes) defs.emplace_back(t.def, TypeDefinition(t.type));
   std::vector<Value> one_of;
   for (const EventSpec& e : Events()) {
     defs.emplace_back(e.name, EventSchema(e));
