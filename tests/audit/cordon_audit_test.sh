@@ -202,6 +202,14 @@ wait "$writer"
 check "follow --pid: ends when the writer has exited" 0 "$rc"
 check "follow a growing file: every record, a line written in two parts once" \
   "#0 cordon_init|#1 domain_create|#2 code_release" "$(sed 's/^[^ ]* [^ ]* \(#[0-9]* [a-z_]*\).*/\1/' "$tmp/grow.txt" | paste -sd'|')"
+# A writer that has exited but that its parent has not reaped (a zombie)
+# writes no more: follow ends too.
+sh -c 'sleep 0.1 & exec sleep 1' & parent=$!
+sleep 0.5
+zombie=$(pgrep -P "$parent" -x sleep | head -n 1)
+timeout 5 "$audit" follow --pid "${zombie:-1}" "$tmp/grow.jsonl" > /dev/null 2>&1; rc=$?
+check "follow --pid: a zombie writer counts as exited" "Z:0" "$(ps -o stat= -p "${zombie:-1}" | cut -c1):$rc"
+wait "$parent"
 init > "$tmp/grow2.jsonl"
 "$audit" follow "$tmp/grow2.jsonl" > "$tmp/grow2.txt" & follower=$!
 printf '%s\n' "$good_domain" >> "$tmp/grow2.jsonl"

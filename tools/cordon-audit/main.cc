@@ -122,9 +122,26 @@ class LineReader {
   const std::string& error() const { return error_; }
 
  private:
+  // Whether `pid` has exited: gone, or a zombie that its parent has not
+  // reaped yet (it writes no more either).
+  static bool Exited(pid_t pid) {
+    if (kill(pid, 0) != 0) return errno == ESRCH;
+    char path[32];
+    snprintf(path, sizeof path, "/proc/%d/stat", static_cast<int>(pid));
+    FILE* f = fopen(path, "re");
+    if (!f) return errno == ENOENT;
+    // "pid (comm) S ...": the state follows the last ')' (comm may hold one).
+    char buf[512];
+    const size_t n = fread(buf, 1, sizeof buf - 1, f);
+    fclose(f);
+    buf[n] = 0;
+    const char* paren = strrchr(buf, ')');
+    return paren && paren[1] == ' ' && (paren[2] == 'Z' || paren[2] == 'X');
+  }
+
   // At the end of a followed file: true to read again, false if it ended.
   bool Wait() {
-    if (watch_pid_ > 0 && kill(watch_pid_, 0) != 0 && errno == ESRCH) {
+    if (watch_pid_ > 0 && Exited(watch_pid_)) {
       // The writer is gone: what it wrote is all there is (one more read
       // catches what it wrote just before it exited).
       if (!drained_) {
