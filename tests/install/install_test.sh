@@ -20,7 +20,8 @@ check "cmake --install" 0 "$rc"
 soname=libcordon.so.$(cut -d. -f1,2 "$prefix/share/cordon/version" 2>/dev/null)
 for f in include/cordon/cordon.h include/cordon/cordon.hpp include/cordon/version.h lib/libcordon.a \
          lib/libcordon_inspector.a lib/libcordon.so "lib/$soname" lib/cordon/CordonGates.so \
-         lib/cmake/cordon/cordonConfig.cmake lib/pkgconfig/cordon.pc lib/pkgconfig/cordon-static.pc bin/cordon-scan bin/cordon-vm bin/cordon-pku-run share/cordon/vm/init.c \
+         lib/cmake/cordon/cordonConfig.cmake lib/pkgconfig/cordon.pc lib/pkgconfig/cordon-static.pc bin/cordon-scan bin/cordon-audit bin/cordon-vm bin/cordon-pku-run share/cordon/vm/init.c \
+         share/cordon/audit-schema-v1.json \
          share/doc/cordon/README.md share/doc/cordon/LICENSE; do
   [ -e "$prefix/$f" ]; check "installed $f" 0 "$?"
 done
@@ -117,6 +118,10 @@ grep -q "error: CORDON_TRUSTED needs clang 14 with the Cordon pass plugin" "$tmp
 # The installed tools.
 out=$("$prefix/bin/cordon-scan" --version); check "cordon-scan --version" "cordon-scan $(cat "$prefix/share/cordon/version")" "$out"
 "$prefix/bin/cordon-scan" "$tmp/outside/app" >/dev/null; check "cordon-scan passes the outside app" 0 "$?"
+out=$("$prefix/bin/cordon-audit" --version)
+check "cordon-audit --version" "cordon-audit $(cat "$prefix/share/cordon/version") (schema cordon.audit/1)" "$out"
+"$prefix/bin/cordon-audit" schema | cmp -s - "$prefix/share/cordon/audit-schema-v1.json"
+check "installed cordon-audit prints the installed schema" 0 "$?"
 out=$("$prefix/bin/cordon-vm" --version); check "installed cordon-vm --version" "cordon-vm $(cat "$prefix/share/cordon/version")" "$out"
 "$prefix/bin/cordon-vm" --kernel-path --kernel 6.12 >/dev/null; check "installed cordon-vm finds its kernels" 0 "$?"
 finish
