@@ -8,11 +8,13 @@
 // untrusted code chose while the domain's rights are loaded; the record is
 // claimed by a compare-and-exchange that writes only to a free record, and
 // released together with the stack switch back by one XCHG; registers are
-// cleared before the switch back. It differs in three ways
+// cleared before the switch back. It differs in four ways
 // that a gate specialised for one function allows:
 //  - it calls the body directly, with no entry-table dispatch, so all six
 //    integer argument registers and xmm0-7 carry arguments;
 //  - the exit keeps exactly the result registers of the function's type;
+//  - having no table id, it counts its calls in the domain's bucket for
+//    generated gates (REC_COUNT_GENERATED, docs/gates.md "Call counts");
 //  - a call made while the thread already runs in the domain (trusted code
 //    calling through a pointer or from a helper the pass cannot see) is
 //    recognised with RDPKRU and becomes a plain jump to the body: no second
@@ -149,6 +151,9 @@ std::string EmitGate(const GateSpec& s) {
     << "\tCLAIM_RECORD " << l << "held\n"
     << l << "entry_switch:\n"
     << "\tSWITCH_TO_RECORD\n"
+    // Count the call in the record, in the generated gates' bucket (no
+    // table id here): one plain ADD after the switch, as in gate.S.
+    << "\tadd qword ptr [rsp + " << (REC_COUNTS + 8 * REC_COUNT_GENERATED) << "], 1\n"
     << kAtt;
   o << "\tmovq %r10, %rdx\n"
     << "\tmovq %r11, %rcx\n"

@@ -55,7 +55,7 @@ int StatusFromHeapError(heap::HeapError e) {
 uint32_t HeapThreadSlot(uintptr_t d) {
   const auto& c = Config().domains[d];
   const auto sp = reinterpret_cast<uint64_t>(__builtin_frame_address(0));
-  const uint64_t first_slot = c.records + REC_SIZE - c.stride;
+  const uint64_t first_slot = gates::SlotOfRecord(c.records, c.stride);
   if (c.stride == 0 || sp < first_slot) return UINT32_MAX;
   const uint64_t index = (sp - first_slot) / c.stride;
   return index < c.nrecords ? static_cast<uint32_t>(index) : UINT32_MAX;
@@ -117,8 +117,9 @@ bool ComputeLayout(const cordon_options& opts, size_t buffer_pages, Layout* out)
                               heap::TrustedHeap::MetadataBytes(l.heap_bytes),
                           kPage);
   // Each slot: the signal-return pages (gate_abi.h), the TCB area, a guard
-  // page, the stack.
-  l.stride = SlotStackOffset(buffer_pages) + RoundUp(opts.stack_size, kPage);
+  // page, the stack, and at its top the record with its call counts (which
+  // do not come out of the stack the options ask for).
+  l.stride = SlotStackOffset(buffer_pages) + RoundUp(opts.stack_size + REC_SIZE, kPage);
   l.nrecords = opts.max_threads;
   l.records_bytes = (l.nrecords + 1) * l.stride;
   l.total = l.state_bytes + l.records_bytes + l.heap_bytes;
@@ -216,7 +217,7 @@ Expected<int> CreateDomain(const cordon_options& opts, const DomainSetup& setup)
   }
 
   const auto record_addr = [&](uint32_t i) {
-    return reinterpret_cast<uint64_t>(slots + i * l.stride + l.stride - REC_SIZE);
+    return gates::RecordOfSlot(reinterpret_cast<uint64_t>(slots + i * l.stride), l.stride);
   };
   for (uint32_t i = 0; i <= l.nrecords; ++i) {
     auto* rec = reinterpret_cast<gates::ThreadRecord*>(record_addr(i));
@@ -248,13 +249,14 @@ Expected<int> CreateDomain(const cordon_options& opts, const DomainSetup& setup)
 gates::ThreadRecord* RecordForStack(int d, const void* sp) {
   const auto& c = Config().domains[d];
   const auto a = reinterpret_cast<uint64_t>(sp);
-  const uint64_t first_slot = c.records + REC_SIZE - c.stride;  // guard page of record 0's slot
+  const uint64_t first_slot = gates::SlotOfRecord(c.records, c.stride);  // record 0's slot
   if (c.stride == 0 || a < first_slot) return nullptr;
   const uint64_t index = (a - first_slot) / c.stride;
   if (index >= c.nrecords) return nullptr;  // beyond the records, or the bootstrap stack
   const uint64_t slot = first_slot + index * c.stride;
-  if (a < slot + SlotStackOffset() || a >= slot + c.stride - REC_SIZE) return nullptr;  // not the stack
-  auto* rec = reinterpret_cast<gates::ThreadRecord*>(slot + c.stride - REC_SIZE);
+  const uint64_t record = gates::RecordOfSlot(slot, c.stride);
+  if (a < slot + SlotStackOffset() || a >= record) return nullptr;  // not the stack
+  auto* rec = reinterpret_cast<gates::ThreadRecord*>(record);
   return rec->InUse() ? rec : nullptr;
 }
 
@@ -347,7 +349,8 @@ bool SealEntryTables(std::string* why) {
 void InstallTrustedTcb(int d, gates::ThreadRecord* r, uint32_t tid) {
   const auto& c = Config();
   const DomainState* s = StateOf(d);
-  auto* slot = reinterpret_cast<unsigned char*>(r) + REC_SIZE - c.domains[d].stride;
+  auto* slot = reinterpret_cast<unsigned char*>(
+      gates::SlotOfRecord(reinterpret_cast<uint64_t>(r), c.domains[d].stride));
   unsigned char* area = slot + (SLOT_READONLY_PAGES + c.sigbuf_pages + c.altstack_pages) * kPage;
   r->tcb = BuildTrustedTcb(*s->tls, area, tid, s->canary);
 }
@@ -387,7 +390,9 @@ extern "C" uint32_t cordon_internal_attach_thread(uint32_t d) {
   const auto tid = static_cast<uint32_t>(RawSyscall3(SYS_gettid, 0, 0, 0));
   auto record = [&](uint32_t i) { return reinterpret_cast<gates::ThreadRecord*>(c.records + i * c.stride); };
   // A record claimed for a thread gets a fresh TCB for it (trusted_tls.h)
-  // before the gate can load it: none of a previous owner's state stays.
+  // before the gate can load it: none of a previous owner's state stays,
+  // but for the record's call counts, which are the domain's and go on
+  // (docs/gates.md, "Call counts").
   auto claim = [&](uint32_t i) {
     __atomic_store_n(&record(i)->owner, tid, __ATOMIC_RELEASE);
     domains::InstallTrustedTcb(d, record(i), tid);

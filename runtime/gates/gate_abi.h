@@ -62,13 +62,26 @@
 #define REC_CALLER_FS 40    /* u64: the gate caller's fs base, loaded again on the way out */
 #define REC_SIGNAL_FS 48    /* u64: while a signal handler runs, the fs base it interrupted */
 #define REC_TCB 56          /* u64: the record's trusted TCB (domains/trusted_tls.h): fs inside */
-#define REC_SIZE 64
+/* u64[REC_COUNT_SLOTS]: this record's gate calls, by entry id, then one
+ * bucket for the pass-generated gates (docs/gates.md, "Call counts"). The
+ * gate adds 1 after the stack switch, on rsp = the record, with one
+ * non-locked ADD: only the thread that holds the record writes it. The
+ * counts are never reset (a record reused by another thread goes on
+ * counting), so their sum over the records is the domain's. */
+#define REC_COUNTS 64
+#define REC_COUNT_GENERATED CORDON_TABLE_SIZE /* the bucket of the pass-generated gates */
+#define REC_COUNT_SLOTS (CORDON_TABLE_SIZE + 2) /* + 1 spare: the record size stays a multiple of 16 */
+/* The whole record, counts included: the distance from the record to the
+ * end of its slot (the one constant that places the record in its slot:
+ * record = slot + stride - REC_SIZE). A multiple of 16, because the
+ * record is also the initial stack pointer. */
+#define REC_SIZE (REC_COUNTS + 8 * REC_COUNT_SLOTS)
 
 /* Each record's slot, lowest address first: one read-only page of key 0,
  * CFG_SIGBUF_PAGES pages of signal-return buffer, CFG_ALTSTACK_PAGES pages
  * of alternate signal stack (used in domain 1's slots only), the record's
  * TCB area (REC_TCB points into it), a guard page, the stack, and the
- * record at the top. */
+ * record (its fields, then its call counts) at the top. */
 #define SLOT_READONLY_PAGES 1
 #define SLOT_GUARD_PAGES 1
 

@@ -95,6 +95,10 @@ struct ThreadRecord {
   uint64_t caller_fs;  // the fs base of the gate's caller, restored on the way out
   uint64_t signal_fs;  // the interrupted fs base while a signal handler runs
   uint64_t tcb;        // the record's trusted TCB: its fs base inside the domain
+  // Gate calls made on this record, by entry id (the last two: the
+  // pass-generated gates' bucket, a spare). Written by the gates only,
+  // by the thread that holds the record; read by call_counts.cc.
+  uint64_t calls[REC_COUNT_SLOTS];
 
   // In use: a thread runs on this record's stack (or is suspended in a
   // callback or a signal handler it left it for).
@@ -110,6 +114,17 @@ static_assert(offsetof(ThreadRecord, signal_frame) == REC_SIGNAL_FRAME);
 static_assert(offsetof(ThreadRecord, caller_fs) == REC_CALLER_FS);
 static_assert(offsetof(ThreadRecord, signal_fs) == REC_SIGNAL_FS);
 static_assert(offsetof(ThreadRecord, tcb) == REC_TCB);
+static_assert(offsetof(ThreadRecord, calls) == REC_COUNTS);
+static_assert(REC_SIZE % 16 == 0, "the record is the initial stack pointer");
+
+// Where a record sits in its slot (gate_abi.h): the one computation of it,
+// for every C++ path that goes between the two.
+inline uint64_t RecordOfSlot(uint64_t slot, uint64_t stride) {
+  return slot + stride - REC_SIZE;
+}
+inline uint64_t SlotOfRecord(uint64_t record, uint64_t stride) {
+  return record + REC_SIZE - stride;
+}
 
 // The outbound gate's target description (CALLOUT_* in gate_abi.h).
 struct CalloutTarget {

@@ -321,8 +321,9 @@ int ProbeFramesAnywhere() {
 // signal-return buffer.
 unsigned char* AltstackLow(const gates::ThreadRecord* r) {
   const auto& c = Config();
-  return reinterpret_cast<unsigned char*>(const_cast<gates::ThreadRecord*>(r)) + REC_SIZE -
-         c.domains[domains::kTrustedDomain].stride + (SLOT_READONLY_PAGES + c.sigbuf_pages) * kPage;
+  return reinterpret_cast<unsigned char*>(
+             gates::SlotOfRecord(reinterpret_cast<uint64_t>(r), c.domains[domains::kTrustedDomain].stride)) +
+         (SLOT_READONLY_PAGES + c.sigbuf_pages) * kPage;
 }
 size_t AltstackBytes() {
   return size_t{Config().altstack_pages} * kPage;
@@ -980,7 +981,8 @@ extern "C" gates::ThreadRecord* cordon_internal_signal_adopt(unsigned char* fram
   uint32_t* slot = &cordon_tls_records[domains::kTrustedDomain];
   if (!domains::IsUntrustedRange(slot, sizeof *slot)) return nullptr;
   // Record i's alternate stack starts at records + i * stride + offset.
-  const uint64_t offset = REC_SIZE - c.stride + (SLOT_READONLY_PAGES + Config().sigbuf_pages) * kPage;
+  const uint64_t offset =
+      gates::SlotOfRecord(0, c.stride) + (SLOT_READONLY_PAGES + Config().sigbuf_pages) * kPage;
   const auto at = reinterpret_cast<uint64_t>(frame);
   if (at < c.records + offset) return nullptr;
   const uint64_t i = (at - c.records - offset) / c.stride;
@@ -1033,7 +1035,8 @@ extern "C" uint32_t cordon_internal_signal_thread_start() {
 // untrusted PKRU, which cannot read the buffer.
 extern "C" uint64_t cordon_internal_signal_return_frame(unsigned char* uc, gates::ThreadRecord* r) {
   const auto& c = Config();
-  auto* slot = reinterpret_cast<unsigned char*>(r) + REC_SIZE - c.domains[domains::kTrustedDomain].stride;
+  auto* slot = reinterpret_cast<unsigned char*>(
+      gates::SlotOfRecord(reinterpret_cast<uint64_t>(r), c.domains[domains::kTrustedDomain].stride));
   unsigned char* mcontext = slot + SLOT_READONLY_PAGES * kPage;
   if (!domains::IsUntrustedRange(uc, kKernelUcontextSize)) {
     internal::Die(
