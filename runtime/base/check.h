@@ -8,6 +8,7 @@
 #define CORDON_RUNTIME_BASE_CHECK_H_
 
 #include <cstddef>
+#include <cstdint>
 
 namespace cordon::internal {
 
@@ -31,8 +32,13 @@ class FatalMessage {
   FatalMessage& Signed(long long n);
   FatalMessage& Hex(unsigned long long n);
   [[noreturn]] void Die();
+  // Die(), for a system call the lockdown's filter refused: with an audit
+  // stream, the record is the call's (syscall_refused, from the signal's
+  // siginfo and ucontext) rather than the message's.
+  [[noreturn]] void DieRefusedCall(const void* info, const void* uc);
 
  private:
+  [[noreturn]] void DieWith(unsigned long op, const void* info, const void* uc);
   char text_[480];
   size_t length_ = 0;
 };

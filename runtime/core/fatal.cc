@@ -6,7 +6,9 @@
 #include <csignal>
 #include <cstddef>
 
+#include "runtime/audit/audit.h"
 #include "runtime/base/check.h"
+#include "runtime/domains/domain.h"
 #include "runtime/gates/gate_config.h"
 
 extern "C" [[noreturn]] void cordon_internal_die(const char* message, size_t length);
@@ -74,7 +76,41 @@ FatalMessage& FatalMessage::Hex(unsigned long long n) {
   return *this;
 }
 
+namespace {
+
+// With an audit stream, the death is recorded first (docs/audit.md): the
+// trusted domain's audit operation writes the record and then ends the
+// process itself, so that no caller can have a death recorded and live
+// on. From inside another domain the trusted domain cannot be entered: no
+// record. Once per process: a death while recording one (the gate refusing
+// the entry, say) must not try again.
+int g_recording;
+
+[[noreturn]] void DieRecorded(const char* message, size_t n, uint64_t op, const void* info, const void* uc) {
+  if (audit::Enabled() && __atomic_fetch_add(&g_recording, 1, __ATOMIC_ACQ_REL) == 0 &&
+      domains::PositionFor(domains::kTrustedDomain) != domains::Position::kElsewhere) {
+    const int from = domains::Current();
+    if (op == audit::kOpDieSyscall) {
+      (void)audit::Call(op, reinterpret_cast<uint64_t>(message), n, reinterpret_cast<uint64_t>(info),
+                        reinterpret_cast<uint64_t>(uc));
+    } else {
+      (void)audit::Call(audit::kOpDieFatal, reinterpret_cast<uint64_t>(message), n, static_cast<uint64_t>(from));
+    }
+  }
+  cordon_internal_die(message, n);
+}
+
+}  // namespace
+
 void FatalMessage::Die() {
+  DieWith(audit::kOpDieFatal, nullptr, nullptr);
+}
+
+void FatalMessage::DieRefusedCall(const void* info, const void* uc) {
+  DieWith(audit::kOpDieSyscall, info, uc);
+}
+
+void FatalMessage::DieWith(uint64_t op, const void* info, const void* uc) {
   const int slot = __atomic_fetch_add(&g_next_slot, 1, __ATOMIC_ACQ_REL);
   if (slot < 0 || slot >= kSlots) cordon_internal_die(g_messages[0], 0);
   char* g_message = g_messages[slot];
@@ -85,7 +121,7 @@ void FatalMessage::Die() {
   }
   for (size_t i = 0; i < length_ && n < sizeof g_messages[0] - 1; ++i) g_message[n++] = text_[i];
   g_message[n++] = '\n';
-  cordon_internal_die(g_message, n);
+  DieRecorded(g_message, n, op, info, uc);
 }
 
 void Die(const char* message) {

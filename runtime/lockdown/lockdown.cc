@@ -18,6 +18,7 @@
 #include <string>
 
 #include "cordon/cordon.h"
+#include "runtime/audit/audit.h"
 #include "runtime/base/check.h"
 #include "runtime/enforce/enforce.h"
 #include "runtime/inspector/process.h"
@@ -47,7 +48,7 @@ const char* g_names[kNamedCalls];
 // The fatal path of check.h: every signal blocked, every domain left, the
 // process ended even if the message cannot be written (a full pipe on fd 2);
 // no snprintf, which reads the locale through fs.
-void ViolationHandler(int, siginfo_t* info, void*) {
+void ViolationHandler(int, siginfo_t* info, void* uc) {
   const int nr = info->si_syscall;
   const char* name = nr >= 0 && nr < kNamedCalls && g_names[nr] != nullptr ? g_names[nr] : "?";
   const auto at = reinterpret_cast<unsigned long long>(info->si_call_addr);
@@ -75,7 +76,7 @@ void ViolationHandler(int, siginfo_t* info, void*) {
             " is forbidden after cordon_lockdown(), with these arguments (docs/lockdown.md lists the rules); "
             "process stopped");
   }
-  m.Die();
+  m.DieRefusedCall(info, uc);
 }
 
 Error Refuse(int status, const std::string& why) {
@@ -190,7 +191,7 @@ Expected<void> Lockdown(const LockdownPlan& plan, bool* changed) {
   // Descriptors opened before any rule existed keep working after the rules
   // (Landlock and seccomp check opens and calls, not what is already open),
   // and children forked during set-up are not confined.
-  if (const std::string why = AuditDescriptors(); !why.empty()) return Refuse(CORDON_E_LOCKDOWN_FAILED, why);
+  if (const std::string why = AuditDescriptors(plan.filter.audit_fd); !why.empty()) return Refuse(CORDON_E_LOCKDOWN_FAILED, why);
   if (const std::string why = AuditChildren(); !why.empty()) return Refuse(CORDON_E_LOCKDOWN_FAILED, why);
   if ((personality(0xffffffff) & READ_IMPLIES_EXEC) != 0) {
     return Refuse(CORDON_E_LOCKDOWN_FAILED,
@@ -263,6 +264,14 @@ Expected<void> Lockdown(const LockdownPlan& plan, bool* changed) {
   if (auto inspected = enforce::EnforceOnProcess(plan.inspect_policy, &report, &thunk_pages);
       !inspected.ok()) {
     return inspected.failure();
+  }
+  // What this inspection found, for the audit stream (set-up is still
+  // open for its records: the lockdown's own record closes it).
+  for (const enforce::ReportEntry& e : report) {
+    (void)audit::Call(audit::kOpFinding, e.address,
+                      static_cast<uint64_t>(e.kind) | static_cast<uint64_t>(e.verdict) << 8 |
+                          static_cast<uint64_t>(e.action) << 16,
+                      reinterpret_cast<uint64_t>(e.object.c_str()), reinterpret_cast<uint64_t>(e.symbol.c_str()));
   }
   if (!thunk_pages.empty()) {
     // Relocation thunks this inspection mapped are code that runs with a
