@@ -393,24 +393,33 @@ uint64_t Fault(State* s, uint64_t info, uint64_t uc, uint64_t handler) {
   cordon_internal_die("", 0);
 }
 
-[[noreturn]] void DieSyscall(uint64_t message, uint64_t length, uint64_t info, uint64_t uc) {
-  siginfo_t si;
-  ucontext_t u;
-  if (State* s = St(); s != nullptr && CopyFrame(info, uc, &si, &u)) {
+// The filter's SIGSYS in kill mode: the record, then the message (built
+// here from the names in trusted memory, so that nothing untrusted code
+// can overwrite decides whether the record and the message come out),
+// then the end of the process.
+[[noreturn]] void DieSyscall(uint64_t info, uint64_t uc) {
+  internal::FatalMessage m;  // every signal blocked
+  siginfo_t si{};
+  ucontext_t u{};
+  const State* s = St();
+  const bool copied = CopyFrame(info, uc, &si, &u);
+  const bool native = si.si_arch == AUDIT_ARCH_X86_64 && (si.si_syscall & 0x40000000) == 0;
+  const char* name = s != nullptr && native ? SyscallName(s, si.si_syscall) : "unknown";
+  if (s != nullptr && copied) {
     const greg_t* g = u.uc_mcontext.gregs;
     const uint64_t args[6] = {static_cast<uint64_t>(g[REG_RDI]), static_cast<uint64_t>(g[REG_RSI]),
                               static_cast<uint64_t>(g[REG_RDX]), static_cast<uint64_t>(g[REG_R10]),
                               static_cast<uint64_t>(g[REG_R8]),  static_cast<uint64_t>(g[REG_R9])};
-    const bool native = si.si_arch == AUDIT_ARCH_X86_64 && (si.si_syscall & 0x40000000) == 0;
     Record(7, "syscall_refused")
         .Int("syscall", si.si_syscall)
-        .Str("syscall_name", native ? SyscallName(s, si.si_syscall) : "unknown")
+        .Str("syscall_name", name)
         .Ulongs("syscall_args", args, 6)
         .Ptr("ip", reinterpret_cast<uint64_t>(si.si_call_addr))
         .Str("action", "killed")
         .Emit();
   }
-  cordon_internal_die(reinterpret_cast<const char*>(message), length);
+  ViolationMessage(m, si, strcmp(name, "unknown") == 0 ? nullptr : name);
+  m.DieRecorded();
 }
 
 }  // namespace
@@ -469,7 +478,7 @@ uint64_t RunInside(uint64_t op, uint64_t a0, uint64_t a1, uint64_t a2, uint64_t 
     }
     cordon_internal_die(reinterpret_cast<const char*>(a0), a1);
   }
-  if (op == kOpDieSyscall) DieSyscall(a0, a1, a2, a3);
+  if (op == kOpDieSyscall) DieSyscall(a0, a1);
   if (s == nullptr) return EncodeStatus(CORDON_E_NOT_INITIALIZED);
   switch (op) {
     case kOpInit:
@@ -495,6 +504,34 @@ uint64_t RunInside(uint64_t op, uint64_t a0, uint64_t a1, uint64_t a2, uint64_t 
       return Fault(s, a0, a1, a2);
     default:
       return EncodeStatus(CORDON_E_INVALID_ARGUMENT);
+  }
+}
+
+void ViolationMessage(internal::FatalMessage& m, const siginfo_t& si, const char* name) {
+  const int nr = si.si_syscall;
+  const auto at = reinterpret_cast<unsigned long long>(si.si_call_addr);
+  if (si.si_arch != AUDIT_ARCH_X86_64) {
+    m.Add("lockdown violation: a 32-bit system call (int 0x80, number ")
+        .Signed(nr)
+        .Add(") at ")
+        .Hex(at)
+        .Add("; only x86-64 system calls are allowed; process stopped");
+  } else if ((nr & 0x40000000) != 0) {
+    m.Add("lockdown violation: an x32 system call (number ")
+        .Hex(static_cast<unsigned>(nr))
+        .Add(") at ")
+        .Hex(at)
+        .Add("; process stopped");
+  } else {
+    m.Add("lockdown violation: system call ")
+        .Add(name != nullptr ? name : "?")
+        .Add(" (")
+        .Signed(nr)
+        .Add(") at ")
+        .Hex(at)
+        .Add(
+            " is forbidden after cordon_lockdown(), with these arguments (docs/lockdown.md lists the rules); "
+            "process stopped");
   }
 }
 

@@ -14,8 +14,12 @@
 #ifndef CORDON_RUNTIME_AUDIT_AUDIT_H_
 #define CORDON_RUNTIME_AUDIT_AUDIT_H_
 
+#include <signal.h>
+
 #include <cstdint>
 #include <string>
+
+#include "runtime/base/check.h"
 
 namespace cordon::audit {
 
@@ -34,7 +38,7 @@ enum Op : uint64_t {
   kOpGateCalls,         // a0: domain, a1: entry id, a2: entry name, a3: count (domains other than 1)
   kOpFault,             // a0: siginfo, a1: ucontext, a2: 1 a handler runs, 0 the process dies
   kOpDieFatal,          // a0: message, a1: its length; never returns
-  kOpDieSyscall,        // a0: message, a1: length, a2: siginfo, a3: ucontext; never returns
+  kOpDieSyscall,        // a0: siginfo, a1: ucontext of the filter's SIGSYS; never returns
   kLastOp = kOpDieSyscall,
 };
 
@@ -54,6 +58,11 @@ uint64_t Call(uint64_t op, uint64_t a0 = 0, uint64_t a1 = 0, uint64_t a2 = 0, ui
 
 // The builtin's side, inside the trusted domain.
 uint64_t RunInside(uint64_t op, uint64_t a0, uint64_t a1, uint64_t a2, uint64_t a3);
+
+// The kill mode's message for a system call the filter refused: one
+// source for the lockdown's handler and for kOpDieSyscall. name: the
+// call's name, or nullptr.
+void ViolationMessage(internal::FatalMessage& m, const siginfo_t& si, const char* name);
 
 // Inside the trusted domain (the code region's operations).
 void RecordCodePublish(uint64_t block, uint64_t length, const char* sha256_hex, int status);

@@ -32,13 +32,12 @@ class FatalMessage {
   FatalMessage& Signed(long long n);
   FatalMessage& Hex(unsigned long long n);
   [[noreturn]] void Die();
-  // Die(), for a system call the lockdown's filter refused: with an audit
-  // stream, the record is the call's (syscall_refused, from the signal's
-  // siginfo and ucontext) rather than the message's.
-  [[noreturn]] void DieRefusedCall(const void* info, const void* uc);
+  // Die(), when the audit stream already has this death's record (the
+  // audit layer's own deaths, runtime/audit/).
+  [[noreturn]] void DieRecorded();
 
  private:
-  [[noreturn]] void DieWith(unsigned long op, const void* info, const void* uc);
+  [[noreturn]] void DieWith(bool record);
   char text_[480];
   size_t length_ = 0;
 };

@@ -79,23 +79,18 @@ FatalMessage& FatalMessage::Hex(unsigned long long n) {
 namespace {
 
 // With an audit stream, the death is recorded first (docs/audit.md): the
-// trusted domain's audit operation writes the record and then ends the
+// trusted domain's audit operation writes a fatal record and then ends the
 // process itself, so that no caller can have a death recorded and live
 // on. From inside another domain the trusted domain cannot be entered: no
 // record. Once per process: a death while recording one (the gate refusing
 // the entry, say) must not try again.
 int g_recording;
 
-[[noreturn]] void DieRecorded(const char* message, size_t n, uint64_t op, const void* info, const void* uc) {
-  if (audit::Enabled() && __atomic_fetch_add(&g_recording, 1, __ATOMIC_ACQ_REL) == 0 &&
+[[noreturn]] void DieRecording(const char* message, size_t n, bool record) {
+  if (record && audit::Enabled() && __atomic_fetch_add(&g_recording, 1, __ATOMIC_ACQ_REL) == 0 &&
       domains::PositionFor(domains::kTrustedDomain) != domains::Position::kElsewhere) {
-    const int from = domains::Current();
-    if (op == audit::kOpDieSyscall) {
-      (void)audit::Call(op, reinterpret_cast<uint64_t>(message), n, reinterpret_cast<uint64_t>(info),
-                        reinterpret_cast<uint64_t>(uc));
-    } else {
-      (void)audit::Call(audit::kOpDieFatal, reinterpret_cast<uint64_t>(message), n, static_cast<uint64_t>(from));
-    }
+    (void)audit::Call(audit::kOpDieFatal, reinterpret_cast<uint64_t>(message), n,
+                      static_cast<uint64_t>(static_cast<int64_t>(domains::Current())));
   }
   cordon_internal_die(message, n);
 }
@@ -103,16 +98,16 @@ int g_recording;
 }  // namespace
 
 void FatalMessage::Die() {
-  DieWith(audit::kOpDieFatal, nullptr, nullptr);
+  DieWith(true);
 }
 
-void FatalMessage::DieRefusedCall(const void* info, const void* uc) {
-  DieWith(audit::kOpDieSyscall, info, uc);
+void FatalMessage::DieRecorded() {
+  DieWith(false);
 }
 
-void FatalMessage::DieWith(uint64_t op, const void* info, const void* uc) {
+void FatalMessage::DieWith(bool record) {
   const int slot = __atomic_fetch_add(&g_next_slot, 1, __ATOMIC_ACQ_REL);
-  if (slot < 0 || slot >= kSlots) cordon_internal_die(g_messages[0], 0);
+  if (slot < 0 || slot >= kSlots) DieRecording(g_messages[0], 0, record);
   char* g_message = g_messages[slot];
   static constexpr char kPrefix[] = "cordon: ";
   size_t n = 0;
@@ -121,7 +116,7 @@ void FatalMessage::DieWith(uint64_t op, const void* info, const void* uc) {
   }
   for (size_t i = 0; i < length_ && n < sizeof g_messages[0] - 1; ++i) g_message[n++] = text_[i];
   g_message[n++] = '\n';
-  DieRecorded(g_message, n, op, info, uc);
+  DieRecording(g_message, n, record);
 }
 
 void Die(const char* message) {

@@ -47,36 +47,17 @@ const char* g_names[kNamedCalls];
 
 // The fatal path of check.h: every signal blocked, every domain left, the
 // process ended even if the message cannot be written (a full pipe on fd 2);
-// no snprintf, which reads the locale through fs.
+// no snprintf, which reads the locale through fs. With an audit stream the
+// trusted domain records the call, writes the message and ends the process
+// (audit::kOpDieSyscall); this goes on only if it could not be entered.
 void ViolationHandler(int, siginfo_t* info, void* uc) {
-  const int nr = info->si_syscall;
-  const char* name = nr >= 0 && nr < kNamedCalls && g_names[nr] != nullptr ? g_names[nr] : "?";
-  const auto at = reinterpret_cast<unsigned long long>(info->si_call_addr);
   internal::FatalMessage m;
-  if (info->si_arch != AUDIT_ARCH_X86_64) {
-    m.Add("lockdown violation: a 32-bit system call (int 0x80, number ")
-        .Signed(nr)
-        .Add(") at ")
-        .Hex(at)
-        .Add("; only x86-64 system calls are allowed; process stopped");
-  } else if ((nr & 0x40000000) != 0) {
-    m.Add("lockdown violation: an x32 system call (number ")
-        .Hex(static_cast<unsigned>(nr))
-        .Add(") at ")
-        .Hex(at)
-        .Add("; process stopped");
-  } else {
-    m.Add("lockdown violation: system call ")
-        .Add(name)
-        .Add(" (")
-        .Signed(nr)
-        .Add(") at ")
-        .Hex(at)
-        .Add(
-            " is forbidden after cordon_lockdown(), with these arguments (docs/lockdown.md lists the rules); "
-            "process stopped");
+  if (audit::Enabled()) {
+    (void)audit::Call(audit::kOpDieSyscall, reinterpret_cast<uint64_t>(info), reinterpret_cast<uint64_t>(uc));
   }
-  m.DieRefusedCall(info, uc);
+  const int nr = info->si_syscall;
+  audit::ViolationMessage(m, *info, nr >= 0 && nr < kNamedCalls ? g_names[nr] : nullptr);
+  m.Die();
 }
 
 Error Refuse(int status, const std::string& why) {
