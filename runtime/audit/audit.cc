@@ -280,7 +280,8 @@ uint64_t SetUp(uint64_t fd) {
   s->fd = static_cast<int>(fd);
   (void)Raw(SYS_prctl, PR_GET_NAME, reinterpret_cast<long>(s->comm));
   s->comm[16] = '\0';
-  for (int nr = 0; nr < kNamedCalls; ++nr) s->names[nr] = seccomp_syscall_resolve_num_arch(SCMP_ARCH_X86_64, nr);
+  for (int nr = 0; nr < kNamedCalls; ++nr)
+    s->names[nr] = seccomp_syscall_resolve_num_arch(SCMP_ARCH_X86_64, nr);
   const bool ok = gates::UpdateConfig([&](gates::GateConfig& c) {
     c.audit_state = mem;
     c.audit_fd = static_cast<int32_t>(fd);
@@ -303,7 +304,8 @@ uint64_t SetUpRecord(State* s, uint64_t op, uint64_t a0, uint64_t a1, uint64_t a
   switch (op) {
     case kOpInit: {
       uint32_t expected = kNoInit;
-      if (!s->phase.compare_exchange_strong(expected, kSetUp)) return EncodeStatus(CORDON_E_ALREADY_INITIALIZED);
+      if (!s->phase.compare_exchange_strong(expected, kSetUp))
+        return EncodeStatus(CORDON_E_ALREADY_INITIALIZED);
       Record(1, "cordon_init")
           .Str("version", CORDON_VERSION_STRING)
           .Str("platform", UntrustedString(a0))
@@ -324,7 +326,8 @@ uint64_t SetUpRecord(State* s, uint64_t op, uint64_t a0, uint64_t a1, uint64_t a
           .Emit();
       return 0;
     case kOpDomain: {
-      if (phase != kSetUp || !domains::Exists(static_cast<int>(a0))) return EncodeStatus(CORDON_E_INVALID_ARGUMENT);
+      if (phase != kSetUp || !domains::Exists(static_cast<int>(a0)))
+        return EncodeStatus(CORDON_E_INVALID_ARGUMENT);
       const uint32_t bit = 1u << (a0 & 31);
       if ((s->domains_recorded.fetch_or(bit) & bit) != 0) return EncodeStatus(CORDON_E_INVALID_ARGUMENT);
       const auto& dc = Config().domains[a0];

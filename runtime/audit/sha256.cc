@@ -28,7 +28,8 @@ Sha256::Sha256()
 void Sha256::Block(const uint8_t* p) {
   uint32_t w[64];
   for (int t = 0; t < 16; ++t) {
-    w[t] = uint32_t{p[4 * t]} << 24 | uint32_t{p[4 * t + 1]} << 16 | uint32_t{p[4 * t + 2]} << 8 | p[4 * t + 3];
+    w[t] =
+        uint32_t{p[4 * t]} << 24 | uint32_t{p[4 * t + 1]} << 16 | uint32_t{p[4 * t + 2]} << 8 | p[4 * t + 3];
   }
   for (int t = 16; t < 64; ++t) {
     const uint32_t s0 = Rotr(w[t - 15], 7) ^ Rotr(w[t - 15], 18) ^ (w[t - 15] >> 3);

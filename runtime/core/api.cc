@@ -10,8 +10,8 @@
 #include <atomic>
 #include <cerrno>
 #include <climits>
-#include <cstdlib>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <map>
 #include <mutex>
@@ -172,8 +172,8 @@ namespace audit = cordon::audit;
 // enter builtin (core/builtins.h), through untrusted code.
 void FlushGateCalls() {
   static const char* const kBuiltinNames[CORDON_BUILTIN_COUNT] = {
-      "builtin:enter",         "builtin:alloc",       "builtin:free",  "builtin:realloc", "builtin:register",
-      "builtin:signal_action", "builtin:load_filter", "builtin:code"};
+      "builtin:enter",    "builtin:alloc",         "builtin:free",        "builtin:realloc",
+      "builtin:register", "builtin:signal_action", "builtin:load_filter", "builtin:code"};
   for (int d = 1; domains::Exists(d); ++d) {
     for (uint32_t id = 0; id < CORDON_TABLE_SIZE; ++id) {
       uint64_t count = 0;
@@ -198,7 +198,8 @@ void FlushGateCalls() {
 // trusted domain, the cordon_init record (seq 0), then the findings of
 // the inspection that came before anything was created.
 int StartAudit(const cordon_options& o) {
-  if (const uint64_t r = audit::Call(audit::kOpSetUp, static_cast<uint64_t>(o.audit_fd)); domains::IsStatus(r)) {
+  if (const uint64_t r = audit::Call(audit::kOpSetUp, static_cast<uint64_t>(o.audit_fd));
+      domains::IsStatus(r)) {
     return StatusOf(r);
   }
   const std::string platform = hw::DescribePlatform();
@@ -208,7 +209,8 @@ int StartAudit(const cordon_options& o) {
     (void)audit::Call(audit::kOpFinding, e.address,
                       static_cast<uint64_t>(e.kind) | static_cast<uint64_t>(e.verdict) << 8 |
                           static_cast<uint64_t>(e.action) << 16,
-                      reinterpret_cast<uint64_t>(e.object.c_str()), reinterpret_cast<uint64_t>(e.symbol.c_str()));
+                      reinterpret_cast<uint64_t>(e.object.c_str()),
+                      reinterpret_cast<uint64_t>(e.symbol.c_str()));
   }
   atexit([] {
     if (domains::Current() == CORDON_DOMAIN_UNTRUSTED) FlushGateCalls();
@@ -258,8 +260,9 @@ int cordon_init(const cordon_options* opts) {
       errno = 0;
       const long fd = strtol(env, &end, 10);
       if (errno != 0 || *end != '\0' || fd < 0 || fd > INT32_MAX) {
-        return Report({std::string("cordon_init() refused: CORDON_AUDIT_FD=") + env + " is not a descriptor number",
-                       CORDON_E_INVALID_ARGUMENT});
+        return Report(
+            {std::string("cordon_init() refused: CORDON_AUDIT_FD=") + env + " is not a descriptor number",
+             CORDON_E_INVALID_ARGUMENT});
       }
       o.audit_fd = static_cast<int>(fd);
     }

@@ -229,8 +229,8 @@ std::string AuditDescriptors(int audit_fd) {
       // write forged records or take real ones out (docs/audit.md).
       if (audited && fd != audit_fd && st.st_dev == audit_st.st_dev && st.st_ino == audit_st.st_ino &&
           !S_ISCHR(st.st_mode)) {
-        return "descriptor " + std::to_string(fd) + " (" + facts.target + ") reaches the audit stream's file (" +
-               "descriptor " + std::to_string(audit_fd) +
+        return "descriptor " + std::to_string(fd) + " (" + facts.target +
+               ") reaches the audit stream's file (" + "descriptor " + std::to_string(audit_fd) +
                "), and only that descriptor, which the filter guards, may reach it after cordon_lockdown(): "
                "close it first (docs/audit.md)";
       }

@@ -172,7 +172,8 @@ Expected<void> Lockdown(const LockdownPlan& plan, bool* changed) {
   // Descriptors opened before any rule existed keep working after the rules
   // (Landlock and seccomp check opens and calls, not what is already open),
   // and children forked during set-up are not confined.
-  if (const std::string why = AuditDescriptors(plan.filter.audit_fd); !why.empty()) return Refuse(CORDON_E_LOCKDOWN_FAILED, why);
+  if (const std::string why = AuditDescriptors(plan.filter.audit_fd); !why.empty())
+    return Refuse(CORDON_E_LOCKDOWN_FAILED, why);
   if (const std::string why = AuditChildren(); !why.empty()) return Refuse(CORDON_E_LOCKDOWN_FAILED, why);
   if ((personality(0xffffffff) & READ_IMPLIES_EXEC) != 0) {
     return Refuse(CORDON_E_LOCKDOWN_FAILED,
@@ -252,7 +253,8 @@ Expected<void> Lockdown(const LockdownPlan& plan, bool* changed) {
     (void)audit::Call(audit::kOpFinding, e.address,
                       static_cast<uint64_t>(e.kind) | static_cast<uint64_t>(e.verdict) << 8 |
                           static_cast<uint64_t>(e.action) << 16,
-                      reinterpret_cast<uint64_t>(e.object.c_str()), reinterpret_cast<uint64_t>(e.symbol.c_str()));
+                      reinterpret_cast<uint64_t>(e.object.c_str()),
+                      reinterpret_cast<uint64_t>(e.symbol.c_str()));
   }
   if (!thunk_pages.empty()) {
     // Relocation thunks this inspection mapped are code that runs with a

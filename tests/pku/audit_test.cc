@@ -10,10 +10,10 @@
 #include <signal.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
-#include <sys/sendfile.h>
-#include <sys/syscall.h>
 #include <sys/random.h>
+#include <sys/sendfile.h>
 #include <sys/socket.h>
+#include <sys/syscall.h>
 #include <sys/uio.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -200,7 +200,9 @@ const std::map<int, EventSpec>& Events() {
          {"si_code", "int"},
          {"ip", "void*"},
          {"action", "const char*"}}}},
-      {9, {"gate_calls", {{"domain", "int"}, {"entry", "int"}, {"entry_name", "const char*"}, {"count", "u64"}}}},
+      {9,
+       {"gate_calls",
+        {{"domain", "int"}, {"entry", "int"}, {"entry_name", "const char*"}, {"count", "u64"}}}},
       {10, {"audit_lost", {{"lost", "u64"}}}},
       {11, {"fatal", {{"message", "const char*"}, {"domain", "int"}}}},
   };
@@ -231,7 +233,7 @@ void CheckRecord(const std::string& line, Rec* r) {
   Json j;
   ASSERT_TRUE(Reader(line).Parse(&j)) << "not one JSON object";
   ASSERT_EQ(j.kind, Json::kObject);
-  const char* const order[] = {"timestamp", "schema",  "seq",       "processId", "threadId",
+  const char* const order[] = {"timestamp",   "schema",  "seq",       "processId", "threadId",
                                "processName", "eventId", "eventName", "argsNum",   "args"};
   ASSERT_EQ(j.fields.size(), 10u);
   for (size_t i = 0; i < 10; ++i) ASSERT_EQ(j.fields[i].first, order[i]);
@@ -334,8 +336,10 @@ Stream RunAudited(const std::function<void(int)>& body, bool socket = false) {
 std::vector<Rec> AfterLockdown(const Stream& s) {
   std::vector<Rec> out;
   for (const Rec& r : s.records) {
-    if (r.id == 4) out.clear();
-    else out.push_back(r);
+    if (r.id == 4)
+      out.clear();
+    else
+      out.push_back(r);
   }
   return out;
 }
@@ -709,15 +713,16 @@ std::vector<Tamper> Tampers() {
        }},
       {"write_high_bits", SYS_write,
        [](int fd, const std::string& f) {
-         RawSyscall6(SYS_write, fd | (1L << 32), reinterpret_cast<long>(f.data()), static_cast<long>(f.size()), 0,
-                     0, 0);
+         RawSyscall6(SYS_write, fd | (1L << 32), reinterpret_cast<long>(f.data()),
+                     static_cast<long>(f.size()), 0, 0, 0);
        }},
       {"writev", SYS_writev,
        [](int fd, const std::string& f) {
          iovec v{const_cast<char*>(f.data()), f.size()};
          (void)writev(fd, &v, 1);
        }},
-      {"pwrite64", SYS_pwrite64, [](int fd, const std::string& f) { (void)!pwrite(fd, f.data(), f.size(), 0); }},
+      {"pwrite64", SYS_pwrite64,
+       [](int fd, const std::string& f) { (void)!pwrite(fd, f.data(), f.size(), 0); }},
       {"close", SYS_close, [](int fd, const std::string&) { close(fd); }},
       {"dup", SYS_dup, [](int fd, const std::string&) { (void)dup(fd); }},
       {"dup2_onto", SYS_dup2, [](int fd, const std::string&) { (void)dup2(2, fd); }},
@@ -740,7 +745,9 @@ std::vector<Tamper> Tampers() {
          (void)ioctl(fd, FIONBIO, &on);
        }},
       {"mmap", SYS_mmap,
-       [](int fd, const std::string&) { (void)mmap(nullptr, 4096, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0); }},
+       [](int fd, const std::string&) {
+         (void)mmap(nullptr, 4096, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+       }},
       {"sendfile", SYS_sendfile,
        [](int fd, const std::string& f) {
          FILE* tmp = tmpfile();
@@ -785,7 +792,8 @@ TEST_P(AuditTamper, IsRefusedRecordedAndForgesNothing) {
   SCOPED_TRACE(t.name);
   const std::string marker = RandomHex(16);
   const std::string forged =
-      "{\"timestamp\":1,\"schema\":\"cordon.audit/1\",\"seq\":1,\"processId\":1,\"threadId\":1,\"processName\":"
+      "{\"timestamp\":1,\"schema\":\"cordon.audit/"
+      "1\",\"seq\":1,\"processId\":1,\"threadId\":1,\"processName\":"
       "\"" +
       marker + "\",\"eventId\":10,\"eventName\":\"audit_lost\",\"argsNum\":0,\"args\":[]}\n";
   const Stream s = RunAudited([&](int fd) {
@@ -841,7 +849,8 @@ void ReopenThroughProc(bool socket) {
     EXPECT_EQ(s.raw.find(marker), std::string::npos) << Dump(s);
     EXPECT_TRUE(AfterLockdown(s).empty()) << Dump(s);
   } else {
-    EXPECT_NE(Told(s.outcome, "reopened"), "<not told>") << "the documented gap is closed: update docs/audit.md";
+    EXPECT_NE(Told(s.outcome, "reopened"), "<not told>")
+        << "the documented gap is closed: update docs/audit.md";
   }
 }
 
@@ -986,7 +995,8 @@ TEST(AuditSha256, KnownVectors) {
       {"abc", "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"},
       {"abcdbcdecdefdefgefghfghighijhijkijkljklmklmnlmnomnopnopq",
        "248d6a61d20638b8e5c026930c3e6039a33ce45964ff2167f6ecedd419db06c1"},
-      {"abcdefghbcdefghicdefghijdefghijkefghijklfghijklmghijklmnhijklmnoijklmnopjklmnopqklmnopqrlmnopqrsmnopqrst"
+      {"abcdefghbcdefghicdefghijdefghijkefghijklfghijklmghijklmnhijklmnoijklmnopjklmnopqklmnopqrlmnopqrsmnopq"
+       "rst"
        "nopqrstu",
        "cf5b16a778af8380036ce59e7b0492370b249b11e8f07a51afac45037afee9d1"},
       {std::string(1000000, 'a'), "cdc76e5c9914fb9281a1c7e284d73e67f1809a48a497200e046d39ccc7112cd0"},
@@ -1005,7 +1015,8 @@ TEST(AuditSha256, KnownVectors) {
   cordon::audit::Sha256Hex(text.data(), text.size(), whole);
   for (size_t piece = 1; piece < 130; ++piece) {
     cordon::audit::Sha256 h;
-    for (size_t i = 0; i < text.size(); i += piece) h.Update(text.data() + i, std::min(piece, text.size() - i));
+    for (size_t i = 0; i < text.size(); i += piece)
+      h.Update(text.data() + i, std::min(piece, text.size() - i));
     uint8_t d[32];
     h.Final(d);
     char hex[65];
