@@ -56,6 +56,16 @@ std::string CheckDescriptor(int fd);
 // nothing and returns CORDON_E_WRONG_DOMAIN (encoded).
 uint64_t Call(uint64_t op, uint64_t a0 = 0, uint64_t a1 = 0, uint64_t a2 = 0, uint64_t a3 = 0);
 
+// One inspection finding (set-up only): kind, verdict and action as in
+// cordon_inspection_entry; the strings in untrusted memory.
+inline uint64_t RecordFinding(uint64_t address, int kind, int verdict, int action, const char* object,
+                              const char* symbol) {
+  return Call(
+      kOpFinding, address,
+      static_cast<uint64_t>(kind) | static_cast<uint64_t>(verdict) << 8 | static_cast<uint64_t>(action) << 16,
+      reinterpret_cast<uint64_t>(object), reinterpret_cast<uint64_t>(symbol));
+}
+
 // The builtin's side, inside the trusted domain.
 uint64_t RunInside(uint64_t op, uint64_t a0, uint64_t a1, uint64_t a2, uint64_t a3);
 

@@ -206,11 +206,8 @@ int StartAudit(const cordon_options& o) {
   (void)audit::Call(audit::kOpInit, reinterpret_cast<uint64_t>(platform.c_str()), o.inspect_policy);
   (void)audit::Call(audit::kOpDomain, domains::kTrustedDomain, reinterpret_cast<uint64_t>("trusted"));
   for (const cordon::enforce::ReportEntry& e : Reg().inspection) {
-    (void)audit::Call(audit::kOpFinding, e.address,
-                      static_cast<uint64_t>(e.kind) | static_cast<uint64_t>(e.verdict) << 8 |
-                          static_cast<uint64_t>(e.action) << 16,
-                      reinterpret_cast<uint64_t>(e.object.c_str()),
-                      reinterpret_cast<uint64_t>(e.symbol.c_str()));
+    (void)audit::RecordFinding(e.address, static_cast<int>(e.kind), static_cast<int>(e.verdict),
+                               static_cast<int>(e.action), e.object.c_str(), e.symbol.c_str());
   }
   atexit([] {
     if (domains::Current() == CORDON_DOMAIN_UNTRUSTED) FlushGateCalls();

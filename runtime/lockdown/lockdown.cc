@@ -250,11 +250,8 @@ Expected<void> Lockdown(const LockdownPlan& plan, bool* changed) {
   // What this inspection found, for the audit stream (set-up is still
   // open for its records: the lockdown's own record closes it).
   for (const enforce::ReportEntry& e : report) {
-    (void)audit::Call(audit::kOpFinding, e.address,
-                      static_cast<uint64_t>(e.kind) | static_cast<uint64_t>(e.verdict) << 8 |
-                          static_cast<uint64_t>(e.action) << 16,
-                      reinterpret_cast<uint64_t>(e.object.c_str()),
-                      reinterpret_cast<uint64_t>(e.symbol.c_str()));
+    (void)audit::RecordFinding(e.address, static_cast<int>(e.kind), static_cast<int>(e.verdict),
+                               static_cast<int>(e.action), e.object.c_str(), e.symbol.c_str());
   }
   if (!thunk_pages.empty()) {
     // Relocation thunks this inspection mapped are code that runs with a
