@@ -450,9 +450,38 @@ std::string CheckDescriptor(int fd) {
   return {};
 }
 
+namespace {
+
+// The gate finds the calling thread's record through fs (gate.S reads
+// cordon_tls_records there): from a signal handler or the fatal path, fs
+// is whatever untrusted code left, and one aimed into trusted memory would
+// make the gate fault (the stream's calls are the only gate calls those
+// paths make). How far below the thread pointer the trusted domain's slot
+// lies is the same for every thread (static TLS), noted at set-up with a
+// sane fs; untrusted memory, so that untrusted code can change it only to
+// lose records, which it can anyway.
+uint64_t g_tls_slot_below;
+
+uint64_t FsBase() {
+  uint64_t v;
+  asm volatile("rdfsbase %0" : "=r"(v));
+  return v;
+}
+
+bool TlsSlotIsUntrusted() {
+  return domains::IsUntrustedRange(reinterpret_cast<void*>(FsBase() - g_tls_slot_below), sizeof(uint32_t));
+}
+
+}  // namespace
+
 uint64_t Call(uint64_t op, uint64_t a0, uint64_t a1, uint64_t a2, uint64_t a3) {
   switch (domains::PositionFor(kTrustedDomain)) {
     case domains::Position::kUntrusted:
+      if (op == kOpSetUp) {
+        g_tls_slot_below = FsBase() - reinterpret_cast<uint64_t>(&cordon_tls_records[kTrustedDomain]);
+      } else if (!TlsSlotIsUntrusted()) {
+        return EncodeStatus(CORDON_E_WRONG_DOMAIN);
+      }
       return gates::GateFor(kTrustedDomain)(op, a0, a1, a2, a3, domains::kBuiltinCode);
     case domains::Position::kInside:
       return RunInside(op, a0, a1, a2, a3);
