@@ -65,6 +65,9 @@ typedef struct cordon_options {
   uint32_t inspect_policy; /* a cordon_inspect_policy (default CORDON_INSPECT_NEUTRALIZE) */
   size_t code_size;        /* address space for code published at run time (default 256 MiB; 8 KiB to
                               4 GiB, or 0 for none); see cordon_code_publish() */
+  int audit_fd;            /* descriptor for the audit stream (docs/audit.md), open for writing;
+                              -1 (the default) for none, unless CORDON_AUDIT_FD=N is in the
+                              environment. A struct_size without this field means -1. */
 } cordon_options;
 
 /* Fills *opts with the defaults. */
@@ -320,6 +323,14 @@ const char* cordon_version(void);
 
 /* ---- Errors ---- */
 const char* cordon_strerror(int status);
+
+/* ---- Audit stream (docs/audit.md) ----
+ * With cordon_options.audit_fd (or CORDON_AUDIT_FD) the runtime writes one
+ * JSON line per security-relevant event to that descriptor. This writes a
+ * gate_calls record for every entry point called since cordon_init() (the
+ * runtime does the same at exit). CORDON_E_NOT_INITIALIZED without a
+ * stream. */
+int cordon_audit_flush(void);
 
 /* Exit status of a process stopped for a gate violation. */
 #define CORDON_VIOLATION_EXIT 70

@@ -60,6 +60,7 @@ struct Options {
   size_t stack_size = size_t{256} << 10;
   uint32_t max_threads = 64;
   size_t code_size = size_t{256} << 20;  // 0: no code can be published
+  int audit_fd = -1;                     // the audit stream's descriptor (docs/audit.md), or -1
 };
 
 inline Status Init(const Options& options = {}) {
@@ -69,7 +70,13 @@ inline Status Init(const Options& options = {}) {
   o.stack_size = options.stack_size;
   o.max_threads = options.max_threads;
   o.code_size = options.code_size;
+  o.audit_fd = options.audit_fd;
   return Status(cordon_init(&o));
+}
+
+// Writes the gate_calls records now (cordon_audit_flush).
+inline Status AuditFlush() {
+  return Status(cordon_audit_flush());
 }
 
 inline Status Lockdown() {

@@ -14,6 +14,8 @@
 #include <cstring>
 
 #include "cordon/cordon.h"
+#include "runtime/audit/audit.h"
+#include "runtime/audit/sha256.h"
 #include "runtime/base/check.h"
 #include "runtime/domains/domain.h"
 #include "runtime/gates/gate_config.h"
@@ -199,7 +201,10 @@ uint64_t Reserve(const Region& r, uint64_t bytes) {
   return EncodeStatus(CORDON_E_NO_MEMORY);
 }
 
-uint64_t Publish(const Region& r, uint64_t addr, uint64_t src, uint64_t len) {
+// *hashed: how many bytes *digest covers (docs/audit.md, code_publish): the
+// copy that was scanned, or the source when plainly unsafe code was
+// refused before anything changed; 0 when nothing was read.
+uint64_t Publish(const Region& r, uint64_t addr, uint64_t src, uint64_t len, char* digest, uint64_t* hashed) {
   uint32_t head;
   uint8_t was;
   if (const int s = Claim(r, addr, &head, &was); s != CORDON_OK) return EncodeStatus(s);
@@ -227,6 +232,8 @@ uint64_t Publish(const Region& r, uint64_t addr, uint64_t src, uint64_t len) {
     // Code that is plainly unsafe leaves the published code in place. (The
     // scan below is the one that counts: the source can change meanwhile.)
     refusal = CORDON_E_UNSAFE_CODE;
+    if (audit::Enabled()) audit::Sha256Hex(source, len, digest);
+    *hashed = len;
   }
   if (refusal != CORDON_OK) {
     Store(r, head, was);
@@ -240,6 +247,8 @@ uint64_t Publish(const Region& r, uint64_t addr, uint64_t src, uint64_t len) {
   }
   memcpy(code, source, len);
   memset(code + len, kFill, bytes - len);
+  if (audit::Enabled()) audit::Sha256Hex(code, len, digest);
+  *hashed = len;
   // Every byte offset of every page that will be executable; the pages
   // around the block are never executable, so nothing spans its ends.
   if (inspector::FirstPattern(code, bytes).has_value()) return finish(CORDON_E_UNSAFE_CODE);
@@ -312,10 +321,19 @@ uint64_t RunInside(uint64_t op, uint64_t a0, uint64_t a1, uint64_t a2) {
   switch (op) {
     case kReserve:
       return Reserve(r, a0);
-    case kPublish:
-      return Publish(r, a0, a1, a2);
-    case kRelease:
-      return Release(r, a0);
+    case kPublish: {
+      char digest[65];
+      uint64_t hashed = 0;
+      audit::Sha256Hex(nullptr, 0, digest);
+      const uint64_t result = Publish(r, a0, a1, a2, digest, &hashed);
+      audit::RecordCodePublish(a0, hashed, digest, domains::StatusOf(result));
+      return result;
+    }
+    case kRelease: {
+      const uint64_t result = Release(r, a0);
+      audit::RecordCodeRelease(a0, domains::StatusOf(result));
+      return result;
+    }
     default:
       return EncodeStatus(CORDON_E_INVALID_ARGUMENT);
   }

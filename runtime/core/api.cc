@@ -9,7 +9,9 @@
 #include <algorithm>
 #include <atomic>
 #include <cerrno>
+#include <climits>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <map>
 #include <mutex>
@@ -18,6 +20,7 @@
 #include <vector>
 
 #include "cordon/cordon.h"
+#include "runtime/audit/audit.h"
 #include "runtime/base/check.h"
 #include "runtime/code/code_region.h"
 #include "runtime/core/builtins.h"
@@ -26,6 +29,7 @@
 #include "runtime/gates/gate_config.h"
 #include "runtime/hardware/cpu.h"
 #include "runtime/hardware/pkey.h"
+#include "runtime/hardware/platform.h"
 #include "runtime/hardware/readback.h"
 #include "runtime/hardware/smaps.h"
 #include "runtime/inspector/process.h"
@@ -161,9 +165,66 @@ int CheckDomain(cordon_domain_t d) {
   return domains::Exists(d) ? CORDON_OK : CORDON_E_INVALID_ARGUMENT;
 }
 
+namespace audit = cordon::audit;
+
+// gate_calls records for every entry called since cordon_init(): the
+// trusted domain reads its own counts; another domain's come from its
+// enter builtin (core/builtins.h), through untrusted code.
+void FlushGateCalls() {
+  static const char* const kBuiltinNames[CORDON_BUILTIN_COUNT] = {
+      "builtin:enter",    "builtin:alloc",         "builtin:free",        "builtin:realloc",
+      "builtin:register", "builtin:signal_action", "builtin:load_filter", "builtin:code"};
+  for (int d = 1; domains::Exists(d); ++d) {
+    for (uint32_t id = 0; id < CORDON_TABLE_SIZE; ++id) {
+      uint64_t count = 0;
+      if (d != domains::kTrustedDomain) {
+        count = gates::GateFor(d)(cordon::core::kCountQuery, id, 0, 0, 0, domains::kBuiltinEnter);
+        if (count == 0) continue;
+      }
+      const char* name = id < CORDON_BUILTIN_COUNT ? kBuiltinNames[id] : "";
+      if (id >= CORDON_BUILTIN_COUNT) {
+        std::lock_guard<std::mutex> lock(Reg().mu);
+        const auto it = Reg().entry_names.find({d, id});
+        if (it == Reg().entry_names.end()) continue;  // never registered: never called
+        name = it->second.c_str();
+      }
+      (void)audit::Call(audit::kOpGateCalls, static_cast<uint64_t>(d), id, reinterpret_cast<uint64_t>(name),
+                        count);
+    }
+  }
+}
+
+// The stream's start, at the end of cordon_init(): its state in the
+// trusted domain, the cordon_init record (seq 0), then the findings of
+// the inspection that came before anything was created.
+int StartAudit(const cordon_options& o) {
+  if (const uint64_t r = audit::Call(audit::kOpSetUp, static_cast<uint64_t>(o.audit_fd));
+      domains::IsStatus(r)) {
+    return StatusOf(r);
+  }
+  const std::string platform = hw::DescribePlatform();
+  (void)audit::Call(audit::kOpInit, reinterpret_cast<uint64_t>(platform.c_str()), o.inspect_policy);
+  (void)audit::Call(audit::kOpDomain, domains::kTrustedDomain, reinterpret_cast<uint64_t>("trusted"));
+  for (const cordon::enforce::ReportEntry& e : Reg().inspection) {
+    (void)audit::RecordFinding(e.address, static_cast<int>(e.kind), static_cast<int>(e.verdict),
+                               static_cast<int>(e.action), e.object.c_str(), e.symbol.c_str());
+  }
+  atexit([] {
+    if (domains::Current() == CORDON_DOMAIN_UNTRUSTED) FlushGateCalls();
+  });
+  return CORDON_OK;
+}
+
 }  // namespace
 
 extern "C" {
+
+int cordon_audit_flush(void) {
+  if (!Initialized() || !audit::Enabled()) return CORDON_E_NOT_INITIALIZED;
+  if (domains::Current() != CORDON_DOMAIN_UNTRUSTED) return CORDON_E_WRONG_DOMAIN;
+  FlushGateCalls();
+  return CORDON_OK;
+}
 
 void cordon_options_init(cordon_options* opts) {
   if (opts == nullptr) return;
@@ -174,6 +235,7 @@ void cordon_options_init(cordon_options* opts) {
   opts->max_threads = 64;
   opts->inspect_policy = CORDON_INSPECT_NEUTRALIZE;
   opts->code_size = cordon::code::kDefaultSize;
+  opts->audit_fd = -1;
 }
 
 int cordon_init(const cordon_options* opts) {
@@ -184,6 +246,28 @@ int cordon_init(const cordon_options* opts) {
       return CORDON_E_INVALID_ARGUMENT;
     }
     memcpy(&o, opts, opts->struct_size);
+    // A struct from before audit_fd: no stream from it (the default's -1
+    // stays, memcpy copied less).
+  }
+  // The environment names a descriptor for programs that cannot pass
+  // options (the preloaded library); an explicit one wins.
+  if (o.audit_fd < 0) {
+    if (const char* env = getenv("CORDON_AUDIT_FD"); env != nullptr && env[0] != '\0') {
+      char* end = nullptr;
+      errno = 0;
+      const long fd = strtol(env, &end, 10);
+      if (errno != 0 || *end != '\0' || fd < 0 || fd > INT32_MAX) {
+        return Report(
+            {std::string("cordon_init() refused: CORDON_AUDIT_FD=") + env + " is not a descriptor number",
+             CORDON_E_INVALID_ARGUMENT});
+      }
+      o.audit_fd = static_cast<int>(fd);
+    }
+  }
+  if (o.audit_fd >= 0) {
+    if (const std::string why = cordon::audit::CheckDescriptor(o.audit_fd); !why.empty()) {
+      return Report({"cordon_init() refused: the audit stream's " + why, CORDON_E_INVALID_ARGUMENT});
+    }
   }
   domains::Layout layout;
   if (!domains::ComputeLayout(o, cordon::signals::BufferPages(), &layout)) return CORDON_E_INVALID_ARGUMENT;
@@ -279,6 +363,9 @@ int cordon_init(const cordon_options* opts) {
     return s;
   }
   pthread_atfork(nullptr, nullptr, domains::ResetThreadRecordsInChild);
+  if (o.audit_fd >= 0) {
+    if (const int s = StartAudit(o); s != CORDON_OK) return s;
+  }
   Reg().options = o;
   Reg().domain_names[d] = "trusted";
   // Register the generated entry points (their gates call the bodies
@@ -332,6 +419,8 @@ int cordon_domain_create(const char* name, cordon_domain_t* out) {
   const int d = created.value();
   if (const int s = VerifyProtection(d, 0, 0); s != CORDON_OK) return s;
   Reg().domain_names[d] = name;
+  (void)cordon::audit::Call(cordon::audit::kOpDomain, static_cast<uint64_t>(d),
+                            reinterpret_cast<uint64_t>(Reg().domain_names[d].c_str()));
   *out = d;
   return CORDON_OK;
 }
@@ -525,6 +614,7 @@ int cordon_lockdown_ex(const cordon_lockdown_options* opts) {
   plan.filter.threads_by_runtime = c.signal_altstack != 0;
   plan.filter.unsendable_signals = cordon::signals::SignalsOnlyTheKernelMaySend();
   plan.filter.block_all = config_page + CFG_SIGNAL_BLOCK_ALL;
+  plan.filter.audit_fd = cordon::audit::Descriptor();
   plan.load_filter = [](const sock_filter* program, size_t count) {
     return StatusOf(gates::GateFor(domains::kTrustedDomain)(reinterpret_cast<uint64_t>(program), count, 0, 0,
                                                             0, domains::kBuiltinLoadFilter));
@@ -553,7 +643,10 @@ int cordon_lockdown_ex(const cordon_lockdown_options* opts) {
                  }),
                  "cannot reopen the gate config page");
   }
-  return locked.ok() ? CORDON_OK : Report(locked.failure());
+  const int status = locked.ok() ? CORDON_OK : Report(locked.failure());
+  (void)cordon::audit::Call(cordon::audit::kOpLockdown, static_cast<uint64_t>(errno_mode),
+                            static_cast<uint64_t>(static_cast<int64_t>(status)));
+  return status;
 }
 
 int cordon_lockdown(void) {

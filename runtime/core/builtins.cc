@@ -8,8 +8,10 @@
 #include <utility>
 
 #include "cordon/cordon.h"
+#include "runtime/audit/audit.h"
 #include "runtime/base/check.h"
 #include "runtime/code/code_region.h"
+#include "runtime/gates/call_counts.h"
 #include "runtime/gates/gate_config.h"
 #include "runtime/lockdown/filter_loader.h"
 #include "runtime/signals/signals.h"
@@ -21,8 +23,13 @@ using domains::EncodeStatus;
 using domains::kTrustedDomain;
 using gates::Config;
 
+// Does nothing but enter, or (a0 kCountQuery) says how often entry a1 of
+// the domain was called: the counts are the domain's own memory, and the
+// audit stream's gate_calls records of domains other than the trusted one
+// are made from these answers (docs/audit.md).
 template <int D>
-uint64_t BuiltinEnter(uint64_t, uint64_t, uint64_t, uint64_t, uint64_t) {
+uint64_t BuiltinEnter(uint64_t a0, uint64_t a1, uint64_t, uint64_t, uint64_t) {
+  if (a0 == kCountQuery && a1 < CORDON_TABLE_SIZE) return gates::EntryCallCount(D, static_cast<uint32_t>(a1));
   return 0;
 }
 
@@ -60,10 +67,13 @@ uint64_t BuiltinLoadFilter(uint64_t program, uint64_t count, uint64_t, uint64_t,
   return lockdown::LoadFilterInside(D, reinterpret_cast<const sock_filter*>(program), count);
 }
 
+// The code region's operations, and from audit::kFirstOp on the audit
+// stream's (runtime/audit/), both the trusted domain's only.
 template <int D>
-uint64_t BuiltinCode(uint64_t op, uint64_t a0, uint64_t a1, uint64_t a2, uint64_t) {
+uint64_t BuiltinCode(uint64_t op, uint64_t a0, uint64_t a1, uint64_t a2, uint64_t a3) {
   // The code region's pages are filled under the trusted domain's key.
   if constexpr (D != kTrustedDomain) return EncodeStatus(CORDON_E_WRONG_DOMAIN);
+  if (op >= audit::kFirstOp && op <= audit::kLastOp) return audit::RunInside(op, a0, a1, a2, a3);
   return code::RunInside(op, a0, a1, a2);
 }
 

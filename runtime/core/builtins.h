@@ -14,6 +14,10 @@ namespace cordon::core {
 // runs inside d, on a trusted stack; for domains::DomainSetup.
 domains::BuiltinEntries BuiltinsFor(int d);
 
+// The enter builtin's first argument that asks for an entry's call count
+// instead (the audit stream's gate_calls; the second argument is the id).
+inline constexpr uint64_t kCountQuery = 0xc0c0c0c0a0d17ull;
+
 }  // namespace cordon::core
 
 #endif

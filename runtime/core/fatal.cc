@@ -6,7 +6,9 @@
 #include <csignal>
 #include <cstddef>
 
+#include "runtime/audit/audit.h"
 #include "runtime/base/check.h"
+#include "runtime/domains/domain.h"
 #include "runtime/gates/gate_config.h"
 
 extern "C" [[noreturn]] void cordon_internal_die(const char* message, size_t length);
@@ -74,9 +76,38 @@ FatalMessage& FatalMessage::Hex(unsigned long long n) {
   return *this;
 }
 
+namespace {
+
+// With an audit stream, the death is recorded first (docs/audit.md): the
+// trusted domain's audit operation writes a fatal record and then ends the
+// process itself, so that no caller can have a death recorded and live
+// on. From inside another domain the trusted domain cannot be entered: no
+// record. Once per process: a death while recording one (the gate refusing
+// the entry, say) must not try again.
+int g_recording;
+
+[[noreturn]] void DieRecording(const char* message, size_t n, bool record) {
+  if (record && audit::Enabled() && __atomic_fetch_add(&g_recording, 1, __ATOMIC_ACQ_REL) == 0 &&
+      domains::PositionFor(domains::kTrustedDomain) != domains::Position::kElsewhere) {
+    (void)audit::Call(audit::kOpDieFatal, reinterpret_cast<uint64_t>(message), n,
+                      static_cast<uint64_t>(static_cast<int64_t>(domains::Current())));
+  }
+  cordon_internal_die(message, n);
+}
+
+}  // namespace
+
 void FatalMessage::Die() {
+  DieWith(true);
+}
+
+void FatalMessage::DieRecorded() {
+  DieWith(false);
+}
+
+void FatalMessage::DieWith(bool record) {
   const int slot = __atomic_fetch_add(&g_next_slot, 1, __ATOMIC_ACQ_REL);
-  if (slot < 0 || slot >= kSlots) cordon_internal_die(g_messages[0], 0);
+  if (slot < 0 || slot >= kSlots) DieRecording(g_messages[0], 0, record);
   char* g_message = g_messages[slot];
   static constexpr char kPrefix[] = "cordon: ";
   size_t n = 0;
@@ -85,7 +116,7 @@ void FatalMessage::Die() {
   }
   for (size_t i = 0; i < length_ && n < sizeof g_messages[0] - 1; ++i) g_message[n++] = text_[i];
   g_message[n++] = '\n';
-  cordon_internal_die(g_message, n);
+  DieRecording(g_message, n, record);
 }
 
 void Die(const char* message) {

@@ -67,6 +67,11 @@ struct GateConfig {
   // always handed to it from here, never through the program's handler
   // table, which lives in memory untrusted code can write.
   uint64_t violation_handler;
+  // The audit stream (runtime/audit/): its state in the trusted domain's
+  // heap, or 0 when there is no stream, and its descriptor, which the
+  // lockdown's filter guards. Set once, at cordon_init().
+  uint64_t audit_state;
+  int32_t audit_fd;
 };
 static_assert(offsetof(GateConfig, locked) == CFG_LOCKED);
 static_assert(offsetof(GateConfig, wide_scrub) == CFG_WIDE_SCRUB);

@@ -203,11 +203,13 @@ std::string Field(const std::string& text, const char* key) {
 
 }  // namespace
 
-std::string AuditDescriptors() {
+std::string AuditDescriptors(int audit_fd) {
   std::unique_ptr<DIR, int (*)(DIR*)> dir(opendir("/proc/self/fd"), closedir);
   if (!dir) return std::string("cannot list /proc/self/fd: ") + strerror(errno);
   const int own = dirfd(dir.get());
   const pid_t self = getpid();
+  struct stat audit_st {};
+  const bool audited = audit_fd >= 0 && fstat(audit_fd, &audit_st) == 0;
   while (dirent* e = readdir(dir.get())) {
     if (!IsNumber(e->d_name)) continue;
     const int fd = atoi(e->d_name);
@@ -222,6 +224,16 @@ std::string AuditDescriptors() {
     if (fstat(fd, &st) == 0) {
       facts.mode = st.st_mode;
       facts.rdev = st.st_rdev;
+      // The audit stream's file only through its own descriptor, which
+      // the filter guards: another (a dup, or a pipe's read end) would
+      // write forged records or take real ones out (docs/audit.md).
+      if (audited && fd != audit_fd && st.st_dev == audit_st.st_dev && st.st_ino == audit_st.st_ino &&
+          !S_ISCHR(st.st_mode)) {
+        return "descriptor " + std::to_string(fd) + " (" + facts.target +
+               ") reaches the audit stream's file (" + "descriptor " + std::to_string(audit_fd) +
+               "), and only that descriptor, which the filter guards, may reach it after cordon_lockdown(): "
+               "close it first (docs/audit.md)";
+      }
     }
     struct statfs sfs;
     if (fstatfs(fd, &sfs) == 0) facts.fs_magic = static_cast<long>(sfs.f_type);

@@ -30,7 +30,9 @@ std::string WhyDescriptorIsUnsafe(const DescriptorFacts& fd, pid_t self_pid, boo
 
 // Audits every open descriptor of this process. Empty when all may stay;
 // otherwise a message naming the first one refused, what it is, and why.
-std::string AuditDescriptors();
+// audit_fd (or -1) is the audit stream's: no other descriptor may reach
+// its file.
+std::string AuditDescriptors(int audit_fd = -1);
 
 // Audits this process's descendants: empty when none holds or can regain a
 // capability; otherwise a message naming the first one.

@@ -18,6 +18,7 @@
 #include <string>
 
 #include "cordon/cordon.h"
+#include "runtime/audit/audit.h"
 #include "runtime/base/check.h"
 #include "runtime/enforce/enforce.h"
 #include "runtime/inspector/process.h"
@@ -46,35 +47,16 @@ const char* g_names[kNamedCalls];
 
 // The fatal path of check.h: every signal blocked, every domain left, the
 // process ended even if the message cannot be written (a full pipe on fd 2);
-// no snprintf, which reads the locale through fs.
-void ViolationHandler(int, siginfo_t* info, void*) {
-  const int nr = info->si_syscall;
-  const char* name = nr >= 0 && nr < kNamedCalls && g_names[nr] != nullptr ? g_names[nr] : "?";
-  const auto at = reinterpret_cast<unsigned long long>(info->si_call_addr);
+// no snprintf, which reads the locale through fs. With an audit stream the
+// trusted domain records the call, writes the message and ends the process
+// (audit::kOpDieSyscall); this goes on only if it could not be entered.
+void ViolationHandler(int, siginfo_t* info, void* uc) {
   internal::FatalMessage m;
-  if (info->si_arch != AUDIT_ARCH_X86_64) {
-    m.Add("lockdown violation: a 32-bit system call (int 0x80, number ")
-        .Signed(nr)
-        .Add(") at ")
-        .Hex(at)
-        .Add("; only x86-64 system calls are allowed; process stopped");
-  } else if ((nr & 0x40000000) != 0) {
-    m.Add("lockdown violation: an x32 system call (number ")
-        .Hex(static_cast<unsigned>(nr))
-        .Add(") at ")
-        .Hex(at)
-        .Add("; process stopped");
-  } else {
-    m.Add("lockdown violation: system call ")
-        .Add(name)
-        .Add(" (")
-        .Signed(nr)
-        .Add(") at ")
-        .Hex(at)
-        .Add(
-            " is forbidden after cordon_lockdown(), with these arguments (docs/lockdown.md lists the rules); "
-            "process stopped");
+  if (audit::Enabled()) {
+    (void)audit::Call(audit::kOpDieSyscall, reinterpret_cast<uint64_t>(info), reinterpret_cast<uint64_t>(uc));
   }
+  const int nr = info->si_syscall;
+  audit::ViolationMessage(m, *info, nr >= 0 && nr < kNamedCalls ? g_names[nr] : nullptr);
   m.Die();
 }
 
@@ -190,7 +172,8 @@ Expected<void> Lockdown(const LockdownPlan& plan, bool* changed) {
   // Descriptors opened before any rule existed keep working after the rules
   // (Landlock and seccomp check opens and calls, not what is already open),
   // and children forked during set-up are not confined.
-  if (const std::string why = AuditDescriptors(); !why.empty()) return Refuse(CORDON_E_LOCKDOWN_FAILED, why);
+  if (const std::string why = AuditDescriptors(plan.filter.audit_fd); !why.empty())
+    return Refuse(CORDON_E_LOCKDOWN_FAILED, why);
   if (const std::string why = AuditChildren(); !why.empty()) return Refuse(CORDON_E_LOCKDOWN_FAILED, why);
   if ((personality(0xffffffff) & READ_IMPLIES_EXEC) != 0) {
     return Refuse(CORDON_E_LOCKDOWN_FAILED,
@@ -263,6 +246,12 @@ Expected<void> Lockdown(const LockdownPlan& plan, bool* changed) {
   if (auto inspected = enforce::EnforceOnProcess(plan.inspect_policy, &report, &thunk_pages);
       !inspected.ok()) {
     return inspected.failure();
+  }
+  // What this inspection found, for the audit stream (set-up is still
+  // open for its records: the lockdown's own record closes it).
+  for (const enforce::ReportEntry& e : report) {
+    (void)audit::RecordFinding(e.address, static_cast<int>(e.kind), static_cast<int>(e.verdict),
+                               static_cast<int>(e.action), e.object.c_str(), e.symbol.c_str());
   }
   if (!thunk_pages.empty()) {
     // Relocation thunks this inspection mapped are code that runs with a

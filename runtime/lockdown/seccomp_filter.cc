@@ -208,6 +208,94 @@ void DenySendingSignals(Builder& b, const std::vector<int>& signals) {
   b.Deny("mq_notify", Arg64(1, SCMP_CMP_NE, 0));
 }
 
+// The audit stream's descriptor (FilterSpec::audit_fd, docs/audit.md):
+// untrusted code may not write to it (forged records), nor close it,
+// replace it or move its file's offset or size (records lost or
+// overwritten), nor pass it on. Only the runtime's write, which carries
+// the token's first word in r8 (the kernel ignores r8 for write), names
+// it. Every other call that takes a descriptor it could use that way is
+// refused when the descriptor is this one, in each argument that holds
+// one; reads too (a read moves a file's offset). Queries (fstat, poll)
+// stay open. Calls that name descriptors in memory seccomp cannot read
+// are closed where they can be: legacy AIO's io_submit (its iocbs) is
+// refused outright; sendmsg's SCM_RIGHTS is not (docs/audit.md, Limits).
+void GuardAuditDescriptor(Builder& b, const FilterSpec& spec) {
+  if (spec.audit_fd < 0) return;
+  const auto fd = static_cast<uint32_t>(spec.audit_fd);
+  b.Deny("write", IntIs(0, fd), Arg64(4, SCMP_CMP_NE, spec.signal_token[0]));
+  static constexpr struct {
+    const char* name;
+    unsigned arg;
+  } kNamed[] = {
+      {"writev", 0},
+      {"pwrite64", 0},
+      {"pwritev", 0},
+      {"pwritev2", 0},
+      {"sendto", 0},
+      {"sendmsg", 0},
+      {"sendmmsg", 0},
+      {"close", 0},
+      {"dup", 0},
+      {"dup2", 0},
+      {"dup2", 1},
+      {"dup3", 0},
+      {"dup3", 1},
+      {"fcntl", 0},
+      {"ftruncate", 0},
+      {"fallocate", 0},
+      {"lseek", 0},
+      {"ioctl", 0},
+      {"mmap", 4},
+      {"splice", 0},
+      {"splice", 2},
+      {"tee", 0},
+      {"tee", 1},
+      {"sendfile", 0},
+      {"sendfile", 1},
+      {"copy_file_range", 0},
+      {"copy_file_range", 2},
+      {"vmsplice", 0},
+      {"read", 0},
+      {"readv", 0},
+      {"pread64", 0},
+      {"preadv", 0},
+      {"preadv2", 0},
+      {"recvfrom", 0},
+      {"recvmsg", 0},
+      {"recvmmsg", 0},
+      {"shutdown", 0},
+      {"connect", 0},
+      {"bind", 0},
+      {"listen", 0},
+      {"accept", 0},
+      {"accept4", 0},
+      {"setsockopt", 0},
+      {"sync_file_range", 0},
+      {"fadvise64", 0},
+      {"readahead", 0},
+      {"flock", 0},
+      {"fchmod", 0},
+      {"fchown", 0},
+      {"fsetxattr", 0},
+      {"fremovexattr", 0},
+      {"fchdir", 0},
+      {"fsync", 0},
+      {"fdatasync", 0},
+      {"syncfs", 0},
+      {"inotify_add_watch", 0},
+      {"fanotify_mark", 0},
+      {"epoll_ctl", 2},
+  };
+  for (const auto& n : kNamed) b.Deny(n.name, IntIs(n.arg, fd));
+  // close_range(first, last, flags) over it. The kernel reads unsigned
+  // ints: a bound with bits above 31 is refused whole, so that the 64-bit
+  // comparisons below see what the kernel sees.
+  b.Deny("close_range", Arg64(0, SCMP_CMP_GT, 0xffffffffu));
+  b.Deny("close_range", Arg64(1, SCMP_CMP_GT, 0xffffffffu));
+  b.Deny("close_range", Arg64(0, SCMP_CMP_LE, fd), Arg64(1, SCMP_CMP_GE, fd));
+  b.Deny("io_submit");
+}
+
 }  // namespace
 
 std::vector<uint64_t> BlocksFor(const FilterSpec::Range& r) {
@@ -307,6 +395,7 @@ Expected<Filter> BuildFilter(const FilterSpec& spec) {
   DenyDeferredKernelWrites(b, spec);
   DenySharedMemoryProcesses(b);
   DenySendingSignals(b, spec.unsendable_signals);
+  GuardAuditDescriptor(b, spec);
   if (!b.error().empty()) return Error{b.error()};
   return filter;
 }

@@ -76,6 +76,10 @@ struct FilterSpec {
   // (ExportBpf) adds the length to the address, which libseccomp's rules
   // cannot.
   std::vector<Range> immutable_ranges;
+  // The audit stream's descriptor (runtime/audit/), or -1: only write
+  // with the token's first word in r8 may name it; every other call that
+  // takes it as a descriptor, or closes or replaces it, is refused.
+  int audit_fd = -1;
 };
 
 // The kGuard-aligned blocks a range's rules cover, lowest first.

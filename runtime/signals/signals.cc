@@ -31,6 +31,7 @@
 #include <iterator>
 
 #include "cordon/cordon.h"
+#include "runtime/audit/audit.h"
 #include "runtime/base/check.h"
 #include "runtime/domains/domain.h"
 #include "runtime/gates/gate_config.h"
@@ -575,6 +576,16 @@ int TakeOverHandlers() {
     const uint64_t flags = IsGlibcInternal(sig) ? k.flags & ~uint64_t{SA_ONSTACK} : k.flags;
     if (const int s = Install(sig, k.handler, k.mask, flags); s != CORDON_OK) return s;
   }
+  // The audit stream records protection-key faults that the default
+  // action would end the process for: the runtime's entry takes SIGSEGV
+  // with no handler of the program's behind it (g_handlers says none).
+  if (audit::Enabled()) {
+    KernelSigaction k{};
+    if (!QueryKernel(SIGSEGV, &k)) return CORDON_E_SYSCALL;
+    if (k.handler == 0) {
+      if (const int s = CallInstall(SIGSEGV, 2, 0); s != CORDON_OK) return s;
+    }
+  }
   return CORDON_OK;
 }
 
@@ -698,6 +709,21 @@ extern "C" void cordon_internal_signal_untrusted(int sig, siginfo_t* info, void*
   }
   const Handler& h = g_handlers[sig];
   const uint64_t fn = h.fn.load();
+  // The audit stream: a protection-key fault is recorded before the
+  // program's handler runs, or, without one, before the process dies of it
+  // (the record's operation ends it, as the kernel's default would).
+  if (IsFault(info) && audit::Enabled()) {
+    if (sig == SIGSEGV && info->si_code == 4 /* SEGV_PKUERR */) {
+      (void)audit::Call(audit::kOpFault, reinterpret_cast<uint64_t>(info), reinterpret_cast<uint64_t>(ucv),
+                        fn != 0 ? 1 : 0);
+    }
+    // The runtime's entry stood in for SIG_DFL (TakeOverHandlers): the
+    // default action again, and the fault, repeated, ends the process.
+    if (fn == 0) {
+      (void)CallInstall(static_cast<uint64_t>(sig), 0, 0);
+      return;
+    }
+  }
   if (fn == 0) return;
   uint64_t interrupted;
   memcpy(&interrupted, &uc->uc_sigmask, sizeof interrupted);

@@ -50,6 +50,8 @@ FilterSpec Spec(cordon::lockdown::Violation v) {
   // The shape for a kernel that writes frames with the interrupted PKRU
   // (before 6.12): signals only a faulting instruction may raise.
   spec.unsendable_signals = {SIGSEGV, SIGBUS, SIGILL, SIGFPE, SIGSYS};
+  // An audit stream on descriptor 7 (docs/audit.md): its rules are in the dump.
+  spec.audit_fd = 7;
   return spec;
 }
 
@@ -86,6 +88,19 @@ TEST(LockdownFilter, ErrnoModeDiffersOnlyInTheAction) {
   for (size_t at; (at = kill.find("action TRAP;")) != std::string::npos;)
     kill.replace(at, 12, "action ERRNO(1);");
   EXPECT_EQ(kill, errno_mode);
+}
+
+TEST(LockdownFilter, GuardsOnlyTheAuditDescriptorWhenThereIsOne) {
+  FilterSpec spec = Spec(cordon::lockdown::Violation::kKill);
+  auto with = cordon::lockdown::BuildFilter(spec);
+  spec.audit_fd = -1;
+  auto without = cordon::lockdown::BuildFilter(spec);
+  ASSERT_TRUE(with.ok() && without.ok());
+  const std::string a = *cordon::lockdown::FilterText(*with), b = *cordon::lockdown::FilterText(*without);
+  EXPECT_NE(a.find("syscall \"close_range\""), std::string::npos);
+  EXPECT_EQ(b.find("syscall \"close_range\""), std::string::npos);
+  EXPECT_EQ(b.find("syscall \"io_submit\""), std::string::npos);
+  EXPECT_NE(a.find("syscall \"io_submit\""), std::string::npos);
 }
 
 TEST(LockdownFilter, CoversEachRangeAndTheGuardBelowIt) {
