@@ -47,6 +47,7 @@ struct State {
   std::atomic<uint64_t> lost;  // records lost since the last audit_lost record
   std::atomic<uint32_t> phase;
   std::atomic<uint32_t> domains_recorded;  // bit d: domain_create written
+  std::atomic<long> writer;                // the thread id that is numbering and writing a record, or 0
   char comm[17];
   const char* names[kNamedCalls];  // libseccomp's names (read-only data), by number
 };
@@ -233,9 +234,28 @@ bool Record::Write(State* s, uint64_t seq) {
   return WriteAll(s->fd, line.data(), line.size());
 }
 
+// Why one writer at a time: a record's number is taken and its line
+// written as one step, so the stream's lines come in seq order whatever
+// the threads do, and an audit_lost record always directly follows the
+// gap it owns up to (docs/audit.md, "Losses and blocking"). Why the thread
+// id and not a plain flag: a signal handler of the program can run while
+// this thread writes (the runtime leaves the domain for it) and record a
+// fault or a refused call itself; waiting for its own thread would hang a
+// process that must die, so the nested record goes ahead (the one case in
+// which two lines can come out of order).
 void Record::Emit() {
   State* s = St();
   if (s == nullptr) return;
+  const long self = Raw(SYS_gettid);
+  bool holds = false;
+  if (s->writer.load(std::memory_order_acquire) != self) {
+    long free_writer = 0;
+    while (!s->writer.compare_exchange_weak(free_writer, self, std::memory_order_acquire)) {
+      free_writer = 0;
+      __builtin_ia32_pause();
+    }
+    holds = true;
+  }
   // Records lost before this one are owned up to first, under a number
   // of their own.
   if (const uint64_t lost = s->lost.exchange(0); lost != 0) {
@@ -244,6 +264,7 @@ void Record::Emit() {
     if (!r.Write(s, s->seq.fetch_add(1))) s->lost.fetch_add(lost + 1);
   }
   if (!Write(s, s->seq.fetch_add(1))) s->lost.fetch_add(1);
+  if (holds) s->writer.store(0, std::memory_order_release);
 }
 
 // A string of untrusted memory (set-up's names and the platform line), or

@@ -289,6 +289,39 @@ struct Stream {
 // descriptor number, the write end of a pipe whose read end only the
 // parent holds. Every line is checked against the schema, and the
 // sequence numbers must run 0, 1, 2, ... with no gap.
+// The stream, whole, through `cordon-audit validate -`: the project's
+// reader agrees with what the runtime writes (its exit status 0: valid).
+void ValidateWithTheReader(const std::string& raw) {
+  int in[2];
+  ASSERT_EQ(pipe(in), 0);
+  const pid_t pid = fork();
+  ASSERT_GE(pid, 0);
+  if (pid == 0) {
+    dup2(in[0], 0);
+    close(in[0]);
+    close(in[1]);
+    const int null = open("/dev/null", O_WRONLY);
+    if (null >= 0) dup2(null, 1);
+    execl(CORDON_AUDIT_TOOL, "cordon-audit", "validate", "-", static_cast<char*>(nullptr));
+    _exit(127);
+  }
+  close(in[0]);
+  size_t done = 0;
+  while (done < raw.size()) {
+    const ssize_t w = write(in[1], raw.data() + done, raw.size() - done);
+    if (w < 0 && errno == EINTR) continue;
+    ASSERT_GT(w, 0) << strerror(errno);
+    done += static_cast<size_t>(w);
+  }
+  close(in[1]);
+  int status = 0;
+  ASSERT_EQ(waitpid(pid, &status, 0), pid);
+  ASSERT_TRUE(WIFEXITED(status));
+  EXPECT_EQ(WEXITSTATUS(status), 0) << "cordon-audit validate refused the stream (127: not found at "
+                                    << CORDON_AUDIT_TOOL << "):\n"
+                                    << raw;
+}
+
 Stream RunAudited(const std::function<void(int)>& body, bool socket = false) {
   int p[2];
   if (socket) {
@@ -329,6 +362,7 @@ Stream RunAudited(const std::function<void(int)>& body, bool socket = false) {
     s.records.push_back(rec);
     start = end + 1;
   }
+  ValidateWithTheReader(s.raw);
   return s;
 }
 
@@ -500,6 +534,56 @@ TEST(AuditStream, SetUpAndLockdownRecords) {
   EXPECT_EQ(std::to_string(gate_site_findings / 2), Told(s.outcome, "gate_sites")) << Dump(s);
   // After it, only cordon_audit_flush()'s gate_calls.
   for (const Rec& r : AfterLockdown(s)) EXPECT_EQ(r.id, 9) << r.line;
+}
+
+uint64_t EchoEntry(uint64_t a0, uint64_t, uint64_t, uint64_t, uint64_t) {
+  return a0 + 1;
+}
+
+// gate_calls: the counts the gates keep (docs/gates.md, "Call counts"),
+// exact for an entry of the trusted domain called from two threads and for
+// one of another domain, with the entries' names; random call numbers.
+TEST(AuditStream, GateCallsCountEveryCallOfEachEntry) {
+  const uint64_t n1 = 1 + Random64() % 700, n2 = 1 + Random64() % 700, n3 = 1 + Random64() % 300;
+  const std::string other_name = "other-" + RandomHex(4);
+  const Stream s = RunAudited([&](int fd) {
+    InitWithAudit(fd);
+    cordon_domain_t other;
+    CHILD_CHECK(cordon_domain_create(other_name.c_str(), &other) == CORDON_OK);
+    cordon_entry t{}, o{};
+    CHILD_CHECK(cordon_register(cordon_trusted_domain(), EchoEntry, "echo_trusted", &t) == CORDON_OK);
+    CHILD_CHECK(cordon_register(other, EchoEntry, "echo_other", &o) == CORDON_OK);
+    Tell("other", std::to_string(other));
+    Tell("t_id", std::to_string(t.id));
+    Tell("o_id", std::to_string(o.id));
+    LockDown(CORDON_VIOLATION_ERRNO_FOR_TESTS);
+    std::thread second([&] {
+      for (uint64_t i = 0; i < n3; ++i) CHILD_CHECK(cordon_call(t, i, 0, 0, 0, 0) == i + 1);
+    });
+    for (uint64_t i = 0; i < n1; ++i) CHILD_CHECK(cordon_call(t, i, 0, 0, 0, 0) == i + 1);
+    for (uint64_t i = 0; i < n2; ++i) CHILD_CHECK(cordon_call(o, i, 0, 0, 0, 0) == i + 1);
+    second.join();
+    CHILD_CHECK(cordon_audit_flush() == CORDON_OK);
+    _exit(0);  // no atexit flush: the explicit one is the last word
+  });
+  ASSERT_TRUE(s.outcome.exited) << Dump(s);
+  ASSERT_EQ(s.outcome.exit_code, 0) << Dump(s);
+  size_t trusted_seen = 0, other_seen = 0;
+  for (const Rec& r : AfterLockdown(s)) {
+    ASSERT_EQ(r.id, 9) << r.line;
+    const std::string domain = std::to_string(r.Int("domain")), entry = std::to_string(r.Int("entry"));
+    if (domain == "1" && entry == Told(s.outcome, "t_id")) {
+      ++trusted_seen;
+      EXPECT_EQ(r.Str("entry_name"), "echo_trusted");
+      EXPECT_EQ(r.args.at("count").u, n1 + n3) << r.line;
+    } else if (domain == Told(s.outcome, "other") && entry == Told(s.outcome, "o_id")) {
+      ++other_seen;
+      EXPECT_EQ(r.Str("entry_name"), "echo_other");
+      EXPECT_EQ(r.args.at("count").u, n2) << r.line;
+    }
+  }
+  EXPECT_EQ(trusted_seen, 1u) << Dump(s);
+  EXPECT_EQ(other_seen, 1u) << Dump(s);
 }
 
 TEST(AuditStream, InspectionFindingNeutralized) {

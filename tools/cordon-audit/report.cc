@@ -127,11 +127,17 @@ std::string Describe(const Record& r, const Context& c) {
     return "audit_lost: " + N(r.U64("lost")) +
            " record(s) LOST (could not be written; their seq numbers are skipped)";
   }
+  if (Is(r, "fatal")) {
+    const int64_t domain = r.Int("domain");
+    return "fatal: the runtime STOPPED the process (" +
+           (domain == -1 ? std::string("no domain's rights") : c.Domain(r.pid, domain)) +
+           "): " + r.Str("message");
+  }
   return r.event->name;
 }
 
 bool IsViolation(const Record& r) {
-  if (Is(r, "syscall_refused") || Is(r, "pkey_fault") || Is(r, "audit_lost")) return true;
+  if (Is(r, "syscall_refused") || Is(r, "pkey_fault") || Is(r, "audit_lost") || Is(r, "fatal")) return true;
   if (Is(r, "code_publish")) return r.Str("verdict") == "refused";
   if (Is(r, "inspection_finding")) return r.Str("action") == "refused";
   if (Is(r, "cordon_lockdown") || Is(r, "code_release")) return r.Int("status") != 0;
@@ -186,7 +192,9 @@ void Summary::AddRecord(const Record& r, size_t line) {
                                                            I(r.Int("entry")) + " " + Q(r.Str("entry_name")),
                                                        r.U64("count")};
   if (Is(r, "audit_lost")) p.lost_reported += r.U64("lost");
-  if ((Is(r, "syscall_refused") || Is(r, "pkey_fault")) && r.Str("action") == "killed" && p.killed.empty())
+  const bool kills =
+      Is(r, "fatal") || ((Is(r, "syscall_refused") || Is(r, "pkey_fault")) && r.Str("action") == "killed");
+  if (kills && p.killed.empty())
     p.killed = "line " + std::to_string(line) + ", seq " + N(r.seq) + ": " + text;
 }
 

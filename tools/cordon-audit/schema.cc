@@ -94,6 +94,7 @@ const std::vector<EventSpec>& Events() {
        "gate_calls",
        {{"domain", T::kInt}, {"entry", T::kInt}, {"entry_name", T::kString}, {"count", T::kU64}}},
       {10, "audit_lost", {{"lost", T::kU64}}},
+      {11, "fatal", {{"message", T::kString}, {"domain", T::kInt}}},
   };
   return events;
 }
