@@ -60,10 +60,18 @@ class Optimizer {
   bool Run(const std::string& cmds, const std::vector<size_t>& match, std::string* error) {
     for (size_t i = 0; i < cmds.size(); ++i) {
       switch (cmds[i]) {
-        case '+': ++adds_[ptr_]; break;
-        case '-': --adds_[ptr_]; break;
-        case '>': ++ptr_; break;
-        case '<': --ptr_; break;
+        case '+':
+          ++adds_[ptr_];
+          break;
+        case '-':
+          --adds_[ptr_];
+          break;
+        case '>':
+          ++ptr_;
+          break;
+        case '<':
+          --ptr_;
+          break;
         case '.':
           FlushAt(ptr_);
           Push({OpKind::kOut, Off(ptr_), 0, {}});
@@ -133,11 +141,20 @@ class Optimizer {
     int64_t p = 0;
     for (size_t j = begin; j < end; ++j) {
       switch (cmds[j]) {
-        case '+': ++delta[p]; break;
-        case '-': --delta[p]; break;
-        case '>': ++p; break;
-        case '<': --p; break;
-        default: return false;
+        case '+':
+          ++delta[p];
+          break;
+        case '-':
+          --delta[p];
+          break;
+        case '>':
+          ++p;
+          break;
+        case '<':
+          --p;
+          break;
+        default:
+          return false;
       }
       if (p > kMaxOffset || p < -kMaxOffset) return false;
     }
@@ -190,8 +207,12 @@ bool Interpret(const std::string& source, const std::string& input, std::string*
       return false;
     }
     switch (cmds[pc]) {
-      case '+': ++tape[ptr]; break;
-      case '-': --tape[ptr]; break;
+      case '+':
+        ++tape[ptr];
+        break;
+      case '-':
+        --tape[ptr];
+        break;
       case '>':
         if (++ptr == kTapeCells) {
           *error = "pointer ran off the end of the tape";
@@ -204,8 +225,12 @@ bool Interpret(const std::string& source, const std::string& input, std::string*
           return false;
         }
         break;
-      case '.': output->push_back(static_cast<char>(tape[ptr])); break;
-      case ',': tape[ptr] = in < input.size() ? static_cast<uint8_t>(input[in++]) : 0; break;
+      case '.':
+        output->push_back(static_cast<char>(tape[ptr]));
+        break;
+      case ',':
+        tape[ptr] = in < input.size() ? static_cast<uint8_t>(input[in++]) : 0;
+        break;
       case '[':
         if (tape[ptr] == 0) pc = match[pc];
         break;
@@ -231,7 +256,9 @@ constexpr uint8_t kNop = 0x90;
 // Well below 0x0F000000, so the top byte of a jump offset is never 0x0F.
 constexpr size_t kMaxCode = size_t{128} << 20;
 
-bool FitsInt8(int64_t v) { return v >= -128 && v <= 127; }
+bool FitsInt8(int64_t v) {
+  return v >= -128 && v <= 127;
+}
 
 // Whether the n low bytes of v, as encoded, hold no 0x0F.
 bool CleanBytes(uint32_t v, int n) {
@@ -243,7 +270,9 @@ bool CleanBytes(uint32_t v, int n) {
 
 // The bytes an immediate or displacement is encoded in: 1 if it fits a
 // signed byte, else 4.
-bool CleanValue(int32_t v) { return CleanBytes(static_cast<uint32_t>(v), FitsInt8(v) ? 1 : 4); }
+bool CleanValue(int32_t v) {
+  return CleanBytes(static_cast<uint32_t>(v), FitsInt8(v) ? 1 : 4);
+}
 
 // v = a + b with neither a nor b holding a 0x0F byte in any of its four
 // bytes (so in its 1-byte form either). Byte by byte from the bottom: where
@@ -280,12 +309,24 @@ class Emitter {
     std::vector<std::pair<size_t, size_t>> loops;  // (je's rel32 offset, body start)
     for (const Op& op : program.ops) {
       switch (op.kind) {
-        case OpKind::kAdd: AddCell(op.off, op.n); break;
-        case OpKind::kSet: SetCell(op.off, op.n); break;
-        case OpKind::kMove: MovePointer(op.off); break;
-        case OpKind::kMul: Multiply(op); break;
-        case OpKind::kOut: Output(op.off); break;
-        case OpKind::kIn: Input(op.off); break;
+        case OpKind::kAdd:
+          AddCell(op.off, op.n);
+          break;
+        case OpKind::kSet:
+          SetCell(op.off, op.n);
+          break;
+        case OpKind::kMove:
+          MovePointer(op.off);
+          break;
+        case OpKind::kMul:
+          Multiply(op);
+          break;
+        case OpKind::kOut:
+          Output(op.off);
+          break;
+        case OpKind::kIn:
+          Input(op.off);
+          break;
         case OpKind::kOpen:
           CmpCellZero();
           Escape(0x84);  // je rel32, patched at the matching close
@@ -366,7 +407,7 @@ class Emitter {
   }
 
   void Prologue() {
-    B(0x53);  // push rbx
+    B(0x53);                                      // push rbx
     for (uint8_t r : {0x54, 0x55, 0x56, 0x57}) {  // push r12..r15 (r15: 16-byte stack alignment)
       B(0x41);
       B(r);
@@ -489,7 +530,9 @@ class Emitter {
   // position k costs at most 256^k NOPs, which kMaxCode keeps finite.
   void CloseLoop(size_t je_rel, size_t body) {
     constexpr size_t kCloseBytes = 3 + 6;  // cmp byte [rbx], 0; jne rel32
-    auto back = [&] { return static_cast<uint32_t>(static_cast<int64_t>(body) - int64_t(Size() + kCloseBytes)); };
+    auto back = [&] {
+      return static_cast<uint32_t>(static_cast<int64_t>(body) - int64_t(Size() + kCloseBytes));
+    };
     if (split_ && !CleanBytes(back(), 4)) {
       ++c_->splits;
       while (!CleanBytes(back(), 4)) B(kNop);
@@ -558,7 +601,9 @@ std::vector<size_t> PatternOffsets(const uint8_t* data, size_t len) {
   return hits;
 }
 
-void Io::Out(int c, void* ctx) { static_cast<Io*>(ctx)->output.push_back(static_cast<char>(c)); }
+void Io::Out(int c, void* ctx) {
+  static_cast<Io*>(ctx)->output.push_back(static_cast<char>(c));
+}
 
 int Io::In(void* ctx) {
   Io* io = static_cast<Io*>(ctx);
@@ -588,6 +633,28 @@ Tape::~Tape() {
 
 void Tape::Clear(size_t cells) {
   if (cells_ != nullptr) memset(cells_, 0, cells < kTapeCells ? cells : kTapeCells);
+}
+
+bool MappedCode::Map(const uint8_t* code, size_t len) {
+  Unmap();
+  const size_t size = (len + 4095) & ~size_t{4095};
+  void* m = mmap(nullptr, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  if (m == MAP_FAILED) return false;
+  memcpy(m, code, len);
+  memset(static_cast<uint8_t*>(m) + len, 0xcc, size - len);  // INT3 after the code, like the code region
+  if (mprotect(m, size, PROT_READ | PROT_EXEC) != 0) {
+    munmap(m, size);
+    return false;
+  }
+  base_ = m;
+  size_ = size;
+  return true;
+}
+
+void MappedCode::Unmap() {
+  if (base_ != nullptr) munmap(base_, size_);
+  base_ = nullptr;
+  size_ = 0;
 }
 
 // ---------------------------------------------------------------- programs --

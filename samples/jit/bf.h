@@ -116,6 +116,25 @@ class Tape {
   size_t size_ = 0;
 };
 
+// Plain W^X without Cordon: an anonymous mapping written while read+write,
+// then mprotect()ed to read+execute. What a JIT does in a process without
+// Cordon (and what Cordon's lockdown forbids); the benchmarks' baseline.
+class MappedCode {
+ public:
+  MappedCode() = default;
+  ~MappedCode() { Unmap(); }
+  MappedCode(const MappedCode&) = delete;
+  MappedCode& operator=(const MappedCode&) = delete;
+  // False (errno set) if mmap or mprotect fails.
+  bool Map(const uint8_t* code, size_t len);
+  void Unmap();
+  void* entry() const { return base_; }
+
+ private:
+  void* base_ = nullptr;
+  size_t size_ = 0;
+};
+
 // ---- Programs ----
 // A Sierpinski triangle drawn by rule 90 on `width` cells for `rows` rows,
 // `repeat` times (1..255): a Brainfuck program generated from a tiny macro

@@ -95,9 +95,10 @@ void* PublishAndRun(const char* when, const std::string& source, const std::stri
   Check(s == CORDON_OK, "cordon_code_reserve");
   if (s != CORDON_OK) return nullptr;
   s = cordon_code_publish(block, code.bytes.data(), code.bytes.size());
-  printf("  %s: %zu Brainfuck commands -> %zu ops -> %zu bytes of x86-64 (%zu constants split), published "
-         "at %p: %s\n",
-         when, source.size(), ops, code.bytes.size(), code.splits, block, cordon_strerror(s));
+  printf(
+      "  %s: %zu Brainfuck commands -> %zu ops -> %zu bytes of x86-64 (%zu constants split), published "
+      "at %p: %s\n",
+      when, source.size(), ops, code.bytes.size(), code.splits, block, cordon_strerror(s));
   Check(s == CORDON_OK, "cordon_code_publish");
   if (s != CORDON_OK) return nullptr;
   const std::string got = Run(block, tape);
@@ -125,7 +126,9 @@ void OnSegv(int, siginfo_t* info, void* uc_void) {
   uc->uc_mcontext.gregs[REG_RIP] += 3;
 }
 
-void WriteByte(void* target) { asm volatile("movb $0xc3, (%0)" : : "D"(target) : "memory"); }
+void WriteByte(void* target) {
+  asm volatile("movb $0xc3, (%0)" : : "D"(target) : "memory");
+}
 
 void StepWriteFaults(void* block, const bf::Code& code, const std::string& expected, bf::Tape* tape) {
   printf("step 3: untrusted code writes into published code\n");
@@ -141,8 +144,8 @@ void StepWriteFaults(void* block, const bf::Code& code, const std::string& expec
   const uint8_t before = *target;
   WriteByte(target);
   printf("  wrote 0xc3 to %p: %s, si_code %d (%s), si_addr %p\n", static_cast<void*>(target),
-         g_faults == 1 ? "SIGSEGV" : "no fault", g_fault_code, g_fault_code == SEGV_ACCERR ? "SEGV_ACCERR" : "?",
-         g_fault_addr);
+         g_faults == 1 ? "SIGSEGV" : "no fault", g_fault_code,
+         g_fault_code == SEGV_ACCERR ? "SEGV_ACCERR" : "?", g_fault_addr);
   Check(g_faults == 1, "the write faulted once");
   Check(g_fault_code == SEGV_ACCERR, "si_code is SEGV_ACCERR (published pages are read+execute, key 0)");
   Check(g_fault_addr == target, "si_addr is the address written");
@@ -181,9 +184,9 @@ void StepPlants(bf::Tape* tape) {
                         std::string(xrstor_distance, '<') + std::string(75, '+') + "."});
   // 0x0F as a displacement, an add and a multiply factor: naive code holds
   // 0F bytes that are not opcodes (no pattern here, split all the same).
-  plants.push_back({"cell offset 15, add 15, multiply by 15 (0f bytes in a displacement and immediates)",
-                    std::string(fifteen, '>') + std::string(fifteen, '+') + "[<" + std::string(fifteen, '+') +
-                        ">-]<."});
+  plants.push_back(
+      {"cell offset 15, add 15, multiply by 15 (0f bytes in a displacement and immediates)",
+       std::string(fifteen, '>') + std::string(fifteen, '+') + "[<" + std::string(fifteen, '+') + ">-]<."});
   for (const Plant& p : plants) {
     printf("  program: %s\n", p.what);
     const std::string expected = Reference(p.source);
@@ -211,7 +214,8 @@ void StepPlants(bf::Tape* tape) {
     const std::vector<size_t> split_hits = bf::PatternOffsets(split.bytes.data(), split.bytes.size());
     s = cordon_code_load(split.bytes.data(), split.bytes.size(), &fn);
     printf("    split constants: %zu bytes, %zu constants split, patterns at %zu offsets; publish: %s\n",
-           split.bytes.size(), split.splits, split_hits.size(), s == CORDON_OK ? "accepted" : cordon_strerror(s));
+           split.bytes.size(), split.splits, split_hits.size(),
+           s == CORDON_OK ? "accepted" : cordon_strerror(s));
     Check(split_hits.empty(), "split code holds no pattern");
     Check(s == CORDON_OK, "split code is accepted");
     if (s != CORDON_OK) continue;
@@ -245,6 +249,11 @@ void StepRace(const std::string& source, const std::string& expected, bf::Tape* 
       *flip = 0xcc;
     }
   });
+  // Every refusal makes the runtime print where the pattern was; those
+  // hundreds of lines go nowhere for this step (fd 2 closed, then restored).
+  fflush(stderr);
+  const int saved_stderr = dup(2);
+  close(2);
   int published = 0, refused = 0, wrong = 0;
   constexpr int kRounds = 400;
   for (int i = 0; i < kRounds || (published == 0 || refused == 0); ++i) {
@@ -269,9 +278,14 @@ void StepRace(const std::string& source, const std::string& expected, bf::Tape* 
   }
   stop = true;
   racer.join();
-  printf("  %d publishes: %d accepted, each holding exactly the clean bytes (FNV-1a %016llx) and running "
-         "correctly; %d refused with CORDON_E_UNSAFE_CODE (the copy held the WRPKRU); %d otherwise\n",
-         published + refused, published, static_cast<unsigned long long>(clean_hash), refused, wrong);
+  if (saved_stderr >= 0) {
+    dup2(saved_stderr, 2);
+    close(saved_stderr);
+  }
+  printf(
+      "  %d publishes: %d accepted, each holding exactly the clean bytes (FNV-1a %016llx) and running "
+      "correctly; %d refused with CORDON_E_UNSAFE_CODE (the bytes scanned held the WRPKRU); %d otherwise\n",
+      published + refused, published, static_cast<unsigned long long>(clean_hash), refused, wrong);
   Check(wrong == 0, "every accepted publish holds the scanned clean bytes and runs correctly");
   Check(published > 0 && refused > 0, "the race produced both outcomes");
 }
@@ -296,9 +310,9 @@ void StepMprotect() {
   }
   if (WIFEXITED(status)) {
     printf("  the child stopped with exit status %d%s\n", WEXITSTATUS(status),
-           WEXITSTATUS(status) == 70   ? " (the lockdown's violation status): the shellcode never ran"
-           : WEXITSTATUS(status) == 4  ? ": the shellcode RAN"
-                                       : "");
+           WEXITSTATUS(status) == 70  ? " (the lockdown's violation status): the shellcode never ran"
+           : WEXITSTATUS(status) == 4 ? ": the shellcode RAN"
+                                      : "");
   } else {
     printf("  the child was killed by signal %d\n", WTERMSIG(status));
   }
