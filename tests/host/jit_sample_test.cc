@@ -24,6 +24,14 @@ uint32_t Opaque(uint32_t v) {
   asm volatile("" : "+r"(v));
   return v;
 }
+// 0x00ef010f and 0x0028ae0f, one opaque byte at a time (a whole constant
+// would sit in a mov immediate).
+uint32_t Wrpkru() {
+  return Opaque(0x0f) | Opaque(0x01) << 8 | Opaque(0xef) << 16;
+}
+uint32_t Xrstor() {
+  return Opaque(0x0f) | Opaque(0xae) << 8 | Opaque(0x28) << 16;
+}
 
 bool HasPattern(const bf::Code& code) {
   return !cordon::inspector::FindPatterns(code.bytes.data(), code.bytes.size()).empty();
@@ -108,11 +116,11 @@ std::vector<int32_t> BadValues() {
                             0x0ff0,
                             0x0f0f,
                             0x10f10,
-                            static_cast<int32_t>(Opaque(0xef010f)),
+                            static_cast<int32_t>(Wrpkru()),
                             0x0fff,
                             0xff0f0,
                             0x7f0f,
-                            static_cast<int32_t>(Opaque(0x28ae0f))};
+                            static_cast<int32_t>(Xrstor())};
   const size_t n = v.size();
   for (size_t i = 0; i < n; ++i) v.push_back(-v[i]);
   v.push_back(-0xf1);  // 0xffffff0f
@@ -157,7 +165,7 @@ TEST(JitSample, SplitConstantsHoldNoPatternAndComputeTheSame) {
 }
 
 TEST(JitSample, PlantedValuesArePatternsInNaiveCodeOnly) {
-  for (uint32_t v : {Opaque(0xef010f), Opaque(0x28ae0f)}) {
+  for (uint32_t v : {Wrpkru(), Xrstor()}) {
     bf::Program p;
     p.ops.push_back({OpKind::kMove, static_cast<int32_t>(v), 0, {}});
     bf::Code naive, split;
