@@ -163,6 +163,7 @@ void StepWriteFaults(void* block, const bf::Code& code, const std::string& expec
 struct Plant {
   const char* what;
   std::string source;
+  bool planted;  // whether naive code must hold a pattern
 };
 
 void StepPlants(bf::Tape* tape) {
@@ -176,12 +177,24 @@ void StepPlants(bf::Tape* tape) {
   // and movzx edi, byte [rbx+0x00EF010F]: the displacement is WRPKRU.
   plants.push_back({"cell offset 0x00ef010f (displacement bytes 0f 01 ef 00 = WRPKRU)",
                     std::string(wrpkru_distance, '>') + std::string(72, '+') + "." +
-                        std::string(wrpkru_distance, '<') + std::string(73, '+') + "."});
+                        std::string(wrpkru_distance, '<') + std::string(73, '+') + ".",
+                    true});
   // ">" x 0x0028AE0F before a loop flushes to add rbx, 0x0028AE0F: the
   // immediate is XRSTOR [rax].
   plants.push_back({"pointer move 0x0028ae0f (immediate bytes 0f ae 28 00 = XRSTOR [rax])",
                     std::string(xrstor_distance, '>') + std::string(74, '+') + "[.-]" +
-                        std::string(xrstor_distance, '<') + std::string(75, '+') + "."});
+                        std::string(xrstor_distance, '<') + std::string(75, '+') + ".",
+                    true});
+  // A loop whose forward jump is 0x0028AE0F bytes: je's rel32 is XRSTOR
+  // [rax]. The offset counts from the end of the je to the end of the
+  // loop's jne: the body, then cmp (3) and jne (6). The body "+.+." then
+  // k times "." then ">+<" is add (3), out (9), add (3), out (9), k outs
+  // (9 each) and, flushed at "]", add byte [rbx+1] (4). The cell is 0, so
+  // the loop never runs; the program prints 'A'.
+  const size_t body = xrstor_distance - 9;
+  const size_t k = (body - 28) / 9;
+  plants.push_back({"loop of 0x0028ae0f bytes (je rel32 bytes 0f ae 28 00 = XRSTOR [rax])",
+                    "[+.+." + std::string(k, '.') + ">+<]" + std::string(65, '+') + ".", (body - 28) % 9 == 0});
   // 0x0F as a displacement, an add and a multiply factor: naive code holds
   // 0F bytes that are not opcodes (no pattern here, split all the same).
   plants.push_back(
@@ -204,6 +217,7 @@ void StepPlants(bf::Tape* tape) {
     void* fn = nullptr;
     int s = cordon_code_load(naive.bytes.data(), naive.bytes.size(), &fn);
     printf("    publish: %s (%d)\n", s == CORDON_OK ? "accepted" : cordon_strerror(s), s);
+    Check(hits.empty() != p.planted, p.planted ? "the naive code holds the planted pattern" : "no pattern planted");
     if (hits.empty()) {
       Check(s == CORDON_OK, "naive code without a pattern is accepted");
     } else {
