@@ -56,6 +56,13 @@ uint64_t Fnv1a(const uint8_t* p, size_t n) {
   return h;
 }
 
+// "accepted", or the refusal by name and number.
+std::string StatusWords(int s) {
+  if (s == CORDON_OK) return "accepted";
+  if (s == CORDON_E_UNSAFE_CODE) return "refused with CORDON_E_UNSAFE_CODE (" + std::to_string(s) + ")";
+  return std::string("refused: ") + cordon_strerror(s) + " (" + std::to_string(s) + ")";
+}
+
 std::string Reference(const std::string& source) {
   std::string out, error;
   if (!bf::Interpret(source, "", &out, &error)) {
@@ -175,13 +182,13 @@ void StepPlants(bf::Tape* tape) {
   std::vector<Plant> plants;
   // ">" x 0x00EF010F then "+" x 72 "." folds to add byte [rbx+0x00EF010F], 72
   // and movzx edi, byte [rbx+0x00EF010F]: the displacement is WRPKRU.
-  plants.push_back({"cell offset 0x00ef010f (displacement bytes 0f 01 ef 00 = WRPKRU)",
+  plants.push_back({"cell offset 0x00ef010f (displacements 0f 01 ef 00 = WRPKRU)",
                     std::string(wrpkru_distance, '>') + std::string(72, '+') + "." +
                         std::string(wrpkru_distance, '<') + std::string(73, '+') + ".",
                     true});
   // ">" x 0x0028AE0F before a loop flushes to add rbx, 0x0028AE0F: the
   // immediate is XRSTOR [rax].
-  plants.push_back({"pointer move 0x0028ae0f (immediate bytes 0f ae 28 00 = XRSTOR [rax])",
+  plants.push_back({"cell offset and pointer move 0x0028ae0f (bytes 0f ae 28 00 = XRSTOR [rax])",
                     std::string(xrstor_distance, '>') + std::string(74, '+') + "[.-]" +
                         std::string(xrstor_distance, '<') + std::string(75, '+') + ".",
                     true});
@@ -194,12 +201,14 @@ void StepPlants(bf::Tape* tape) {
   const size_t body = xrstor_distance - 9;
   const size_t k = (body - 28) / 9;
   plants.push_back({"loop of 0x0028ae0f bytes (je rel32 bytes 0f ae 28 00 = XRSTOR [rax])",
-                    "[+.+." + std::string(k, '.') + ">+<]" + std::string(65, '+') + ".", (body - 28) % 9 == 0});
+                    "[+.+." + std::string(k, '.') + ">+<]" + std::string(65, '+') + ".",
+                    (body - 28) % 9 == 0});
   // 0x0F as a displacement, an add and a multiply factor: naive code holds
   // 0F bytes that are not opcodes (no pattern here, split all the same).
   plants.push_back(
       {"cell offset 15, add 15, multiply by 15 (0f bytes in a displacement and immediates)",
-       std::string(fifteen, '>') + std::string(fifteen, '+') + "[<" + std::string(fifteen, '+') + ">-]<."});
+       std::string(fifteen, '>') + std::string(fifteen, '+') + "[<" + std::string(fifteen, '+') + ">-]<.",
+       false});
   for (const Plant& p : plants) {
     printf("  program: %s\n", p.what);
     const std::string expected = Reference(p.source);
@@ -207,17 +216,20 @@ void StepPlants(bf::Tape* tape) {
     if (!CompileOrSay(p.source, bf::Constants::kNaive, &naive)) continue;
     if (!CompileOrSay(p.source, bf::Constants::kSplit, &split)) continue;
     const std::vector<size_t> hits = bf::PatternOffsets(naive.bytes.data(), naive.bytes.size());
-    printf("    naive constants: %zu bytes, patterns at %zu offsets%s\n", naive.bytes.size(), hits.size(),
-           hits.empty() ? "" : " (first: ");
-    if (!hits.empty()) {
-      printf("      offset %zu:", hits[0]);
-      for (size_t i = 0; i < 3; ++i) printf(" %02x", naive.bytes[hits[0] + i]);
-      printf(")\n");
+    printf("    naive constants: %zu bytes, WRPKRU or XRSTOR at %zu offsets", naive.bytes.size(),
+           hits.size());
+    for (size_t h : hits) {
+      printf("%s %zu (%02x %02x %02x)", h == hits[0] ? ":" : ",", h, naive.bytes[h], naive.bytes[h + 1],
+             naive.bytes[h + 2]);
     }
+    printf("\n");
+    fflush(stdout);
     void* fn = nullptr;
     int s = cordon_code_load(naive.bytes.data(), naive.bytes.size(), &fn);
-    printf("    publish: %s (%d)\n", s == CORDON_OK ? "accepted" : cordon_strerror(s), s);
-    Check(hits.empty() != p.planted, p.planted ? "the naive code holds the planted pattern" : "no pattern planted");
+    fflush(stderr);
+    printf("    publish: %s\n", StatusWords(s).c_str());
+    Check(hits.empty() != p.planted,
+          p.planted ? "the naive code holds the planted pattern" : "no pattern planted");
     if (hits.empty()) {
       Check(s == CORDON_OK, "naive code without a pattern is accepted");
     } else {
@@ -227,9 +239,9 @@ void StepPlants(bf::Tape* tape) {
     fn = nullptr;
     const std::vector<size_t> split_hits = bf::PatternOffsets(split.bytes.data(), split.bytes.size());
     s = cordon_code_load(split.bytes.data(), split.bytes.size(), &fn);
-    printf("    split constants: %zu bytes, %zu constants split, patterns at %zu offsets; publish: %s\n",
-           split.bytes.size(), split.splits, split_hits.size(),
-           s == CORDON_OK ? "accepted" : cordon_strerror(s));
+    printf(
+        "    split constants: %zu bytes, %zu constants split, WRPKRU or XRSTOR at %zu offsets; publish: %s\n",
+        split.bytes.size(), split.splits, split_hits.size(), StatusWords(s).c_str());
     Check(split_hits.empty(), "split code holds no pattern");
     Check(s == CORDON_OK, "split code is accepted");
     if (s != CORDON_OK) continue;
