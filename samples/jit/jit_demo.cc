@@ -276,10 +276,19 @@ void StepRace(const std::string& source, const std::string& expected, bf::Tape* 
   const auto armed = static_cast<uint8_t>(Opaque(0xef));
   std::atomic<bool> stop{false};
   volatile uint8_t* flip = &staging[n + 2];
+  // Each value is held for a short spin: a vCPU of QEMU's single-threaded
+  // TCG is switched only between translated blocks, so a store and its
+  // undo in one block would never be seen by the other vCPU.
+  auto hold = [] {
+    for (volatile int j = 0; j < 16; j = j + 1) {
+    }
+  };
   std::thread racer([&] {
     while (!stop.load(std::memory_order_relaxed)) {
       *flip = armed;
+      hold();
       *flip = 0xcc;
+      hold();
     }
   });
   // Every refusal makes the runtime print where the pattern was; those
