@@ -47,6 +47,7 @@ struct State {
   std::atomic<uint64_t> lost;  // records lost since the last audit_lost record
   std::atomic<uint32_t> phase;
   std::atomic<uint32_t> domains_recorded;  // bit d: domain_create written
+  std::atomic<uint32_t> dying;             // 1 once a death is recorded: the fatal path's own record is not
   std::atomic<long> writer;                // the thread id that is numbering and writing a record, or 0
   char comm[17];
   const char* names[kNamedCalls];  // libseccomp's names (read-only data), by number
@@ -293,7 +294,7 @@ bool CopyFrame(uint64_t info, uint64_t uc, siginfo_t* si, ucontext_t* u) {
   return true;
 }
 
-uint64_t SetUp(uint64_t fd) {
+uint64_t SetUp(uint64_t fd, uint64_t tls_slot_below) {
   if (Config().audit_state != 0 || Config().locked != 0) return EncodeStatus(CORDON_E_ALREADY_INITIALIZED);
   const uint64_t mem = domains::HeapAllocInside(kTrustedDomain, sizeof(State), alignof(State));
   if (domains::IsStatus(mem)) return mem;
@@ -306,6 +307,7 @@ uint64_t SetUp(uint64_t fd) {
   const bool ok = gates::UpdateConfig([&](gates::GateConfig& c) {
     c.audit_state = mem;
     c.audit_fd = static_cast<int32_t>(fd);
+    c.tls_slot_below = tls_slot_below;
   });
   return ok ? 0 : EncodeStatus(CORDON_E_SYSCALL);
 }
@@ -395,7 +397,6 @@ uint64_t Fault(State* s, uint64_t info, uint64_t uc, uint64_t handler) {
   siginfo_t si;
   ucontext_t u;
   if (!CopyFrame(info, uc, &si, &u)) return EncodeStatus(CORDON_E_INVALID_ARGUMENT);
-  (void)s;
   const int key = si.si_code == kSegvPkuErr ? static_cast<int>(si.si_pkey) : -1;
   Record(8, "pkey_fault")
       .Ptr("address", reinterpret_cast<uint64_t>(si.si_addr))
@@ -406,6 +407,7 @@ uint64_t Fault(State* s, uint64_t info, uint64_t uc, uint64_t handler) {
       .Str("action", handler != 0 ? "handler" : "killed")
       .Emit();
   if (handler != 0) return 0;
+  s->dying.store(1);
   // Then the death the fault would have brought without the stream: the
   // kernel's default action for SIGSEGV, from a fault of its own.
   struct {
@@ -425,7 +427,7 @@ uint64_t Fault(State* s, uint64_t info, uint64_t uc, uint64_t handler) {
   internal::FatalMessage m;  // every signal blocked
   siginfo_t si{};
   ucontext_t u{};
-  const State* s = St();
+  State* s = St();
   const bool copied = CopyFrame(info, uc, &si, &u);
   const bool native = si.si_arch == AUDIT_ARCH_X86_64 && (si.si_syscall & 0x40000000) == 0;
   const char* name = s != nullptr && native ? SyscallName(s, si.si_syscall) : "unknown";
@@ -434,6 +436,7 @@ uint64_t Fault(State* s, uint64_t info, uint64_t uc, uint64_t handler) {
     const uint64_t args[6] = {static_cast<uint64_t>(g[REG_RDI]), static_cast<uint64_t>(g[REG_RSI]),
                               static_cast<uint64_t>(g[REG_RDX]), static_cast<uint64_t>(g[REG_R10]),
                               static_cast<uint64_t>(g[REG_R8]),  static_cast<uint64_t>(g[REG_R9])};
+    s->dying.store(1);
     Record(7, "syscall_refused")
         .Int("syscall", si.si_syscall)
         .Str("syscall_name", name)
@@ -481,8 +484,6 @@ namespace {
 // lies is the same for every thread (static TLS), noted at set-up with a
 // sane fs; untrusted memory, so that untrusted code can change it only to
 // lose records, which it can anyway.
-uint64_t g_tls_slot_below;
-
 uint64_t FsBase() {
   uint64_t v;
   asm volatile("rdfsbase %0" : "=r"(v));
@@ -490,16 +491,22 @@ uint64_t FsBase() {
 }
 
 bool TlsSlotIsUntrusted() {
-  return domains::IsUntrustedRange(reinterpret_cast<void*>(FsBase() - g_tls_slot_below), sizeof(uint32_t));
+  return domains::IsUntrustedRange(reinterpret_cast<void*>(FsBase() - Config().tls_slot_below),
+                                   sizeof(uint32_t));
 }
 
 }  // namespace
+
+bool ThreadHasTrustedRecord() {
+  if (!TlsSlotIsUntrusted()) return false;
+  return *reinterpret_cast<const volatile uint32_t*>(FsBase() - Config().tls_slot_below) != UINT32_MAX;
+}
 
 uint64_t Call(uint64_t op, uint64_t a0, uint64_t a1, uint64_t a2, uint64_t a3) {
   switch (domains::PositionFor(kTrustedDomain)) {
     case domains::Position::kUntrusted:
       if (op == kOpSetUp) {
-        g_tls_slot_below = FsBase() - reinterpret_cast<uint64_t>(&cordon_tls_records[kTrustedDomain]);
+        a1 = FsBase() - reinterpret_cast<uint64_t>(&cordon_tls_records[kTrustedDomain]);
       } else if (!TlsSlotIsUntrusted()) {
         return EncodeStatus(CORDON_E_WRONG_DOMAIN);
       }
@@ -513,10 +520,13 @@ uint64_t Call(uint64_t op, uint64_t a0, uint64_t a1, uint64_t a2, uint64_t a3) {
 }
 
 uint64_t RunInside(uint64_t op, uint64_t a0, uint64_t a1, uint64_t a2, uint64_t a3) {
-  if (op == kOpSetUp) return SetUp(a0);
+  if (op == kOpSetUp) return SetUp(a0, a1);
   State* s = St();
   if (op == kOpDieFatal) {
-    if (s != nullptr) {
+    // One death per process is recorded: the one that decided it. The
+    // records of a refused call or a fault end on the fatal path too,
+    // which then has nothing to add.
+    if (s != nullptr && s->dying.exchange(1) == 0) {
       // The message without its "cordon: " prefix and newline.
       char text[512];
       const size_t n = a1 < sizeof text ? a1 : sizeof text - 1;

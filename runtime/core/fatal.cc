@@ -97,6 +97,29 @@ int g_recording;
 
 }  // namespace
 
+// The gates' own deaths (cordon_gate_die, gate.S), once the domains are
+// left: their record, from untrusted code on the die path's own stack.
+// Not when a death recorded by DieRecording is on its way out, and not
+// for a thread that has never entered the trusted domain: its first entry
+// would attach it, which blocks signals in a way the 6.12 filter traps,
+// and with every signal blocked a trap ends the process by SIGSYS, not
+// with the violation's exit status (docs/audit.md, "Deaths").
+extern "C" __attribute__((visibility("hidden"))) void cordon_internal_record_death(const char* message,
+                                                                                   size_t n, uint32_t pkru) {
+  if (!audit::Enabled() || domains::PositionFor(domains::kTrustedDomain) != domains::Position::kUntrusted)
+    return;
+  if (!audit::ThreadHasTrustedRecord()) return;
+  if (__atomic_fetch_add(&g_recording, 1, __ATOMIC_ACQ_REL) != 0) return;
+  int64_t domain = -1;
+  const gates::GateConfig& c = gates::Config();
+  for (uint32_t d = 1; d <= c.domain_count && d < CORDON_MAX_DOMAINS; ++d) {
+    if (c.domains[d].pkru == pkru) domain = d;
+  }
+  if (pkru == c.untrusted_pkru) domain = 0;
+  (void)audit::Call(audit::kOpDieFatal, reinterpret_cast<uint64_t>(message), n,
+                    static_cast<uint64_t>(domain));
+}
+
 void FatalMessage::Die() {
   DieWith(true);
 }

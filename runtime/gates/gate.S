@@ -122,6 +122,9 @@ cordon_trusted_code_needs_the_static_libcordon:
  *  2. leave every domain: the untrusted PKRU through CHECKED_WRPKRU, before
  *     any other system call, so that the kernel never acts (or blocks, or
  *     writes a thread's exit-time words) with a domain's rights;
+ *  2a. with an audit stream, record the death (cordon_internal_record_death,
+ *     runtime/core/fatal.cc) on a stack of the runtime's own: once per
+ *     process, untrusted from here on, so a jump here gains nothing;
  *  3. write the message in a way that never blocks: a write to fd 2 could
  *     wait forever (a full pipe, a stopped terminal) while the other
  *     threads keep running, and a deadline kept by another process or
@@ -148,11 +151,29 @@ cordon_gate_die:
         jnz .Ldie_now
         /* Before cordon_init() no domain exists (and the CPU may have no
          * PKU): nothing to leave. The page is read-only after that. */
+        mov r15d, -1 /* the PKRU the death found, for its record */
         cmp dword ptr [rip + UNTRUSTED_PKRU], 0
         je 1f
         xor ecx, ecx
+        rdpkru
+        mov r15d, eax
+        xor ecx, ecx
         xor edx, edx
         CHECKED_WRPKRU UNTRUSTED_PKRU, .Ldie_leave_site
+        /* Untrusted now. Why a stack of its own: the caller's rsp may point
+         * anywhere (a forged one faults with every signal blocked, a
+         * death by SIGSEGV, not exit 70). One thread at a time uses it:
+         * the bit is taken once and never given back (the process ends),
+         * and a thread that finds it taken goes on to die unrecorded. */
+        cmp qword ptr [rip + cordon_gate_config + CFG_AUDIT_STATE], 0
+        je 1f
+        lock bts dword ptr [rip + .Ldie_stack_taken], 0
+        jc 1f
+        lea rsp, [rip + .Ldie_stack_end]
+        mov rdi, r12
+        mov rsi, r13
+        mov edx, r15d
+        call cordon_internal_record_death
 1:      test r13, r13
         jz .Ldie_now
         /* Write the message without ever blocking, through a new open file
@@ -197,6 +218,17 @@ cordon_gate_die:
         syscall
         jmp .Ldie_now
         .size cordon_gate_die, . - cordon_gate_die
+
+        /* The recording's stack (untrusted memory: it holds only the
+         * frames of untrusted code on its way into the trusted domain). */
+        .section .bss.cordon_die_stack, "aw", @nobits
+        .balign 64
+.Ldie_stack_taken:
+        .zero 64
+.Ldie_stack:
+        .zero 16384
+.Ldie_stack_end:
+        .text
 
         .section cordon_gate_sites, "a", @progbits
         .balign 8

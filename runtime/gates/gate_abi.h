@@ -33,6 +33,7 @@
 #define CFG_DOMAINS 64       /* start of the per-domain array */
 #define CFG_DOMAIN_STRIDE 64
 #define CFG_SIGNAL_BLOCK_ALL 1088 /* u64: every signal, the set the runtime blocks them with */
+#define CFG_AUDIT_STATE 2136 /* u64: the audit stream's state, 0 when there is none (gate_config.h) */
 #define CFG_SIZE 4096
 /* Per-domain fields. */
 #define DCFG_PKRU 0          /* u32: PKRU inside this domain */

@@ -72,6 +72,10 @@ struct GateConfig {
   // lockdown's filter guards. Set once, at cordon_init().
   uint64_t audit_state;
   int32_t audit_fd;
+  // How far below the fs base cordon_tls_records[trusted domain] lies (set
+  // up with the stream, from the initial thread): untrusted code finds its
+  // record index there without a pointer that untrusted memory holds.
+  uint64_t tls_slot_below;
 };
 static_assert(offsetof(GateConfig, locked) == CFG_LOCKED);
 static_assert(offsetof(GateConfig, wide_scrub) == CFG_WIDE_SCRUB);
@@ -87,6 +91,7 @@ static_assert(offsetof(GateConfig, mxcsr_mask) == CFG_MXCSR_MASK);
 static_assert(offsetof(GateConfig, altstack_pages) == CFG_ALTSTACK_PAGES);
 static_assert(offsetof(GateConfig, domains) == CFG_DOMAINS);
 static_assert(offsetof(GateConfig, signal_block_all) == CFG_SIGNAL_BLOCK_ALL);
+static_assert(offsetof(GateConfig, audit_state) == CFG_AUDIT_STATE);
 static_assert(sizeof(GateConfig) <= CFG_SIZE);
 
 // The per-thread record at the top of each trusted stack (gate_abi.h).

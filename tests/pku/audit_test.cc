@@ -30,6 +30,8 @@
 
 #include "cordon/cordon.h"
 #include "runtime/audit/sha256.h"
+#include "runtime/gates/gate_abi.h"
+#include "runtime/gates/gate_config.h"
 #include "runtime/signals/signals.h"
 #include "tests/support/child.h"
 
@@ -727,6 +729,50 @@ TEST(AuditAttack, GateViolationIsRecordedOnTheFatalPath) {
   EXPECT_EQ(after[0].Str("message"),
             "gate violation: call to unregistered entry id " + std::to_string(id) + " of domain 1");
   EXPECT_EQ(after[0].Int("domain"), 1);
+}
+
+extern "C" uint64_t probe_jump_to_site(uintptr_t site, uint32_t eax, uint64_t id);  // register_probe.S
+extern "C" uint64_t cordon_gate_avx_9(uint64_t, uint64_t, uint64_t, uint64_t, uint64_t, uint64_t);
+
+// Deaths decided in the gates' assembly (cordon_gate_die): the check after
+// a WRPKRU that a jump reached with a forged EAX, and a gate of a domain
+// that does not exist. Each is recorded, once, with the message the
+// process prints, from a thread that has entered the trusted domain.
+TEST(AuditAttack, GateDeathsDecidedInAssemblyAreRecorded) {
+  const uint32_t forged = static_cast<uint32_t>(Random64()) & ~3u;
+  for (int which = 0; which < 2; ++which) {
+    const Stream s = RunAudited([&](int fd) {
+      InitWithAudit(fd);
+      LockDown(CORDON_VIOLATION_KILL);
+      uintptr_t site = 0;
+      const bool wide = cordon::gates::Config().wide_scrub != 0;
+      for (size_t i = 0; i < cordon::gates::SiteCount(); ++i) {
+        const auto e = cordon::gates::SiteAt(i);
+        if (e.kind == SITE_ENTRY && e.wide == wide && e.domain == cordon_trusted_domain()) site = e.address;
+      }
+      CHILD_CHECK(site != 0);
+      if (which == 0) (void)probe_jump_to_site(site, forged, 8);
+      if (which == 1) (void)cordon_gate_avx_9(0, 0, 0, 0, 0, 8);
+      _exit(3);
+    });
+    EXPECT_TRUE(s.outcome.exited) << Dump(s);
+    EXPECT_EQ(s.outcome.exit_code, CORDON_VIOLATION_EXIT) << Dump(s);
+    const auto after = AfterLockdown(s);
+    ASSERT_EQ(after.size(), 1u) << Dump(s);
+    EXPECT_EQ(after[0].id, 11) << after[0].line;
+    const std::string message = after[0].Str("message");
+    if (which == 0) {
+      EXPECT_EQ(message.rfind("gate violation: a WRPKRU in a call gate loaded a PKRU value", 0), 0u)
+          << message;
+    } else {
+      EXPECT_EQ(message,
+                "gate called for a domain that does not exist or before cordon_init(); process stopped");
+    }
+    EXPECT_NE(s.outcome.err.find(message), std::string::npos) << s.outcome.err;
+    // The rights at the death: the forged value (no domain's), or the
+    // untrusted ones (the unknown domain is refused before any WRPKRU).
+    EXPECT_EQ(after[0].Int("domain"), which == 0 ? -1 : 0) << after[0].line;
+  }
 }
 
 TEST(AuditAttack, UnsafeCodePublishIsRefusedWithItsHash) {
