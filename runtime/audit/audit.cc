@@ -48,7 +48,7 @@ struct State {
   std::atomic<uint32_t> phase;
   std::atomic<uint32_t> domains_recorded;  // bit d: domain_create written
   std::atomic<uint32_t> dying;             // 1 once a death is recorded: the fatal path's own record is not
-  std::atomic<long> writer;                // the thread id that is numbering and writing a record, or 0
+  std::atomic<uint64_t> writer;  // pid << 32 | tid of the thread numbering and writing a record, or 0
   char comm[17];
   const char* names[kNamedCalls];  // libseccomp's names (read-only data), by number
 };
@@ -238,24 +238,28 @@ bool Record::Write(State* s, uint64_t seq) {
 // Why one writer at a time: a record's number is taken and its line
 // written as one step, so the stream's lines come in seq order whatever
 // the threads do, and an audit_lost record always directly follows the
-// gap it owns up to (docs/audit.md, "Losses and blocking"). Why the thread
-// id and not a plain flag: a signal handler of the program can run while
-// this thread writes (the runtime leaves the domain for it) and record a
-// fault or a refused call itself; waiting for its own thread would hang a
-// process that must die, so the nested record goes ahead (the one case in
-// which two lines can come out of order).
+// gap it owns up to (docs/audit.md, "Losses and blocking").
+// Why every signal is blocked meanwhile: a program's handler that ran
+// while this thread held the writer could end the thread (SYS_exit) and
+// leave the writer held for good, every later record, and every death
+// behind one, waiting forever (the runtime's "block everything" set, the
+// one the 6.12 filter lets through; SIG_UNBLOCK puts the rest back).
+// Why the owner word holds the pid: a fork() child copies a writer that
+// another thread of the parent held; it is no one's in the child.
 void Record::Emit() {
   State* s = St();
   if (s == nullptr) return;
-  const long self = Raw(SYS_gettid);
-  bool holds = false;
-  if (s->writer.load(std::memory_order_acquire) != self) {
-    long free_writer = 0;
-    while (!s->writer.compare_exchange_weak(free_writer, self, std::memory_order_acquire)) {
-      free_writer = 0;
-      __builtin_ia32_pause();
-    }
-    holds = true;
+  const uint64_t* token = domains::TokenOf(kTrustedDomain);
+  uint64_t before = 0;
+  (void)hw::SysWithToken(SYS_rt_sigprocmask, SIG_BLOCK, reinterpret_cast<long>(&Config().signal_block_all),
+                         reinterpret_cast<long>(&before), 8, token);
+  const uint64_t pid = static_cast<uint64_t>(Raw(SYS_getpid));
+  const uint64_t self = pid << 32 | static_cast<uint32_t>(Raw(SYS_gettid));
+  uint64_t held = 0;
+  while (!s->writer.compare_exchange_weak(held, self, std::memory_order_acquire)) {
+    if (held >> 32 != pid) continue;  // a parent's writer, copied by fork(): take it over
+    held = 0;
+    __builtin_ia32_pause();
   }
   // Records lost before this one are owned up to first, under a number
   // of their own.
@@ -265,17 +269,41 @@ void Record::Emit() {
     if (!r.Write(s, s->seq.fetch_add(1))) s->lost.fetch_add(lost + 1);
   }
   if (!Write(s, s->seq.fetch_add(1))) s->lost.fetch_add(1);
-  if (holds) s->writer.store(0, std::memory_order_release);
+  s->writer.store(0, std::memory_order_release);
+  const uint64_t unblock = Config().signal_block_all & ~before;
+  (void)hw::SysWithToken(SYS_rt_sigprocmask, SIG_UNBLOCK, reinterpret_cast<long>(&unblock), 0, 8, token);
 }
 
-// A string of untrusted memory (set-up's names and the platform line), or
-// "" when the pointer is not wholly outside the domains.
-const char* UntrustedString(uint64_t p) {
-  const auto* s = reinterpret_cast<const char*>(p);
-  if (s == nullptr || !domains::IsUntrustedRange(s, 1)) return "";
-  const size_t n = strnlen(s, kMaxString);
-  return domains::IsUntrustedRange(s, n + 1) ? s : "";
+// Up to max bytes of a string in untrusted memory, copied into out (max +
+// 1 bytes) and NUL-terminated; the length. Each byte is read once, and
+// each page is checked to be untrusted before the first byte of it is
+// read: a string that another thread changes meanwhile (its NUL taken
+// away) can only run on into memory that is checked too, and stops at the
+// first page that is not untrusted.
+size_t CopyUntrusted(uint64_t p, size_t max, char* out) {
+  size_t n = 0;
+  for (; p != 0 && n < max; ++n) {
+    const uint64_t at = p + n;
+    if ((n == 0 || (at & 4095) == 0) && !domains::IsUntrustedRange(reinterpret_cast<void*>(at), 1)) break;
+    const char c = *reinterpret_cast<const volatile char*>(at);
+    if (c == '\0') break;
+    out[n] = c;
+  }
+  out[n] = '\0';
+  return n;
 }
+
+// A string argument from untrusted memory (set-up's names, the platform
+// line, an entry's name), copied once (CopyUntrusted); "" when it does not
+// start in untrusted memory. Lives until the end of the record's statement.
+class UntrustedText {
+ public:
+  explicit UntrustedText(uint64_t p) { (void)CopyUntrusted(p, kMaxString, text_); }
+  const char* c_str() const { return text_; }
+
+ private:
+  char text_[kMaxString + 1];
+};
 
 const char* SyscallName(const State* s, long nr) {
   return nr >= 0 && nr < kNamedCalls && s->names[nr] != nullptr ? s->names[nr] : "unknown";
@@ -331,7 +359,7 @@ uint64_t SetUpRecord(State* s, uint64_t op, uint64_t a0, uint64_t a1, uint64_t a
         return EncodeStatus(CORDON_E_ALREADY_INITIALIZED);
       Record(1, "cordon_init")
           .Str("version", CORDON_VERSION_STRING)
-          .Str("platform", UntrustedString(a0))
+          .Str("platform", UntrustedText(a0).c_str())
           .Int("trusted_pkey", domains::KeyOf(kTrustedDomain))
           .Str("inspect_policy", a1 == CORDON_INSPECT_REFUSE ? "refuse" : "neutralize")
           .Emit();
@@ -344,8 +372,8 @@ uint64_t SetUpRecord(State* s, uint64_t op, uint64_t a0, uint64_t a1, uint64_t a
           .Str("kind", Pick(kKinds, a1 & 0xff))
           .Str("verdict", Pick(kVerdicts, (a1 >> 8) & 0xff))
           .Str("action", Pick(kActions, (a1 >> 16) & 0xff))
-          .Str("object", UntrustedString(a2))
-          .Str("symbol", UntrustedString(a3))
+          .Str("object", UntrustedText(a2).c_str())
+          .Str("symbol", UntrustedText(a3).c_str())
           .Emit();
       return 0;
     case kOpDomain: {
@@ -356,7 +384,7 @@ uint64_t SetUpRecord(State* s, uint64_t op, uint64_t a0, uint64_t a1, uint64_t a
       const auto& dc = Config().domains[a0];
       Record(3, "domain_create")
           .Int("domain", static_cast<int64_t>(a0))
-          .Str("name", UntrustedString(a1))
+          .Str("name", UntrustedText(a1).c_str())
           .Int("pkey", domains::KeyOf(static_cast<int>(a0)))
           .Ptr("region_start", dc.region_start)
           .U64("region_size", "size_t", dc.region_end - dc.region_start)
@@ -525,20 +553,20 @@ uint64_t RunInside(uint64_t op, uint64_t a0, uint64_t a1, uint64_t a2, uint64_t 
   if (op == kOpDieFatal) {
     // One death per process is recorded: the one that decided it. The
     // records of a refused call or a fault end on the fatal path too,
-    // which then has nothing to add.
+    // which then has nothing to add. a3 = 1: the caller (the die path)
+    // has written the message; the end needs none.
+    const bool said = a3 != 0;
     if (s != nullptr && s->dying.exchange(1) == 0) {
-      // The message without its "cordon: " prefix and newline.
+      // The message without its "cordon: " prefix and newline, copied out
+      // of untrusted memory once.
       char text[512];
-      const size_t n = a1 < sizeof text ? a1 : sizeof text - 1;
-      const char* m = reinterpret_cast<const char*>(a0);
-      size_t from = 0, to = 0;
-      if (domains::IsUntrustedRange(m, n)) {
-        if (n >= 8 && memcmp(m, "cordon: ", 8) == 0) from = 8;
-        for (size_t i = from; i < n && m[i] != '\n'; ++i) text[to++] = m[i];
-      }
+      const size_t n = CopyUntrusted(a0, a1 < sizeof text ? a1 : sizeof text - 1, text);
+      size_t from = n >= 8 && memcmp(text, "cordon: ", 8) == 0 ? 8 : 0, to = 0;
+      for (size_t i = from; i < n && text[i] != '\n'; ++i) text[to++] = text[i];
       text[to] = '\0';
       Record(11, "fatal").Str("message", text).Int("domain", static_cast<int64_t>(a2)).Emit();
     }
+    if (said) cordon_internal_die(nullptr, 0);
     cordon_internal_die(reinterpret_cast<const char*>(a0), a1);
   }
   if (op == kOpDieSyscall) DieSyscall(a0, a1);
@@ -558,7 +586,7 @@ uint64_t RunInside(uint64_t op, uint64_t a0, uint64_t a1, uint64_t a2, uint64_t 
       Record(9, "gate_calls")
           .Int("domain", d)
           .Int("entry", static_cast<int64_t>(a1))
-          .Str("entry_name", UntrustedString(a2))
+          .Str("entry_name", UntrustedText(a2).c_str())
           .U64("count", "u64", count)
           .Emit();
       return 0;

@@ -78,28 +78,32 @@ FatalMessage& FatalMessage::Hex(unsigned long long n) {
 
 namespace {
 
-// With an audit stream, the death is recorded first (docs/audit.md): the
-// trusted domain's audit operation writes a fatal record and then ends the
-// process itself, so that no caller can have a death recorded and live
-// on. From inside another domain the trusted domain cannot be entered: no
-// record. Once per process: a death while recording one (the gate refusing
-// the entry, say) must not try again.
+// With an audit stream (docs/audit.md), a death is recorded once. Inside
+// the trusted domain the operation writes the record and then ends the
+// process itself (the message after the record). Anywhere else the die
+// path writes the message first and then enters the trusted domain to
+// record (cordon_internal_record_death): a death while recording (the gate
+// refusing the entry, say) must not cost the first message. g_recording:
+// a death already on its way to a record.
 int g_recording;
 
 [[noreturn]] void DieRecording(const char* message, size_t n, bool record) {
-  if (record && audit::Enabled() && __atomic_fetch_add(&g_recording, 1, __ATOMIC_ACQ_REL) == 0 &&
-      domains::PositionFor(domains::kTrustedDomain) != domains::Position::kElsewhere) {
+  if (!record) __atomic_fetch_add(&g_recording, 1, __ATOMIC_ACQ_REL);
+  if (record && audit::Enabled() &&
+      domains::PositionFor(domains::kTrustedDomain) == domains::Position::kInside &&
+      __atomic_fetch_add(&g_recording, 1, __ATOMIC_ACQ_REL) == 0) {
     (void)audit::Call(audit::kOpDieFatal, reinterpret_cast<uint64_t>(message), n,
-                      static_cast<uint64_t>(static_cast<int64_t>(domains::Current())));
+                      static_cast<uint64_t>(static_cast<int64_t>(domains::Current())), 0);
   }
   cordon_internal_die(message, n);
 }
 
 }  // namespace
 
-// The gates' own deaths (cordon_gate_die, gate.S), once the domains are
-// left: their record, from untrusted code on the die path's own stack.
-// Not when a death recorded by DieRecording is on its way out, and not
+// Every death that reaches cordon_gate_die (gate.S) from outside the
+// trusted domain, once the domains are left and the message is out: its
+// record, from untrusted code on the die path's own stack. Not when a
+// death recorded by DieRecording is on its way out, and not
 // for a thread that has never entered the trusted domain: its first entry
 // would attach it, which blocks signals in a way the 6.12 filter traps,
 // and with every signal blocked a trap ends the process by SIGSYS, not

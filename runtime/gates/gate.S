@@ -122,15 +122,15 @@ cordon_trusted_code_needs_the_static_libcordon:
  *  2. leave every domain: the untrusted PKRU through CHECKED_WRPKRU, before
  *     any other system call, so that the kernel never acts (or blocks, or
  *     writes a thread's exit-time words) with a domain's rights;
- *  2a. with an audit stream, record the death (cordon_internal_record_death,
- *     runtime/core/fatal.cc) on a stack of the runtime's own: once per
- *     process, untrusted from here on, so a jump here gains nothing;
  *  3. write the message in a way that never blocks: a write to fd 2 could
  *     wait forever (a full pipe, a stopped terminal) while the other
  *     threads keep running, and a deadline kept by another process or
  *     thread of this uid could be killed by untrusted code. What would
  *     block drops the message;
- *  4. exit_group.
+ *  4. with an audit stream, record the death (cordon_internal_record_death,
+ *     runtime/core/fatal.cc) on a stack of the runtime's own: once per
+ *     process, untrusted, so a jump here gains nothing;
+ *  5. exit_group.
  * The mask is the config page's "every signal" word, the one set the 6.12
  * filter lets through. If it cannot be read (key 0 not readable), the
  * process ends at once, without a message. */
@@ -141,6 +141,8 @@ cordon_trusted_code_needs_the_static_libcordon:
 cordon_gate_die:
         mov r12, rsi
         mov r13, rdx
+        mov rbx, rsi /* the whole message again, for its record */
+        mov rbp, rdx
         xor edi, edi /* SIG_BLOCK */
         lea rsi, [rip + cordon_gate_config + CFG_SIGNAL_BLOCK_ALL]
         xor edx, edx
@@ -148,7 +150,7 @@ cordon_gate_die:
         mov eax, 14 /* SYS_rt_sigprocmask */
         syscall
         test rax, rax
-        jnz .Ldie_now
+        jnz .Ldie_exit
         /* Before cordon_init() no domain exists (and the CPU may have no
          * PKU): nothing to leave. The page is read-only after that. */
         mov r15d, -1 /* the PKRU the death found, for its record */
@@ -160,22 +162,8 @@ cordon_gate_die:
         xor ecx, ecx
         xor edx, edx
         CHECKED_WRPKRU UNTRUSTED_PKRU, .Ldie_leave_site
-        /* Untrusted now. Why a stack of its own: the caller's rsp may point
-         * anywhere (a forged one faults with every signal blocked, a
-         * death by SIGSEGV, not exit 70). One thread at a time uses it:
-         * the bit is taken once and never given back (the process ends),
-         * and a thread that finds it taken goes on to die unrecorded. */
-        cmp qword ptr [rip + cordon_gate_config + CFG_AUDIT_STATE], 0
-        je 1f
-        lock bts dword ptr [rip + .Ldie_stack_taken], 0
-        jc 1f
-        lea rsp, [rip + .Ldie_stack_end]
-        mov rdi, r12
-        mov rsi, r13
-        mov edx, r15d
-        call cordon_internal_record_death
 1:      test r13, r13
-        jz .Ldie_now
+        jz .Ldie_record
         /* Write the message without ever blocking, through a new open file
          * description of fd 2 with O_NONBLOCK (the original's flags stay as
          * they were) and O_APPEND (a log file keeps what it had); a socket,
@@ -198,11 +186,29 @@ cordon_gate_die:
         mov eax, 1 /* SYS_write */
         syscall
         test rax, rax
-        jle .Ldie_now
+        jle .Ldie_record
         add r12, rax
         sub r13, rax
         ja 2b
-.Ldie_now:
+.Ldie_record:
+        /* With an audit stream, the record, after the message (a death
+         * while recording, the recording's own gate entry refused, say,
+         * must not have cost the first message). Untrusted here. Why a
+         * stack of its own: the caller's rsp may point anywhere (a forged
+         * one faults with every signal blocked: a death by SIGSEGV, not
+         * exit 70). One thread uses it: the bit is taken once and never
+         * given back (the process ends), and a thread that finds it taken
+         * ends unrecorded. */
+        cmp qword ptr [rip + cordon_gate_config + CFG_AUDIT_STATE], 0
+        je .Ldie_exit
+        lock bts dword ptr [rip + .Ldie_stack_taken], 0
+        jc .Ldie_exit
+        lea rsp, [rip + .Ldie_stack_end]
+        mov rdi, rbx
+        mov rsi, rbp
+        mov edx, r15d
+        call cordon_internal_record_death
+.Ldie_exit:
         mov edi, CORDON_VIOLATION_EXIT_CODE
         mov eax, 231 /* SYS_exit_group */
         syscall
@@ -216,7 +222,7 @@ cordon_gate_die:
         xor r9d, r9d
         mov eax, 44 /* SYS_sendto */
         syscall
-        jmp .Ldie_now
+        jmp .Ldie_record
         .size cordon_gate_die, . - cordon_gate_die
 
         /* The recording's stack (untrusted memory: it holds only the

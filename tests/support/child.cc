@@ -1,6 +1,8 @@
 // RunInChild and ReportingChild (see child.h).
 #include "tests/support/child.h"
 
+#include "tests/support/audit_capture.h"
+
 #include <signal.h>
 #include <sys/mman.h>
 #include <sys/wait.h>
@@ -46,20 +48,26 @@ void ReportFaultsOnTheCurrentStack() {
 ReportingChild::ReportingChild(uint64_t (*on_fault)())
     : shared_(static_cast<FaultRecord*>(
           mmap(nullptr, sizeof(FaultRecord), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0))),
-      on_fault_(on_fault) {
+      on_fault_(on_fault),
+      audit_(new AuditCapture) {
   if (shared_ == MAP_FAILED) abort();
   *shared_ = FaultRecord{};
 }
 
 ReportingChild::~ReportingChild() {
   munmap(shared_, sizeof(FaultRecord));
+  delete audit_;
 }
 
 pid_t ReportingChild::Fork(const std::function<void()>& prepare, const std::function<void()>& fn) {
   fflush(nullptr);
   pid_ = fork();
   if (pid_ < 0) abort();
-  if (pid_ != 0) return pid_;
+  if (pid_ != 0) {
+    audit_->InParent();
+    return pid_;
+  }
+  audit_->InChild();
   prepare();
   g_record = shared_;
   g_on_fault = on_fault_;
@@ -85,6 +93,7 @@ void ReportingChild::Reap(ChildOutcome* out) {
   int status = 0;
   while (waitpid(pid_, &status, 0) < 0 && errno == EINTR) {
   }
+  out->audit = audit_->Finish();
   if (WIFEXITED(status)) {
     out->exited = true;
     out->exit_code = WEXITSTATUS(status);
@@ -99,6 +108,7 @@ void ReportingChild::Reap(ChildOutcome* out) {
     out->fault_addr = shared_->addr;
     out->on_fault = shared_->on_fault;
   }
+  ExpectAuditMatchesOutcome(*out, pid_);
 }
 
 ChildOutcome RunInChild(const std::function<void()>& fn, uint64_t (*on_fault)()) {

@@ -43,6 +43,7 @@ struct ChildOutcome {
   uintptr_t fault_addr = 0;  // si_addr
   uint64_t on_fault = 0;     // what the on_fault callback returned in the handler
   std::string err;           // everything the child wrote to stderr
+  std::string audit;         // the child's audit stream (audit_capture.h), every process's records
 };
 
 // Runs fn in a child. A SIGSEGV in the child is caught by a handler that
@@ -62,6 +63,7 @@ void ReportFaultsOnTheCurrentStack();
 long RawCloneAndExit(long nr, unsigned long flags);
 
 struct FaultRecord;
+class AuditCapture;
 
 // The machinery RunInChild and the judge (judge.h) share: a forked child
 // whose SIGSEGV is caught and recorded, and its reaping.
@@ -83,6 +85,7 @@ class ReportingChild {
   FaultRecord* shared_;
   uint64_t (*on_fault_)();
   pid_t pid_ = -1;
+  AuditCapture* audit_;
 };
 
 // SEGV_PKUERR, spelled out for kernels whose headers lack it.

@@ -393,6 +393,7 @@ Verdict JudgeAttack(const std::function<void()>& attack) {
   if (Find(pats, v.out.data(), v.out.size()) >= 0) judge.Add("stdout");
   if (Find(pats, v.outcome.err.data(), v.outcome.err.size()) >= 0) judge.Add("stderr");
   if (Find(pats, evidence.data(), evidence.size()) >= 0) judge.Add("evidence");
+  if (Find(pats, v.outcome.audit.data(), v.outcome.audit.size()) >= 0) judge.Add("the audit stream");
   return v;
 }
 
