@@ -86,6 +86,7 @@ static judged_run judge_run(int (*child_main)(int, char**), int argc, char** arg
     r.status = st;
   } else {
     r.timed_out = 1;
+    kill(-pid, SIGKILL);  // its process group, if it made one (fork children)
     kill(pid, SIGKILL);
     waitpid(pid, &st, 0);
     r.status = -1;
