@@ -45,9 +45,14 @@ static uint64_t e_gen(uint64_t a, uint64_t b, uint64_t c, uint64_t d, uint64_t e
 
 static void* racer(void* arg) {
   volatile char* c = (volatile char*)arg;
-  while (!g_stop) {
+  // Each state held for a varying time, so that some toggle period matches
+  // the window whatever the speed (natively, or in the VM's TCG).
+  for (unsigned n = 0; !g_stop; n = n * 1103515245u + 12345u) {
+    const unsigned hold = (n >> 16) & 255;
     *c = 'B';
+    for (volatile unsigned i = 0; i < hold; i++) {}
     *c = 0;
+    for (volatile unsigned i = 0; i < hold; i++) {}
   }
   return NULL;
 }
