@@ -21,10 +21,10 @@ static void* racer(void* arg) {
   (void)arg;
   while (!g_go) {}
   for (;;) {
+    // Blindly, over and over: the last write before the trusted copy wins.
     for (int i = 0; i < 4; i++) {
       volatile char* s = g_slots + 512 * i;
-      if (s[8] == 'g' && s[9] == 'a' && s[10] == 't' && s[11] == 'e')
-        for (size_t k = 0; k < sizeof kForged - 1; k++) s[k] = kForged[k];
+      for (size_t k = 0; k < sizeof kForged - 1; k++) s[k] = kForged[k];
     }
   }
   return NULL;
