@@ -10,6 +10,9 @@
 // fatal death hangs with all signals blocked, writes no record and no
 // message, and the rest of the process runs on.
 // argv[1]: syscall | fault | fatal (the violation made once the lock is stranded);
+// or publish: a thread publishes code (cordon_code_publish) after the lock
+// is stranded; the publish takes effect, its thread hangs in the record, and
+// the main thread runs the new code: code runs that the stream never shows;
 // argv[2] control: the same violation with the lock left alone (it is recorded and kills).
 // Judge: the parent holds the stream; success = the child made its
 // violation, no record of it came, and the child's heartbeat thread went on
@@ -52,6 +55,17 @@ static void* probe(void* arg) {
   (void)arg;
   audit_call(kOpGateCalls, 1, 0, (uint64_t) "probe", 0);
   g_probe_done = 1;
+  return NULL;
+}
+
+static void* volatile g_block;
+static void* publisher(void* arg) {
+  (void)arg;
+  static const unsigned char code[] = {0xb8, 42, 0, 0, 0, 0xc3};  // mov eax, 42; ret
+  void* b = NULL;
+  if (cordon_code_reserve(8192, &b) != 0) { printf("reserve failed\n"); return NULL; }
+  g_block = b;  // the publish below goes through before its record hangs
+  printf("publish: %d\n", cordon_code_publish(b, code, sizeof code));
   return NULL;
 }
 
@@ -103,6 +117,15 @@ static int child(int argc, char** argv) {
   pthread_t hb;
   pthread_create(&hb, NULL, heartbeat, NULL);
   usleep(150000);
+  if (strcmp(mode, "publish") == 0) {
+    printf("VIOLATION (not one: a publish) %s\n", mode);
+    pthread_t pt;
+    pthread_create(&pt, NULL, publisher, NULL);
+    for (int i = 0; i < 100 && g_block == NULL; i++) usleep(10000);
+    usleep(100000);
+    printf("ran published code at %p: %d\n", g_block, ((int (*)(void))g_block)());
+    for (;;) pause();
+  }
   printf("VIOLATION %s\n", mode);
   if (strcmp(mode, "fault") == 0) {
     printf("read %d\n", *(volatile uint8_t*)g_secret);  // SEGV_PKUERR, no handler: should die
@@ -129,11 +152,13 @@ int main(int argc, char** argv) {
   const char* s = strstr(r.out, "stranded after");
   if (s) printf("child: %.*s\n", (int)(strchr(s, '\n') - s), s);
   int beats = v ? judge_count(v, "heartbeat") : 0;
-  int recs = judge_count(r.stream, "\"eventName\":\"syscall_refused\"") +
+  int recs = judge_count(r.stream, "\"eventName\":\"code_publish\"") + judge_count(r.stream, "\"eventName\":\"syscall_refused\"") +
              judge_count(r.stream, "\"eventName\":\"pkey_fault\"") + judge_count(r.stream, "\"eventName\":\"fatal\"");
   printf("judge: violation made: %s; heartbeats after it: %d; syscall_refused/pkey_fault/fatal records: %d\n",
          v ? "yes" : "no", beats, recs);
-  int open = v && recs == 0 && beats >= 30 && r.timed_out;
+  int ran = strstr(r.out, ": 42\n") != NULL;
+  if (strcmp(argc > 1 ? argv[1] : "", "publish") == 0) printf("judge: published code ran: %s\n", ran ? "yes" : "no");
+  int open = v && recs == 0 && beats >= 30 && r.timed_out && (strcmp(argc > 1 ? argv[1] : "", "publish") != 0 || ran);
   printf("RESULT: %s\n", open ? "OPEN (violation unrecorded, process alive)" : "held");
   return open ? 0 : 1;
 }
