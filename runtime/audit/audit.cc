@@ -579,7 +579,7 @@ uint64_t RunInside(uint64_t op, uint64_t a0, uint64_t a1, uint64_t a2, uint64_t 
       return SetUpRecord(s, op, a0, a1, a2, a3);
     case kOpGateCalls: {
       const int d = static_cast<int>(a0);
-      if (!domains::Exists(d) || a1 >= CORDON_TABLE_SIZE) return EncodeStatus(CORDON_E_INVALID_ARGUMENT);
+      if (!domains::Exists(d) || a1 >= gates::kCountedIds) return EncodeStatus(CORDON_E_INVALID_ARGUMENT);
       // The trusted domain's counts are its own memory: read here, not taken.
       const uint64_t count = d == kTrustedDomain ? gates::EntryCallCount(d, static_cast<uint32_t>(a1)) : a3;
       if (count == 0) return 0;

@@ -29,7 +29,8 @@ using gates::Config;
 // are made from these answers (docs/audit.md).
 template <int D>
 uint64_t BuiltinEnter(uint64_t a0, uint64_t a1, uint64_t, uint64_t, uint64_t) {
-  if (a0 == kCountQuery && a1 < CORDON_TABLE_SIZE) return gates::EntryCallCount(D, static_cast<uint32_t>(a1));
+  if (a0 == kCountQuery && a1 < gates::kCountedIds)
+    return gates::EntryCallCount(D, static_cast<uint32_t>(a1));
   return 0;
 }
 

@@ -285,6 +285,20 @@ void GuardAuditDescriptor(Builder& b, const FilterSpec& spec) {
       {"inotify_add_watch", 0},
       {"fanotify_mark", 0},
       {"epoll_ctl", 2},
+      // The *at calls act on their directory descriptor itself with an
+      // empty or NULL path (AT_EMPTY_PATH): the stream's mode, owner,
+      // times, a new link or handle to it. A stream is never a directory,
+      // so no other use of it there is lost.
+      {"fchmodat", 0},
+      {"fchmodat2", 0},
+      {"fchownat", 0},
+      {"utimensat", 0},
+      {"futimesat", 0},
+      {"linkat", 0},
+      {"name_to_handle_at", 0},
+      {"open_tree", 0},
+      {"fspick", 0},
+      {"execveat", 0},
   };
   for (const auto& n : kNamed) b.Deny(n.name, IntIs(n.arg, fd));
   // close_range(first, last, flags) over it. The kernel reads unsigned

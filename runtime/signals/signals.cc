@@ -363,6 +363,12 @@ int Install(int sig, uint64_t fn, uint64_t mask, uint64_t flags) {
   Handler& h = g_handlers[sig];
   if (fn == reinterpret_cast<uint64_t>(SIG_DFL) || fn == reinterpret_cast<uint64_t>(SIG_IGN)) {
     h.fn.store(0);
+    // With an audit stream the runtime's entry goes on standing in for
+    // the default action of SIGSEGV after the lockdown (TakeOverHandlers):
+    // a key fault is recorded, then ends the process as the default would.
+    if (sig == SIGSEGV && fn == reinterpret_cast<uint64_t>(SIG_DFL) && audit::Enabled() &&
+        Config().locked != 0)
+      return CallInstall(sig, 2, kept);
     return CallInstall(sig, fn, kept);  // SIG_DFL is 0 and SIG_IGN 1: the modes
   }
   // The handler is in place before the kernel can deliver to the entry.
@@ -615,7 +621,9 @@ int SetAction(int sig, const struct sigaction* act, struct sigaction* old) {
     } else {
       KernelSigaction k{};
       if (!QueryKernel(sig, &k)) return CORDON_E_SYSCALL;
-      old->sa_handler = reinterpret_cast<void (*)(int)>(k.handler);
+      // The runtime's entry with no handler behind it stands in for SIG_DFL.
+      const bool stand_in = k.handler == reinterpret_cast<uint64_t>(&cordon_signal_entry);
+      old->sa_handler = stand_in ? SIG_DFL : reinterpret_cast<void (*)(int)>(k.handler);
       old->sa_flags = static_cast<int>(k.flags & ~kSaRestorer);
     }
   }

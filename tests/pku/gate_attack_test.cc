@@ -242,7 +242,8 @@ void ExpectEndedWhileStderrFull(const Verdict& v) {
 // blocked in write(2) with those rights, signals open, while the process
 // ran on.
 TEST(GateFatal, ForgedIndexWithStderrFullStillEndsTheProcess) {
-  cordon::testing::AuditRecordMayBeMissing("a gate death with a forged record index: the recording's own entry reads the same index");
+  cordon::testing::AuditRecordMayBeMissing(
+      "a gate death with a forged record index: the recording's own entry reads the same index");
   const Verdict v = Attack(CORDON_VIOLATION_KILL, [](const Target&) {
     InstallUsr1();
     ExposeToJudge();
@@ -486,7 +487,8 @@ void* EnterHold(void*) {
 // Another thread's record is busy; a claim with its index must fail without
 // writing the attacker's stack pointer into it.
 TEST(GateClaim, FailedClaimLeavesTheOtherThreadsRecordAlone) {
-  cordon::testing::AuditRecordMayBeMissing("a gate death with a forged record index: the recording's own entry reads the same index");
+  cordon::testing::AuditRecordMayBeMissing(
+      "a gate death with a forged record index: the recording's own entry reads the same index");
   const Verdict v = Attack(CORDON_VIOLATION_KILL, [](const Target&) {
     ExposeToJudge();
     StartThread(EnterHold);
@@ -521,7 +523,8 @@ void* EnterCallBack(void*) {
 // index at the victim's record: it would resume the victim's suspended
 // trusted frame, on the attacker's thread, with a result of its choosing.
 TEST(GateClaim, CallbackReturnFromAnotherThreadStops) {
-  cordon::testing::AuditRecordMayBeMissing("a gate death with a forged record index: the recording's own entry reads the same index");
+  cordon::testing::AuditRecordMayBeMissing(
+      "a gate death with a forged record index: the recording's own entry reads the same index");
   const Verdict v = Attack(CORDON_VIOLATION_KILL, [](const Target&) {
     ExposeToJudge();
     StartThread(EnterCallBack);

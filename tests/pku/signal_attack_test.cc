@@ -1260,7 +1260,8 @@ void OnParkSignal(int) {
 }
 
 TEST(ParkedFrames, OnlyTheInnermostParkedFrameResumes) {
-  cordon::testing::AuditRecordMayBeMissing("a death decided while the thread is inside another domain than the trusted one");
+  cordon::testing::AuditRecordMayBeMissing(
+      "a death decided while the thread is inside another domain than the trusted one");
   const Verdict v = JudgeAttack([] {
     cordon_options o;
     cordon_options_init(&o);

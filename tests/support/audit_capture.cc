@@ -140,7 +140,8 @@ void ExpectAuditMatchesOutcome(const ChildOutcome& o, pid_t pid) {
   EXPECT_LE(deaths.size(), 1u) << "more than one death recorded; " << all;
   if (o.exited && o.exit_code == 70) {
     if (!may_be_missing || !deaths.empty())
-      EXPECT_EQ(deaths.size(), 1u) << "the runtime stopped the child (exit 70) with no record of why; " << all;
+      EXPECT_EQ(deaths.size(), 1u) << "the runtime stopped the child (exit 70) with no record of why; "
+                                   << all;
   } else if (o.exited) {
     EXPECT_EQ(deaths.size(), 0u) << "a death recorded, but the child exited " << o.exit_code << "; " << all;
   }

@@ -1,14 +1,14 @@
 // RunInChild and ReportingChild (see child.h).
 #include "tests/support/child.h"
 
-#include "tests/support/audit_capture.h"
-
 #include <signal.h>
 #include <sys/mman.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <cstdlib>
+
+#include "tests/support/audit_capture.h"
 
 namespace cordon::testing {
 
