@@ -68,6 +68,11 @@ typedef struct cordon_options {
   int audit_fd;            /* descriptor for the audit stream (docs/audit.md), open for writing;
                               -1 (the default) for none, unless CORDON_AUDIT_FD=N is in the
                               environment. A struct_size without this field means -1. */
+  const void* audit_key;   /* the audit stream's 32-byte HMAC-SHA256 key (docs/audit.md,
+                              "Authenticated records"), or NULL (the default) for none, unless
+                              CORDON_AUDIT_KEY=<64 hex digits> is in the environment. Copied into
+                              trusted memory by cordon_init(): wipe your own copy after it. */
+  size_t audit_key_size;   /* 32 with a key, 0 without; a struct_size without these fields: no key */
 } cordon_options;
 
 /* Fills *opts with the defaults. */

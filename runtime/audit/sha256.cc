@@ -57,6 +57,8 @@ void Sha256::Block(const uint8_t* p) {
   h_[5] += f;
   h_[6] += g;
   h_[7] += h;
+  // The schedule starts with the block itself (a key's pad, for HMAC).
+  audit::Wipe(w, sizeof w);
 }
 
 void Sha256::Update(const void* data, size_t len) {
@@ -95,6 +97,18 @@ void Sha256::Final(uint8_t out[kDigestSize]) {
     out[4 * i + 2] = static_cast<uint8_t>(h_[i] >> 8);
     out[4 * i + 3] = static_cast<uint8_t>(h_[i]);
   }
+}
+
+void Sha256::Wipe() {
+  audit::Wipe(h_, sizeof h_);
+  audit::Wipe(buf_, sizeof buf_);
+  used_ = 0;
+  total_ = 0;
+}
+
+void Wipe(void* p, size_t n) {
+  auto* b = static_cast<volatile uint8_t*>(p);
+  for (size_t i = 0; i < n; ++i) b[i] = 0;
 }
 
 void Sha256Hex(const void* data, size_t len, char out[2 * Sha256::kDigestSize + 1]) {
