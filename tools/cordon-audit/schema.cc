@@ -4,6 +4,7 @@
 // docs/audit.md and docs/audit-schema-v1.json say the same.
 #include "tools/cordon-audit/schema.h"
 
+#include <algorithm>
 #include <cinttypes>
 #include <cstdio>
 #include <limits>
@@ -402,13 +403,16 @@ std::string StreamChecker::Check(const Record& r, size_t line) {
   const bool init = std::string_view(r.event->name) == "cordon_init";
   auto it = processes_.find(r.pid);
   if (init && r.seq == 0) {
-    processes_[r.pid] = Process{1, r.process_name};
+    if (it != processes_.end() && r.timestamp < it->second.last_timestamp)
+      return "cordon_init at seq 0 of process " + std::to_string(r.pid) +
+             " with a timestamp before its last record's: its start written again, not a new program (exec)";
+    processes_[r.pid] = Process{1, r.process_name, r.timestamp};
     return "";
   }
   if (init) return "cordon_init at seq " + std::to_string(r.seq) + ": a process's cordon_init is its seq 0";
   if (it == processes_.end()) {
     // Adopt the process from here, so that one missing start is one error.
-    processes_[r.pid] = Process{r.seq + 1, r.process_name};
+    processes_[r.pid] = Process{r.seq + 1, r.process_name, r.timestamp};
     return "process " + std::to_string(r.pid) + " starts with " + r.event->name + " at seq " +
            std::to_string(r.seq) + ", not with cordon_init at seq 0";
   }
@@ -439,6 +443,7 @@ std::string StreamChecker::Check(const Record& r, size_t line) {
             " lost record(s) but no seq number was skipped";
   }
   p.next_seq = r.seq + 1;
+  p.last_timestamp = std::max(p.last_timestamp, r.timestamp);
   return error;
 }
 

@@ -100,7 +100,8 @@ std::string Authenticate(std::string_view line, const Record& r, const MacKey& k
 // then +1 per record, where a gap must be the audit_lost record's own
 // `lost`; a process keeps the processName of its cordon_init. A cordon_init
 // at seq 0 from a known pid starts a new stream (the pid was reused, or the
-// program called exec).
+// program called exec), unless its timestamp is before that process's last
+// record's: then it is the stream's own start written again (a replay).
 class StreamChecker {
  public:
   struct Gap {
@@ -119,6 +120,7 @@ class StreamChecker {
   struct Process {
     uint64_t next_seq;
     std::string name;
+    uint64_t last_timestamp;  // of its latest record
   };
   std::map<int64_t, Process> processes_;
   std::vector<Gap> gaps_;
