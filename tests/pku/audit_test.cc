@@ -571,14 +571,186 @@ TEST(AuditConfig, BadDescriptorsAreRefusedAndNothingIsInitialized) {
   EXPECT_NE(o.err.find("CORDON_AUDIT_FD=12x"), std::string::npos) << o.err;
 }
 
-TEST(AuditConfig, EnvironmentNamesTheDescriptor) {
+TEST(AuditConfig, EnvironmentNamesTheDescriptorAndTheKey) {
   const Stream s = RunAudited([](int fd) {
     CHILD_CHECK(setenv("CORDON_AUDIT_FD", std::to_string(fd).c_str(), 1) == 0);
+    CHILD_CHECK(setenv("CORDON_AUDIT_KEY", HexOf(g_key, Random64() % 2 == 0).c_str(), 1) == 0);
     CHILD_CHECK(cordon_init(nullptr) == CORDON_OK);
+    // The digits are wiped where getenv finds them.
+    CHILD_CHECK(getenv("CORDON_AUDIT_KEY") != nullptr && getenv("CORDON_AUDIT_KEY")[0] == '\0');
   });
   ASSERT_TRUE(s.outcome.exited) << Dump(s);
+  ASSERT_EQ(s.outcome.exit_code, 0) << Dump(s);
   ASSERT_FALSE(s.records.empty()) << Dump(s);
   EXPECT_EQ(s.records[0].id, 1);
+  EXPECT_TRUE(s.forged_lines.empty()) << Dump(s);
+}
+
+TEST(AuditConfig, WithoutAKeyRecordsHaveNoMac) {
+  Capture how;
+  how.keyed = false;
+  const Stream s = RunAudited([](int fd) { InitWithAudit(fd); }, how);
+  ASSERT_TRUE(s.outcome.exited) << Dump(s);
+  ASSERT_FALSE(s.records.empty()) << Dump(s);
+  EXPECT_EQ(s.raw.find("\"mac\""), std::string::npos) << Dump(s);
+}
+
+// Each bad key makes cordon_init() refuse with nothing initialised, and
+// its message never holds the digits.
+TEST(AuditKey, BadKeysAreRefusedAndNothingIsInitialized) {
+  const std::string key = RandomHex(32);
+  const size_t bad_at = Random64() % 64;
+  std::string not_hex = key;
+  not_hex[bad_at] = "gxz-"[Random64() % 4];
+  auto o = RunInChild([&] {
+    int p[2];
+    CHILD_CHECK(pipe2(p, O_NONBLOCK) == 0);  // nobody reads: records beyond its size are lost
+    cordon_options opts;
+    cordon_options_init(&opts);
+    CHILD_CHECK(opts.audit_key == nullptr && opts.audit_key_size == 0);
+    unsigned char bytes[64];
+    CHILD_CHECK(getrandom(bytes, sizeof bytes, 0) == sizeof bytes);
+    opts.audit_fd = p[1];
+    opts.audit_key = bytes;
+    for (const size_t size : {size_t{0}, size_t{1}, size_t{31}, size_t{33}, size_t{64}}) {
+      opts.audit_key_size = size;
+      CHILD_CHECK(cordon_init(&opts) == CORDON_E_INVALID_ARGUMENT);
+      CHILD_CHECK(cordon_is_initialized() == 0);
+    }
+    opts.audit_key = nullptr;
+    opts.audit_key_size = 32;
+    CHILD_CHECK(cordon_init(&opts) == CORDON_E_INVALID_ARGUMENT);
+    // A key without a stream.
+    opts.audit_fd = -1;
+    opts.audit_key = bytes;
+    CHILD_CHECK(cordon_init(&opts) == CORDON_E_INVALID_ARGUMENT);
+    opts.audit_key = nullptr;
+    opts.audit_key_size = 0;
+    CHILD_CHECK(setenv("CORDON_AUDIT_KEY", key.c_str(), 1) == 0);
+    CHILD_CHECK(cordon_init(&opts) == CORDON_E_INVALID_ARGUMENT);
+    CHILD_CHECK(strcmp(getenv("CORDON_AUDIT_KEY"), key.c_str()) == 0);  // left as it was
+    // Bad hex in the environment.
+    opts.audit_fd = p[1];
+    for (const std::string& bad : {key.substr(1), key + "0", not_hex}) {
+      CHILD_CHECK(setenv("CORDON_AUDIT_KEY", bad.c_str(), 1) == 0);
+      CHILD_CHECK(cordon_init(&opts) == CORDON_E_INVALID_ARGUMENT);
+      CHILD_CHECK(cordon_is_initialized() == 0);
+      CHILD_CHECK(strcmp(getenv("CORDON_AUDIT_KEY"), bad.c_str()) == 0);
+    }
+    CHILD_CHECK(cordon_audit_flush() == CORDON_E_NOT_INITIALIZED);
+    // A struct from before the key's fields has none, whatever lies past it.
+    unsetenv("CORDON_AUDIT_KEY");
+    opts.struct_size = offsetof(cordon_options, audit_key);
+    opts.audit_key = bytes;
+    opts.audit_key_size = 5;
+    CHILD_CHECK(cordon_init(&opts) == CORDON_OK);
+    char first[8192];
+    const ssize_t n = read(p[0], first, sizeof first - 1);
+    CHILD_CHECK(n > 0);
+    first[n] = '\0';
+    CHILD_CHECK(strncmp(first, "{\"timestamp\":", 13) == 0);
+    CHILD_CHECK(strstr(first, "\"mac\"") == nullptr);
+  });
+  EXPECT_TRUE(o.exited) << o.err;
+  EXPECT_EQ(o.exit_code, 0) << o.err;
+  for (const char* size : {"0", "1", "31", "33", "64"}) {
+    EXPECT_NE(o.err.find(std::string("cordon_options.audit_key must point at exactly 32 bytes (audit_key_size is ") +
+                         size + ")"),
+              std::string::npos)
+        << size << "\n"
+        << o.err;
+  }
+  EXPECT_NE(o.err.find("(audit_key_size is 32, audit_key NULL)"), std::string::npos) << o.err;
+  EXPECT_NE(o.err.find("an audit key (cordon_options.audit_key or CORDON_AUDIT_KEY) without an audit stream"),
+            std::string::npos)
+      << o.err;
+  EXPECT_NE(o.err.find("CORDON_AUDIT_KEY has 63 characters, not the 64 hex digits of a 32-byte key"),
+            std::string::npos)
+      << o.err;
+  EXPECT_NE(o.err.find("CORDON_AUDIT_KEY has 65 characters"), std::string::npos) << o.err;
+  EXPECT_NE(o.err.find("CORDON_AUDIT_KEY has a character that is not a hex digit at position " +
+                       std::to_string(bad_at + 1)),
+            std::string::npos)
+      << o.err;
+  EXPECT_EQ(o.err.find(key.substr(1, 40)), std::string::npos) << "a key's digits in a message: " << o.err;
+}
+
+// A program started with the key in its initial environment (the one
+// /proc/self/environ shows): after cordon_init() neither getenv nor
+// /proc/self/environ shows the digits, and the stream is keyed.
+TEST(AuditKey, TheEnvironmentsKeyIsWipedAtInit) {
+  std::string key(32, '\0');
+  ASSERT_EQ(getrandom(key.data(), key.size(), 0), 32);
+  const bool upper = Random64() % 2 == 0;
+  int stream[2], out[2];
+  ASSERT_EQ(pipe(stream), 0);
+  ASSERT_EQ(pipe(out), 0);
+  const int fd = 100 + static_cast<int>(Random64() % 800);
+  const std::string fd_var = "CORDON_AUDIT_FD=" + std::to_string(fd);
+  const std::string key_var = "CORDON_AUDIT_KEY=" + HexOf(key, upper);
+  const pid_t pid = fork();
+  ASSERT_GE(pid, 0);
+  if (pid == 0) {
+    dup2(stream[1], fd);
+    dup2(out[1], 1);
+    close(stream[0]);
+    close(out[0]);
+    char* const argv[] = {const_cast<char*>("audit_env_key_main"), nullptr};
+    // (LD_BIND_NOW: cordon_init() needs it to neutralize ld.so's XRSTOR.)
+    char* const envp[] = {const_cast<char*>("LD_BIND_NOW=1"), const_cast<char*>(fd_var.c_str()),
+                          const_cast<char*>(key_var.c_str()), nullptr};
+    execve(CORDON_AUDIT_ENV_KEY_MAIN, argv, envp);
+    _exit(127);
+  }
+  close(stream[1]);
+  close(out[1]);
+  std::string raw, printed;
+  std::thread reader([&] {
+    char buf[65536];
+    ssize_t n;
+    while ((n = read(stream[0], buf, sizeof buf)) > 0 || (n < 0 && errno == EINTR)) {
+      if (n > 0) raw.append(buf, static_cast<size_t>(n));
+    }
+  });
+  char buf[65536];
+  ssize_t n;
+  while ((n = read(out[0], buf, sizeof buf)) > 0 || (n < 0 && errno == EINTR)) {
+    if (n > 0) printed.append(buf, static_cast<size_t>(n));
+  }
+  int status = 0;
+  ASSERT_EQ(waitpid(pid, &status, 0), pid);
+  reader.join();
+  close(stream[0]);
+  close(out[0]);
+  ASSERT_TRUE(WIFEXITED(status));
+  ASSERT_EQ(WEXITSTATUS(status), 0) << "127: not found at " << CORDON_AUDIT_ENV_KEY_MAIN << "\n" << printed;
+  EXPECT_EQ(printed.rfind("getenv=[]\n", 0), 0u) << printed;
+  const std::string environ_text = printed.substr(printed.find('\n') + 1);
+  // The variable is still there, its 64 digits zero bytes.
+  EXPECT_NE(environ_text.find(std::string("CORDON_AUDIT_KEY=") + std::string(64, '\0') + '\0'), std::string::npos);
+  EXPECT_NE(environ_text.find(fd_var), std::string::npos) << "not the program's own environment";
+  for (const bool u : {false, true}) {
+    const std::string hex = HexOf(key, u);
+    for (size_t at = 0; at + 16 <= hex.size(); at += 16) {
+      EXPECT_EQ(environ_text.find(hex.substr(at, 16)), std::string::npos) << at;
+      EXPECT_EQ(raw.find(hex.substr(at, 16)), std::string::npos) << at;
+    }
+  }
+  EXPECT_EQ(raw.find(key), std::string::npos);
+  // Every record keyed, with the key's mac.
+  size_t start = 0, records = 0;
+  while (start < raw.size()) {
+    const size_t end = raw.find('\n', start);
+    ASSERT_NE(end, std::string::npos);
+    Rec r;
+    CheckRecord(raw.substr(start, end - start), &r, true);
+    EXPECT_TRUE(Authentic(r, key)) << r.line;
+    ++records;
+    start = end + 1;
+  }
+  EXPECT_GT(records, 2u);
+  const Verdict v = ValidateWithTheReader(raw, key);
+  EXPECT_EQ(v.status, 0) << v.out;
 }
 
 // ---- Set-up records ----
