@@ -40,7 +40,7 @@ typedef enum cordon_status {
   CORDON_E_LOCKDOWN_FAILED = -20,    /* the process cannot be locked down (stderr says why) */
   CORDON_E_BUSY = -21,               /* another thread is publishing or releasing this code block */
   CORDON_E_NO_CODE_REGION = -22,     /* cordon_options.code_size was 0: no code can be published */
-  CORDON_E_NO_FSGSBASE = -23         /* the CPU or kernel lacks FSGSBASE, or the C library is not glibc 2.34+ */
+  CORDON_E_NO_FSGSBASE = -23 /* the CPU or kernel lacks FSGSBASE, or the C library is not glibc 2.34+ */
 } cordon_status;
 
 /* What cordon_init() does with a WRPKRU or XRSTOR found outside its gates. */

@@ -21,8 +21,8 @@
 
 #include "cordon/cordon.h"
 #include "cordon/version.h"
-#include "runtime/domains/domain.h"
 #include "runtime/audit/hmac.h"
+#include "runtime/domains/domain.h"
 #include "runtime/gates/call_counts.h"
 #include "runtime/gates/gate_config.h"
 #include "runtime/hardware/pkey.h"
@@ -530,7 +530,8 @@ std::string CheckHexKey(const char* hex) {
            " hex digits of a " + std::to_string(kMacKeySize) + "-byte key";
   }
   for (size_t i = 0; i < n; ++i) {
-    if (HexDigit(hex[i]) < 0) return "has a character that is not a hex digit at position " + std::to_string(i + 1);
+    if (HexDigit(hex[i]) < 0)
+      return "has a character that is not a hex digit at position " + std::to_string(i + 1);
   }
   return {};
 }

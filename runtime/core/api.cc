@@ -293,7 +293,8 @@ int cordon_init(const cordon_options* opts) {
     if (o.audit_key == nullptr || o.audit_key_size != cordon::audit::kMacKeySize) {
       return Report({"cordon_init() refused: cordon_options.audit_key must point at exactly " +
                          std::to_string(cordon::audit::kMacKeySize) + " bytes (audit_key_size is " +
-                         std::to_string(o.audit_key_size) + (o.audit_key == nullptr ? ", audit_key NULL)" : ")"),
+                         std::to_string(o.audit_key_size) +
+                         (o.audit_key == nullptr ? ", audit_key NULL)" : ")"),
                      CORDON_E_INVALID_ARGUMENT});
     }
     key = {o.audit_key, cordon::audit::kKeyBytes};
@@ -304,9 +305,10 @@ int cordon_init(const cordon_options* opts) {
     key = {env, cordon::audit::kKeyHex};
   }
   if (key.form != cordon::audit::kNoKey && o.audit_fd < 0) {
-    return Report({"cordon_init() refused: an audit key (cordon_options.audit_key or CORDON_AUDIT_KEY) "
-                   "without an audit stream (cordon_options.audit_fd or CORDON_AUDIT_FD)",
-                   CORDON_E_INVALID_ARGUMENT});
+    return Report(
+        {"cordon_init() refused: an audit key (cordon_options.audit_key or CORDON_AUDIT_KEY) "
+         "without an audit stream (cordon_options.audit_fd or CORDON_AUDIT_FD)",
+         CORDON_E_INVALID_ARGUMENT});
   }
   o.audit_key = nullptr;  // not kept: Reg().options outlives the caller's buffer
   o.audit_key_size = 0;

@@ -180,25 +180,29 @@ std::string Mac(const std::string& key, const std::string& data) {
 TEST(AuditHmac, Rfc4231Vectors) {
   std::string counting;  // 0x01..0x19
   for (int i = 1; i <= 25; ++i) counting.push_back(static_cast<char>(i));
-  EXPECT_EQ(Mac(Bytes(20, 0x0b), "Hi There"), "b0344c61d8db38535ca8afceaf0bf12b881dc200c9833da726e9376c2e32cff7");
+  EXPECT_EQ(Mac(Bytes(20, 0x0b), "Hi There"),
+            "b0344c61d8db38535ca8afceaf0bf12b881dc200c9833da726e9376c2e32cff7");
   EXPECT_EQ(Mac("Jefe", "what do ya want for nothing?"),
             "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843");
   EXPECT_EQ(Mac(Bytes(20, 0xaa), Bytes(50, 0xdd)),
             "773ea91e36800e46854db8ebd09181a72959098b3ef8c122d9635514ced565fe");
-  EXPECT_EQ(Mac(counting, Bytes(50, 0xcd)), "82558a389a443c0ea4cc819899f2083a85f0faa3e578f8077a2e3ff46729665b");
+  EXPECT_EQ(Mac(counting, Bytes(50, 0xcd)),
+            "82558a389a443c0ea4cc819899f2083a85f0faa3e578f8077a2e3ff46729665b");
   // Test case 5 gives the first 128 bits only.
   EXPECT_EQ(Mac(Bytes(20, 0x0c), "Test With Truncation").substr(0, 32), "a3b6167473100ee06e0c796c2955552b");
   EXPECT_EQ(Mac(Bytes(131, 0xaa), "Test Using Larger Than Block-Size Key - Hash Key First"),
             "60e431591ee0b67f0d8a26aacbf5b77f8e0bc6213728c5140546040f0ee37f54");
-  EXPECT_EQ(Mac(Bytes(131, 0xaa),
-                "This is a test using a larger than block-size key and a larger than block-size data. The key "
-                "needs to be hashed before being used by the HMAC algorithm."),
-            "9b09ffa71b942fcb27635fbcd5b0e944bfdc63644f0713938a7f51535c3a35e2");
+  EXPECT_EQ(
+      Mac(Bytes(131, 0xaa),
+          "This is a test using a larger than block-size key and a larger than block-size data. The key "
+          "needs to be hashed before being used by the HMAC algorithm."),
+      "9b09ffa71b942fcb27635fbcd5b0e944bfdc63644f0713938a7f51535c3a35e2");
   std::string block, past;
   for (int i = 0; i < 64; ++i) block.push_back(static_cast<char>(i));
   past = block + static_cast<char>(64);
   EXPECT_EQ(Mac(block, ""), "3499f163f48604c0b15ac89e4e7c66f314fb3b203b8ac2f564828e62f6be9d9d");
-  EXPECT_EQ(Mac(past, std::string(200, 'x')), "277896dee0ce66ab11d9ce8335fb9a51ed51a8e2429fa9706197645e003c9748");
+  EXPECT_EQ(Mac(past, std::string(200, 'x')),
+            "277896dee0ce66ab11d9ce8335fb9a51ed51a8e2429fa9706197645e003c9748");
 }
 
 TEST(AuditHmac, PiecesGiveTheSameMac) {
@@ -208,7 +212,8 @@ TEST(AuditHmac, PiecesGiveTheSameMac) {
   const std::string whole = Mac(key, data);
   for (size_t piece = 1; piece < 140; ++piece) {
     cordon::audit::HmacSha256 h(key.data(), key.size());
-    for (size_t i = 0; i < data.size(); i += piece) h.Update(data.data() + i, std::min(piece, data.size() - i));
+    for (size_t i = 0; i < data.size(); i += piece)
+      h.Update(data.data() + i, std::min(piece, data.size() - i));
     uint8_t d[32];
     h.Final(d);
     char hex[65];
@@ -250,12 +255,14 @@ TEST(AuditMac, OnlyTheKeysMacOfTheWholeLineIsAccepted) {
   auto r = ReadRecord(line);
   ASSERT_TRUE(r.ok()) << r.error();
   EXPECT_EQ(r->mac, line.substr(line.size() - 66, 64));
-  const std::string wrong = "forged or altered record: its mac is not the key's HMAC-SHA256 of the line before ,\"mac\":";
+  const std::string wrong =
+      "forged or altered record: its mac is not the key's HMAC-SHA256 of the line before ,\"mac\":";
   EXPECT_EQ(Authenticated(Signed(RandomKey(), kBody), key), wrong);
   // Every digit of seq, pid and status changed in turn, and the mac's own.
   for (const std::string from : {"\"seq\":1", "\"processId\":7", "\"value\":0}"}) {
     std::string altered = line;
-    altered.replace(altered.find(from), from.size(), std::string(from).replace(from.find_first_of("0123456789"), 1, "2"));
+    altered.replace(altered.find(from), from.size(),
+                    std::string(from).replace(from.find_first_of("0123456789"), 1, "2"));
     EXPECT_EQ(Authenticated(altered, key), wrong) << altered;
   }
   std::string mac_flipped = line;
@@ -266,8 +273,9 @@ TEST(AuditMac, OnlyTheKeysMacOfTheWholeLineIsAccepted) {
             "forged or altered record: it has no mac, and with a key every record must carry one");
   std::string spaced = line;
   spaced.replace(spaced.find(",\"mac\":"), 7, ", \"mac\":");
-  EXPECT_EQ(Authenticated(spaced, key),
-            "forged or altered record: its mac is not at the line's end in the writer's form ,\"mac\":\"...\"}");
+  EXPECT_EQ(
+      Authenticated(spaced, key),
+      "forged or altered record: its mac is not at the line's end in the writer's form ,\"mac\":\"...\"}");
 }
 
 TEST(AuditMac, KeyText) {

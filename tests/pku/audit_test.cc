@@ -257,8 +257,8 @@ void CheckRecord(const std::string& line, Rec* r, bool keyed = false) {
   Json j;
   ASSERT_TRUE(Reader(line).Parse(&j)) << "not one JSON object";
   ASSERT_EQ(j.kind, Json::kObject);
-  const char* const order[] = {"timestamp",   "schema",  "seq",       "processId", "threadId",
-                               "processName", "eventId", "eventName", "argsNum",   "args", "mac"};
+  const char* const order[] = {"timestamp", "schema",    "seq",     "processId", "threadId", "processName",
+                               "eventId",   "eventName", "argsNum", "args",      "mac"};
   ASSERT_EQ(j.fields.size(), keyed ? 11u : 10u);
   for (size_t i = 0; i < j.fields.size(); ++i) ASSERT_EQ(j.fields[i].first, order[i]);
   if (keyed) {
@@ -315,7 +315,7 @@ bool Authentic(const Rec& r, const std::string& key) {
 
 struct Stream {
   ChildOutcome outcome;
-  std::vector<Rec> records;  // with a key: the authentic ones
+  std::vector<Rec> records;          // with a key: the authentic ones
   std::vector<size_t> forged_lines;  // with a key: the lines (from 1) whose mac is wrong
   std::string raw;
   std::string key;  // the stream's key (raw bytes), or empty
@@ -654,8 +654,9 @@ TEST(AuditKey, BadKeysAreRefusedAndNothingIsInitialized) {
   EXPECT_TRUE(o.exited) << o.err;
   EXPECT_EQ(o.exit_code, 0) << o.err;
   for (const char* size : {"0", "1", "31", "33", "64"}) {
-    EXPECT_NE(o.err.find(std::string("cordon_options.audit_key must point at exactly 32 bytes (audit_key_size is ") +
-                         size + ")"),
+    EXPECT_NE(o.err.find(
+                  std::string("cordon_options.audit_key must point at exactly 32 bytes (audit_key_size is ") +
+                  size + ")"),
               std::string::npos)
         << size << "\n"
         << o.err;
@@ -727,7 +728,8 @@ TEST(AuditKey, TheEnvironmentsKeyIsWipedAtInit) {
   EXPECT_EQ(printed.rfind("getenv=[]\n", 0), 0u) << printed;
   const std::string environ_text = printed.substr(printed.find('\n') + 1);
   // The variable is still there, its 64 digits zero bytes.
-  EXPECT_NE(environ_text.find(std::string("CORDON_AUDIT_KEY=") + std::string(64, '\0') + '\0'), std::string::npos);
+  EXPECT_NE(environ_text.find(std::string("CORDON_AUDIT_KEY=") + std::string(64, '\0') + '\0'),
+            std::string::npos);
   EXPECT_NE(environ_text.find(fd_var), std::string::npos) << "not the program's own environment";
   for (const bool u : {false, true}) {
     const std::string hex = HexOf(key, u);
@@ -1283,11 +1285,12 @@ void ForgeryIsDetected(const std::function<int(int fd)>& route, bool genuine_aft
   // With the key: that line, and only it.
   const Verdict keyed = ValidateWithTheReader(s.raw, s.key);
   EXPECT_EQ(keyed.status, 1) << keyed.out;
-  EXPECT_EQ(keyed.out, "<stdin>:" + std::to_string(forged) +
-                           ": forged or altered record: its mac is not the key's HMAC-SHA256 of the line before "
-                           ",\"mac\":\n<stdin>: INVALID: 1 error(s) in " +
-                           std::to_string(lines) + " line(s); 1 forged or altered record(s) (no valid mac), " +
-                           std::to_string(lines - 1) + " authenticated\n")
+  EXPECT_EQ(keyed.out,
+            "<stdin>:" + std::to_string(forged) +
+                ": forged or altered record: its mac is not the key's HMAC-SHA256 of the line before "
+                ",\"mac\":\n<stdin>: INVALID: 1 error(s) in " +
+                std::to_string(lines) + " line(s); 1 forged or altered record(s) (no valid mac), " +
+                std::to_string(lines - 1) + " authenticated\n")
       << Dump(s);
   // Without it the forgery passes for a record.
   const Verdict plain = ValidateWithTheReader(s.raw, "");
@@ -1298,9 +1301,10 @@ void ForgeryIsDetected(const std::function<int(int fd)>& route, bool genuine_aft
         << plain.out;
   } else {
     EXPECT_EQ(plain.status, 0) << plain.out;
-    EXPECT_EQ(plain.out, "<stdin>: valid: " + std::to_string(lines) + " record(s); " + std::to_string(lines) +
-                             " of " + std::to_string(lines) +
-                             " record(s) carry a mac, NOT authenticated (no --key-file or --key-env given)\n");
+    EXPECT_EQ(plain.out,
+              "<stdin>: valid: " + std::to_string(lines) + " record(s); " + std::to_string(lines) + " of " +
+                  std::to_string(lines) +
+                  " record(s) carry a mac, NOT authenticated (no --key-file or --key-env given)\n");
   }
 }
 

@@ -223,10 +223,11 @@ struct Authentication {
   size_t forged = 0;            // with a key: records whose mac is missing or wrong
   // The closing words, or empty when there is nothing to say.
   std::string Words(size_t records) const {
-    if (key != nullptr && forged == 0) return "every record authenticated by its mac (HMAC-SHA256 with the key)";
+    if (key != nullptr && forged == 0)
+      return "every record authenticated by its mac (HMAC-SHA256 with the key)";
     if (key != nullptr)
-      return std::to_string(forged) + " forged or altered record(s) (no valid mac), " + std::to_string(records) +
-             " authenticated";
+      return std::to_string(forged) + " forged or altered record(s) (no valid mac), " +
+             std::to_string(records) + " authenticated";
     if (with_mac == 0) return "";
     return std::to_string(with_mac) + " of " + std::to_string(records) +
            " record(s) carry a mac, NOT authenticated (no --key-file or --key-env given)";
@@ -360,8 +361,8 @@ int Summarize(const std::string& path, Authentication auth) {
   if (status != kOk) return status;
   summary.SetGaps(stream.gaps());
   const std::string words = auth.Words(records);
-  summary.SetAuthentication(words.empty() ? "none: no record carries a mac (the stream was written without a key)"
-                                          : words);
+  summary.SetAuthentication(
+      words.empty() ? "none: no record carries a mac (the stream was written without a key)" : words);
   summary.End(lines, truncated);
   fputs(summary.Text(in.name).c_str(), stdout);
   return summary.Alarming() ? kInvalid : kOk;

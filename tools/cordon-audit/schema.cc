@@ -112,10 +112,17 @@ const EventSpec* FindEvent(std::string_view name) {
 const std::vector<FieldSpec>& Fields() {
   using F = FieldType;
   static const std::vector<FieldSpec> fields = {
-      {"timestamp", F::kU64},   {"schema", F::kString},    {"seq", F::kU64},
-      {"processId", F::kPid},   {"threadId", F::kPid},     {"processName", F::kString},
-      {"eventId", F::kEventId}, {"eventName", F::kString}, {"argsNum", F::kArgsNum},
-      {"args", F::kArgs},       {"mac", F::kMac, /*optional=*/true},
+      {"timestamp", F::kU64},
+      {"schema", F::kString},
+      {"seq", F::kU64},
+      {"processId", F::kPid},
+      {"threadId", F::kPid},
+      {"processName", F::kString},
+      {"eventId", F::kEventId},
+      {"eventName", F::kString},
+      {"argsNum", F::kArgsNum},
+      {"args", F::kArgs},
+      {"mac", F::kMac, /*optional=*/true},
   };
   return fields;
 }
