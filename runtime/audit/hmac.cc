@@ -48,11 +48,7 @@ void HmacSha256Hex(const void* key, size_t key_size, const void* data, size_t le
     h.Update(data, len);
     h.Final(mac);
   }
-  for (size_t i = 0; i < Sha256::kDigestSize; ++i) {
-    out[2 * i] = "0123456789abcdef"[mac[i] >> 4];
-    out[2 * i + 1] = "0123456789abcdef"[mac[i] & 15];
-  }
-  out[2 * Sha256::kDigestSize] = '\0';
+  DigestHex(mac, out);
 }
 
 }  // namespace cordon::audit

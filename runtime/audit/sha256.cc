@@ -116,6 +116,10 @@ void Sha256Hex(const void* data, size_t len, char out[2 * Sha256::kDigestSize + 
   s.Update(data, len);
   uint8_t digest[Sha256::kDigestSize];
   s.Final(digest);
+  DigestHex(digest, out);
+}
+
+void DigestHex(const uint8_t digest[Sha256::kDigestSize], char out[2 * Sha256::kDigestSize + 1]) {
   for (size_t i = 0; i < Sha256::kDigestSize; ++i) {
     out[2 * i] = "0123456789abcdef"[digest[i] >> 4];
     out[2 * i + 1] = "0123456789abcdef"[digest[i] & 15];

@@ -28,6 +28,9 @@ class Sha256 {
 // Overwrites n bytes at p with zeros in a way the compiler keeps.
 void Wipe(void* p, size_t n);
 
+// A digest as 64 lowercase hex digits and a NUL.
+void DigestHex(const uint8_t digest[Sha256::kDigestSize], char out[2 * Sha256::kDigestSize + 1]);
+
 // The digest of data as 64 lowercase hex digits and a NUL.
 void Sha256Hex(const void* data, size_t len, char out[2 * Sha256::kDigestSize + 1]);
 
