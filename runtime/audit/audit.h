@@ -6,7 +6,9 @@
 // (the trusted stack, or the runtime's alternate signal stack) with no
 // allocation and no stdio, so that signal handlers and the fatal path can
 // write them. After the lockdown the filter lets only writes that carry
-// the runtime's token reach the descriptor (docs/lockdown.md).
+// the runtime's token reach the descriptor (docs/lockdown.md). With a key
+// (copied into the trusted state at set-up), each record ends with its
+// HMAC-SHA256 (hmac.h), so that a line written by any other route shows.
 //
 // It sits just above domains/: code, signals, enforce, lockdown and core
 // call it, and what it needs of them (the platform line, the process's
