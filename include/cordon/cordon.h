@@ -40,7 +40,7 @@ typedef enum cordon_status {
   CORDON_E_LOCKDOWN_FAILED = -20,    /* the process cannot be locked down (stderr says why) */
   CORDON_E_BUSY = -21,               /* another thread is publishing or releasing this code block */
   CORDON_E_NO_CODE_REGION = -22,     /* cordon_options.code_size was 0: no code can be published */
-  CORDON_E_NO_FSGSBASE = -23         /* the CPU or kernel lacks FSGSBASE, or the C library is not glibc 2.34+ */
+  CORDON_E_NO_FSGSBASE = -23 /* the CPU or kernel lacks FSGSBASE, or the C library is not glibc 2.34+ */
 } cordon_status;
 
 /* What cordon_init() does with a WRPKRU or XRSTOR found outside its gates. */
@@ -68,6 +68,11 @@ typedef struct cordon_options {
   int audit_fd;            /* descriptor for the audit stream (docs/audit.md), open for writing;
                               -1 (the default) for none, unless CORDON_AUDIT_FD=N is in the
                               environment. A struct_size without this field means -1. */
+  const void* audit_key;   /* the audit stream's 32-byte HMAC-SHA256 key (docs/audit.md,
+                              "Authenticated records"), or NULL (the default) for none, unless
+                              CORDON_AUDIT_KEY=<64 hex digits> is in the environment. Copied into
+                              trusted memory by cordon_init(): wipe your own copy after it. */
+  size_t audit_key_size;   /* 32 with a key, 0 without; a struct_size without these fields: no key */
 } cordon_options;
 
 /* Fills *opts with the defaults. */

@@ -61,6 +61,8 @@ struct Options {
   uint32_t max_threads = 64;
   size_t code_size = size_t{256} << 20;  // 0: no code can be published
   int audit_fd = -1;                     // the audit stream's descriptor (docs/audit.md), or -1
+  const void* audit_key = nullptr;       // its 32-byte HMAC key (cordon_options.audit_key), or none
+  size_t audit_key_size = 0;
 };
 
 inline Status Init(const Options& options = {}) {
@@ -71,6 +73,8 @@ inline Status Init(const Options& options = {}) {
   o.max_threads = options.max_threads;
   o.code_size = options.code_size;
   o.audit_fd = options.audit_fd;
+  o.audit_key = options.audit_key;
+  o.audit_key_size = options.audit_key_size;
   return Status(cordon_init(&o));
 }
 

@@ -21,6 +21,7 @@
 
 #include "cordon/cordon.h"
 #include "cordon/version.h"
+#include "runtime/audit/hmac.h"
 #include "runtime/domains/domain.h"
 #include "runtime/gates/call_counts.h"
 #include "runtime/gates/gate_config.h"
@@ -40,6 +41,12 @@ constexpr int kNamedCalls = 512;
 // Phases: set-up records are accepted until the lockdown's record.
 enum Phase : uint32_t { kNoInit = 0, kSetUp = 1, kClosed = 2 };
 
+// The stream's HMAC key, if it has one.
+struct Key {
+  bool set;
+  uint8_t bytes[kMacKeySize];
+};
+
 // In the trusted domain's heap (Config().audit_state).
 struct State {
   int fd;
@@ -51,6 +58,7 @@ struct State {
   std::atomic<uint64_t> writer;  // pid << 32 | tid of the thread numbering and writing a record, or 0
   char comm[17];
   const char* names[kNamedCalls];  // libseccomp's names (read-only data), by number
+  Key key;                         // with one, every record ends with its mac (docs/audit.md)
 };
 
 State* St() {
@@ -228,7 +236,17 @@ bool Record::Write(State* s, uint64_t seq) {
   line.Signed(argc_);
   line.Raw(",\"args\":[");
   for (size_t i = 0; i < args_.size(); ++i) line.Byte(args_.data()[i]);
-  line.Raw("]}\n");
+  line.Byte(']');
+  if (s->key.set && !line.Full()) {
+    // The mac covers the line as written so far (docs/audit.md); the key's
+    // pads and hash states stay on this (trusted) stack and are wiped.
+    char mac[2 * Sha256::kDigestSize + 1];
+    HmacSha256Hex(s->key.bytes, sizeof s->key.bytes, line.data(), line.size(), mac);
+    line.Raw(",\"mac\":\"");
+    line.Raw(mac);
+    line.Byte('"');
+  }
+  line.Raw("}\n");
   // A record too long for one write is cut by no one: it is lost whole
   // (strings are bounded, so only a bug gets here).
   if (line.Full()) return false;
@@ -322,11 +340,45 @@ bool CopyFrame(uint64_t info, uint64_t uc, siginfo_t* si, ucontext_t* u) {
   return true;
 }
 
-uint64_t SetUp(uint64_t fd, uint64_t tls_slot_below) {
+int HexDigit(char c) {
+  if (c >= '0' && c <= '9') return c - '0';
+  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+  return -1;
+}
+
+// The key kOpSetUp was given, read from untrusted memory straight into
+// the trusted state (no copy of it anywhere else). false: not a key.
+bool TakeKey(uint64_t from, uint64_t form, Key* k) {
+  const auto* p = reinterpret_cast<const char*>(from);
+  if (form == kKeyBytes) {
+    if (!domains::IsUntrustedRange(p, kMacKeySize)) return false;
+    memcpy(k->bytes, p, kMacKeySize);
+  } else {
+    if (!domains::IsUntrustedRange(p, 2 * kMacKeySize + 1) || p[2 * kMacKeySize] != '\0') return false;
+    for (size_t i = 0; i < kMacKeySize; ++i) {
+      const int hi = HexDigit(p[2 * i]), lo = HexDigit(p[2 * i + 1]);
+      if (hi < 0 || lo < 0) {
+        Wipe(k->bytes, sizeof k->bytes);
+        return false;
+      }
+      k->bytes[i] = static_cast<uint8_t>(hi << 4 | lo);
+    }
+  }
+  k->set = true;
+  return true;
+}
+
+uint64_t SetUp(uint64_t fd, uint64_t key, uint64_t form, uint64_t tls_slot_below) {
   if (Config().audit_state != 0 || Config().locked != 0) return EncodeStatus(CORDON_E_ALREADY_INITIALIZED);
+  if (form != kNoKey && form != kKeyBytes && form != kKeyHex) return EncodeStatus(CORDON_E_INVALID_ARGUMENT);
   const uint64_t mem = domains::HeapAllocInside(kTrustedDomain, sizeof(State), alignof(State));
   if (domains::IsStatus(mem)) return mem;
   auto* s = new (reinterpret_cast<void*>(mem)) State{};
+  if (form != kNoKey && !TakeKey(key, form, &s->key)) {
+    (void)domains::HeapFreeInside(kTrustedDomain, s);
+    return EncodeStatus(CORDON_E_INVALID_ARGUMENT);
+  }
   s->fd = static_cast<int>(fd);
   (void)Raw(SYS_prctl, PR_GET_NAME, reinterpret_cast<long>(s->comm));
   s->comm[16] = '\0';
@@ -502,6 +554,19 @@ std::string CheckDescriptor(int fd) {
   return {};
 }
 
+std::string CheckHexKey(const char* hex) {
+  const size_t n = strlen(hex);
+  if (n != 2 * kMacKeySize) {
+    return "has " + std::to_string(n) + " characters, not the " + std::to_string(2 * kMacKeySize) +
+           " hex digits of a " + std::to_string(kMacKeySize) + "-byte key";
+  }
+  for (size_t i = 0; i < n; ++i) {
+    if (HexDigit(hex[i]) < 0)
+      return "has a character that is not a hex digit at position " + std::to_string(i + 1);
+  }
+  return {};
+}
+
 namespace {
 
 // The gate finds the calling thread's record through fs (gate.S reads
@@ -534,7 +599,7 @@ uint64_t Call(uint64_t op, uint64_t a0, uint64_t a1, uint64_t a2, uint64_t a3) {
   switch (domains::PositionFor(kTrustedDomain)) {
     case domains::Position::kUntrusted:
       if (op == kOpSetUp) {
-        a1 = FsBase() - reinterpret_cast<uint64_t>(&cordon_tls_records[kTrustedDomain]);
+        a3 = FsBase() - reinterpret_cast<uint64_t>(&cordon_tls_records[kTrustedDomain]);
       } else if (!TlsSlotIsUntrusted()) {
         return EncodeStatus(CORDON_E_WRONG_DOMAIN);
       }
@@ -548,7 +613,7 @@ uint64_t Call(uint64_t op, uint64_t a0, uint64_t a1, uint64_t a2, uint64_t a3) {
 }
 
 uint64_t RunInside(uint64_t op, uint64_t a0, uint64_t a1, uint64_t a2, uint64_t a3) {
-  if (op == kOpSetUp) return SetUp(a0, a1);
+  if (op == kOpSetUp) return SetUp(a0, a1, a2, a3);
   State* s = St();
   if (op == kOpDieFatal) {
     // One death per process is recorded: the one that decided it. The

@@ -6,7 +6,9 @@
 // (the trusted stack, or the runtime's alternate signal stack) with no
 // allocation and no stdio, so that signal handlers and the fatal path can
 // write them. After the lockdown the filter lets only writes that carry
-// the runtime's token reach the descriptor (docs/lockdown.md).
+// the runtime's token reach the descriptor (docs/lockdown.md). With a key
+// (copied into the trusted state at set-up), each record ends with its
+// HMAC-SHA256 (hmac.h), so that a line written by any other route shows.
 //
 // It sits just above domains/: code, signals, enforce, lockdown and core
 // call it, and what it needs of them (the platform line, the process's
@@ -30,7 +32,7 @@ namespace cordon::audit {
 // record a death end the process themselves.
 enum Op : uint64_t {
   kFirstOp = 0x100,
-  kOpSetUp = kFirstOp,  // a0: the descriptor (a1: set by Call). Once, before lockdown
+  kOpSetUp = kFirstOp,  // a0: the descriptor, a1: the key or 0, a2: a KeyForm (a3: set by Call). Once, before lockdown
   kOpInit,              // a0: platform line, a1: inspect policy. Once, first record
   kOpFinding,           // a0: address, a1: kind | verdict << 8 | action << 16, a2: object, a3: symbol
   kOpDomain,            // a0: domain, a1: its name. Once per domain, before lockdown
@@ -42,6 +44,10 @@ enum Op : uint64_t {
   kLastOp = kOpDieSyscall,
 };
 
+// How kOpSetUp's key comes (in untrusted memory): none, the options' 32
+// bytes, or the environment's 64 hex digits (and a NUL).
+enum KeyForm : uint64_t { kNoKey = 0, kKeyBytes = 1, kKeyHex = 2 };
+
 // Whether the process has a stream (readable from anywhere: the config page).
 bool Enabled();
 // The stream's descriptor, or -1.
@@ -50,6 +56,9 @@ int Descriptor();
 // At cordon_init(), before anything is created: empty when fd can carry the
 // stream (open, and open for writing), otherwise why not.
 std::string CheckDescriptor(int fd);
+// Empty when hex is a key in CORDON_AUDIT_KEY's form (64 hex digits, either
+// case), otherwise what is wrong with it (never the digits themselves).
+std::string CheckHexKey(const char* hex);
 
 // Runs an operation in the trusted domain: through its gate from untrusted
 // code, directly from inside it; from inside another domain it does

@@ -57,6 +57,8 @@ void Sha256::Block(const uint8_t* p) {
   h_[5] += f;
   h_[6] += g;
   h_[7] += h;
+  // The schedule starts with the block itself (a key's pad, for HMAC).
+  audit::Wipe(w, sizeof w);
 }
 
 void Sha256::Update(const void* data, size_t len) {
@@ -97,11 +99,27 @@ void Sha256::Final(uint8_t out[kDigestSize]) {
   }
 }
 
+void Sha256::Wipe() {
+  audit::Wipe(h_, sizeof h_);
+  audit::Wipe(buf_, sizeof buf_);
+  used_ = 0;
+  total_ = 0;
+}
+
+void Wipe(void* p, size_t n) {
+  auto* b = static_cast<volatile uint8_t*>(p);
+  for (size_t i = 0; i < n; ++i) b[i] = 0;
+}
+
 void Sha256Hex(const void* data, size_t len, char out[2 * Sha256::kDigestSize + 1]) {
   Sha256 s;
   s.Update(data, len);
   uint8_t digest[Sha256::kDigestSize];
   s.Final(digest);
+  DigestHex(digest, out);
+}
+
+void DigestHex(const uint8_t digest[Sha256::kDigestSize], char out[2 * Sha256::kDigestSize + 1]) {
   for (size_t i = 0; i < Sha256::kDigestSize; ++i) {
     out[2 * i] = "0123456789abcdef"[digest[i] >> 4];
     out[2 * i + 1] = "0123456789abcdef"[digest[i] & 15];

@@ -14,6 +14,8 @@ class Sha256 {
   Sha256();
   void Update(const void* data, size_t len);
   void Final(uint8_t out[kDigestSize]);
+  // Zeros the state (for a keyed use: hmac.h).
+  void Wipe();
 
  private:
   void Block(const uint8_t* p);
@@ -22,6 +24,12 @@ class Sha256 {
   size_t used_ = 0;
   uint64_t total_ = 0;
 };
+
+// Overwrites n bytes at p with zeros in a way the compiler keeps.
+void Wipe(void* p, size_t n);
+
+// A digest as 64 lowercase hex digits and a NUL.
+void DigestHex(const uint8_t digest[Sha256::kDigestSize], char out[2 * Sha256::kDigestSize + 1]);
 
 // The digest of data as 64 lowercase hex digits and a NUL.
 void Sha256Hex(const void* data, size_t len, char out[2 * Sha256::kDigestSize + 1]);

@@ -21,6 +21,7 @@
 
 #include "cordon/cordon.h"
 #include "runtime/audit/audit.h"
+#include "runtime/audit/hmac.h"
 #include "runtime/base/check.h"
 #include "runtime/code/code_region.h"
 #include "runtime/core/builtins.h"
@@ -200,10 +201,24 @@ void FlushGateCalls() {
 // The stream's start, at the end of cordon_init(): its state in the
 // trusted domain, the cordon_init record (seq 0), then the findings of
 // the inspection that came before anything was created.
-int StartAudit(const cordon_options& o) {
-  if (const uint64_t r = audit::Call(audit::kOpSetUp, static_cast<uint64_t>(o.audit_fd));
+struct AuditKey {
+  const void* where = nullptr;  // the options' bytes, or the environment's digits
+  audit::KeyForm form = audit::kNoKey;
+};
+
+int StartAudit(const cordon_options& o, const AuditKey& key) {
+  if (const uint64_t r = audit::Call(audit::kOpSetUp, static_cast<uint64_t>(o.audit_fd),
+                                     reinterpret_cast<uint64_t>(key.where), key.form);
       domains::IsStatus(r)) {
     return StatusOf(r);
+  }
+  // The key is in trusted memory now: the environment's digits go, where
+  // they live (so that neither getenv nor /proc/self/environ shows them,
+  // and an exec'd program inherits an empty CORDON_AUDIT_KEY, not a key).
+  // The options' buffer is the caller's to wipe.
+  if (key.form == audit::kKeyHex) {
+    char* digits = static_cast<char*>(const_cast<void*>(key.where));
+    explicit_bzero(digits, strlen(digits));
   }
   const std::string platform = hw::DescribePlatform();
   (void)audit::Call(audit::kOpInit, reinterpret_cast<uint64_t>(platform.c_str()), o.inspect_policy);
@@ -272,6 +287,34 @@ int cordon_init(const cordon_options* opts) {
       return Report({"cordon_init() refused: the audit stream's " + why, CORDON_E_INVALID_ARGUMENT});
     }
   }
+  // The stream's key: the options', else the environment's 64 hex digits
+  // (decoded by the trusted domain itself at set-up, and then wiped where
+  // they are). A struct from before the fields has none (memcpy left the
+  // defaults).
+  AuditKey key;
+  if (o.audit_key != nullptr || o.audit_key_size != 0) {
+    if (o.audit_key == nullptr || o.audit_key_size != cordon::audit::kMacKeySize) {
+      return Report({"cordon_init() refused: cordon_options.audit_key must point at exactly " +
+                         std::to_string(cordon::audit::kMacKeySize) + " bytes (audit_key_size is " +
+                         std::to_string(o.audit_key_size) +
+                         (o.audit_key == nullptr ? ", audit_key NULL)" : ")"),
+                     CORDON_E_INVALID_ARGUMENT});
+    }
+    key = {o.audit_key, cordon::audit::kKeyBytes};
+  } else if (char* env = getenv("CORDON_AUDIT_KEY"); env != nullptr && env[0] != '\0') {
+    if (const std::string why = cordon::audit::CheckHexKey(env); !why.empty()) {
+      return Report({"cordon_init() refused: CORDON_AUDIT_KEY " + why, CORDON_E_INVALID_ARGUMENT});
+    }
+    key = {env, cordon::audit::kKeyHex};
+  }
+  if (key.form != cordon::audit::kNoKey && o.audit_fd < 0) {
+    return Report(
+        {"cordon_init() refused: an audit key (cordon_options.audit_key or CORDON_AUDIT_KEY) "
+         "without an audit stream (cordon_options.audit_fd or CORDON_AUDIT_FD)",
+         CORDON_E_INVALID_ARGUMENT});
+  }
+  o.audit_key = nullptr;  // not kept: Reg().options outlives the caller's buffer
+  o.audit_key_size = 0;
   domains::Layout layout;
   if (!domains::ComputeLayout(o, cordon::signals::BufferPages(), &layout)) return CORDON_E_INVALID_ARGUMENT;
   if (!cordon::code::ValidSize(o.code_size)) return CORDON_E_INVALID_ARGUMENT;
@@ -367,7 +410,7 @@ int cordon_init(const cordon_options* opts) {
   }
   pthread_atfork(nullptr, nullptr, domains::ResetThreadRecordsInChild);
   if (o.audit_fd >= 0) {
-    if (const int s = StartAudit(o); s != CORDON_OK) return s;
+    if (const int s = StartAudit(o, key); s != CORDON_OK) return s;
   }
   Reg().options = o;
   Reg().domain_names[d] = "trusted";

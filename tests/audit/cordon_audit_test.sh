@@ -218,16 +218,6 @@ check "follow without --pid keeps reading the file" 2 "$(wc -l < "$tmp/grow2.txt
 kill -0 "$follower" 2>/dev/null; check "and is still following at the file's end" 0 "$?"
 kill "$follower"; wait "$follower" 2>/dev/null
 
-# schema: the installed document is what the tables say.
-"$audit" schema > "$tmp/schema.json"; rc=$?
-cmp -s "$src/docs/audit-schema-v1.json" "$tmp/schema.json"; check "schema prints docs/audit-schema-v1.json" "0:0" "$rc:$?"
-
-# The CLI's habits.
-out=$("$audit" --help); rc=$?
-check "--help on stdout, status 0" "0:usage: cordon-audit summary [FILE|-]" "$rc:${out%%$'\n'*}"
-out=$("$audit" validate --help); check "validate --help" "0:usage: cordon-audit summary [FILE|-]" "$?:${out%%$'\n'*}"
-out=$("$audit" --version); rc=$?
-[[ "$out" =~ ^cordon-audit\ [0-9]+\.[0-9]+\.[0-9]+\ \(schema\ cordon\.audit/1\)$ ]]; check "--version" "0:0" "$rc:$?"
 usage() {  # ARGS... : status 2, the reason first on stderr, nothing on stdout
   local want=$1; shift
   "$audit" "$@" > "$tmp/out" 2> "$tmp/err"; local rc=$?
@@ -235,6 +225,115 @@ usage() {  # ARGS... : status 2, the reason first on stderr, nothing on stdout
   check "usage error ($*): reason" "cordon-audit: $want" "$(head -n 1 "$tmp/err")"
   check "usage error ($*): stdout empty" "" "$(cat "$tmp/out")"
 }
+
+# Keyed streams (docs/audit.md, "Authenticated records"): lines signed
+# here by Python's own HMAC (an independent implementation), with random
+# keys; the tool must accept exactly the records the key signed.
+randhex() { od -An -tx1 -N"$1" /dev/urandom | tr -d ' \n'; }
+sign() {  # KEYHEX: each record on stdin with its mac (the HMAC of the line before ,"mac":)
+  python3 -c '
+import hashlib, hmac, sys
+key = bytes.fromhex(sys.argv[1])
+for line in sys.stdin.read().splitlines():
+    body = line[:-1]
+    print(body + ",\"mac\":\"" + hmac.new(key, body.encode(), hashlib.sha256).hexdigest() + "\"}")' "$1"
+}
+key=$(randhex 32) other_key=$(randhex 32)
+printf '%s\n' "$key" > "$tmp/key"
+sign "$key" < "$here/valid_all_events.jsonl" > "$tmp/signed.jsonl"
+n=$(wc -l < "$tmp/signed.jsonl")
+authenticated="every record authenticated by its mac (HMAC-SHA256 with the key)"
+out=$("$audit" validate --key-file "$tmp/key" "$tmp/signed.jsonl"); rc=$?
+check "keyed stream: valid with its key" "0:$tmp/signed.jsonl: valid: $n record(s); $authenticated" "$rc:$out"
+out=$(AUDIT_TEST_KEY=$key "$audit" validate --key-env AUDIT_TEST_KEY < "$tmp/signed.jsonl"); rc=$?
+check "keyed stream: --key-env" "0:<stdin>: valid: $n record(s); $authenticated" "$rc:$out"
+printf '%s' "${key^^}" > "$tmp/key_upper"  # no newline, upper case
+"$audit" validate --key-file "$tmp/key_upper" "$tmp/signed.jsonl" > /dev/null; check "a key in upper case, no newline" 0 "$?"
+"$audit" validate "$tmp/signed.jsonl" > "$tmp/out" 2> "$tmp/err"; rc=$?
+check "keyed stream without the key: form only" \
+  "0:$tmp/signed.jsonl: valid: $n record(s); $n of $n record(s) carry a mac, NOT authenticated (no --key-file or --key-env given)" \
+  "$rc:$(cat "$tmp/out")"
+check "keyed stream without the key: said on stderr" \
+  "cordon-audit: $tmp/signed.jsonl:1: the records carry a mac, but no key was given (--key-file, --key-env): checked for form only, not authenticated" \
+  "$(cat "$tmp/err")"
+"$audit" validate --key-file "$tmp/key" "$here/valid_all_events.jsonl" > "$tmp/out"; rc=$?
+check "an unkeyed stream with a key: every record refused" \
+  "1:$here/valid_all_events.jsonl:1: forged or altered record: it has no mac, and with a key every record must carry one" \
+  "$rc:$(head -n 1 "$tmp/out")"
+# A line put into the signed stream after its line $2 (a changed copy of
+# that genuine record, or one made up): status 1, that line and nothing
+# else reported as forged (the seq rules never see it), the others
+# authenticated.
+forged() {
+  local what=$1 at=$2 line=$3 message=$4
+  LINE=$line awk -v at="$at" '{ print } NR == at { print ENVIRON["LINE"] }' "$tmp/signed.jsonl" > "$tmp/forged.jsonl"
+  "$audit" validate --key-file "$tmp/key" "$tmp/forged.jsonl" > "$tmp/out" 2> "$tmp/err"; local rc=$?
+  check "$what: status" 1 "$rc"
+  check "$what: the line and why" "$tmp/forged.jsonl:$((at + 1)): forged or altered record: $message
+$tmp/forged.jsonl: INVALID: 1 error(s) in $((n + 1)) line(s); 1 forged or altered record(s) (no valid mac), $n authenticated" \
+    "$(cat "$tmp/out")"
+  "$audit" validate "$tmp/forged.jsonl" > /dev/null 2>&1; check "$what: without the key, no valid stream either (a repeated seq)" 1 "$?"
+}
+# A random line that is not a cordon_init (a copy of one would start its
+# process's stream over, which is valid without the key).
+lines=$(grep -vn '"eventName":"cordon_init"' "$tmp/signed.jsonl" | cut -d: -f1 | tr '\n' ' ')
+read -ra lines <<< "$lines"
+at=${lines[$(( $(randhex 2 | sed 's/^/0x/' | xargs printf '%d') % ${#lines[@]} ))]}
+genuine=$(sed -n "${at}p" "$tmp/signed.jsonl")
+digit=$((15 + $(randhex 1 | sed 's/^/0x/' | xargs printf '%d') % 15))  # a timestamp digit after the first
+old=${genuine:digit:1} new=$(( (old + 1 + $(randhex 1 | sed 's/^/0x/' | xargs printf '%d') % 9) % 10 ))
+wrong_mac="its mac is not the key's HMAC-SHA256 of the line before ,\"mac\":"
+forged "one timestamp digit changed" "$at" "${genuine:0:digit}$new${genuine:digit+1}" "$wrong_mac"
+mac=${genuine: -66:64}
+flipped=$(printf '%x' $(( (16#${mac:0:1} + 1) % 16 )))${mac:1}
+forged "one mac digit changed" "$at" "${genuine/$mac/$flipped}" "$wrong_mac"
+forged "a mac from another key" "$at" "$(sed -n "${at}p" "$here/valid_all_events.jsonl" | sign "$other_key")" "$wrong_mac"
+forged "a random mac" "$at" "$(sed -n "${at}p" "$here/valid_all_events.jsonl" | sed "s/}\$/,\"mac\":\"$(randhex 32)\"}/")" "$wrong_mac"
+forged "no mac" "$at" "$(sed -n "${at}p" "$here/valid_all_events.jsonl")" "it has no mac, and with a key every record must carry one"
+forged "the mac not in the writer's form" "$at" "${genuine/\"mac\":/\"mac\": }" \
+  "its mac is not at the line's end in the writer's form ,\"mac\":\"...\"}"
+# A genuine record written again: its mac is right, the seq rules catch it.
+{ head -n "$at" "$tmp/signed.jsonl"; sed -n "${at}p" "$tmp/signed.jsonl"; tail -n +"$((at + 1))" "$tmp/signed.jsonl"; } > "$tmp/replay.jsonl"
+seq_at=$(sed -n "${at}p" "$tmp/signed.jsonl" | sed 's/.*"seq":\([0-9]*\).*/\1/')
+pid_at=$(sed -n "${at}p" "$tmp/signed.jsonl" | sed 's/.*"processId":\([0-9]*\).*/\1/')
+"$audit" validate --key-file "$tmp/key" "$tmp/replay.jsonl" > "$tmp/out"; rc=$?
+check "a replayed record: status" 1 "$rc"
+check "a replayed record: the seq rule" "$tmp/replay.jsonl:$((at + 1)): seq $seq_at repeats or goes back (process $pid_at is at seq $((seq_at + 1)))" \
+  "$(head -n 1 "$tmp/out")"
+invalid "mac not hex" "${good_domain%\}},\"mac\":\"ABC\"}" 'field mac must be 64 lowercase hex digits, not "ABC"'
+invalid "a field after the mac" "${good_domain%\}},\"mac\":\"$(randhex 32)\",\"x\":1}" 'unknown field "x"'
+"$audit" summary --key-file "$tmp/key" "$tmp/signed.jsonl" > "$tmp/out"; rc=$?
+check "summary with the key: status (violations)" 1 "$rc"
+check "summary with the key: authentication" "Authentication: $authenticated" "$(grep '^Authentication:' "$tmp/out")"
+"$audit" follow --json --key-file "$tmp/key" - < "$tmp/forged.jsonl" > "$tmp/out" 2> "$tmp/err"; rc=$?
+check "follow --json with the key: status" 1 "$rc"
+check "follow --json with the key: the forged line not passed on" "$n" "$(wc -l < "$tmp/out")"
+# The key's own errors: 3 for a file that cannot be read, 2 for the rest.
+"$audit" validate --key-file /nonexistent/key "$tmp/signed.jsonl" > /dev/null 2> "$tmp/err"; rc=$?
+check "a missing key file: status 3" \
+  "3:cordon-audit: /nonexistent/key: cannot open the key file: No such file or directory" "$rc:$(cat "$tmp/err")"
+printf '%s\n' "${key:1}" > "$tmp/short"
+usage "$tmp/short: the key has 63 characters, not the 64 hex digits of a 32-byte key" validate --key-file "$tmp/short" "$tmp/signed.jsonl"
+printf '%s\n\n' "$key" > "$tmp/two_lines"
+usage "$tmp/two_lines: the key has 65 characters, not the 64 hex digits of a 32-byte key" validate --key-file "$tmp/two_lines" "$tmp/signed.jsonl"
+printf 'g%s\n' "${key:1}" > "$tmp/nothex"
+usage "$tmp/nothex: the key's character 1 is not a hex digit" summary --key-file "$tmp/nothex" "$tmp/signed.jsonl"
+grep -c "$key" "$tmp/err" > /dev/null; check "a bad key is not echoed" 1 "$?"
+usage "--key-env CORDON_TEST_UNSET_$$: the variable is not set" validate --key-env "CORDON_TEST_UNSET_$$" "$tmp/signed.jsonl"
+usage "one key only (--key-file or --key-env)" validate --key-file "$tmp/key" --key-env HOME "$tmp/signed.jsonl"
+usage "--key-file needs a file" follow f --key-file
+usage "unknown option --key-file for schema" schema --key-file "$tmp/key"
+
+# schema: the installed document is what the tables say.
+"$audit" schema > "$tmp/schema.json"; rc=$?
+cmp -s "$src/docs/audit-schema-v1.json" "$tmp/schema.json"; check "schema prints docs/audit-schema-v1.json" "0:0" "$rc:$?"
+
+# The CLI's habits.
+out=$("$audit" --help); rc=$?
+check "--help on stdout, status 0" "0:usage: cordon-audit summary [KEY] [FILE|-]" "$rc:${out%%$'\n'*}"
+out=$("$audit" validate --help); check "validate --help" "0:usage: cordon-audit summary [KEY] [FILE|-]" "$?:${out%%$'\n'*}"
+out=$("$audit" --version); rc=$?
+[[ "$out" =~ ^cordon-audit\ [0-9]+\.[0-9]+\.[0-9]+\ \(schema\ cordon\.audit/1\)$ ]]; check "--version" "0:0" "$rc:$?"
 usage "no command given"
 usage "unknown option --frobnicate" --frobnicate
 usage "unknown command frob" frob

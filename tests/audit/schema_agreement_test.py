@@ -85,9 +85,13 @@ def json_type(s):
 
 # 2. The record's fields: names, order, JSON types.
 fields = table_after(doc, r"^## Record format")
-md_fields = [(re.sub(r"`", "", f[0]), f[1]) for f in fields]
+# A name cell "`mac` (optional)" is a field a record may leave out.
+md_fields = [(re.findall(r"`([^`]+)`", f[0])[0], f[1]) for f in fields]
+md_optional = [re.findall(r"`([^`]+)`", f[0])[0] for f in fields if "(optional)" in f[0]]
 check("fields: names in order", [f[0] for f in md_fields], list(schema["properties"]))
-check("fields: all required", [f[0] for f in md_fields], schema["required"])
+check("fields: the optional ones last", [f[0] for f in md_fields[len(md_fields) - len(md_optional):]], md_optional)
+check("fields: the others required", [f[0] for f in md_fields if f[0] not in md_optional], schema["required"])
+check("field mac: 64 lowercase hex digits", "^[0-9a-f]{64}$", schema["properties"].get("mac", {}).get("pattern"))
 check("fields: no others", False, schema["additionalProperties"])
 for name, kind in md_fields:
     check(f"field {name}: JSON type", kind, json_type(schema["properties"].get(name, {})))
@@ -175,6 +179,8 @@ stream = [json.loads(l) for l in open(os.path.join(src, "tests/audit/valid_all_e
 for i, r in enumerate(stream, 1):
     errors = [e.message for e in validator.iter_errors(r)]
     check(f"valid stream line {i} ({r['eventName']}) passes the schema", [], errors)
+    keyed = dict(r, mac=os.urandom(32).hex())
+    check(f"valid stream line {i} with a mac passes the schema", [], [e.message for e in validator.iter_errors(keyed)])
 
 
 def record(name):
@@ -207,6 +213,8 @@ r = record("code_publish"); arg(r, "sha256")["value"] = arg(r, "sha256")["value"
 r = record("syscall_refused"); arg(r, "syscall_args")["value"].pop(); bad["five syscall args"] = r
 r = record("syscall_refused"); arg(r, "syscall_args")["value"][0] = 0; bad["syscall arg as an integer"] = r
 r = record("audit_lost"); r["eventName"] = "audit_gone"; bad["unknown event"] = r
+r = record("audit_lost"); r["mac"] = os.urandom(32).hex().upper(); bad["uppercase mac"] = r
+r = record("audit_lost"); r["mac"] = os.urandom(31).hex(); bad["short mac"] = r
 for what, r in bad.items():
     check(f"the schema refuses: {what}", False, validator.is_valid(r))
 

@@ -1,15 +1,19 @@
 // cordon-audit: read Cordon's audit stream (schema cordon.audit/1,
 // docs/audit.md).
 //
-//   cordon-audit summary [FILE|-]
-//   cordon-audit follow [--json] [--pid PID] FILE|-
-//   cordon-audit validate [FILE|-]
+//   cordon-audit summary [KEY] [FILE|-]
+//   cordon-audit follow [KEY] [--json] [--pid PID] FILE|-
+//   cordon-audit validate [KEY] [FILE|-]
 //   cordon-audit schema
 //   cordon-audit --help | --version
+//   KEY: --key-file FILE | --key-env VAR (the stream's HMAC key: every
+//   record must carry its valid mac)
 //
 // Exit status: 0 fine (valid; nothing to look at), 1 the stream is invalid
-// or (summary) holds a violation or is damaged, 2 a usage error, 3 the
-// input cannot be opened or read. Reports go to stdout, errors to stderr.
+// (a forged or altered record too) or (summary) holds a violation or is
+// damaged, 2 a usage error (a key that is not 64 hex digits too), 3 the
+// input or the key file cannot be opened or read. Reports go to stdout,
+// errors to stderr.
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
@@ -35,9 +39,9 @@ namespace {
 constexpr int kOk = 0, kInvalid = 1, kUsage = 2, kIoError = 3;
 
 constexpr char kUsageText[] =
-    "usage: cordon-audit summary [FILE|-]\n"
-    "       cordon-audit follow [--json] [--pid PID] FILE|-\n"
-    "       cordon-audit validate [FILE|-]\n"
+    "usage: cordon-audit summary [KEY] [FILE|-]\n"
+    "       cordon-audit follow [KEY] [--json] [--pid PID] FILE|-\n"
+    "       cordon-audit validate [KEY] [FILE|-]\n"
     "       cordon-audit schema\n"
     "       cordon-audit --help | --version\n"
     "Reads Cordon's audit stream (schema cordon.audit/1, docs/audit.md): one JSON record per line.\n"
@@ -51,8 +55,13 @@ constexpr char kUsageText[] =
     "  validate   check every line against the schema; each error with its line number\n"
     "  schema     print the JSON Schema of one record (draft 2020-12)\n"
     "FILE - or none (not for follow) reads standard input.\n"
-    "Exit status: 0 valid (summary: no violation, stream intact), 1 invalid lines (summary: also\n"
-    "a violation, lost records or a truncated end), 2 usage error, 3 cannot open or read the input.\n";
+    "KEY authenticates the records (each must carry the key's mac; without a key a mac is\n"
+    "checked for its form only):\n"
+    "    --key-file FILE  the stream's key: 64 hex digits, optionally a newline\n"
+    "    --key-env VAR    the same, in environment variable VAR\n"
+    "Exit status: 0 valid (summary: no violation, stream intact), 1 invalid lines, forged or\n"
+    "altered records among them (summary: also a violation, lost records or a truncated end),\n"
+    "2 usage error (a malformed key too), 3 cannot open or read the input or the key file.\n";
 
 int UsageError(const std::string& why) {
   fprintf(stderr, "cordon-audit: %s\n%s", why.c_str(), kUsageText);
@@ -207,14 +216,77 @@ bool OpenInput(const std::string& path, Input* in) {
   return true;
 }
 
-// One line as a record, or why it is not one.
-cordon::Expected<Record> LineRecord(const LineReader::Line& l) {
+// The key the records are checked with, and what was seen of macs.
+struct Authentication {
+  const MacKey* key = nullptr;  // none: macs are checked for form only
+  size_t with_mac = 0;          // records (valid in form) that carry one
+  size_t forged = 0;            // with a key: records whose mac is missing or wrong
+  // The closing words, or empty when there is nothing to say.
+  std::string Words(size_t records) const {
+    if (key != nullptr && forged == 0)
+      return "every record authenticated by its mac (HMAC-SHA256 with the key)";
+    if (key != nullptr)
+      return std::to_string(forged) + " forged or altered record(s) (no valid mac), " +
+             std::to_string(records) + " authenticated";
+    if (with_mac == 0) return "";
+    return std::to_string(with_mac) + " of " + std::to_string(records) +
+           " record(s) carry a mac, NOT authenticated (no --key-file or --key-env given)";
+  }
+};
+
+// One line as a record, or why it is not one (with a key, a record
+// whose mac is missing or wrong is none: it was forged or altered).
+cordon::Expected<Record> LineRecord(const LineReader::Line& l, Authentication* auth) {
   if (l.too_long) return cordon::Error{"line longer than " + std::to_string(kMaxLine) + " bytes"};
   if (!l.complete)
     return cordon::Error{
         "the last line has no newline: a truncated record (the writer stopped in the middle of it)"};
   if (l.text.empty()) return cordon::Error{"empty line"};
-  return ReadRecord(l.text);
+  auto r = ReadRecord(l.text);
+  if (!r.ok()) return r;
+  if (auth->key != nullptr) {
+    if (std::string forged = Authenticate(l.text, r.value(), *auth->key); !forged.empty()) {
+      ++auth->forged;
+      return cordon::Error{forged};
+    }
+  }
+  auth->with_mac += !r->mac.empty();
+  return r;
+}
+
+// The key named by --key-file or --key-env. kOk, or the status after
+// saying why on stderr.
+int LoadKey(const std::string& file, const std::string& env, MacKey* key) {
+  std::string text, where;
+  if (!file.empty()) {
+    where = file;
+    const int fd = open(file.c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd < 0) {
+      fprintf(stderr, "cordon-audit: %s: cannot open the key file: %s\n", file.c_str(), strerror(errno));
+      return kIoError;
+    }
+    char buf[256];
+    ssize_t n;
+    while ((n = read(fd, buf, sizeof buf)) > 0 || (n < 0 && errno == EINTR)) {
+      if (n > 0) text.append(buf, static_cast<size_t>(n));
+      if (text.size() > 4096) break;  // no key is that long
+    }
+    const int read_errno = errno;
+    close(fd);
+    if (n < 0) {
+      fprintf(stderr, "cordon-audit: %s: cannot read the key file: %s\n", file.c_str(), strerror(read_errno));
+      return kIoError;
+    }
+  } else {
+    where = "$" + env;
+    const char* value = getenv(env.c_str());
+    if (value == nullptr) return UsageError("--key-env " + env + ": the variable is not set");
+    text = value;
+  }
+  auto parsed = ParseKey(text);
+  if (!parsed.ok()) return UsageError(where + ": " + parsed.error());
+  *key = parsed.value();
+  return kOk;
 }
 
 // Reads the stream at `path` line by line and calls each(line number, the
@@ -224,14 +296,20 @@ cordon::Expected<Record> LineRecord(const LineReader::Line& l) {
 // kIoError after saying why on stderr.
 template <typename Each>
 int ReadStream(const std::string& path, bool follow, pid_t watch_pid, Input* in, StreamChecker* stream,
-               Each each) {
+               Authentication* auth, Each each) {
   if (!OpenInput(path, in)) return kIoError;
   LineReader reader(in->fd, follow && in->regular && path != "-", watch_pid);
   LineReader::Line l;
   size_t line = 0;
   while (reader.Next(&l)) {
     ++line;
-    const auto r = LineRecord(l);
+    const size_t macs_before = auth->with_mac;
+    const auto r = LineRecord(l, auth);
+    if (auth->key == nullptr && macs_before == 0 && auth->with_mac == 1)
+      fprintf(stderr,
+              "cordon-audit: %s:%zu: the records carry a mac, but no key was given (--key-file, "
+              "--key-env): checked for form only, not authenticated\n",
+              in->name.c_str(), line);
     each(line, l, r, r.ok() ? stream->Check(r.value(), line) : std::string());
   }
   if (reader.error().empty()) return kOk;
@@ -239,11 +317,11 @@ int ReadStream(const std::string& path, bool follow, pid_t watch_pid, Input* in,
   return kIoError;
 }
 
-int Validate(const std::string& path) {
+int Validate(const std::string& path, Authentication auth) {
   Input in;
   StreamChecker stream;
   size_t lines = 0, errors = 0, records = 0;
-  const int status = ReadStream(path, false, 0, &in, &stream,
+  const int status = ReadStream(path, false, 0, &in, &stream, &auth,
                                 [&](size_t line, const LineReader::Line&, const cordon::Expected<Record>& r,
                                     const std::string& stream_error) {
                                   lines = line;
@@ -254,21 +332,23 @@ int Validate(const std::string& path) {
                                   printf("%s:%zu: %s\n", in.name.c_str(), line, error.c_str());
                                 });
   if (status != kOk) return status;
+  const std::string words = auth.Words(records);
+  const std::string also = words.empty() ? "" : "; " + words;
   if (errors == 0) {
-    printf("%s: valid: %zu record(s)\n", in.name.c_str(), records);
+    printf("%s: valid: %zu record(s)%s\n", in.name.c_str(), records, also.c_str());
     return kOk;
   }
-  printf("%s: INVALID: %zu error(s) in %zu line(s)\n", in.name.c_str(), errors, lines);
+  printf("%s: INVALID: %zu error(s) in %zu line(s)%s\n", in.name.c_str(), errors, lines, also.c_str());
   return kInvalid;
 }
 
-int Summarize(const std::string& path) {
+int Summarize(const std::string& path, Authentication auth) {
   Input in;
   StreamChecker stream;
   Summary summary;
-  size_t lines = 0;
+  size_t lines = 0, records = 0;
   bool truncated = false;
-  const int status = ReadStream(path, false, 0, &in, &stream,
+  const int status = ReadStream(path, false, 0, &in, &stream, &auth,
                                 [&](size_t line, const LineReader::Line& l, const cordon::Expected<Record>& r,
                                     const std::string& stream_error) {
                                   lines = line;
@@ -276,9 +356,13 @@ int Summarize(const std::string& path) {
                                   if (!r.ok()) return summary.AddInvalid(line, r.error());
                                   if (!stream_error.empty()) summary.AddStreamError(line, stream_error);
                                   summary.AddRecord(r.value(), line);
+                                  ++records;
                                 });
   if (status != kOk) return status;
   summary.SetGaps(stream.gaps());
+  const std::string words = auth.Words(records);
+  summary.SetAuthentication(
+      words.empty() ? "none: no record carries a mac (the stream was written without a key)" : words);
   summary.End(lines, truncated);
   fputs(summary.Text(in.name).c_str(), stdout);
   return summary.Alarming() ? kInvalid : kOk;
@@ -301,13 +385,13 @@ std::string Printable(const std::string& s) {
   return q.substr(1, q.size() - 2);
 }
 
-int Follow(const std::string& path, bool json, pid_t watch_pid) {
+int Follow(const std::string& path, bool json, pid_t watch_pid, Authentication auth) {
   Input in;
   StreamChecker stream;
   Context context;
   bool bad = false;
   const int status = ReadStream(
-      path, true, watch_pid, &in, &stream,
+      path, true, watch_pid, &in, &stream, &auth,
       [&](size_t line, const LineReader::Line& l, const cordon::Expected<Record>& r,
           const std::string& stream_error) {
         const std::string& error = r.ok() ? stream_error : r.error();
@@ -347,6 +431,7 @@ int main(int argc, char** argv) {
     return UsageError(command[0] == '-' ? "unknown option " + command : "unknown command " + command);
   bool json = false;
   pid_t watch_pid = 0;
+  std::string key_file, key_env;
   std::vector<std::string> files;
   for (int i = 2; i < argc; ++i) {
     const std::string a = argv[i];
@@ -362,6 +447,11 @@ int main(int argc, char** argv) {
           pid == "0")
         return UsageError("--pid wants a process id, not '" + pid + "'");
       watch_pid = static_cast<pid_t>(std::stol(pid));
+    } else if (command != "schema" && (a == "--key-file" || a == "--key-env")) {
+      if (!key_file.empty() || !key_env.empty()) return UsageError("one key only (--key-file or --key-env)");
+      if (i + 1 >= argc || argv[i + 1][0] == '\0')
+        return UsageError(a + (a == "--key-file" ? " needs a file" : " needs a variable name"));
+      (a == "--key-file" ? key_file : key_env) = argv[++i];
     } else if (a.size() > 1 && a[0] == '-') {
       return UsageError("unknown option " + a + " for " + command);
     } else {
@@ -376,7 +466,13 @@ int main(int argc, char** argv) {
   if (files.size() > 1) return UsageError(command + " reads one stream, not " + std::to_string(files.size()));
   if (command == "follow" && files.empty()) return UsageError("follow needs FILE, or - for standard input");
   const std::string path = files.empty() ? "-" : files[0];
-  if (command == "validate") return Validate(path);
-  if (command == "summary") return Summarize(path);
-  return Follow(path, json, watch_pid);
+  MacKey key{};
+  Authentication auth;
+  if (!key_file.empty() || !key_env.empty()) {
+    if (const int status = LoadKey(key_file, key_env, &key); status != kOk) return status;
+    auth.key = &key;
+  }
+  if (command == "validate") return Validate(path, auth);
+  if (command == "summary") return Summarize(path, auth);
+  return Follow(path, json, watch_pid, auth);
 }

@@ -273,6 +273,7 @@ std::string Summary::Text(const std::string& input_name) const {
         "Stream end: ends on a whole record. Schema 1 has no end-of-stream record: a process killed from "
         "outside (SIGKILL) ends like one that exited; see each process's end above");
   }
+  if (!authentication_.empty()) line("Authentication: " + authentication_);
   if (!invalid_.empty() || !stream_errors_.empty()) {
     line("");
     line("Problems: " + std::to_string(invalid_.size()) + " invalid line(s), " +

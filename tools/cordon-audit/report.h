@@ -42,6 +42,8 @@ class Summary {
   void AddInvalid(size_t line, const std::string& error);
   void AddStreamError(size_t line, const std::string& error) { stream_errors_.push_back({line, error}); }
   void SetGaps(const std::vector<StreamChecker::Gap>& gaps) { gaps_ = gaps; }
+  // What authenticated the records, in words.
+  void SetAuthentication(const std::string& words) { authentication_ = words; }
   // The input ended; `truncated`: its last line had no newline.
   void End(size_t lines, bool truncated);
 
@@ -86,6 +88,7 @@ class Summary {
   uint64_t records_ = 0;
   size_t lines_ = 0;
   bool truncated_ = false;
+  std::string authentication_;
 };
 
 }  // namespace cordon::audit

@@ -4,9 +4,12 @@
 // docs/audit.md and docs/audit-schema-v1.json say the same.
 #include "tools/cordon-audit/schema.h"
 
+#include <algorithm>
 #include <cinttypes>
 #include <cstdio>
 #include <limits>
+
+#include "runtime/audit/hmac.h"
 
 namespace cordon::audit {
 
@@ -109,10 +112,17 @@ const EventSpec* FindEvent(std::string_view name) {
 const std::vector<FieldSpec>& Fields() {
   using F = FieldType;
   static const std::vector<FieldSpec> fields = {
-      {"timestamp", F::kU64},   {"schema", F::kString},    {"seq", F::kU64},
-      {"processId", F::kPid},   {"threadId", F::kPid},     {"processName", F::kString},
-      {"eventId", F::kEventId}, {"eventName", F::kString}, {"argsNum", F::kArgsNum},
+      {"timestamp", F::kU64},
+      {"schema", F::kString},
+      {"seq", F::kU64},
+      {"processId", F::kPid},
+      {"threadId", F::kPid},
+      {"processName", F::kString},
+      {"eventId", F::kEventId},
+      {"eventName", F::kString},
+      {"argsNum", F::kArgsNum},
       {"args", F::kArgs},
+      {"mac", F::kMac, /*optional=*/true},
   };
   return fields;
 }
@@ -223,14 +233,18 @@ std::string CheckArgValue(const ArgSpec& spec, const Value& v, Arg* out) {
   return "unknown type";
 }
 
-// The members of `v` must be exactly `names`, in that order.
-std::string CheckMembers(const Value& v, const std::vector<const char*>& names, const std::string& where) {
+// The members of `v` must be exactly `names`, in that order; those from
+// `required` on may be left out at the end.
+std::string CheckMembers(const Value& v, const std::vector<const char*>& names, const std::string& where,
+                         size_t required) {
   for (size_t i = 0; i < names.size(); ++i) {
+    if (i >= v.members.size() && i >= required) break;
     if (i >= v.members.size()) return where + "field \"" + names[i] + "\" missing";
     const std::string& have = v.members[i].first;
     if (have != names[i]) {
       bool known = false;
       for (const char* n : names) known |= have == n;
+      if (!known && i >= required) return where + "unknown field " + json::Quote(have);
       if (!known) return where + "unknown field " + json::Quote(have) + " where \"" + names[i] + "\" belongs";
       if (v.Find(names[i]) == nullptr) return where + "field \"" + names[i] + "\" missing";
       return where + "fields out of order: " + json::Quote(have) + " where \"" + names[i] + "\" belongs";
@@ -254,15 +268,19 @@ Expected<Record> ReadRecord(std::string_view line) {
   if (v.kind != Kind::kObject)
     return Fail(std::string("a record must be a JSON object, not ") + json::KindName(v.kind));
   std::vector<const char*> names;
-  for (const FieldSpec& f : Fields()) names.push_back(f.name);
-  std::string e = CheckMembers(v, names, "");
+  size_t required = 0;
+  for (const FieldSpec& f : Fields()) {
+    names.push_back(f.name);
+    required += !f.optional;
+  }
+  std::string e = CheckMembers(v, names, "", required);
   if (!e.empty()) return Fail(e);
 
   Record r;
   const Value* event_id = nullptr;
   const Value* args_num = nullptr;
   const Value* args = nullptr;
-  for (size_t i = 0; i < Fields().size(); ++i) {
+  for (size_t i = 0; i < v.members.size(); ++i) {
     const FieldSpec& f = Fields()[i];
     const Value& m = v.members[i].second;
     const std::string what = std::string("field ") + f.name;
@@ -298,6 +316,12 @@ Expected<Record> ReadRecord(std::string_view line) {
       case FieldType::kArgs:
         args = &m;
         break;
+      case FieldType::kMac:
+        if (m.kind != Kind::kString || !IsSha256(m.text))
+          return Fail(what + " must be 64 lowercase hex digits, not " +
+                      (m.kind == Kind::kString ? json::Quote(m.text) : Got(m)));
+        r.mac = m.text;
+        break;
     }
   }
   const EventSpec& ev = *r.event;
@@ -317,7 +341,7 @@ Expected<Record> ReadRecord(std::string_view line) {
     const Value& a = args->items[i];
     const std::string where = std::string(ev.name) + ": args[" + std::to_string(i) + "]: ";
     if (a.kind != Kind::kObject) return Fail(where + "must be an object, not " + Got(a));
-    e = CheckMembers(a, {"name", "type", "value"}, where);
+    e = CheckMembers(a, {"name", "type", "value"}, where, 3);
     if (!e.empty()) return Fail(e);
     const Value& name = a.members[0].second;
     const Value& type = a.members[1].second;
@@ -347,17 +371,55 @@ Expected<Record> ReadRecord(std::string_view line) {
   return r;
 }
 
+Expected<MacKey> ParseKey(std::string_view text) {
+  if (!text.empty() && text.back() == '\n') text.remove_suffix(1);
+  MacKey key{};
+  if (text.size() != 2 * sizeof key.bytes)
+    return Fail("the key has " + std::to_string(text.size()) + " characters, not the 64 hex digits of a " +
+                "32-byte key");
+  for (size_t i = 0; i < text.size(); ++i) {
+    const char c = text[i];
+    const int d = c >= '0' && c <= '9'   ? c - '0'
+                  : c >= 'a' && c <= 'f' ? c - 'a' + 10
+                  : c >= 'A' && c <= 'F' ? c - 'A' + 10
+                                         : -1;
+    if (d < 0) return Fail("the key's character " + std::to_string(i + 1) + " is not a hex digit");
+    key.bytes[i / 2] = static_cast<uint8_t>(key.bytes[i / 2] << 4 | d);
+  }
+  return key;
+}
+
+std::string Authenticate(std::string_view line, const Record& r, const MacKey& key) {
+  constexpr std::string_view kMember = ",\"mac\":\"";
+  const std::string forged = "forged or altered record: ";
+  if (r.mac.empty()) return forged + "it has no mac, and with a key every record must carry one";
+  // The writer's form: `,"mac":"<64 digits>"}` ends the line.
+  const size_t tail = kMember.size() + r.mac.size() + 2;
+  if (line.size() < tail || line.substr(line.size() - tail, kMember.size()) != kMember ||
+      line.substr(line.size() - 2) != "\"}")
+    return forged + "its mac is not at the line's end in the writer's form ,\"mac\":\"...\"}";
+  char expected[2 * audit::Sha256::kDigestSize + 1];
+  HmacSha256Hex(key.bytes, sizeof key.bytes, line.data(), line.size() - tail, expected);
+  unsigned diff = 0;  // every digit compared
+  for (size_t i = 0; i < r.mac.size(); ++i) diff |= static_cast<unsigned char>(expected[i] ^ r.mac[i]);
+  if (diff != 0) return forged + "its mac is not the key's HMAC-SHA256 of the line before ,\"mac\":";
+  return "";
+}
+
 std::string StreamChecker::Check(const Record& r, size_t line) {
   const bool init = std::string_view(r.event->name) == "cordon_init";
   auto it = processes_.find(r.pid);
   if (init && r.seq == 0) {
-    processes_[r.pid] = Process{1, r.process_name};
+    if (it != processes_.end() && r.timestamp < it->second.last_timestamp)
+      return "cordon_init at seq 0 of process " + std::to_string(r.pid) +
+             " with a timestamp before its last record's: its start written again, not a new program (exec)";
+    processes_[r.pid] = Process{1, r.process_name, r.timestamp};
     return "";
   }
   if (init) return "cordon_init at seq " + std::to_string(r.seq) + ": a process's cordon_init is its seq 0";
   if (it == processes_.end()) {
     // Adopt the process from here, so that one missing start is one error.
-    processes_[r.pid] = Process{r.seq + 1, r.process_name};
+    processes_[r.pid] = Process{r.seq + 1, r.process_name, r.timestamp};
     return "process " + std::to_string(r.pid) + " starts with " + r.event->name + " at seq " +
            std::to_string(r.seq) + ", not with cordon_init at seq 0";
   }
@@ -388,6 +450,7 @@ std::string StreamChecker::Check(const Record& r, size_t line) {
             " lost record(s) but no seq number was skipped";
   }
   p.next_seq = r.seq + 1;
+  p.last_timestamp = std::max(p.last_timestamp, r.timestamp);
   return error;
 }
 
@@ -408,6 +471,7 @@ const char* TypeDef(ArgType t) {
   return Names(t).def;
 }
 
+constexpr char kDigestPattern[] = "^[0-9a-f]{64}$";  // a sha256 argument, the mac
 constexpr char kPointerPattern[] = "^0x(0|[1-9a-f][0-9a-f]{0,15})$";
 // Decoded, a string is bytes: code points up to U+00FF only.
 constexpr char kBytesPattern[] = "^[\\u0000-\\u00ff]*$";
@@ -445,7 +509,7 @@ Value ArgSchema(const ArgSpec& a) {
     for (const char* s : a.values) list.push_back(S(s));
     value = {{"enum", Value::Array(std::move(list))}};
   } else if (a.sha256) {
-    value = {{"type", S("string")}, {"pattern", S("^[0-9a-f]{64}$")}};
+    value = {{"type", S("string")}, {"pattern", S(kDigestPattern)}};
   } else if (a.length) {
     value = {{"$ref", S("#/$defs/pointer_array")},
              {"minItems", Value::Int(a.length)},
@@ -516,9 +580,12 @@ Value JsonSchema() {
       case FieldType::kArgs:
         p = Value::Object({{"type", S("array")}});
         break;
+      case FieldType::kMac:
+        p = Value::Object({{"type", S("string")}, {"pattern", S(kDigestPattern)}});
+        break;
     }
     properties.emplace_back(f.name, std::move(p));
-    required.push_back(S(f.name));
+    if (!f.optional) required.push_back(S(f.name));
   }
   Members defs;
   for (const TypeNames& t : kTypes) defs.emplace_back(t.def, TypeDefinition(t.type));
@@ -535,8 +602,9 @@ Value JsonSchema() {
        S("One JSON object per line, ASCII only. Beyond what JSON Schema can say: the fields come in the "
          "order "
          "listed here, and each argument's members in the order name, type, value; per process seq is 0 "
-         "(cordon_init) and then grows by one, a gap being the next audit_lost record's lost. "
-         "`cordon-audit validate` checks all of it.")},
+         "(cordon_init) and then grows by one, a gap being the next audit_lost record's lost. A stream "
+         "written with a key ends each record with mac, the key's HMAC-SHA256 of the line before "
+         "`,\"mac\":`. `cordon-audit validate` checks all of it (the mac with --key-file or --key-env).")},
       {"type", S("object")},
       {"properties", Value::Object(std::move(properties))},
       {"required", Value::Array(std::move(required))},

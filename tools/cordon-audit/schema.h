@@ -43,10 +43,12 @@ const std::vector<EventSpec>& Events();
 const EventSpec* FindEvent(std::string_view name);
 
 // A record's top-level field: its name and JSON type, in the record's order.
-enum class FieldType { kU64, kPid, kString, kEventId, kArgsNum, kArgs };
+// The optional ones come last (the mac: only a stream with a key has it).
+enum class FieldType { kU64, kPid, kString, kEventId, kArgsNum, kArgs, kMac };
 struct FieldSpec {
   const char* name;
   FieldType type;
+  bool optional = false;
 };
 const std::vector<FieldSpec>& Fields();
 
@@ -67,6 +69,7 @@ struct Record {
   std::string process_name;
   const EventSpec* event = nullptr;
   std::vector<Arg> args;  // in the spec's order
+  std::string mac;        // 64 lowercase hex digits, or empty: the record has none
 
   // The named argument (the name must be one of the event's).
   const Arg& Get(std::string_view name) const;
@@ -79,11 +82,26 @@ struct Record {
 // fields in order, the event's arguments. The error says what and where.
 Expected<Record> ReadRecord(std::string_view line);
 
+// The key a stream's records are authenticated with (docs/audit.md,
+// "Authenticated records").
+struct MacKey {
+  uint8_t bytes[32];
+};
+// A key as its file or variable holds it: 64 hex digits (either case),
+// optionally one trailing newline. The error says what is wrong, never
+// the digits.
+Expected<MacKey> ParseKey(std::string_view text);
+// Empty when the record `line` (read into r) carries the mac `key` gives
+// its text: HMAC-SHA256 of the line up to, not including, its `,"mac":`;
+// else why it is a forged or altered record.
+std::string Authenticate(std::string_view line, const Record& r, const MacKey& key);
+
 // The rules across records of a stream: per process, seq 0 is cordon_init,
 // then +1 per record, where a gap must be the audit_lost record's own
 // `lost`; a process keeps the processName of its cordon_init. A cordon_init
 // at seq 0 from a known pid starts a new stream (the pid was reused, or the
-// program called exec).
+// program called exec), unless its timestamp is before that process's last
+// record's: then it is the stream's own start written again (a replay).
 class StreamChecker {
  public:
   struct Gap {
@@ -102,6 +120,7 @@ class StreamChecker {
   struct Process {
     uint64_t next_seq;
     std::string name;
+    uint64_t last_timestamp;  // of its latest record
   };
   std::map<int64_t, Process> processes_;
   std::vector<Gap> gaps_;
