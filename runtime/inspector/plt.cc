@@ -17,6 +17,7 @@ namespace {
 
 constexpr uint64_t kPage = 4096;
 constexpr uint8_t kInt3 = 0xcc;
+constexpr uint8_t kNop = 0x90;
 
 struct Object {
   std::string path;
@@ -60,10 +61,12 @@ std::optional<uint64_t> PinnedTarget(uint64_t entry, const uint8_t* e) {
     }
     return true;
   };
-  if (e[0] == 0xe9 && int3_from(5)) {
+  size_t nops = 0;
+  while (nops + 5 <= kPltEntrySize && e[nops] == kNop) ++nops;
+  if (nops + 5 <= kPltEntrySize && e[nops] == 0xe9 && int3_from(nops + 5)) {
     int32_t rel;
-    memcpy(&rel, e + 1, 4);
-    return entry + 5 + static_cast<int64_t>(rel);
+    memcpy(&rel, e + nops + 1, 4);
+    return entry + nops + 5 + static_cast<int64_t>(rel);
   }
   const uint8_t jmp_rip0[6] = {0xff, 0x25, 0, 0, 0, 0};
   if (memcmp(e, jmp_rip0, 6) == 0 && int3_from(14)) {
@@ -90,11 +93,18 @@ std::optional<std::vector<uint8_t>> EncodePinnedEntry(uint64_t entry, uint64_t t
     return !FormsPattern(window, sizeof window);
   };
   std::vector<uint8_t> e(kPltEntrySize, kInt3);
-  const int64_t rel = static_cast<int64_t>(target - (entry + 5));
-  if (rel >= INT32_MIN && rel <= INT32_MAX) {
-    e[0] = 0xe9;  // JMP rel32
+  // JMP rel32, after 0 to 11 NOPs: each start gives another rel32, so a
+  // WRPKRU or XRSTOR that one displacement forms by chance (about one
+  // target in a few hundred thousand) does not leave the entry unpinnable,
+  // which would refuse the lockdown.
+  for (size_t nops = 0; nops + 5 <= kPltEntrySize; ++nops) {
+    const int64_t rel = static_cast<int64_t>(target - (entry + nops + 5));
+    if (rel < INT32_MIN || rel > INT32_MAX) break;
+    std::fill(e.begin(), e.end(), kInt3);
+    std::fill(e.begin(), e.begin() + static_cast<std::ptrdiff_t>(nops), kNop);
+    e[nops] = 0xe9;
     const auto r = static_cast<int32_t>(rel);
-    memcpy(&e[1], &r, 4);
+    memcpy(&e[nops + 1], &r, 4);
     if (fits(e.data())) return e;
   }
   std::fill(e.begin(), e.end(), kInt3);

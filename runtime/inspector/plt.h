@@ -33,9 +33,10 @@ struct PltPin {
 };
 
 // A 16-byte PLT entry at entry that jumps straight to target: JMP rel32
-// where target is in reach, else JMP [RIP+0] followed by the address; the
-// rest INT3. Neither may form a WRPKRU or XRSTOR with the two bytes before
-// (before2) and after (after2) the entry; nullopt if both would.
+// where target is in reach (after 0 to 11 NOPs, the first start whose
+// rel32 is clean), else JMP [RIP+0] followed by the address; the rest
+// INT3. None may form a WRPKRU or XRSTOR with the two bytes before
+// (before2) and after (after2) the entry; nullopt if every form would.
 std::optional<std::vector<uint8_t>> EncodePinnedEntry(uint64_t entry, uint64_t target,
                                                       const uint8_t before2[2], const uint8_t after2[2]);
 

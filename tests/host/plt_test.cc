@@ -40,15 +40,19 @@ TEST(PltPin, ATargetOutOfReachGetsAnAbsoluteJump) {
   EXPECT_EQ(abs, target);
 }
 
-// A rel32 whose bytes would spell XRSTOR [rbp+disp8] (0F AE 6D) takes the
-// absolute form; an address that spells one too (in the absolute form) and
-// is out of reach has no encoding at all.
+// A rel32 whose bytes would spell XRSTOR [rbp+disp8] (0F AE 6D) starts one
+// NOP later, with another rel32; an address that spells one too (in the
+// absolute form) and is out of reach has no encoding at all.
 TEST(PltPin, NoEncodingFormsAWrpkruOrXrstor) {
   const uint64_t entry = 0x7f0000026010;
   const uint64_t target = entry + 5 + 0x006dae0f;  // rel32 bytes 0f ae 6d 00
   const auto e = EncodePinnedEntry(entry, target, kNone, kNone);
   ASSERT_TRUE(e.has_value());
-  EXPECT_EQ((*e)[0], 0xff);
+  EXPECT_EQ((*e)[0], 0x90);
+  EXPECT_EQ((*e)[1], 0xe9);
+  int32_t rel;
+  memcpy(&rel, e->data() + 2, 4);
+  EXPECT_EQ(entry + 6 + static_cast<int64_t>(rel), target);
   EXPECT_FALSE(FirstPattern(e->data(), e->size()).has_value());
   const uint64_t far_and_bad = 0x00007f00006dae0full;  // absolute bytes 0f ae 6d 00 ...
   EXPECT_FALSE(EncodePinnedEntry(0x0000100000000000, far_and_bad, kNone, kNone).has_value());

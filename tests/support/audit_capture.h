@@ -1,8 +1,9 @@
 // Test support: every child that RunInChild() or the attack judge forks
 // writes an audit stream (CORDON_AUDIT_FD, docs/audit.md) that the parent
 // reads, and the records of the child's process are held against how it
-// ended: a violation that stopped it has exactly its one record, a fault
-// its handler caught exactly one pkey_fault with that address and key, and
+// ended: a violation that stopped it has its record (one per violating
+// thread: threads that violate at the same moment each have theirs), a
+// fault its handler caught exactly one pkey_fault with that address and key, and
 // a child that ended normally no death record. So every existing attack
 // test also checks that its attack left exactly the matching record.
 #ifndef CORDON_TESTS_SUPPORT_AUDIT_CAPTURE_H_
@@ -51,7 +52,8 @@ void ExpectAuditMatchesOutcome(const ChildOutcome& outcome, pid_t pid);
 // For the next child only: its death or caught fault may have no record,
 // for the reason given, which must be one that docs/audit.md ("What is
 // recorded, and from where") lists as unrecorded. A record, if there is
-// one, must still match; more than one is still a failure.
+// one, must still match; one thread's death recorded twice is still a
+// failure.
 void AuditRecordMayBeMissing(const char* documented_reason);
 
 // The value of argument `name` of one record line, as written (a string's
