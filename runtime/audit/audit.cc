@@ -471,6 +471,16 @@ int DomainOfKey(int key) {
   return 0;
 }
 
+// The domain whose rights a PKRU value is: 0 for untrusted code's, -1 for
+// none (a forged value).
+int64_t DomainOfPkru(uint32_t pkru) {
+  if (pkru == Config().untrusted_pkru) return 0;
+  for (uint32_t d = 1; d <= Config().domain_count && d < CORDON_MAX_DOMAINS; ++d) {
+    if (Config().domains[d].pkru == pkru) return d;
+  }
+  return -1;
+}
+
 constexpr int kSegvPkuErr = 4;
 
 uint64_t Fault(State* s, uint64_t info, uint64_t uc, uint64_t handler) {
@@ -590,11 +600,6 @@ bool TlsSlotIsUntrusted() {
 
 }  // namespace
 
-bool ThreadHasTrustedRecord() {
-  if (!TlsSlotIsUntrusted()) return false;
-  return *reinterpret_cast<const volatile uint32_t*>(FsBase() - Config().tls_slot_below) != UINT32_MAX;
-}
-
 uint64_t Call(uint64_t op, uint64_t a0, uint64_t a1, uint64_t a2, uint64_t a3) {
   switch (domains::PositionFor(kTrustedDomain)) {
     case domains::Position::kUntrusted:
@@ -616,22 +621,30 @@ uint64_t RunInside(uint64_t op, uint64_t a0, uint64_t a1, uint64_t a2, uint64_t 
   if (op == kOpSetUp) return SetUp(a0, a1, a2, a3);
   State* s = St();
   if (op == kOpDieFatal) {
-    // One death per process is recorded: the one that decided it. The
+    static_assert(kOpDieFatal == DIE_AUDIT_OP && domains::kBuiltinCode == DIE_BUILTIN_CODE);
+    // One death per process is recorded: the one that decided it (the
     // records of a refused call or a fault end on the fatal path too,
-    // which then has nothing to add. a3 = 1: the caller (the die path)
-    // has written the message; the end needs none.
-    const bool said = a3 != 0;
+    // which then has nothing to add). From the die path (a3: its marker)
+    // the message is out already and a2 is the PKRU the death found;
+    // otherwise a2 is the caller's domain and the message comes after.
+    const bool from_die_path = a3 == DIE_RECORDING_MARKER;
     if (s != nullptr && s->dying.exchange(1) == 0) {
-      // The message without its "cordon: " prefix and newline, copied out
-      // of untrusted memory once.
       char text[512];
       const size_t n = CopyUntrusted(a0, a1 < sizeof text ? a1 : sizeof text - 1, text);
       size_t from = n >= 8 && memcmp(text, "cordon: ", 8) == 0 ? 8 : 0, to = 0;
       for (size_t i = from; i < n && text[i] != '\n'; ++i) text[to++] = text[i];
       text[to] = '\0';
-      Record(11, "fatal").Str("message", text).Int("domain", static_cast<int64_t>(a2)).Emit();
+      const int64_t domain =
+          from_die_path ? DomainOfPkru(static_cast<uint32_t>(a2)) : static_cast<int64_t>(a2);
+      Record(11, "fatal").Str("message", text).Int("domain", domain).Emit();
+    } else if (s != nullptr) {
+      // Another death's record may be on its way out: the end waits for
+      // the writer, so that it does not cut that record off.
+      const uint64_t pid = static_cast<uint64_t>(Raw(SYS_getpid));
+      for (uint64_t w; (w = s->writer.load(std::memory_order_acquire)) != 0 && w >> 32 == pid;)
+        __builtin_ia32_pause();
     }
-    if (said) cordon_internal_die(nullptr, 0);
+    if (from_die_path) cordon_internal_die(nullptr, 0);
     cordon_internal_die(reinterpret_cast<const char*>(a0), a1);
   }
   if (op == kOpDieSyscall) DieSyscall(a0, a1);

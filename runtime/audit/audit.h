@@ -32,7 +32,8 @@ namespace cordon::audit {
 // record a death end the process themselves.
 enum Op : uint64_t {
   kFirstOp = 0x100,
-  kOpSetUp = kFirstOp,  // a0: the descriptor, a1: the key or 0, a2: a KeyForm (a3: set by Call). Once, before lockdown
+  kOpSetUp = kFirstOp,  // a0: the descriptor, a1: the key or 0, a2: a KeyForm (a3: set by Call). Once, before
+                        // lockdown
   kOpInit,              // a0: platform line, a1: inspect policy. Once, first record
   kOpFinding,           // a0: address, a1: kind | verdict << 8 | action << 16, a2: object, a3: symbol
   kOpDomain,            // a0: domain, a1: its name. Once per domain, before lockdown
@@ -63,11 +64,6 @@ std::string CheckHexKey(const char* hex);
 // Runs an operation in the trusted domain: through its gate from untrusted
 // code, directly from inside it; from inside another domain it does
 // nothing and returns CORDON_E_WRONG_DOMAIN (encoded).
-// From untrusted code: whether this thread's TLS names a record of the
-// trusted domain (it has entered it before), read only where Call() would
-// read it. A thread without one would attach on its first entry.
-bool ThreadHasTrustedRecord();
-
 uint64_t Call(uint64_t op, uint64_t a0 = 0, uint64_t a1 = 0, uint64_t a2 = 0, uint64_t a3 = 0);
 
 // One inspection finding (set-up only): kind, verdict and action as in

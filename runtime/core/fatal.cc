@@ -78,20 +78,16 @@ FatalMessage& FatalMessage::Hex(unsigned long long n) {
 
 namespace {
 
-// With an audit stream (docs/audit.md), a death is recorded once. Inside
-// the trusted domain the operation writes the record and then ends the
-// process itself (the message after the record). Anywhere else the die
-// path writes the message first and then enters the trusted domain to
-// record (cordon_internal_record_death): a death while recording (the gate
-// refusing the entry, say) must not cost the first message. g_recording:
-// a death already on its way to a record.
-int g_recording;
-
+// With an audit stream (docs/audit.md), a death is recorded once, by the
+// trusted domain, which keeps the only flag that decides it (untrusted
+// memory decides nothing). Inside the trusted domain the operation writes
+// the record and then ends the process itself. Anywhere else the die path
+// writes the message first and then enters the trusted domain to record
+// (gate.S, cordon_gate_die): a death while recording must not cost the
+// first message.
 [[noreturn]] void DieRecording(const char* message, size_t n, bool record) {
-  if (!record) __atomic_fetch_add(&g_recording, 1, __ATOMIC_ACQ_REL);
   if (record && audit::Enabled() &&
-      domains::PositionFor(domains::kTrustedDomain) == domains::Position::kInside &&
-      __atomic_fetch_add(&g_recording, 1, __ATOMIC_ACQ_REL) == 0) {
+      domains::PositionFor(domains::kTrustedDomain) == domains::Position::kInside) {
     (void)audit::Call(audit::kOpDieFatal, reinterpret_cast<uint64_t>(message), n,
                       static_cast<uint64_t>(static_cast<int64_t>(domains::Current())), 0);
   }
@@ -99,30 +95,6 @@ int g_recording;
 }
 
 }  // namespace
-
-// Every death that reaches cordon_gate_die (gate.S) from outside the
-// trusted domain, once the domains are left and the message is out: its
-// record, from untrusted code on the die path's own stack. Not when a
-// death recorded by DieRecording is on its way out, and not
-// for a thread that has never entered the trusted domain: its first entry
-// would attach it, which blocks signals in a way the 6.12 filter traps,
-// and with every signal blocked a trap ends the process by SIGSYS, not
-// with the violation's exit status (docs/audit.md, "Deaths").
-extern "C" __attribute__((visibility("hidden"))) void cordon_internal_record_death(const char* message,
-                                                                                   size_t n, uint32_t pkru) {
-  if (!audit::Enabled() || domains::PositionFor(domains::kTrustedDomain) != domains::Position::kUntrusted)
-    return;
-  if (!audit::ThreadHasTrustedRecord()) return;
-  if (__atomic_fetch_add(&g_recording, 1, __ATOMIC_ACQ_REL) != 0) return;
-  int64_t domain = -1;
-  const gates::GateConfig& c = gates::Config();
-  for (uint32_t d = 1; d <= c.domain_count && d < CORDON_MAX_DOMAINS; ++d) {
-    if (c.domains[d].pkru == pkru) domain = d;
-  }
-  if (pkru == c.untrusted_pkru) domain = 0;
-  (void)audit::Call(audit::kOpDieFatal, reinterpret_cast<uint64_t>(message), n,
-                    static_cast<uint64_t>(domain));
-}
 
 void FatalMessage::Die() {
   DieWith(true);

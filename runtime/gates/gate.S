@@ -127,9 +127,9 @@ cordon_trusted_code_needs_the_static_libcordon:
  *     threads keep running, and a deadline kept by another process or
  *     thread of this uid could be killed by untrusted code. What would
  *     block drops the message;
- *  4. with an audit stream, record the death (cordon_internal_record_death,
- *     runtime/core/fatal.cc) on a stack of the runtime's own: once per
- *     process, untrusted, so a jump here gains nothing;
+ *  4. with an audit stream, record the death: untrusted, a jump into the
+ *     trusted domain's gate to the operation that records a death and
+ *     ends the process (never a return through untrusted memory);
  *  5. exit_group.
  * The mask is the config page's "every signal" word, the one set the 6.12
  * filter lets through. If it cannot be read (key 0 not readable), the
@@ -143,6 +143,12 @@ cordon_gate_die:
         mov r13, rdx
         mov rbx, rsi /* the whole message again, for its record */
         mov rbp, rdx
+        /* r14: 1 when this death came from the record step's own entry
+         * (the marker in r8, which the gates pass through untouched). */
+        xor r14d, r14d
+        mov rax, DIE_RECORDING_MARKER
+        cmp r8, rax
+        sete r14b
         xor edi, edi /* SIG_BLOCK */
         lea rsi, [rip + cordon_gate_config + CFG_SIGNAL_BLOCK_ALL]
         xor edx, edx
@@ -179,9 +185,8 @@ cordon_gate_die:
         syscall
         test rax, rax
         js .Ldie_send
-        mov r14, rax
-2:      mov rdi, r14
-        mov rsi, r12
+        mov rdi, rax /* kept by the system calls below */
+2:      mov rsi, r12
         mov rdx, r13
         mov eax, 1 /* SYS_write */
         syscall
@@ -192,22 +197,60 @@ cordon_gate_die:
         ja 2b
 .Ldie_record:
         /* With an audit stream, the record, after the message (a death
-         * while recording, the recording's own gate entry refused, say,
-         * must not have cost the first message). Untrusted here. Why a
-         * stack of its own: the caller's rsp may point anywhere (a forged
-         * one faults with every signal blocked: a death by SIGSEGV, not
-         * exit 70). One thread uses it: the bit is taken once and never
-         * given back (the process ends), and a thread that finds it taken
-         * ends unrecorded. */
+         * while recording, the record step's own gate entry refused, say,
+         * must not have cost the first message). Untrusted here: through
+         * the trusted domain's gate like any caller, to the operation that
+         * records a death and ends the process itself. Nothing here
+         * returns: the gate is entered with a jump, on a stack of the
+         * runtime's own (the caller's rsp may be forged), whose only word
+         * is the exit below as a return address, which no path uses (the
+         * operation never returns, and a refused entry dies here again,
+         * with the marker, and goes straight to the exit). Skipped: a
+         * death of the record step itself; a thread that has no record of
+         * the trusted domain yet (TLS holds -1: its first entry would
+         * attach it, which blocks signals in a way the 6.12 filter traps,
+         * and with every signal blocked a trap is a death by SIGSYS). A
+         * forged fs base faults in the TLS read below, with every signal
+         * blocked: a death by SIGSEGV, by the kernel's hand. */
+        test r14d, r14d
+        jnz .Ldie_exit
         cmp qword ptr [rip + cordon_gate_config + CFG_AUDIT_STATE], 0
         je .Ldie_exit
-        lock bts dword ptr [rip + .Ldie_stack_taken], 0
-        jc .Ldie_exit
+        /* A death in a domain's code (fs is then that record's TCB, in the
+         * domain's memory, which the TLS read below would fault on): the
+         * trusted domain's own deaths are recorded before they come here,
+         * other domains' cannot be. */
+        rdfsbase rax
+        lea rsi, [rip + cordon_gate_config + CFG_DOMAINS]
+        mov ecx, 1
+4:      cmp ecx, dword ptr [rip + cordon_gate_config + CFG_DOMAIN_COUNT]
+        ja 5f
+        cmp ecx, CORDON_MAX_DOMAINS
+        jae 5f
+        mov edx, ecx
+        shl edx, 6 /* CFG_DOMAIN_STRIDE */
+        cmp rax, qword ptr [rsi + rdx + DCFG_REGION_START]
+        jb 6f
+        cmp rax, qword ptr [rsi + rdx + DCFG_REGION_END]
+        jb .Ldie_exit
+6:      inc ecx
+        jmp 4b
+5:      TLS_BASE rax
+        cmp dword ptr TLS(rax, 4 * CORDON_TRUSTED_DOMAIN), -1
+        je .Ldie_exit
         lea rsp, [rip + .Ldie_stack_end]
-        mov rdi, rbx
-        mov rsi, rbp
-        mov edx, r15d
-        call cordon_internal_record_death
+        lea rax, [rip + .Ldie_exit]
+        push rax
+        mov edi, DIE_AUDIT_OP
+        mov rsi, rbx
+        mov rdx, rbp
+        mov ecx, r15d /* the PKRU the death found */
+        mov r8, DIE_RECORDING_MARKER
+        mov r9d, DIE_BUILTIN_CODE
+        cmp dword ptr [rip + cordon_gate_config + CFG_WIDE_SCRUB], 0
+        jne 3f
+        jmp cordon_gate_avx_1
+3:      jmp cordon_gate_avx512_1
 .Ldie_exit:
         mov edi, CORDON_VIOLATION_EXIT_CODE
         mov eax, 231 /* SYS_exit_group */
@@ -225,14 +268,12 @@ cordon_gate_die:
         jmp .Ldie_record
         .size cordon_gate_die, . - cordon_gate_die
 
-        /* The recording's stack (untrusted memory: it holds only the
-         * frames of untrusted code on its way into the trusted domain). */
+        /* The record step's stack (untrusted memory): the gate's entry pushes
+         * nothing before it switches to the trusted stack; 256 bytes spare. */
         .section .bss.cordon_die_stack, "aw", @nobits
         .balign 64
-.Ldie_stack_taken:
-        .zero 64
 .Ldie_stack:
-        .zero 16384
+        .zero 256
 .Ldie_stack_end:
         .text
 

@@ -33,6 +33,13 @@
 #define CFG_DOMAINS 64       /* start of the per-domain array */
 #define CFG_DOMAIN_STRIDE 64
 #define CFG_SIGNAL_BLOCK_ALL 1088 /* u64: every signal, the set the runtime blocks them with */
+/* The die path's record (gate.S, cordon_gate_die): the trusted domain's
+ * code builtin (domains::kBuiltinCode) and its audit operation
+ * (audit::kOpDieFatal), and the marker that says, in r8, that a death
+ * came from that very recording (so it does not try again). */
+#define DIE_BUILTIN_CODE 7
+#define DIE_AUDIT_OP 0x107
+#define DIE_RECORDING_MARKER 0x6469652d72656364 /* "dcer-eid" */
 #define CFG_AUDIT_STATE 2136 /* u64: the audit stream's state, 0 when there is none (gate_config.h) */
 #define CFG_SIZE 4096
 /* Per-domain fields. */
