@@ -401,9 +401,17 @@ extern "C" uint32_t cordon_internal_attach_thread(uint32_t d) {
   for (uint32_t i = 0; i < c.nrecords; ++i) {
     if (__atomic_load_n(&record(i)->owner, __ATOMIC_ACQUIRE) == 0) return claim(i);
   }
-  for (uint32_t i = 0; i < c.nrecords; ++i) {
-    const uint32_t owner = __atomic_load_n(&record(i)->owner, __ATOMIC_ACQUIRE);
-    if (!record(i)->InUse() && !ThreadAlive(owner)) return claim(i);
+  // Why a bounded wait: a thread that pthread_join() has seen end is
+  // still alive for the kernel a little longer (it clears the joined tid
+  // before the task is gone), so a program that starts a thread as the
+  // last one ends would find every record taken. Only when no record is
+  // free; a process that really has too many threads waits this long once.
+  for (int round = 0; round < 2000; ++round) {
+    for (uint32_t i = 0; i < c.nrecords; ++i) {
+      const uint32_t owner = __atomic_load_n(&record(i)->owner, __ATOMIC_ACQUIRE);
+      if (!record(i)->InUse() && !ThreadAlive(owner)) return claim(i);
+    }
+    (void)RawSyscall3(SYS_sched_yield, 0, 0, 0);
   }
   return ~0u;
 }
