@@ -266,7 +266,8 @@ TEST(GateFatal, ForgedIndexWithStderrFullStillEndsTheProcess) {
 TEST(GateFatal, JumpWithPkruZeroAndStderrFullStillEndsTheProcess) {
   // Before 6.12 a new thread has not entered the trusted domain (from 6.12
   // on its alternate signal stack, a trusted record's, makes it attach).
-  cordon::testing::AuditRecordMayBeMissing("an assembly death of a thread that never entered the trusted domain");
+  cordon::testing::AuditRecordMayBeMissing(
+      "an assembly death of a thread that never entered the trusted domain");
   const Verdict v = Attack(CORDON_VIOLATION_KILL, [](const Target&) {
     InstallUsr1();
     ExposeToJudge();
