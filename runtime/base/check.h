@@ -32,12 +32,8 @@ class FatalMessage {
   FatalMessage& Signed(long long n);
   FatalMessage& Hex(unsigned long long n);
   [[noreturn]] void Die();
-  // Die(), when the audit stream already has this death's record (the
-  // audit layer's own deaths, runtime/audit/).
-  [[noreturn]] void DieRecorded();
 
  private:
-  [[noreturn]] void DieWith(bool record);
   char text_[480];
   size_t length_ = 0;
 };

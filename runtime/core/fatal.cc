@@ -84,10 +84,10 @@ namespace {
 // the record and then ends the process itself. Anywhere else the die path
 // writes the message first and then enters the trusted domain to record
 // (gate.S, cordon_gate_die): a death while recording must not cost the
-// first message.
-[[noreturn]] void DieRecording(const char* message, size_t n, bool record) {
-  if (record && audit::Enabled() &&
-      domains::PositionFor(domains::kTrustedDomain) == domains::Position::kInside) {
+// first message. A death whose record is written already (a refused
+// call's, a fault's) finds the trusted flag set and adds none.
+[[noreturn]] void DieRecording(const char* message, size_t n) {
+  if (audit::Enabled() && domains::PositionFor(domains::kTrustedDomain) == domains::Position::kInside) {
     (void)audit::Call(audit::kOpDieFatal, reinterpret_cast<uint64_t>(message), n,
                       static_cast<uint64_t>(static_cast<int64_t>(domains::Current())), 0);
   }
@@ -97,16 +97,8 @@ namespace {
 }  // namespace
 
 void FatalMessage::Die() {
-  DieWith(true);
-}
-
-void FatalMessage::DieRecorded() {
-  DieWith(false);
-}
-
-void FatalMessage::DieWith(bool record) {
   const int slot = __atomic_fetch_add(&g_next_slot, 1, __ATOMIC_ACQ_REL);
-  if (slot < 0 || slot >= kSlots) DieRecording(g_messages[0], 0, record);
+  if (slot < 0 || slot >= kSlots) DieRecording(g_messages[0], 0);
   char* g_message = g_messages[slot];
   static constexpr char kPrefix[] = "cordon: ";
   size_t n = 0;
@@ -115,7 +107,7 @@ void FatalMessage::DieWith(bool record) {
   }
   for (size_t i = 0; i < length_ && n < sizeof g_messages[0] - 1; ++i) g_message[n++] = text_[i];
   g_message[n++] = '\n';
-  DieRecording(g_message, n, record);
+  DieRecording(g_message, n);
 }
 
 void Die(const char* message) {

@@ -227,8 +227,7 @@ cordon_gate_die:
         ja 5f
         cmp ecx, CORDON_MAX_DOMAINS
         jae 5f
-        mov edx, ecx
-        shl edx, 6 /* CFG_DOMAIN_STRIDE */
+        imul edx, ecx, CFG_DOMAIN_STRIDE
         cmp rax, qword ptr [rsi + rdx + DCFG_REGION_START]
         jb 6f
         cmp rax, qword ptr [rsi + rdx + DCFG_REGION_END]
