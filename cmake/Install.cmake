@@ -1,6 +1,6 @@
 # Install rules: headers, the static libraries and libcordon.so with exported targets for
 # find_package(cordon CONFIG), a pkg-config file, the pass plugin,
-# cordon-scan, cordon-audit with the audit stream's JSON Schema, cordon-vm
+# cordon-scan, cordon-audit with the audit stream's JSON Schema, cordon-key, cordon-vm
 # with its guest init, and the docs.
 include(CMakePackageConfigHelpers)
 set(CORDON_CMAKE_DIR ${CMAKE_INSTALL_LIBDIR}/cmake/cordon)
@@ -22,7 +22,7 @@ install(EXPORT cordonTargets NAMESPACE cordon:: DESTINATION ${CORDON_CMAKE_DIR})
 if(TARGET cordon_gates_plugin)
   install(TARGETS cordon_gates_plugin LIBRARY DESTINATION ${CORDON_PLUGIN_DIR})
 endif()
-install(TARGETS cordon-scan cordon-audit RUNTIME DESTINATION ${CMAKE_INSTALL_BINDIR})
+install(TARGETS cordon-scan cordon-audit cordon-key RUNTIME DESTINATION ${CMAKE_INSTALL_BINDIR})
 # The audit stream's schema (docs/audit.md) where tools look for data files;
 # `cordon-audit schema` prints the same document.
 install(FILES ${PROJECT_SOURCE_DIR}/docs/audit-schema-v1.json DESTINATION ${CMAKE_INSTALL_DATADIR}/cordon)

@@ -1,0 +1,603 @@
+// One Heartbleed-style attack on `openssl s_server` (see tls_attack.h).
+#include "tests/openssl/tls_attack.h"
+
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <net/if.h>
+#include <netinet/in.h>
+#include <openssl/err.h>
+#include <openssl/evp.h>
+#include <openssl/pem.h>
+#include <openssl/rand.h>
+#include <openssl/ssl.h>
+#include <openssl/x509v3.h>
+#include <signal.h>
+#include <sys/ioctl.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <memory>
+#include <set>
+
+#include "tests/openssl/key_encodings.h"
+
+extern char** environ;
+
+namespace cordon::tls {
+namespace {
+
+using PkeyPtr = std::unique_ptr<EVP_PKEY, decltype(&EVP_PKEY_free)>;
+
+std::string OpenSslErrors() {
+  std::string out;
+  unsigned long e;
+  while ((e = ERR_get_error()) != 0) {
+    char buf[256];
+    ERR_error_string_n(e, buf, sizeof buf);
+    out += out.empty() ? "" : "; ";
+    out += buf;
+  }
+  return out.empty() ? "no OpenSSL error queued" : out;
+}
+
+double Now() {
+  timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return static_cast<double>(ts.tv_sec) + static_cast<double>(ts.tv_nsec) / 1e9;
+}
+
+bool ReadFile(const std::string& path, std::string* out) {
+  const int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return false;
+  out->clear();
+  char buf[1 << 16];
+  for (;;) {
+    const ssize_t n = read(fd, buf, sizeof buf);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) {
+      close(fd);
+      return n == 0;
+    }
+    out->append(buf, static_cast<size_t>(n));
+  }
+}
+
+bool WriteFile(const std::string& path, const std::string& data, mode_t mode) {
+  const int fd = open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode);
+  if (fd < 0) return false;
+  size_t done = 0;
+  while (done < data.size()) {
+    const ssize_t n = write(fd, data.data() + done, data.size() - done);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) break;
+    done += static_cast<size_t>(n);
+  }
+  return close(fd) == 0 && done == data.size();
+}
+
+PkeyPtr GenerateKey(KeyKind kind) {
+  EVP_PKEY* k = nullptr;
+  switch (kind) {
+    case KeyKind::kRsa2048:
+      k = EVP_PKEY_Q_keygen(nullptr, nullptr, "RSA", size_t{2048});
+      break;
+    case KeyKind::kEcP256:
+      k = EVP_PKEY_Q_keygen(nullptr, nullptr, "EC", "P-256");
+      break;
+    case KeyKind::kEd25519:
+      k = EVP_PKEY_Q_keygen(nullptr, nullptr, "ED25519");
+      break;
+  }
+  return PkeyPtr(k, EVP_PKEY_free);
+}
+
+std::string PrivateKeyPem(EVP_PKEY* pkey) {
+  BIO* bio = BIO_new(BIO_s_mem());
+  std::string out;
+  if (bio != nullptr && PEM_write_bio_PrivateKey(bio, pkey, nullptr, nullptr, 0, nullptr, nullptr) == 1) {
+    char* data = nullptr;
+    const long n = BIO_get_mem_data(bio, &data);
+    out.assign(data, static_cast<size_t>(n));
+  }
+  BIO_free(bio);
+  return out;
+}
+
+bool AddExtension(X509* cert, int nid, const char* value) {
+  X509V3_CTX ctx;
+  X509V3_set_ctx_nodb(&ctx);
+  X509V3_set_ctx(&ctx, cert, cert, nullptr, nullptr, 0);
+  X509_EXTENSION* ext = X509V3_EXT_conf_nid(nullptr, &ctx, nid, value);
+  const bool ok = ext != nullptr && X509_add_ext(cert, ext, -1) == 1;
+  X509_EXTENSION_free(ext);
+  return ok;
+}
+
+// A self-signed certificate for "localhost" and 127.0.0.1, signed here by
+// the default provider.
+std::string SelfSignedCertPem(EVP_PKEY* pkey) {
+  X509* cert = X509_new();
+  std::string out;
+  unsigned char serial[16];
+  bool ok = cert != nullptr && RAND_bytes(serial, sizeof serial) == 1;
+  serial[0] &= 0x7f;
+  BIGNUM* sn = ok ? BN_bin2bn(serial, sizeof serial, nullptr) : nullptr;
+  ok = ok && sn != nullptr && BN_to_ASN1_INTEGER(sn, X509_get_serialNumber(cert)) != nullptr;
+  BN_free(sn);
+  ok = ok && X509_set_version(cert, 2) == 1 && X509_gmtime_adj(X509_getm_notBefore(cert), -3600) != nullptr &&
+       X509_gmtime_adj(X509_getm_notAfter(cert), 86400) != nullptr && X509_set_pubkey(cert, pkey) == 1;
+  X509_NAME* name = ok ? X509_get_subject_name(cert) : nullptr;
+  ok = ok && X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_ASC,
+                                        reinterpret_cast<const unsigned char*>("localhost"), -1, -1, 0) == 1;
+  ok = ok && X509_set_issuer_name(cert, name) == 1 &&
+       AddExtension(cert, NID_subject_alt_name, "DNS:localhost,IP:127.0.0.1") &&
+       AddExtension(cert, NID_basic_constraints, "critical,CA:TRUE") &&
+       AddExtension(cert, NID_subject_key_identifier, "hash");
+  const EVP_MD* md = EVP_PKEY_get_base_id(pkey) == EVP_PKEY_ED25519 ? nullptr : EVP_sha256();
+  ok = ok && X509_sign(cert, pkey, md) > 0;
+  BIO* bio = ok ? BIO_new(BIO_s_mem()) : nullptr;
+  if (bio != nullptr && PEM_write_bio_X509(bio, cert) == 1) {
+    char* data = nullptr;
+    const long n = BIO_get_mem_data(bio, &data);
+    out.assign(data, static_cast<size_t>(n));
+  }
+  BIO_free(bio);
+  X509_free(cert);
+  return out;
+}
+
+// Runs argv to its end (for cordon-key); its stderr in *err.
+int RunTool(const std::vector<std::string>& argv, const std::string& err_path, std::string* err) {
+  std::vector<char*> args;
+  for (const std::string& a : argv) args.push_back(const_cast<char*>(a.c_str()));
+  args.push_back(nullptr);
+  const pid_t pid = fork();
+  if (pid < 0) return -1;
+  if (pid == 0) {
+    const int fd = open(err_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
+    if (fd >= 0) dup2(fd, 2);
+    execv(args[0], args.data());
+    _exit(127);
+  }
+  int status = 0;
+  while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+  }
+  ReadFile(err_path, err);
+  return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+}
+
+class Server {
+ public:
+  ~Server() { Stop(); }
+
+  bool Start(const std::vector<std::string>& argv, const std::vector<std::string>& env,
+             const std::string& dir, std::string* error) {
+    out_path_ = dir + "/server.out";
+    err_path_ = dir + "/server.err";
+    int in[2];
+    if (pipe2(in, O_CLOEXEC) != 0) {
+      *error = std::string("pipe: ") + strerror(errno);
+      return false;
+    }
+    std::vector<char*> args, envp;
+    for (const std::string& a : argv) args.push_back(const_cast<char*>(a.c_str()));
+    args.push_back(nullptr);
+    for (const std::string& e : env) envp.push_back(const_cast<char*>(e.c_str()));
+    envp.push_back(nullptr);
+    pid_ = fork();
+    if (pid_ < 0) {
+      *error = std::string("fork: ") + strerror(errno);
+      return false;
+    }
+    if (pid_ == 0) {
+      // Its stdin: a pipe this side holds open (s_server stops at the end
+      // of its stdin); its output: files.
+      const int out = open(out_path_.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
+      const int err = open(err_path_.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
+      if (out < 0 || err < 0 || dup2(in[0], 0) < 0 || dup2(out, 1) < 0 || dup2(err, 2) < 0 ||
+          chdir(dir.c_str()) != 0) {
+        _exit(126);
+      }
+      close(out);
+      close(err);
+      execve(args[0], args.data(), envp.data());
+      _exit(127);
+    }
+    close(in[0]);
+    stdin_ = in[1];
+    return true;
+  }
+
+  // The port from s_server's "ACCEPT 127.0.0.1:PORT" line; 0 if it ended or
+  // timed out first (*error says which).
+  int WaitForPort(int timeout_s, std::string* error) {
+    const double deadline = Now() + timeout_s;
+    while (Now() < deadline) {
+      std::string out;
+      ReadFile(out_path_, &out);
+      const size_t at = out.find("ACCEPT 127.0.0.1:");
+      if (at != std::string::npos && out.find('\n', at) != std::string::npos) {
+        return atoi(out.c_str() + at + strlen("ACCEPT 127.0.0.1:"));
+      }
+      if (Reap(false)) {
+        *error = "the server ended before it listened (" + StatusText() + ")";
+        return 0;
+      }
+      usleep(20000);
+    }
+    *error = "the server did not listen within " + std::to_string(timeout_s) + " s";
+    return 0;
+  }
+
+  // Waits for the server's end (it serves one connection); stops it after
+  // the time-out.
+  bool WaitForEnd(int timeout_s) {
+    const double deadline = Now() + timeout_s;
+    while (Now() < deadline) {
+      if (Reap(false)) return true;
+      usleep(20000);
+    }
+    Stop();
+    return false;
+  }
+
+  void Stop() {
+    if (stdin_ >= 0) close(stdin_);
+    stdin_ = -1;
+    if (pid_ > 0 && !reaped_) {
+      kill(pid_, SIGTERM);
+      for (int i = 0; i < 100 && !Reap(false); ++i) usleep(20000);
+      if (!reaped_) {
+        kill(pid_, SIGKILL);
+        Reap(true);
+      }
+    }
+  }
+
+  int status() const { return status_; }
+  std::string StatusText() const {
+    if (!reaped_) return "still running";
+    if (WIFEXITED(status_)) return "exit status " + std::to_string(WEXITSTATUS(status_));
+    return std::string("killed by signal ") + strsignal(WTERMSIG(status_));
+  }
+  std::string Out() const {
+    std::string s;
+    ReadFile(out_path_, &s);
+    return s;
+  }
+  std::string Err() const {
+    std::string s;
+    ReadFile(err_path_, &s);
+    return s;
+  }
+
+ private:
+  bool Reap(bool block) {
+    if (reaped_) return true;
+    const pid_t r = waitpid(pid_, &status_, block ? 0 : WNOHANG);
+    if (r == pid_) reaped_ = true;
+    return reaped_;
+  }
+
+  pid_t pid_ = -1;
+  int stdin_ = -1;
+  bool reaped_ = false;
+  int status_ = -1;
+  std::string out_path_, err_path_;
+};
+
+struct Client {
+  bool handshake = false, verified = false;
+  std::string protocol, cipher, reply, error;
+};
+
+// Connects to 127.0.0.1:port with only `version`, verifying the server's
+// certificate against cert_path (as a trust anchor) for "localhost", sends
+// the trigger and reads the reply line.
+Client ConnectAndTrigger(int port, int version, const std::string& cert_path, int timeout_s) {
+  Client c;
+  SSL_CTX* ctx = SSL_CTX_new(TLS_client_method());
+  SSL* ssl = nullptr;
+  int fd = -1;
+  auto fail = [&](const std::string& what) {
+    c.error = what;
+    return c;
+  };
+  std::unique_ptr<SSL_CTX, decltype(&SSL_CTX_free)> ctx_owner(ctx, SSL_CTX_free);
+  if (ctx == nullptr) return fail("SSL_CTX_new: " + OpenSslErrors());
+  SSL_CTX_set_min_proto_version(ctx, version);
+  SSL_CTX_set_max_proto_version(ctx, version);
+  SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, nullptr);
+  if (SSL_CTX_load_verify_locations(ctx, cert_path.c_str(), nullptr) != 1) {
+    return fail("cannot load the certificate as a trust anchor: " + OpenSslErrors());
+  }
+  fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  timeval tv{timeout_s, 0};
+  setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+  setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(static_cast<uint16_t>(port));
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  if (fd < 0 || connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
+    const std::string why = strerror(errno);
+    if (fd >= 0) close(fd);
+    return fail("cannot connect to 127.0.0.1:" + std::to_string(port) + ": " + why);
+  }
+  ssl = SSL_new(ctx);
+  std::unique_ptr<SSL, decltype(&SSL_free)> ssl_owner(ssl, SSL_free);
+  SSL_set_fd(ssl, fd);
+  SSL_set_tlsext_host_name(ssl, "localhost");
+  SSL_set1_host(ssl, "localhost");
+  if (SSL_connect(ssl) != 1) {
+    const long v = SSL_get_verify_result(ssl);
+    close(fd);
+    return fail(
+        "the TLS handshake failed: " + OpenSslErrors() +
+        (v != X509_V_OK ? std::string(" (certificate: ") + X509_verify_cert_error_string(v) + ")" : ""));
+  }
+  c.handshake = true;
+  c.protocol = SSL_get_version(ssl);
+  c.cipher = SSL_get_cipher_name(ssl);
+  X509* peer = SSL_get1_peer_certificate(ssl);
+  c.verified = peer != nullptr && SSL_get_verify_result(ssl) == X509_V_OK;
+  X509_free(peer);
+  static const char kTrigger[] = "HEARTBLEED: let me read your memory\n";
+  if (SSL_write(ssl, kTrigger, sizeof kTrigger - 1) <= 0) {
+    close(fd);
+    return fail("cannot send the trigger: " + OpenSslErrors());
+  }
+  char buf[512];
+  while (c.reply.find('\n') == std::string::npos) {
+    const int n = SSL_read(ssl, buf, sizeof buf);
+    if (n <= 0) break;
+    c.reply.append(buf, static_cast<size_t>(n));
+  }
+  SSL_shutdown(ssl);
+  close(fd);
+  if (c.reply.empty()) c.error = "no reply to the trigger: " + OpenSslErrors();
+  return c;
+}
+
+struct Run {
+  uint64_t offset, start, end;
+  std::string what;  // "PERMS NAME"
+};
+
+std::vector<Run> ReadIndex(const std::string& path) {
+  std::vector<Run> runs;
+  std::string text;
+  if (!ReadFile(path, &text)) return runs;
+  size_t at = 0;
+  while (at < text.size()) {
+    size_t nl = text.find('\n', at);
+    if (nl == std::string::npos) nl = text.size();
+    const std::string line = text.substr(at, nl - at);
+    at = nl + 1;
+    unsigned long long offset;
+    unsigned long start, end;
+    int rest = 0;
+    if (sscanf(line.c_str(), "%llu %lx-%lx %n", &offset, &start, &end, &rest) >= 3 && rest > 0) {
+      runs.push_back({offset, start, end, line.substr(static_cast<size_t>(rest))});
+    }
+  }
+  return runs;
+}
+
+std::string Locate(const std::vector<Run>& runs, size_t offset) {
+  char buf[96];
+  for (const Run& r : runs) {
+    if (offset >= r.offset && offset < r.offset + (r.end - r.start)) {
+      snprintf(buf, sizeof buf, "dump offset %zu, address 0x%llx: ", offset,
+               static_cast<unsigned long long>(r.start + (offset - r.offset)));
+      return buf + r.what;
+    }
+  }
+  return "dump offset " + std::to_string(offset) + " (in no indexed run)";
+}
+
+// Adds the hits in [p, p+n) to the outcome: every hit counted, one Found
+// per encoding family (up to 8).
+void Search(const NeedleScanner& scanner, const uint8_t* p, size_t n, const std::string& source,
+            const std::vector<Run>* runs, Outcome* o) {
+  const std::vector<Hit> hits = scanner.Find(p, n, 1000);
+  o->hits += hits.size();
+  std::set<std::string> families;
+  for (const Found& f : o->found) families.insert(f.what.substr(0, f.what.find(", bytes ")));
+  for (const Hit& h : hits) {
+    const std::string family = h.needle->what.substr(0, h.needle->what.find(", bytes "));
+    if (o->found.size() >= 8 || !families.insert(family).second) continue;
+    o->found.push_back({h.needle->what, runs != nullptr ? Locate(*runs, h.offset) : source});
+  }
+}
+
+std::vector<std::string> ServerEnv(const Attack& a, const Tools& t, const std::string& dir) {
+  std::vector<std::string> env;
+  static const char* const kDropped[] = {"LD_PRELOAD=",      "LD_BIND_NOW=",     "OPENSSL_CONF=",
+                                         "OPENSSL_MODULES=", "HEARTBLEED_DUMP=", "CORDON_PROVIDER_LOCKDOWN="};
+  for (char** e = environ; *e != nullptr; ++e) {
+    bool drop = false;
+    for (const char* d : kDropped) drop = drop || strncmp(*e, d, strlen(d)) == 0;
+    if (!drop) env.emplace_back(*e);
+  }
+  env.push_back("HEARTBLEED_DUMP=" + dir + "/dump");
+  env.push_back("LD_BIND_NOW=1");
+  if (a.via == KeyVia::kControl) {
+    env.push_back("LD_PRELOAD=" + t.heartbleed);
+    env.push_back("OPENSSL_CONF=" + dir + "/control.cnf");
+  } else {
+    env.push_back("LD_PRELOAD=" + t.libcordon + " " + t.heartbleed);
+    env.push_back("OPENSSL_CONF=" + t.cnf);
+  }
+  return env;
+}
+
+}  // namespace
+
+const char* KeyKindName(KeyKind kind) {
+  switch (kind) {
+    case KeyKind::kRsa2048:
+      return "RSA-2048";
+    case KeyKind::kEcP256:
+      return "ECDSA P-256";
+    case KeyKind::kEd25519:
+      return "Ed25519";
+  }
+  return "?";
+}
+
+const char* KeyViaName(KeyVia via) {
+  switch (via) {
+    case KeyVia::kCordonUri:
+      return "cordon provider, key cordon:/path";
+    case KeyVia::kReferenceFile:
+      return "cordon provider, key reference file";
+    case KeyVia::kControl:
+      return "CONTROL: default provider, key file";
+  }
+  return "?";
+}
+
+std::string EnsureLoopback() {
+  const int s = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  if (s < 0) return std::string("socket: ") + strerror(errno);
+  ifreq ifr{};
+  strncpy(ifr.ifr_name, "lo", IFNAMSIZ - 1);
+  std::string error;
+  if (ioctl(s, SIOCGIFFLAGS, &ifr) != 0) {
+    error = std::string("cannot read the flags of lo: ") + strerror(errno);
+  } else if ((ifr.ifr_flags & IFF_UP) == 0) {
+    ifr.ifr_flags = static_cast<short>(ifr.ifr_flags | IFF_UP | IFF_RUNNING);
+    if (ioctl(s, SIOCSIFFLAGS, &ifr) != 0) error = std::string("cannot bring lo up: ") + strerror(errno);
+  }
+  close(s);
+  return error;
+}
+
+Outcome RunAttack(const Attack& a, const Tools& t, const std::string& base_dir) {
+  Outcome o;
+  o.description = std::string(KeyKindName(a.kind)) + ", " + KeyViaName(a.via) + ", " +
+                  (a.tls_version == TLS1_2_VERSION ? "TLS 1.2" : "TLS 1.3");
+  std::string tmpl = base_dir + "/tls-attack-XXXXXX";
+  if (mkdtemp(tmpl.data()) == nullptr) {
+    o.error = "mkdtemp in " + base_dir + ": " + strerror(errno);
+    return o;
+  }
+  o.dir = tmpl;
+  const std::string key_path = o.dir + "/key.pem", cert_path = o.dir + "/cert.pem";
+
+  // The key: random, drawn here, outside the attacked process.
+  PkeyPtr key = GenerateKey(a.kind);
+  if (key == nullptr) {
+    o.error = std::string("cannot generate a ") + KeyKindName(a.kind) + " key: " + OpenSslErrors();
+    return o;
+  }
+  const std::string pem = PrivateKeyPem(key.get()), cert = SelfSignedCertPem(key.get());
+  if (pem.empty() || cert.empty()) {
+    o.error = "cannot encode the key or make its certificate: " + OpenSslErrors();
+    return o;
+  }
+  if (!WriteFile(key_path, pem, 0600) || !WriteFile(cert_path, cert, 0644) ||
+      !WriteFile(o.dir + "/control.cnf", "# the control: the default provider only\n", 0644)) {
+    o.error = "cannot write the key files in " + o.dir + ": " + strerror(errno);
+    return o;
+  }
+  std::string error;
+  const std::vector<Needle> needles = PrivateKeyNeedles(key.get(), pem, &error);
+  if (needles.empty()) {
+    o.error = "cannot list the key's encodings: " + error;
+    return o;
+  }
+  o.needles = needles.size();
+  o.needle_families = DescribeNeedles(needles);
+  const NeedleScanner scanner(needles);
+
+  std::string key_arg = key_path;
+  if (a.via == KeyVia::kCordonUri) key_arg = "cordon:" + key_path;
+  if (a.via == KeyVia::kReferenceFile) {
+    key_arg = o.dir + "/key.ref";
+    std::string err;
+    const int rc = RunTool({t.cordon_key, "ref", key_path, "-o", key_arg}, o.dir + "/cordon-key.err", &err);
+    if (rc != 0) {
+      o.error = "cordon-key ref failed (status " + std::to_string(rc) + "): " + err;
+      return o;
+    }
+  }
+  if (a.via != KeyVia::kControl) {
+    // The judge's process keeps its copy of the key; the server never
+    // sees it but through the file.
+    struct stat st;
+    if (stat(t.libcordon.c_str(), &st) != 0 || stat(t.cnf.c_str(), &st) != 0) {
+      o.error = "the provider's files are missing (" + t.libcordon + ", " + t.cnf + ")";
+      return o;
+    }
+  }
+
+  Server server;
+  const std::vector<std::string> argv = {t.openssl, "s_server", "-accept", "127.0.0.1:0", "-cert",
+                                         cert_path, "-key",     key_arg,   "-naccept",    "1"};
+  if (!server.Start(argv, ServerEnv(a, t, o.dir), o.dir, &error)) {
+    o.error = "cannot start the server: " + error;
+    return o;
+  }
+  const int port = server.WaitForPort(a.timeout_s, &error);
+  if (port > 0) {
+    const Client c = ConnectAndTrigger(port, a.tls_version, cert_path, a.timeout_s);
+    o.handshake = c.handshake;
+    o.verified = c.verified;
+    o.protocol = c.protocol;
+    o.cipher = c.cipher;
+    o.reply = c.reply;
+    if (!c.error.empty()) error = c.error;
+  }
+  server.WaitForEnd(a.timeout_s);
+  server.Stop();
+  o.server_status = server.status();
+  o.server_out = server.Out();
+  o.server_err = server.Err();
+  if (!error.empty()) {
+    o.error = error + " (the server: " + server.StatusText() + "; its stderr: " + o.server_err + ")";
+    return o;
+  }
+
+  unsigned long dumped = 0, refused = 0;
+  unsigned long long bytes = 0;
+  const size_t at = o.reply.find("dumped ");
+  if (at == std::string::npos || sscanf(o.reply.c_str() + at, "dumped %lu pages (%llu bytes), %lu refused",
+                                        &dumped, &bytes, &refused) != 3) {
+    o.error = "the server's reply is not the over-read's summary: '" + o.reply + "'";
+    return o;
+  }
+  o.pages_dumped = dumped;
+  o.pages_refused = refused;
+  std::string dump;
+  if (!ReadFile(o.dir + "/dump", &dump)) {
+    o.error = "cannot read the dump " + o.dir + "/dump: " + strerror(errno);
+    return o;
+  }
+  o.dump_bytes = dump.size();
+  if (o.dump_bytes != bytes) {
+    o.error =
+        "the dump holds " + std::to_string(o.dump_bytes) + " bytes, the server said " + std::to_string(bytes);
+    return o;
+  }
+  const std::vector<Run> runs = ReadIndex(o.dir + "/dump.index");
+  Search(scanner, reinterpret_cast<const uint8_t*>(dump.data()), dump.size(), "dump", &runs, &o);
+  Search(scanner, reinterpret_cast<const uint8_t*>(o.reply.data()), o.reply.size(), "the reply to the client",
+         nullptr, &o);
+  Search(scanner, reinterpret_cast<const uint8_t*>(o.server_out.data()), o.server_out.size(),
+         "the server's stdout", nullptr, &o);
+  Search(scanner, reinterpret_cast<const uint8_t*>(o.server_err.data()), o.server_err.size(),
+         "the server's stderr", nullptr, &o);
+  if (!a.keep_dump) unlink((o.dir + "/dump").c_str());
+  return o;
+}
+
+}  // namespace cordon::tls
