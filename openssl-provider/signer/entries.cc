@@ -21,8 +21,8 @@
 #include <cstring>
 
 #include "cordon/cordon.h"
-#include "signer/core/core.h"
-#include "signer/signer_abi.h"
+#include "openssl-provider/signer/core/core.h"
+#include "openssl-provider/signer/signer_abi.h"
 
 namespace {
 
