@@ -24,7 +24,7 @@ struct cordon_signer_key {
   /* EC */
   const struct ecc_curve* curve;
   struct ecc_scalar ec_priv;
-  uint8_t ec_priv_bytes[48]; /* the scalar, big-endian, the order's length */
+  uint8_t ec_priv_bytes[48];  /* the scalar, big-endian, the order's length */
   uint8_t ec_pub[1 + 2 * 48]; /* 04 || X || Y */
   size_t ec_pub_len;
   /* Ed25519 */

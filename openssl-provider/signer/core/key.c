@@ -83,7 +83,8 @@ static int parse_rsa(signer_der in, cordon_signer_key* k) {
   mpz_from(k->rsa_priv.b, dq);
   mpz_from(k->rsa_priv.c, qinv);
   size_t bits = mpz_sizeinbase(k->rsa_pub.n, 2);
-  if (mpz_sgn(k->rsa_pub.n) == 0 || bits < kRsaMinBits || bits > kRsaMaxBits) return CORDON_SIGNER_E_UNSUPPORTED;
+  if (mpz_sgn(k->rsa_pub.n) == 0 || bits < kRsaMinBits || bits > kRsaMaxBits)
+    return CORDON_SIGNER_E_UNSUPPORTED;
   k->bits = (uint32_t)bits;
 
   /* The key must be one: n = p q, e odd and in (1, n), and the CRT parts
@@ -147,7 +148,8 @@ static bool bit_string_bytes(signer_der bits, signer_der* out) {
 
 /* Sets the scalar, derives the public point into k->ec_pub and, when the
  * file states one, checks that it is the same point. */
-static int set_ec(cordon_signer_key* k, const struct ecc_curve* curve, signer_der scalar, const signer_der* stated) {
+static int set_ec(cordon_signer_key* k, const struct ecc_curve* curve, signer_der scalar,
+                  const signer_der* stated) {
   size_t size = ec_bytes(curve);
   if (scalar.n == 0 || scalar.n > size) return CORDON_SIGNER_E_FORMAT;
   k->curve = curve;
@@ -214,8 +216,9 @@ static int parse_ec(signer_der in, const struct ecc_curve* curve, cordon_signer_
   bool has_public = false;
   if (signer_der_peek(&in) == SIGNER_DER_CONTEXT1) {
     signer_der wrap, bits;
-    if (!signer_der_get(&in, SIGNER_DER_CONTEXT1, &wrap) || !signer_der_get(&wrap, SIGNER_DER_BIT_STRING, &bits) ||
-        wrap.n != 0 || !bit_string_bytes(bits, &stated) || stated.n == 0)
+    if (!signer_der_get(&in, SIGNER_DER_CONTEXT1, &wrap) ||
+        !signer_der_get(&wrap, SIGNER_DER_BIT_STRING, &bits) || wrap.n != 0 ||
+        !bit_string_bytes(bits, &stated) || stated.n == 0)
       return CORDON_SIGNER_E_FORMAT;
     has_public = true;
   }
@@ -250,7 +253,8 @@ static int parse_pkcs8(signer_der in, cordon_signer_key* k) {
     signer_der null, rsa;
     if (alg.n != 0 && (!signer_der_get(&alg, SIGNER_DER_NULL, &null) || null.n != 0 || alg.n != 0))
       return CORDON_SIGNER_E_FORMAT;
-    if (has_public || !signer_der_get(&key, SIGNER_DER_SEQUENCE, &rsa) || key.n != 0) return CORDON_SIGNER_E_FORMAT;
+    if (has_public || !signer_der_get(&key, SIGNER_DER_SEQUENCE, &rsa) || key.n != 0)
+      return CORDON_SIGNER_E_FORMAT;
     return parse_rsa(rsa, k);
   }
   if (SIGNER_OID_IS(oid, kOidEcPublicKey)) {
@@ -258,7 +262,8 @@ static int parse_pkcs8(signer_der in, cordon_signer_key* k) {
     signer_der ec;
     int rc = curve_from_oid(alg, &curve);
     if (rc != CORDON_SIGNER_OK) return rc;
-    if (has_public || !signer_der_get(&key, SIGNER_DER_SEQUENCE, &ec) || key.n != 0) return CORDON_SIGNER_E_FORMAT;
+    if (has_public || !signer_der_get(&key, SIGNER_DER_SEQUENCE, &ec) || key.n != 0)
+      return CORDON_SIGNER_E_FORMAT;
     return parse_ec(ec, curve, k);
   }
   if (SIGNER_OID_IS(oid, kOidEd25519)) {
@@ -300,7 +305,8 @@ static int der_shape(signer_der body) {
 
 /* One DER private key, filling k. want: the shape a PEM label promised, or
  * 0 for a DER file. */
-static int parse_der(const uint8_t* p, size_t n, int want, const char* pass, size_t pass_len, cordon_signer_key* k) {
+static int parse_der(const uint8_t* p, size_t n, int want, const char* pass, size_t pass_len,
+                     cordon_signer_key* k) {
   signer_der in = {p, n}, body;
   if (!signer_der_get(&in, SIGNER_DER_SEQUENCE, &body) || in.n != 0) return CORDON_SIGNER_E_FORMAT;
   int shape = der_shape(body);

@@ -22,7 +22,8 @@ enum { kMaxIterations = 10 * 1000 * 1000 };
 /* An AlgorithmIdentifier's OID, and its parameters (empty when absent). */
 static bool get_algorithm(signer_der* in, signer_der* oid, signer_der* params) {
   signer_der alg;
-  if (!signer_der_get(in, SIGNER_DER_SEQUENCE, &alg) || !signer_der_get(&alg, SIGNER_DER_OID, oid)) return false;
+  if (!signer_der_get(in, SIGNER_DER_SEQUENCE, &alg) || !signer_der_get(&alg, SIGNER_DER_OID, oid))
+    return false;
   *params = alg;
   return true;
 }
@@ -57,7 +58,8 @@ int signer_pbes2_decrypt(signer_der epki, const char* pass, size_t pass_len, uin
   signer_der kp, salt;
   uint64_t iterations;
   if (!signer_der_get(&kdf, SIGNER_DER_SEQUENCE, &kp) || kdf.n != 0 ||
-      !signer_der_get(&kp, SIGNER_DER_OCTET_STRING, &salt) || !signer_der_get_small(&kp, UINT64_MAX, &iterations))
+      !signer_der_get(&kp, SIGNER_DER_OCTET_STRING, &salt) ||
+      !signer_der_get_small(&kp, UINT64_MAX, &iterations))
     return CORDON_SIGNER_E_FORMAT;
   if (iterations == 0) return CORDON_SIGNER_E_FORMAT;
   if (iterations > kMaxIterations) return CORDON_SIGNER_E_UNSUPPORTED;

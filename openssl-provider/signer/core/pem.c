@@ -36,8 +36,8 @@ static int label_kind(const uint8_t* label, size_t n) {
   return 0;
 }
 
-int signer_pem_decode(const uint8_t* text, size_t len, int* kind_out, uint8_t** der_out,
-                      size_t* der_len_out, size_t* der_cap_out) {
+int signer_pem_decode(const uint8_t* text, size_t len, int* kind_out, uint8_t** der_out, size_t* der_len_out,
+                      size_t* der_cap_out) {
   const uint8_t* end = text + len;
   const uint8_t* at = text;
   for (;;) {

@@ -179,13 +179,16 @@ static int sign_rsa(const cordon_signer_key* k, uint32_t scheme, uint32_t digest
     if (salt != 0 && cordon_signer_random(salt_buf, salt) != 0) goto out;
     switch (digest) {
       case CORDON_SIGNER_DIGEST_SHA256:
-        ok = rsa_pss_sha256_sign_digest_tr(&k->rsa_pub, &k->rsa_priv, &drbg, drbg_random, salt, salt_buf, tbs, s);
+        ok = rsa_pss_sha256_sign_digest_tr(&k->rsa_pub, &k->rsa_priv, &drbg, drbg_random, salt, salt_buf, tbs,
+                                           s);
         break;
       case CORDON_SIGNER_DIGEST_SHA384:
-        ok = rsa_pss_sha384_sign_digest_tr(&k->rsa_pub, &k->rsa_priv, &drbg, drbg_random, salt, salt_buf, tbs, s);
+        ok = rsa_pss_sha384_sign_digest_tr(&k->rsa_pub, &k->rsa_priv, &drbg, drbg_random, salt, salt_buf, tbs,
+                                           s);
         break;
       default:
-        ok = rsa_pss_sha512_sign_digest_tr(&k->rsa_pub, &k->rsa_priv, &drbg, drbg_random, salt, salt_buf, tbs, s);
+        ok = rsa_pss_sha512_sign_digest_tr(&k->rsa_pub, &k->rsa_priv, &drbg, drbg_random, salt, salt_buf, tbs,
+                                           s);
         break;
     }
   }
@@ -218,8 +221,8 @@ static size_t put_der_int(uint8_t* out, const mpz_t x) {
   return 2 + n + pad;
 }
 
-static int sign_ecdsa(const cordon_signer_key* k, uint32_t digest, const uint8_t* tbs, size_t tbs_len, uint8_t* sig,
-                      size_t cap, size_t* sig_len) {
+static int sign_ecdsa(const cordon_signer_key* k, uint32_t digest, const uint8_t* tbs, size_t tbs_len,
+                      uint8_t* sig, size_t cap, size_t* sig_len) {
   digest_info di;
   if (digest != CORDON_SIGNER_DIGEST_NONE && !digest_of(digest, &di)) return CORDON_SIGNER_E_ARGUMENT;
   /* Any digest: SEC1 4.1.3 uses its leftmost bits (nettle truncates). */
