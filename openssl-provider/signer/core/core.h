@@ -19,7 +19,10 @@ extern "C" {
 
 /* Provided by whoever links the core: the domain build allocates with
  * cordon_domain_alloc(cordon_current_domain(), ...)/cordon_realloc/cordon_free
- * (blocks are zeroed; free wipes), the host-test build with calloc + wiping. */
+ * (blocks are zeroed; free wipes), the host-test build with calloc + wiping.
+ * The sizes passed to _free and _realloc must not be relied on: nettle 3.8
+ * passes some frees an element count instead of bytes (its TMP_GMP_FREE);
+ * the allocator must know each block's size itself. */
 void* cordon_signer_mem_alloc(size_t n);
 void* cordon_signer_mem_realloc(void* p, size_t old_n, size_t new_n);
 void cordon_signer_mem_free(void* p, size_t n);
