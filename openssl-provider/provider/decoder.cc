@@ -52,7 +52,8 @@ uint32_t TypeOf(const std::string& word) {
 // The value of `key value\n` at *pos; advances past it.
 bool Field(const std::string& text, size_t* pos, const char* key, std::string* value) {
   const size_t klen = strlen(key);
-  if (text.compare(*pos, klen, key) != 0 || text.size() <= *pos + klen || text[*pos + klen] != ' ') return false;
+  if (text.compare(*pos, klen, key) != 0 || text.size() <= *pos + klen || text[*pos + klen] != ' ')
+    return false;
   const size_t start = *pos + klen + 1;
   const size_t end = text.find('\n', start);
   if (end == std::string::npos || end == start) return false;
@@ -103,8 +104,8 @@ int DoesSelection(void*, int selection) {
 }
 
 // The PEM decoder: the reference's text, typed.
-int DecodePem(void* vc, OSSL_CORE_BIO* cin, int, OSSL_CALLBACK* data_cb, void* data_arg, OSSL_PASSPHRASE_CALLBACK*,
-              void*) {
+int DecodePem(void* vc, OSSL_CORE_BIO* cin, int, OSSL_CALLBACK* data_cb, void* data_arg,
+              OSSL_PASSPHRASE_CALLBACK*, void*) {
   (void)vc;
   std::string in;
   if (!ReadAll(cin, &in)) return 1;  // nothing of ours
@@ -169,7 +170,8 @@ int DecodeReference(void* vc, OSSL_CORE_BIO* cin, int, OSSL_CALLBACK* data_cb, v
   unsigned char md[32];
   unsigned int md_len = 0;
   char hex[65];
-  bool same = k->type == ref.type && EVP_Digest(k->public_key, k->public_len, md, &md_len, EVP_sha256(), nullptr) &&
+  bool same = k->type == ref.type &&
+              EVP_Digest(k->public_key, k->public_len, md, &md_len, EVP_sha256(), nullptr) &&
               md_len == sizeof md;
   if (same) {
     for (size_t i = 0; i < sizeof md; ++i) {
@@ -183,7 +185,8 @@ int DecodeReference(void* vc, OSSL_CORE_BIO* cin, int, OSSL_CALLBACK* data_cb, v
   if (!same) {
     FreeKey(k);
     const size_t slash = ref.path.rfind('/');
-    RaiseError(kReasonReference, "cordon: %s changed since cordon-key wrote its reference (%s key, public key %s)",
+    RaiseError(kReasonReference,
+               "cordon: %s changed since cordon-key wrote its reference (%s key, public key %s)",
                ref.path.c_str() + (slash == std::string::npos ? 0 : slash + 1), TypeName(ref.type),
                "no longer the one recorded; run cordon-key ref again");
     return 0;
@@ -205,13 +208,13 @@ const OSSL_DISPATCH kPemDecoder[] = {
     {0, nullptr},
 };
 
-#define REFERENCE_DECODER(name, family)                            \
-  const OSSL_DISPATCH name[] = {                                   \
-      {OSSL_FUNC_DECODER_NEWCTX, F_(NewCtx<family>)},              \
-      {OSSL_FUNC_DECODER_FREECTX, F_(FreeCtx)},                    \
-      {OSSL_FUNC_DECODER_DOES_SELECTION, F_(DoesSelection)},       \
-      {OSSL_FUNC_DECODER_DECODE, F_(DecodeReference)},             \
-      {0, nullptr},                                                \
+#define REFERENCE_DECODER(name, family)                      \
+  const OSSL_DISPATCH name[] = {                             \
+      {OSSL_FUNC_DECODER_NEWCTX, F_(NewCtx<family>)},        \
+      {OSSL_FUNC_DECODER_FREECTX, F_(FreeCtx)},              \
+      {OSSL_FUNC_DECODER_DOES_SELECTION, F_(DoesSelection)}, \
+      {OSSL_FUNC_DECODER_DECODE, F_(DecodeReference)},       \
+      {0, nullptr},                                          \
   }
 REFERENCE_DECODER(kRsaDecoder, CORDON_SIGNER_KEY_RSA);
 REFERENCE_DECODER(kEcDecoder, CORDON_SIGNER_KEY_EC_P256);

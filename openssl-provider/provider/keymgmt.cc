@@ -22,7 +22,9 @@ constexpr int kPrivate = OSSL_KEYMGMT_SELECT_PRIVATE_KEY;
 constexpr int kPublic = OSSL_KEYMGMT_SELECT_PUBLIC_KEY;
 
 const char* GroupName(uint32_t type) {
-  return type == CORDON_SIGNER_KEY_EC_P256 ? "prime256v1" : type == CORDON_SIGNER_KEY_EC_P384 ? "secp384r1" : nullptr;
+  return type == CORDON_SIGNER_KEY_EC_P256   ? "prime256v1"
+         : type == CORDON_SIGNER_KEY_EC_P384 ? "secp384r1"
+                                             : nullptr;
 }
 
 bool IsEc(uint32_t t) {
@@ -38,7 +40,11 @@ bool SameFamily(uint32_t t, uint32_t f) {
 int SecurityBits(const Key* k) {
   switch (k->type) {
     case CORDON_SIGNER_KEY_RSA:
-      return k->bits >= 15360 ? 256 : k->bits >= 7680 ? 192 : k->bits >= 3072 ? 128 : k->bits >= 2048 ? 112 : 80;
+      return k->bits >= 15360  ? 256
+             : k->bits >= 7680 ? 192
+             : k->bits >= 3072 ? 128
+             : k->bits >= 2048 ? 112
+                               : 80;
     case CORDON_SIGNER_KEY_EC_P256:
       return 128;
     case CORDON_SIGNER_KEY_EC_P384:
@@ -71,7 +77,8 @@ template <uint32_t kFamily>
 void* Load(const void* reference, size_t size) {
   if (reference == nullptr || size != sizeof(KeyReference)) return nullptr;
   auto* ref = static_cast<KeyReference*>(const_cast<void*>(reference));
-  if (ref->magic != kReferenceMagic || ref->key == nullptr || !SameFamily(ref->key->type, kFamily)) return nullptr;
+  if (ref->magic != kReferenceMagic || ref->key == nullptr || !SameFamily(ref->key->type, kFamily))
+    return nullptr;
   Key* k = ref->key;
   ref->key = nullptr;  // ours now
   return k;
@@ -102,7 +109,8 @@ int Match(const void* va, const void* vb, int selection) {
 int GetParams(void* vk, OSSL_PARAM params[]) {
   const auto* k = static_cast<const Key*>(vk);
   OSSL_PARAM* p;
-  if ((p = OSSL_PARAM_locate(params, OSSL_PKEY_PARAM_BITS)) != nullptr && !OSSL_PARAM_set_int(p, static_cast<int>(k->bits)))
+  if ((p = OSSL_PARAM_locate(params, OSSL_PKEY_PARAM_BITS)) != nullptr &&
+      !OSSL_PARAM_set_int(p, static_cast<int>(k->bits)))
     return 0;
   if ((p = OSSL_PARAM_locate(params, OSSL_PKEY_PARAM_SECURITY_BITS)) != nullptr &&
       !OSSL_PARAM_set_int(p, SecurityBits(k)))
@@ -112,7 +120,8 @@ int GetParams(void* vk, OSSL_PARAM params[]) {
     return 0;
   if (k->type == CORDON_SIGNER_KEY_ED25519) {
     // PureEdDSA: no digest (OpenSSL reads "" as none).
-    if ((p = OSSL_PARAM_locate(params, OSSL_PKEY_PARAM_MANDATORY_DIGEST)) != nullptr && !OSSL_PARAM_set_utf8_string(p, ""))
+    if ((p = OSSL_PARAM_locate(params, OSSL_PKEY_PARAM_MANDATORY_DIGEST)) != nullptr &&
+        !OSSL_PARAM_set_utf8_string(p, ""))
       return 0;
   } else if ((p = OSSL_PARAM_locate(params, OSSL_PKEY_PARAM_DEFAULT_DIGEST)) != nullptr &&
              !OSSL_PARAM_set_utf8_string(p, "SHA256")) {
@@ -120,7 +129,8 @@ int GetParams(void* vk, OSSL_PARAM params[]) {
   }
   if (k->public_len == 0) return 1;
   if (k->type == CORDON_SIGNER_KEY_RSA) {
-    if ((p = OSSL_PARAM_locate(params, OSSL_PKEY_PARAM_RSA_N)) != nullptr && !SetBn(p, k->public_key, k->rsa_n_len))
+    if ((p = OSSL_PARAM_locate(params, OSSL_PKEY_PARAM_RSA_N)) != nullptr &&
+        !SetBn(p, k->public_key, k->rsa_n_len))
       return 0;
     if ((p = OSSL_PARAM_locate(params, OSSL_PKEY_PARAM_RSA_E)) != nullptr &&
         !SetBn(p, k->public_key + k->rsa_n_len, k->public_len - k->rsa_n_len))
@@ -147,7 +157,7 @@ int GetParams(void* vk, OSSL_PARAM params[]) {
   return 1;
 }
 
-#define COMMON_GETTABLE                                                                          \
+#define COMMON_GETTABLE                                                                                  \
   OSSL_PARAM_int(OSSL_PKEY_PARAM_BITS, nullptr), OSSL_PARAM_int(OSSL_PKEY_PARAM_SECURITY_BITS, nullptr), \
       OSSL_PARAM_int(OSSL_PKEY_PARAM_MAX_SIZE, nullptr)
 
@@ -225,8 +235,8 @@ int Export(void* vk, int selection, OSSL_CALLBACK* cb, void* cbarg) {
                                                        const_cast<char*>(GroupName(k->type)), 0);
       }
       if ((selection & kPublic) != 0) {
-        params[n++] = OSSL_PARAM_construct_octet_string(OSSL_PKEY_PARAM_PUB_KEY, const_cast<uint8_t*>(k->public_key),
-                                                        k->public_len);
+        params[n++] = OSSL_PARAM_construct_octet_string(OSSL_PKEY_PARAM_PUB_KEY,
+                                                        const_cast<uint8_t*>(k->public_key), k->public_len);
       }
     }
   }
@@ -259,7 +269,8 @@ int Import(void* vk, int selection, const OSSL_PARAM params[]) {
     const OSSL_PARAM* pn = OSSL_PARAM_locate_const(params, OSSL_PKEY_PARAM_RSA_N);
     const OSSL_PARAM* pe = OSSL_PARAM_locate_const(params, OSSL_PKEY_PARAM_RSA_E);
     int ok = pn != nullptr && pe != nullptr && OSSL_PARAM_get_BN(pn, &n) && OSSL_PARAM_get_BN(pe, &e);
-    const size_t nl = ok ? static_cast<size_t>(BN_num_bytes(n)) : 0, el = ok ? static_cast<size_t>(BN_num_bytes(e)) : 0;
+    const size_t nl = ok ? static_cast<size_t>(BN_num_bytes(n)) : 0,
+                 el = ok ? static_cast<size_t>(BN_num_bytes(e)) : 0;
     ok = ok && nl + el <= sizeof k->public_key;
     if (ok) {
       BN_bn2bin(n, k->public_key);
@@ -291,7 +302,9 @@ int Import(void* vk, int selection, const OSSL_PARAM params[]) {
   const void* pub = nullptr;
   size_t len = 0;
   p = OSSL_PARAM_locate_const(params, OSSL_PKEY_PARAM_PUB_KEY);
-  if (p == nullptr || !OSSL_PARAM_get_octet_string_ptr(p, &pub, &len) || len == 0 || len > sizeof k->public_key) return 0;
+  if (p == nullptr || !OSSL_PARAM_get_octet_string_ptr(p, &pub, &len) || len == 0 ||
+      len > sizeof k->public_key)
+    return 0;
   memcpy(k->public_key, pub, len);
   k->public_len = len;
   return 1;
@@ -305,12 +318,14 @@ const OSSL_PARAM* RsaTypes(int) {
 
 const OSSL_PARAM* EcTypes(int) {
   static const OSSL_PARAM kParams[] = {OSSL_PARAM_utf8_string(OSSL_PKEY_PARAM_GROUP_NAME, nullptr, 0),
-                                       OSSL_PARAM_octet_string(OSSL_PKEY_PARAM_PUB_KEY, nullptr, 0), OSSL_PARAM_END};
+                                       OSSL_PARAM_octet_string(OSSL_PKEY_PARAM_PUB_KEY, nullptr, 0),
+                                       OSSL_PARAM_END};
   return kParams;
 }
 
 const OSSL_PARAM* EdTypes(int) {
-  static const OSSL_PARAM kParams[] = {OSSL_PARAM_octet_string(OSSL_PKEY_PARAM_PUB_KEY, nullptr, 0), OSSL_PARAM_END};
+  static const OSSL_PARAM kParams[] = {OSSL_PARAM_octet_string(OSSL_PKEY_PARAM_PUB_KEY, nullptr, 0),
+                                       OSSL_PARAM_END};
   return kParams;
 }
 
@@ -324,24 +339,22 @@ Fn F_(F f) {
   return reinterpret_cast<Fn>(f);
 }
 
-#define KEYMGMT_COMMON(family, gettable, types)          \
-  {OSSL_FUNC_KEYMGMT_NEW, F_(New<family>)},              \
-      {OSSL_FUNC_KEYMGMT_FREE, F_(Free)},                \
-      {OSSL_FUNC_KEYMGMT_LOAD, F_(Load<family>)},        \
-      {OSSL_FUNC_KEYMGMT_HAS, F_(Has)},                  \
-      {OSSL_FUNC_KEYMGMT_MATCH, F_(Match)},              \
-      {OSSL_FUNC_KEYMGMT_GET_PARAMS, F_(GetParams)},     \
-      {OSSL_FUNC_KEYMGMT_GETTABLE_PARAMS, F_(gettable)}, \
-      {OSSL_FUNC_KEYMGMT_EXPORT, F_(Export)},            \
-      {OSSL_FUNC_KEYMGMT_EXPORT_TYPES, F_(types)},       \
-      {OSSL_FUNC_KEYMGMT_IMPORT, F_(Import<family>)},    \
-      {OSSL_FUNC_KEYMGMT_IMPORT_TYPES, F_(types)}
+#define KEYMGMT_COMMON(family, gettable, types)                                                      \
+  {OSSL_FUNC_KEYMGMT_NEW, F_(New<family>)}, {OSSL_FUNC_KEYMGMT_FREE, F_(Free)},                      \
+      {OSSL_FUNC_KEYMGMT_LOAD, F_(Load<family>)}, {OSSL_FUNC_KEYMGMT_HAS, F_(Has)},                  \
+      {OSSL_FUNC_KEYMGMT_MATCH, F_(Match)}, {OSSL_FUNC_KEYMGMT_GET_PARAMS, F_(GetParams)},           \
+      {OSSL_FUNC_KEYMGMT_GETTABLE_PARAMS, F_(gettable)}, {OSSL_FUNC_KEYMGMT_EXPORT, F_(Export)},     \
+      {OSSL_FUNC_KEYMGMT_EXPORT_TYPES, F_(types)}, {OSSL_FUNC_KEYMGMT_IMPORT, F_(Import<family>)}, { \
+    OSSL_FUNC_KEYMGMT_IMPORT_TYPES, F_(types)                                                        \
+  }
 
-const OSSL_DISPATCH kRsaKeymgmt[] = {KEYMGMT_COMMON(CORDON_SIGNER_KEY_RSA, RsaGettable, RsaTypes), {0, nullptr}};
+const OSSL_DISPATCH kRsaKeymgmt[] = {KEYMGMT_COMMON(CORDON_SIGNER_KEY_RSA, RsaGettable, RsaTypes),
+                                     {0, nullptr}};
 const OSSL_DISPATCH kEcKeymgmt[] = {KEYMGMT_COMMON(CORDON_SIGNER_KEY_EC_P256, EcGettable, EcTypes),
                                     {OSSL_FUNC_KEYMGMT_QUERY_OPERATION_NAME, F_(EcOperationName)},
                                     {0, nullptr}};
-const OSSL_DISPATCH kEdKeymgmt[] = {KEYMGMT_COMMON(CORDON_SIGNER_KEY_ED25519, EdGettable, EdTypes), {0, nullptr}};
+const OSSL_DISPATCH kEdKeymgmt[] = {KEYMGMT_COMMON(CORDON_SIGNER_KEY_ED25519, EdGettable, EdTypes),
+                                    {0, nullptr}};
 
 }  // namespace
 

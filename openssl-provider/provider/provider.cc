@@ -9,10 +9,10 @@
 #include <openssl/err.h>
 #include <openssl/params.h>
 #include <pthread.h>
+#include <unistd.h>
 
 #include <cerrno>
 #include <cstdarg>
-#include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <new>
@@ -29,15 +29,18 @@ enum class Lockdown { kFirstUse, kLoad, kNone };
 // never reads it).
 struct Glue {
   pthread_mutex_t mu;
-  int err_lib;           // the provider's OpenSSL error library
-  int ready;             // domain created and set up
+  int err_lib;  // the provider's OpenSSL error library
+  int ready;    // domain created and set up
   cordon_domain_t domain;
   cordon_entry setup, load, sign, free;
   Lockdown lockdown;
   OSSL_FUNC_BIO_read_ex_fn* bio_read_ex;  // the core's
 };
-Glue cordon_provider_glue = {PTHREAD_MUTEX_INITIALIZER, 0, 0, 0, {}, {}, {}, {}, Lockdown::kFirstUse, nullptr};
-Glue& G() { return cordon_provider_glue; }
+Glue cordon_provider_glue = {PTHREAD_MUTEX_INITIALIZER, 0,      0, 0, {}, {}, {}, {},
+                             Lockdown::kFirstUse,       nullptr};
+Glue& G() {
+  return cordon_provider_glue;
+}
 
 ERR_STRING_DATA kReasons[] = {
     {ERR_PACK(0, 0, kReasonInit), "cordon runtime not available"},
@@ -74,7 +77,8 @@ int StatusOf(uint64_t r) {
 bool Preloaded() {
   void* dl = dlsym(RTLD_DEFAULT, "dlopen");
   Dl_info a, b;
-  if (dl == nullptr || dladdr(dl, &a) == 0 || dladdr(reinterpret_cast<void*>(&cordon_init), &b) == 0) return false;
+  if (dl == nullptr || dladdr(dl, &a) == 0 || dladdr(reinterpret_cast<void*>(&cordon_init), &b) == 0)
+    return false;
   return a.dli_fbase == b.dli_fbase;
 }
 
@@ -91,8 +95,9 @@ bool InitRuntime() {
   const char* fix = "";
   if (s == CORDON_E_LAZY_BINDING) fix = "; start the program with LD_BIND_NOW=1";
   if (s == CORDON_E_NO_PKU) {
-    fix = "; this CPU or kernel has no protection keys, and the provider refuses to keep keys in "
-          "ordinary memory (use a CPU with PKU, or tools/cordon-vm)";
+    fix =
+        "; this CPU or kernel has no protection keys, and the provider refuses to keep keys in "
+        "ordinary memory (use a CPU with PKU, or tools/cordon-vm)";
   }
   RaiseError(kReasonInit, "cordon: cordon_init failed: %s%s", cordon_strerror(s), fix);
   return false;
@@ -121,10 +126,14 @@ bool SetUpDomain() {
 }
 
 bool ParseLockdown(const char* v, Lockdown* out) {
-  if (strcmp(v, "first-use") == 0) *out = Lockdown::kFirstUse;
-  else if (strcmp(v, "load") == 0) *out = Lockdown::kLoad;
-  else if (strcmp(v, "none") == 0) *out = Lockdown::kNone;
-  else return false;
+  if (strcmp(v, "first-use") == 0)
+    *out = Lockdown::kFirstUse;
+  else if (strcmp(v, "load") == 0)
+    *out = Lockdown::kLoad;
+  else if (strcmp(v, "none") == 0)
+    *out = Lockdown::kNone;
+  else
+    return false;
   return true;
 }
 
@@ -145,10 +154,12 @@ bool ReadPolicy(const OSSL_CORE_HANDLE* handle, OSSL_FUNC_core_get_params_fn* ge
     return false;
   }
   if (policy == Lockdown::kNone) {
-    fprintf(stderr,
-            "cordon: WARNING: lockdown = none: the process is never locked down, so code that takes it "
-            "over (arbitrary code execution) can still reach the keys' domain through its gates' "
-            "callers and the kernel (docs/openssl.md)\n");
+    static const char kWarning[] =
+        "cordon: WARNING: lockdown = none: the process is never locked down, so code that takes it "
+        "over (arbitrary code execution) can still reach the keys' domain through its gates' "
+        "callers and the kernel (docs/openssl.md)\n";
+    // write(), not stdio: the module's `stderr` is GMP's stand-in (gmp_stderr.c).
+    (void)!write(2, kWarning, sizeof kWarning - 1);
   }
   G().lockdown = policy;
   return true;
@@ -161,8 +172,9 @@ bool LockDown(const char* when) {
   if (s == CORDON_OK || s == CORDON_E_LOCKED) return true;
   const char* fix = "";
   if (s == CORDON_E_THREADS) {
-    fix = "; the lockdown needs a single-threaded process: set lockdown = load in the provider's config "
-          "(or CORDON_PROVIDER_LOCKDOWN=load) to lock down when the key is loaded, before threads start";
+    fix =
+        "; the lockdown needs a single-threaded process: set lockdown = load in the provider's config "
+        "(or CORDON_PROVIDER_LOCKDOWN=load) to lock down when the key is loaded, before threads start";
   }
   RaiseError(kReasonLockdown, "cordon: cannot lock the process down at %s: %s%s (stderr may say more)", when,
              cordon_strerror(s), fix);
@@ -195,7 +207,8 @@ int GetParams(void*, OSSL_PARAM params[]) {
       !OSSL_PARAM_set_utf8_ptr(p, CORDON_VERSION_STRING)) {
     return 0;
   }
-  if ((p = OSSL_PARAM_locate(params, OSSL_PROV_PARAM_STATUS)) != nullptr && !OSSL_PARAM_set_int(p, 1)) return 0;
+  if ((p = OSSL_PARAM_locate(params, OSSL_PROV_PARAM_STATUS)) != nullptr && !OSSL_PARAM_set_int(p, 1))
+    return 0;
   return 1;
 }
 
@@ -288,7 +301,8 @@ void FreeKey(Key* k) {
   OPENSSL_free(k);
 }
 
-Key* LoadKey(ProvCtx* prov, const char* path, OSSL_PASSPHRASE_CALLBACK* pw_cb, void* pw_arg, const char* what) {
+Key* LoadKey(ProvCtx* prov, const char* path, OSSL_PASSPHRASE_CALLBACK* pw_cb, void* pw_arg,
+             const char* what) {
   if (!G().ready) {
     RaiseError(kReasonInit, "cordon: the provider is not set up");
     return nullptr;
@@ -328,14 +342,21 @@ Key* LoadKey(ProvCtx* prov, const char* path, OSSL_PASSPHRASE_CALLBACK* pw_cb, v
     switch (s) {
       case CORDON_SIGNER_E_NO_FILE:
       case CORDON_SIGNER_E_READ:
-        RaiseError(kReasonLoad, "cordon: cannot %s the key file %s: %s", s == CORDON_SIGNER_E_NO_FILE ? "open" : "read",
-                   path, r->sys_errno != 0 ? strerror(r->sys_errno) : cordon_signer_strerror(s));
+        RaiseError(kReasonLoad, "cordon: cannot %s the key file %s: %s",
+                   s == CORDON_SIGNER_E_NO_FILE ? "open" : "read", path,
+                   r->sys_errno != 0 ? strerror(r->sys_errno) : cordon_signer_strerror(s));
         break;
       case CORDON_SIGNER_E_PASSPHRASE:
-        RaiseError(kReasonPassphrase, asked ? "cordon: wrong passphrase for %s" : "cordon: %s is encrypted and no passphrase was given", path);
+        RaiseError(
+            kReasonPassphrase,
+            asked ? "cordon: wrong passphrase for %s" : "cordon: %s is encrypted and no passphrase was given",
+            path);
         break;
       case CORDON_SIGNER_E_UNSUPPORTED:
-        RaiseError(kReasonUnsupported, "cordon: %s: unsupported key (the signer takes RSA 1024-8192, EC P-256 and P-384, Ed25519)", path);
+        RaiseError(
+            kReasonUnsupported,
+            "cordon: %s: unsupported key (the signer takes RSA 1024-8192, EC P-256 and P-384, Ed25519)",
+            path);
         break;
       case CORDON_SIGNER_E_LOCKED:
         RaiseError(kReasonLockdown, "cordon: cannot load %s after the lockdown", what);
@@ -374,13 +395,15 @@ Key* LoadKey(ProvCtx* prov, const char* path, OSSL_PASSPHRASE_CALLBACK* pw_cb, v
   return k;
 }
 
-int Sign(const Key* k, uint32_t scheme, uint32_t digest, uint32_t mgf1_digest, int32_t salt_len, const uint8_t* tbs,
-         size_t tbs_len, uint8_t* sig, size_t* sig_len, size_t sig_cap) {
+int Sign(const Key* k, uint32_t scheme, uint32_t digest, uint32_t mgf1_digest, int32_t salt_len,
+         const uint8_t* tbs, size_t tbs_len, uint8_t* sig, size_t* sig_len, size_t sig_cap) {
   if (k->handle == 0) {
-    RaiseError(kReasonSign, "cordon: this key has only a public half (it was imported), nothing to sign with");
+    RaiseError(kReasonSign,
+               "cordon: this key has only a public half (it was imported), nothing to sign with");
     return 0;
   }
-  if (G().lockdown == Lockdown::kFirstUse && !LockDown("the first signature (lockdown = first-use)")) return 0;
+  if (G().lockdown == Lockdown::kFirstUse && !LockDown("the first signature (lockdown = first-use)"))
+    return 0;
   cordon_signer_sign_req r = {};
   r.struct_size = sizeof r;
   r.handle = k->handle;
@@ -482,7 +505,8 @@ extern "C" __attribute__((visibility("default"))) int OSSL_provider_init(const O
   const bool ok = ReadPolicy(handle, get_params) && InitRuntime() && SetUpDomain();
   pthread_mutex_unlock(&G().mu);
   if (!ok) return 0;
-  auto* ctx = new (std::nothrow) ProvCtx{handle, get_libctx != nullptr ? reinterpret_cast<OSSL_LIB_CTX*>(get_libctx(handle)) : nullptr};
+  auto* ctx = new (std::nothrow)
+      ProvCtx{handle, get_libctx != nullptr ? reinterpret_cast<OSSL_LIB_CTX*>(get_libctx(handle)) : nullptr};
   if (ctx == nullptr) return 0;
   *provctx = ctx;
   *out = kProviderFunctions;

@@ -63,7 +63,8 @@ size_t MaxSignature(const Key* k);
 // passphrase, then, if the file is encrypted, with one from pw_cb (which
 // may be NULL). what names the source in errors (the URI or the reference
 // file). Raises an error and returns NULL on failure.
-Key* LoadKey(ProvCtx* prov, const char* path, OSSL_PASSPHRASE_CALLBACK* pw_cb, void* pw_arg, const char* what);
+Key* LoadKey(ProvCtx* prov, const char* path, OSSL_PASSPHRASE_CALLBACK* pw_cb, void* pw_arg,
+             const char* what);
 
 // Signs through the signer, after the lockdown policy's first-use
 // lockdown. 1 on success.

@@ -27,10 +27,10 @@ struct SigCtx {
   ProvCtx* prov;
   Alg alg;
   const Key* key;
-  int pad;         // RSA_PKCS1_PADDING or RSA_PKCS1_PSS_PADDING
-  EVP_MD* md;      // NULL: none chosen (ECDSA/RSA raw sign takes the length)
-  EVP_MD* mgf1;    // NULL: the digest's
-  int saltlen;     // OpenSSL's: >= 0, or RSA_PSS_SALTLEN_DIGEST/_MAX/_AUTO
+  int pad;       // RSA_PKCS1_PADDING or RSA_PKCS1_PSS_PADDING
+  EVP_MD* md;    // NULL: none chosen (ECDSA/RSA raw sign takes the length)
+  EVP_MD* mgf1;  // NULL: the digest's
+  int saltlen;   // OpenSSL's: >= 0, or RSA_PSS_SALTLEN_DIGEST/_MAX/_AUTO
   EVP_MD_CTX* mdctx;
   std::vector<uint8_t> msg;  // Ed25519's message, for update/final
 };
@@ -66,8 +66,8 @@ bool SetDigest(SigCtx* c, const char* name, const char* props, EVP_MD** slot) {
   EVP_MD* md = EVP_MD_fetch(c->prov->libctx, name, props);
   if (md == nullptr || DigestId(md) == CORDON_SIGNER_DIGEST_NONE) {
     EVP_MD_free(md);
-    RaiseError(kReasonUnsupported, "cordon: digest %s is not supported (SHA-1, SHA-224, SHA-256, SHA-384, SHA-512)",
-               name);
+    RaiseError(kReasonUnsupported,
+               "cordon: digest %s is not supported (SHA-1, SHA-224, SHA-256, SHA-384, SHA-512)", name);
     return false;
   }
   EVP_MD_free(*slot);
@@ -144,15 +144,20 @@ int SignInit(void* vc, void* vk, const OSSL_PARAM params[]) {
 
 // The PSS salt length for the signer's request.
 bool SaltFor(const SigCtx* c, int32_t* out) {
-  if (c->saltlen == RSA_PSS_SALTLEN_DIGEST) *out = -1;
-  else if (c->saltlen == RSA_PSS_SALTLEN_MAX || c->saltlen == RSA_PSS_SALTLEN_AUTO) *out = -2;
-  else if (c->saltlen >= 0) *out = c->saltlen;
-  else return false;
+  if (c->saltlen == RSA_PSS_SALTLEN_DIGEST)
+    *out = -1;
+  else if (c->saltlen == RSA_PSS_SALTLEN_MAX || c->saltlen == RSA_PSS_SALTLEN_AUTO)
+    *out = -2;
+  else if (c->saltlen >= 0)
+    *out = c->saltlen;
+  else
+    return false;
   return true;
 }
 
 // Signs a digest (or Ed25519's message).
-int SignData(SigCtx* c, unsigned char* sig, size_t* siglen, size_t sigsize, const unsigned char* tbs, size_t tbslen) {
+int SignData(SigCtx* c, unsigned char* sig, size_t* siglen, size_t sigsize, const unsigned char* tbs,
+             size_t tbslen) {
   const Key* k = c->key;
   if (k == nullptr) return 0;
   const size_t max = MaxSignature(k);
@@ -190,15 +195,17 @@ int SignData(SigCtx* c, unsigned char* sig, size_t* siglen, size_t sigsize, cons
       }
       break;
   }
-  if (scheme != CORDON_SIGNER_ED25519 && (digest == CORDON_SIGNER_DIGEST_NONE ||
-                                          (c->md != nullptr && static_cast<size_t>(EVP_MD_get_size(c->md)) != tbslen))) {
+  if (scheme != CORDON_SIGNER_ED25519 &&
+      (digest == CORDON_SIGNER_DIGEST_NONE ||
+       (c->md != nullptr && static_cast<size_t>(EVP_MD_get_size(c->md)) != tbslen))) {
     RaiseError(kReasonSign, "cordon: %zu bytes is not the length of the digest to sign", tbslen);
     return 0;
   }
   return Sign(k, scheme, digest, mgf1, salt, tbs, tbslen, sig, siglen, sigsize);
 }
 
-int SignOneShot(void* vc, unsigned char* sig, size_t* siglen, size_t sigsize, const unsigned char* tbs, size_t tbslen) {
+int SignOneShot(void* vc, unsigned char* sig, size_t* siglen, size_t sigsize, const unsigned char* tbs,
+                size_t tbslen) {
   return SignData(static_cast<SigCtx*>(vc), sig, siglen, sigsize, tbs, tbslen);
 }
 
@@ -238,7 +245,8 @@ int DigestSignFinal(void* vc, unsigned char* sig, size_t* siglen, size_t sigsize
   return SignData(c, sig, siglen, sigsize, d, dl);
 }
 
-int DigestSign(void* vc, unsigned char* sig, size_t* siglen, size_t sigsize, const unsigned char* tbs, size_t tbslen) {
+int DigestSign(void* vc, unsigned char* sig, size_t* siglen, size_t sigsize, const unsigned char* tbs,
+               size_t tbslen) {
   auto* c = static_cast<SigCtx*>(vc);
   if (sig == nullptr || c->alg == Alg::kEd25519) return SignData(c, sig, siglen, sigsize, tbs, tbslen);
   return DigestSignUpdate(vc, tbs, tbslen) && DigestSignFinal(vc, sig, siglen, sigsize);
@@ -276,8 +284,10 @@ int AlgorithmId(const SigCtx* c, unsigned char** der) {
       pss->maskGenAlgorithm = X509_ALGOR_new();
       ASN1_STRING* seq = ASN1_item_pack(mgf1_md, ASN1_ITEM_rptr(X509_ALGOR), nullptr);
       ok = pss->maskGenAlgorithm != nullptr && seq != nullptr;
-      if (ok) X509_ALGOR_set0(pss->maskGenAlgorithm, OBJ_nid2obj(NID_mgf1), V_ASN1_SEQUENCE, seq);
-      else ASN1_STRING_free(seq);
+      if (ok)
+        X509_ALGOR_set0(pss->maskGenAlgorithm, OBJ_nid2obj(NID_mgf1), V_ASN1_SEQUENCE, seq);
+      else
+        ASN1_STRING_free(seq);
     }
     if (ok && salt != 20) {
       pss->saltLength = ASN1_INTEGER_new();
@@ -320,8 +330,10 @@ int GetCtxParams(void* vc, OSSL_PARAM params[]) {
     return 0;
   if (c->alg != Alg::kRsa) return 1;
   if ((p = OSSL_PARAM_locate(params, OSSL_SIGNATURE_PARAM_PAD_MODE)) != nullptr) {
-    const char* name = c->pad == RSA_PKCS1_PSS_PADDING ? OSSL_PKEY_RSA_PAD_MODE_PSS : OSSL_PKEY_RSA_PAD_MODE_PKCSV15;
-    if (p->data_type == OSSL_PARAM_INTEGER ? !OSSL_PARAM_set_int(p, c->pad) : !OSSL_PARAM_set_utf8_string(p, name))
+    const char* name =
+        c->pad == RSA_PKCS1_PSS_PADDING ? OSSL_PKEY_RSA_PAD_MODE_PSS : OSSL_PKEY_RSA_PAD_MODE_PKCSV15;
+    if (p->data_type == OSSL_PARAM_INTEGER ? !OSSL_PARAM_set_int(p, c->pad)
+                                           : !OSSL_PARAM_set_utf8_string(p, name))
       return 0;
   }
   if ((p = OSSL_PARAM_locate(params, OSSL_SIGNATURE_PARAM_PSS_SALTLEN)) != nullptr) {
@@ -385,9 +397,12 @@ int SetCtxParams(void* vc, const OSSL_PARAM params[]) {
     } else {
       const char* s = nullptr;
       if (!OSSL_PARAM_get_utf8_string_ptr(p, &s)) return 0;
-      if (strcmp(s, OSSL_PKEY_RSA_PSS_SALT_LEN_DIGEST) == 0) len = RSA_PSS_SALTLEN_DIGEST;
-      else if (strcmp(s, OSSL_PKEY_RSA_PSS_SALT_LEN_MAX) == 0) len = RSA_PSS_SALTLEN_MAX;
-      else if (strcmp(s, OSSL_PKEY_RSA_PSS_SALT_LEN_AUTO) == 0) len = RSA_PSS_SALTLEN_AUTO;
+      if (strcmp(s, OSSL_PKEY_RSA_PSS_SALT_LEN_DIGEST) == 0)
+        len = RSA_PSS_SALTLEN_DIGEST;
+      else if (strcmp(s, OSSL_PKEY_RSA_PSS_SALT_LEN_MAX) == 0)
+        len = RSA_PSS_SALTLEN_MAX;
+      else if (strcmp(s, OSSL_PKEY_RSA_PSS_SALT_LEN_AUTO) == 0)
+        len = RSA_PSS_SALTLEN_AUTO;
       else {
         char* end = nullptr;
         const long v = strtol(s, &end, 10);
@@ -408,7 +423,8 @@ int SetCtxParams(void* vc, const OSSL_PARAM params[]) {
     const char* name = nullptr;
     const char* mprops = nullptr;
     const OSSL_PARAM* pp = OSSL_PARAM_locate_const(params, OSSL_SIGNATURE_PARAM_MGF1_PROPERTIES);
-    if (!OSSL_PARAM_get_utf8_string_ptr(p, &name) || (pp != nullptr && !OSSL_PARAM_get_utf8_string_ptr(pp, &mprops)))
+    if (!OSSL_PARAM_get_utf8_string_ptr(p, &name) ||
+        (pp != nullptr && !OSSL_PARAM_get_utf8_string_ptr(pp, &mprops)))
       return 0;
     if (!SetDigest(c, name, mprops, &c->mgf1)) return 0;
   }
@@ -446,22 +462,22 @@ Fn F_(F f) {
   return reinterpret_cast<Fn>(f);
 }
 
-#define SIGNATURE_TABLE(name, alg)                                                    \
-  const OSSL_DISPATCH name[] = {                                                      \
-      {OSSL_FUNC_SIGNATURE_NEWCTX, F_(NewCtx<alg>)},                                  \
-      {OSSL_FUNC_SIGNATURE_FREECTX, F_(FreeCtx)},                                     \
-      {OSSL_FUNC_SIGNATURE_DUPCTX, F_(DupCtx)},                                       \
-      {OSSL_FUNC_SIGNATURE_SIGN_INIT, F_(SignInit)},                                  \
-      {OSSL_FUNC_SIGNATURE_SIGN, F_(SignOneShot)},                                    \
-      {OSSL_FUNC_SIGNATURE_DIGEST_SIGN_INIT, F_(DigestSignInit)},                     \
-      {OSSL_FUNC_SIGNATURE_DIGEST_SIGN_UPDATE, F_(DigestSignUpdate)},                 \
-      {OSSL_FUNC_SIGNATURE_DIGEST_SIGN_FINAL, F_(DigestSignFinal)},                   \
-      {OSSL_FUNC_SIGNATURE_DIGEST_SIGN, F_(DigestSign)},                              \
-      {OSSL_FUNC_SIGNATURE_GET_CTX_PARAMS, F_(GetCtxParams)},                         \
-      {OSSL_FUNC_SIGNATURE_GETTABLE_CTX_PARAMS, F_(GettableCtxParams)},               \
-      {OSSL_FUNC_SIGNATURE_SET_CTX_PARAMS, F_(SetCtxParams)},                         \
-      {OSSL_FUNC_SIGNATURE_SETTABLE_CTX_PARAMS, F_(SettableCtxParams)},               \
-      {0, nullptr},                                                                   \
+#define SIGNATURE_TABLE(name, alg)                                      \
+  const OSSL_DISPATCH name[] = {                                        \
+      {OSSL_FUNC_SIGNATURE_NEWCTX, F_(NewCtx<alg>)},                    \
+      {OSSL_FUNC_SIGNATURE_FREECTX, F_(FreeCtx)},                       \
+      {OSSL_FUNC_SIGNATURE_DUPCTX, F_(DupCtx)},                         \
+      {OSSL_FUNC_SIGNATURE_SIGN_INIT, F_(SignInit)},                    \
+      {OSSL_FUNC_SIGNATURE_SIGN, F_(SignOneShot)},                      \
+      {OSSL_FUNC_SIGNATURE_DIGEST_SIGN_INIT, F_(DigestSignInit)},       \
+      {OSSL_FUNC_SIGNATURE_DIGEST_SIGN_UPDATE, F_(DigestSignUpdate)},   \
+      {OSSL_FUNC_SIGNATURE_DIGEST_SIGN_FINAL, F_(DigestSignFinal)},     \
+      {OSSL_FUNC_SIGNATURE_DIGEST_SIGN, F_(DigestSign)},                \
+      {OSSL_FUNC_SIGNATURE_GET_CTX_PARAMS, F_(GetCtxParams)},           \
+      {OSSL_FUNC_SIGNATURE_GETTABLE_CTX_PARAMS, F_(GettableCtxParams)}, \
+      {OSSL_FUNC_SIGNATURE_SET_CTX_PARAMS, F_(SetCtxParams)},           \
+      {OSSL_FUNC_SIGNATURE_SETTABLE_CTX_PARAMS, F_(SettableCtxParams)}, \
+      {0, nullptr},                                                     \
   }
 
 SIGNATURE_TABLE(kRsaSignature, Alg::kRsa);
@@ -503,7 +519,8 @@ const OSSL_ALGORITHM kSignature[] = {
 };
 
 const OSSL_ALGORITHM kAsymCipher[] = {
-    {"RSA:rsaEncryption:1.2.840.113549.1.1.1", "provider=cordon", kRsaCipher, "refused: cordon keys only sign"},
+    {"RSA:rsaEncryption:1.2.840.113549.1.1.1", "provider=cordon", kRsaCipher,
+     "refused: cordon keys only sign"},
     {nullptr, nullptr, nullptr, nullptr},
 };
 

@@ -56,7 +56,8 @@ int SetCtxParams(void* vc, const OSSL_PARAM params[]) {
   return 1;
 }
 
-int Load(void* vc, OSSL_CALLBACK* object_cb, void* object_arg, OSSL_PASSPHRASE_CALLBACK* pw_cb, void* pw_arg) {
+int Load(void* vc, OSSL_CALLBACK* object_cb, void* object_arg, OSSL_PASSPHRASE_CALLBACK* pw_cb,
+         void* pw_arg) {
   auto* c = static_cast<StoreCtx*>(vc);
   if (c->done) return 1;
   c->done = true;

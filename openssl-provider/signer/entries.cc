@@ -266,7 +266,8 @@ extern "C" uint64_t cordon_signer_load(uint64_t addr, uint64_t, uint64_t, uint64
   if (t == nullptr) return Status(CORDON_SIGNER_E_STATE);
   if (cordon_is_locked_down()) return Status(CORDON_SIGNER_E_LOCKED);
   if (r.path_len == 0 || r.path_len > kMaxPath || !Untrusted(r.path, r.path_len) ||
-      r.passphrase_len > kMaxPassphrase || (r.passphrase_len != 0 && !Untrusted(r.passphrase, r.passphrase_len))) {
+      r.passphrase_len > kMaxPassphrase ||
+      (r.passphrase_len != 0 && !Untrusted(r.passphrase, r.passphrase_len))) {
     return Status(CORDON_SIGNER_E_ARGUMENT);
   }
   // The path and passphrase in trusted memory, read once.
@@ -286,7 +287,8 @@ extern "C" uint64_t cordon_signer_load(uint64_t addr, uint64_t, uint64_t, uint64
     return Status(s);
   }
   cordon_signer_key* key = nullptr;
-  s = cordon_signer_key_parse(data, len, r.passphrase_len != 0 ? reinterpret_cast<const char*>(pass.data()) : nullptr,
+  s = cordon_signer_key_parse(data, len,
+                              r.passphrase_len != 0 ? reinterpret_cast<const char*>(pass.data()) : nullptr,
                               r.passphrase_len, &key);
   (void)cordon_free(data);  // the file's bytes: the heap wipes them
   if (s != CORDON_SIGNER_OK) {
