@@ -40,7 +40,8 @@ typedef enum cordon_status {
   CORDON_E_LOCKDOWN_FAILED = -20,    /* the process cannot be locked down (stderr says why) */
   CORDON_E_BUSY = -21,               /* another thread is publishing or releasing this code block */
   CORDON_E_NO_CODE_REGION = -22,     /* cordon_options.code_size was 0: no code can be published */
-  CORDON_E_NO_FSGSBASE = -23 /* the CPU or kernel lacks FSGSBASE, or the C library is not glibc 2.34+ */
+  CORDON_E_NO_FSGSBASE = -23, /* the CPU or kernel lacks FSGSBASE, or the C library is not glibc 2.34+ */
+  CORDON_E_ROOT_SET = -24     /* the domain's root was set before (cordon_domain_set_root) */
 } cordon_status;
 
 /* What cordon_init() does with a WRPKRU or XRSTOR found outside its gates. */
@@ -112,6 +113,22 @@ cordon_domain_t cordon_domain_of(const void* addr);
  * that untrusted code passed in. An empty range is untrusted; a range that
  * wraps around the address space is not. */
 int cordon_is_untrusted_range(const void* addr, size_t len);
+
+/* A domain's root: the one block its own code finds its state by. Code in a
+ * domain must not trust a pointer kept in untrusted memory (a global of the
+ * program or a plugin), since untrusted code can aim it anywhere, even
+ * inside a secret. Instead, set-up code running inside the domain (an entry
+ * point) records a block of the domain's memory once, and every later entry
+ * asks for it. Both act on the domain the caller is in now (from PKRU).
+ *
+ * cordon_domain_set_root(): inside a domain only (CORDON_E_WRONG_DOMAIN from
+ * untrusted code), before cordon_lockdown() (CORDON_E_LOCKED), once
+ * (CORDON_E_ROOT_SET), with a root that lies in the current domain's memory
+ * (CORDON_E_INVALID_ARGUMENT otherwise, also for NULL).
+ * cordon_domain_root(): the root of the domain the caller is in, or NULL
+ * when none was set, before cordon_init(), or from untrusted code. */
+int cordon_domain_set_root(void* root);
+void* cordon_domain_root(void);
 
 /* ---- Entry points and gates ---- */
 

@@ -83,6 +83,17 @@ inline Status AuditFlush() {
   return Status(cordon_audit_flush());
 }
 
+// The current domain's root (cordon_domain_set_root, cordon_domain_root):
+// set once from inside the domain during set-up, then found by every entry
+// without trusting a pointer kept in untrusted memory.
+inline Status SetDomainRoot(void* root) {
+  return Status(cordon_domain_set_root(root));
+}
+template <typename T>
+T* DomainRoot() {
+  return static_cast<T*>(cordon_domain_root());
+}
+
 inline Status Lockdown() {
   return Status(cordon_lockdown());
 }

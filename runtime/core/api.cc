@@ -500,6 +500,22 @@ cordon_domain_t cordon_domain_of(const void* addr) {
   return domains::DomainOf(addr);
 }
 
+int cordon_domain_set_root(void* root) {
+  if (!Initialized()) return CORDON_E_NOT_INITIALIZED;
+  const int d = domains::Current();
+  if (d == CORDON_DOMAIN_UNTRUSTED || d == CORDON_DOMAIN_UNKNOWN) return CORDON_E_WRONG_DOMAIN;
+  if (gates::Config().locked) return CORDON_E_LOCKED;
+  if (root == nullptr || domains::DomainOf(root) != d) return CORDON_E_INVALID_ARGUMENT;
+  return domains::SetRootInside(d, root);
+}
+
+void* cordon_domain_root(void) {
+  if (!Initialized()) return nullptr;
+  const int d = domains::Current();
+  if (d == CORDON_DOMAIN_UNTRUSTED || d == CORDON_DOMAIN_UNKNOWN) return nullptr;
+  return domains::RootInside(d);
+}
+
 int cordon_is_untrusted_range(const void* addr, size_t len) {
   return domains::IsUntrustedRange(addr, len) ? 1 : 0;
 }
@@ -894,6 +910,9 @@ const char* cordon_strerror(int status) {
     case CORDON_E_NO_CODE_REGION:
       return "this process has no code region (cordon_options.code_size was 0), so no code can be published; "
              "pass a code_size to cordon_init()";
+    case CORDON_E_ROOT_SET:
+      return "the domain's root was already set: cordon_domain_set_root() takes effect once per domain, so "
+             "that code in the domain can rely on the root it found; nothing was changed";
     case CORDON_E_NO_FSGSBASE:
       return "trusted code runs on a thread-local storage of its own, which the gates switch to with "
              "WRFSBASE: that needs a CPU with FSGSBASE and Linux 5.9 or later, and glibc 2.34 or later "

@@ -91,6 +91,18 @@ uint64_t RegisterInside(int d, uint64_t fn) {
   return id;
 }
 
+int SetRootInside(int d, void* root) {
+  void* expected = nullptr;
+  // Once: a second set-up (or a racing one) must not move the root that
+  // the domain's code already trusts.
+  if (!StateOf(d)->root.compare_exchange_strong(expected, root)) return CORDON_E_ROOT_SET;
+  return CORDON_OK;
+}
+
+void* RootInside(int d) {
+  return StateOf(d)->root.load(std::memory_order_acquire);
+}
+
 size_t SlotBufferPages() {
   return size_t{Config().sigbuf_pages} + Config().altstack_pages;
 }
@@ -187,7 +199,7 @@ Expected<int> CreateDomain(const cordon_options& opts, const DomainSetup& setup)
     return hw::Unprotected(why);
   }
 
-  auto* state = new (base) DomainState{{}, {CORDON_BUILTIN_COUNT}, nullptr, nullptr, 0, {}};
+  auto* state = new (base) DomainState{{}, {CORDON_BUILTIN_COUNT}, nullptr, nullptr, 0, {nullptr}, {}};
   auto* heap_place = base + RoundUp(sizeof(DomainState), 64);
   state->heap = new (heap_place) heap::TrustedHeap(arena, l.heap_bytes);
   // The TLS template in the domain's own memory, where untrusted code

@@ -59,6 +59,10 @@ struct DomainState {
   heap::TrustedHeap* heap;
   const TlsTemplate* tls;  // this domain's copy (trusted_tls.h), in its heap
   uint64_t canary;         // the stack protector's guard in its records' TCBs
+  // The block the domain's own code finds its state by (cordon_domain_root):
+  // set once, from inside, before the lockdown, so that no pointer to the
+  // domain's state need be kept in untrusted memory.
+  std::atomic<void*> root;
   // Entry functions, by id, on pages of their own: read-only from the
   // lockdown on (SealEntryTables), when no entry can be registered, so that
   // no write of trusted code can add one.
@@ -126,6 +130,11 @@ inline const uint64_t* TokenOf(int d) {
   return reinterpret_cast<const DomainState*>(gates::Config().domains[d].state)->signal_token;
 }
 int DomainOf(const void* addr);
+
+// cordon_domain_set_root() and cordon_domain_root() for domain d, which the
+// caller is inside (its PKRU grants d's key): the state is d's memory.
+int SetRootInside(int d, void* root);
+void* RootInside(int d);
 bool IsUntrustedRange(const void* addr, size_t len);
 
 // Results of gate calls that return a pointer or a status: statuses are the

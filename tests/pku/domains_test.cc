@@ -100,6 +100,49 @@ TEST_F(Domains, TypedEntriesCrossValuesExplicitly) {
   EXPECT_EQ((*add)(0), 12u) << "the counter was not overwritten";
 }
 
+// ---- Domain roots (cordon_domain_set_root) ----
+
+int SetRoot(void* p) {
+  return cordon_domain_set_root(p);
+}
+void* Root() {
+  return cordon_domain_root();
+}
+
+TEST_F(Domains, EachDomainFindsItsOwnRootWhichIsSetOnceFromInside) {
+  auto rooted = cordon::Domain::Create("rooted");
+  ASSERT_TRUE(rooted.ok()) << rooted.status().message();
+  auto block = cordon::TrustedBuffer::Allocate(64, *rooted);
+  auto other_block = cordon::TrustedBuffer::Allocate(64, *rooted);
+  auto trusted_block = cordon::TrustedBuffer::Allocate(64);
+  ASSERT_TRUE(block.ok() && other_block.ok() && trusted_block.ok());
+  auto set = cordon::Register<&SetRoot>(*rooted, "set_root");
+  auto get = cordon::Register<&Root>(*rooted, "root");
+  auto get_trusted = cordon::Register<&Root>(cordon::Domain::Trusted(), "root(trusted)");
+  ASSERT_TRUE(set.ok() && get.ok() && get_trusted.ok());
+
+  // Untrusted code can neither set a root nor see one.
+  EXPECT_EQ(cordon_domain_set_root(block->get()), CORDON_E_WRONG_DOMAIN);
+  EXPECT_EQ(cordon_domain_root(), nullptr);
+  EXPECT_EQ((*get)(), nullptr) << "no root before one is set";
+
+  uint64_t untrusted_word = 0;
+  EXPECT_EQ((*set)(nullptr), CORDON_E_INVALID_ARGUMENT);
+  EXPECT_EQ((*set)(&untrusted_word), CORDON_E_INVALID_ARGUMENT) << "a root in untrusted memory";
+  EXPECT_EQ((*set)(trusted_block->get()), CORDON_E_INVALID_ARGUMENT) << "a root in another domain";
+  EXPECT_EQ((*get)(), nullptr) << "refused roots change nothing";
+
+  EXPECT_EQ((*set)(block->get()), CORDON_OK);
+  EXPECT_EQ((*get)(), block->get());
+  EXPECT_EQ((*set)(other_block->get()), CORDON_E_ROOT_SET);
+  EXPECT_EQ((*set)(block->get()), CORDON_E_ROOT_SET);
+  EXPECT_EQ((*get)(), block->get()) << "the first root stays";
+  EXPECT_EQ((*get_trusted)(), nullptr) << "the trusted domain has a root of its own (none)";
+  EXPECT_EQ(cordon_domain_root(), nullptr) << "still invisible from untrusted code";
+  EXPECT_STRNE(cordon_strerror(CORDON_E_ROOT_SET), "unknown Cordon status code");
+  (void)block->release();  // the domain's root stays allocated
+}
+
 TEST_F(Domains, TrustedBufferFreesOnScopeExit) {
   void* raw = nullptr;
   {
@@ -142,7 +185,10 @@ class ZLockdown : public Domains {};
 
 TEST_F(ZLockdown, ClosesSetUpButTrustedCodeKeepsItsHeap) {
   auto inside = cordon::Register<&AllocAfterLockdown>(cordon::Domain::Trusted(), "alloc_after_lockdown");
-  ASSERT_TRUE(inside.ok());
+  auto set_root = cordon::Register<&SetRoot>(cordon::Domain::Trusted(), "set_root(trusted)");
+  auto get_root = cordon::Register<&Root>(cordon::Domain::Trusted(), "root(trusted, locked)");
+  auto root_block = cordon::TrustedBuffer::Allocate(64);
+  ASSERT_TRUE(inside.ok() && set_root.ok() && get_root.ok() && root_block.ok());
   void* before = nullptr;
   ASSERT_EQ(cordon_malloc(64, &before), CORDON_OK);
   ASSERT_TRUE(cordon::Lockdown().ok());
@@ -156,6 +202,10 @@ TEST_F(ZLockdown, ClosesSetUpButTrustedCodeKeepsItsHeap) {
             CORDON_E_LOCKED);
   EXPECT_EQ((*inside)(), 1u);
   EXPECT_NE(g_locked_block, 0u);
+  // The trusted domain has no root; after the lockdown none can be set.
+  EXPECT_EQ((*set_root)(root_block->get()), CORDON_E_LOCKED);
+  EXPECT_EQ((*get_root)(), nullptr);
+  (void)root_block->release();  // untrusted code may not free it any more
 }
 
 }  // namespace

@@ -4,18 +4,22 @@
  * lines (ttyS1/ttyS2) in raw mode, runs /cordon/prog with the argv and envp
  * that cordon-vm packed into /cordon/argv and /cordon/envp (NUL-separated)
  * and standard input from /cordon/stdin (or /dev/null),
+ * brings up the loopback interface (servers under test listen on 127.0.0.1),
  * prints the outcome on the console as a marker line that cordon-vm parses,
  * and powers the machine off. It is linked statically so that it needs
  * nothing from the program's library closure. */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <net/if.h>
 #include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/mount.h>
 #include <sys/reboot.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <termios.h>
@@ -67,6 +71,19 @@ static char** read_list(const char* path) {
   return vec;
 }
 
+/* lo starts down in a fresh kernel; a TLS server under test listens on it. */
+static void loopback_up(void) {
+  int s = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  if (s < 0) fail("socket for the loopback interface");
+  struct ifreq ifr;
+  memset(&ifr, 0, sizeof ifr);
+  strcpy(ifr.ifr_name, "lo");
+  if (ioctl(s, SIOCGIFFLAGS, &ifr) != 0) fail("read the loopback interface's flags");
+  ifr.ifr_flags |= IFF_UP;
+  if (ioctl(s, SIOCSIFFLAGS, &ifr) != 0) fail("bring the loopback interface up");
+  close(s);
+}
+
 static int open_raw(const char* tty) {
   int fd = open(tty, O_RDWR | O_NOCTTY);
   if (fd < 0) return -1;
@@ -89,6 +106,7 @@ int main(void) {
   /* Pseudo-terminals (/dev/ptmx opens the devpts instance at /dev/pts). */
   mkdir("/dev/pts", 0755);
   mount("devpts", "/dev/pts", "devpts", 0, "ptmxmode=0666");
+  loopback_up();
 
   int out = open_raw("/dev/ttyS1");
   int err = open_raw("/dev/ttyS2");
