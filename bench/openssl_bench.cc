@@ -103,7 +103,7 @@ void Sign(benchmark::State& state, EVP_PKEY* key, const Kind* kind) {
 int main(int argc, char** argv) {
   benchmark::Initialize(&argc, argv);
   if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 2;
-  const cordon_status st = cordon_init(nullptr);
+  const int st = cordon_init(nullptr);
   if (st != CORDON_OK) {
     fprintf(stderr, "openssl_bench: cordon_init: %s\n", cordon_strerror(st));
     return 2;
