@@ -37,3 +37,9 @@ __attribute__((visibility("hidden"))) void* (*const __gmp_allocate_func)(size_t)
 __attribute__((visibility("hidden"))) void* (*const __gmp_reallocate_func)(void*, size_t,
                                                                            size_t) = signer_gmp_reallocate;
 __attribute__((visibility("hidden"))) void (*const __gmp_free_func)(void*, size_t) = signer_gmp_free;
+
+/* What libgmp-signer.a's few stderr references name instead (the archive
+ * copy in CMakeLists.txt): a null stream, read-only. GMP prints to it only
+ * just before abort(); fprintf on it faults, so the process still dies, but
+ * without touching libc's stdio buffers and locks in untrusted memory. */
+__attribute__((visibility("hidden"))) void* const cordon_signer_gmp_stderr = NULL;
