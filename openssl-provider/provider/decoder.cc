@@ -132,8 +132,8 @@ int DecodePem(void* vc, OSSL_CORE_BIO* cin, int, OSSL_CALLBACK* data_cb, void* d
       int object_type = OSSL_OBJECT_PKEY;
       OSSL_PARAM params[] = {
           OSSL_PARAM_int(OSSL_OBJECT_PARAM_TYPE, &object_type),
-          OSSL_PARAM_utf8_string(OSSL_OBJECT_PARAM_DATA_TYPE, const_cast<char*>(TypeName(ref.type)), 0),
-          OSSL_PARAM_utf8_string(OSSL_OBJECT_PARAM_DATA_STRUCTURE, const_cast<char*>(kStructure), 0),
+          OSSL_PARAM_construct_utf8_string(OSSL_OBJECT_PARAM_DATA_TYPE, const_cast<char*>(TypeName(ref.type)), 0),
+          OSSL_PARAM_construct_utf8_string(OSSL_OBJECT_PARAM_DATA_STRUCTURE, const_cast<char*>(kStructure), 0),
           OSSL_PARAM_octet_string(OSSL_OBJECT_PARAM_DATA, data, static_cast<size_t>(len)),
           OSSL_PARAM_END,
       };

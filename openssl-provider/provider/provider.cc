@@ -324,7 +324,7 @@ Key* LoadKey(ProvCtx* prov, const char* path, OSSL_PASSPHRASE_CALLBACK* pw_cb, v
   size_t pass_len = 0;
   bool asked = false;
   if (s == CORDON_SIGNER_E_PASSPHRASE) {
-    OSSL_PARAM info[] = {OSSL_PARAM_utf8_string(OSSL_PASSPHRASE_PARAM_INFO, const_cast<char*>(what), 0),
+    OSSL_PARAM info[] = {OSSL_PARAM_construct_utf8_string(OSSL_PASSPHRASE_PARAM_INFO, const_cast<char*>(what), 0),
                          OSSL_PARAM_END};
     if (pw_cb != nullptr && pw_cb(pass, sizeof pass - 1, &pass_len, info, pw_arg) && pass_len < sizeof pass) {
       asked = true;
@@ -442,7 +442,7 @@ int PassKey(Key* key, OSSL_CALLBACK* object_cb, void* object_arg) {
   int object_type = OSSL_OBJECT_PKEY;
   OSSL_PARAM params[] = {
       OSSL_PARAM_int(OSSL_OBJECT_PARAM_TYPE, &object_type),
-      OSSL_PARAM_utf8_string(OSSL_OBJECT_PARAM_DATA_TYPE, const_cast<char*>(TypeName(key->type)), 0),
+      OSSL_PARAM_construct_utf8_string(OSSL_OBJECT_PARAM_DATA_TYPE, const_cast<char*>(TypeName(key->type)), 0),
       OSSL_PARAM_octet_string(OSSL_OBJECT_PARAM_REFERENCE, &ref, sizeof ref),
       OSSL_PARAM_END,
   };
