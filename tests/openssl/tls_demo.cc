@@ -134,7 +134,7 @@ int main(int argc, char** argv) {
   setvbuf(stdout, nullptr, _IOLBF, 0);
 
   printf(
-      "The cordon TLS demo: a %s key, an unmodified openssl s_server, and a planted\n"
+      "The cordon TLS demo: an %s key, an unmodified openssl s_server, and a planted\n"
       "Heartbleed-style bug that reads all of the server's memory it can.\n\n",
       cordon::tls::KeyKindName(a.kind));
   printf(
