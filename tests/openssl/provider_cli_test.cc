@@ -49,7 +49,8 @@ class ProviderCli : public ::testing::Test {
 
   // `openssl args...` with the provider (or without it), stdout and stderr
   // captured.
-  static CliRun Openssl(const std::vector<std::string>& args, bool with_provider = true) {
+  static CliRun Openssl(const std::vector<std::string>& args, bool with_provider = true,
+                        const char* program = CORDON_TLS_OPENSSL) {
     const std::string out = dir_ + "/run.out", err = dir_ + "/run.err";
     std::vector<std::string> env = {"PATH=/usr/bin:/bin", "HOME=/tmp"};
     if (with_provider) {
@@ -63,13 +64,13 @@ class ProviderCli : public ::testing::Test {
       const int e = open(err.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
       const int in = open("/dev/null", O_RDONLY | O_CLOEXEC);
       if (o < 0 || e < 0 || in < 0 || dup2(in, 0) < 0 || dup2(o, 1) < 0 || dup2(e, 2) < 0) _exit(126);
-      std::vector<char*> argv = {const_cast<char*>(CORDON_TLS_OPENSSL)};
+      std::vector<char*> argv = {const_cast<char*>(program)};
       for (const std::string& a : args) argv.push_back(const_cast<char*>(a.c_str()));
       argv.push_back(nullptr);
       std::vector<char*> envp;
       for (const std::string& v : env) envp.push_back(const_cast<char*>(v.c_str()));
       envp.push_back(nullptr);
-      execve(CORDON_TLS_OPENSSL, argv.data(), envp.data());
+      execve(program, argv.data(), envp.data());
       _exit(127);
     }
     CliRun r;
@@ -218,6 +219,12 @@ TEST_F(ProviderCli, ThePrivateHalfIsRefusedThePublicHalfExports) {
   const long n = BIO_get_mem_data(b, &data);
   EXPECT_EQ(pub.out, std::string(data, static_cast<size_t>(n)));
   BIO_free(b);
+  // In a program's own process: EVP_PKEY_todata and the private scalar.
+  const CliRun probe = Openssl({"cordon:" + path}, true, CORDON_TODATA_PROBE);
+  ASSERT_TRUE(probe.Exited(0)) << probe.err;
+  EXPECT_EQ(probe.out, "todata keypair 0\ntodata public 1\nget_bn priv 0\n") << probe.err;
+  EXPECT_NE(probe.err.find("the private half of a cordon key never leaves its domain"), std::string::npos)
+      << probe.err;
   EVP_PKEY_free(key);
 }
 
