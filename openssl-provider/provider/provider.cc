@@ -116,7 +116,10 @@ bool SetUpDomain() {
                s == CORDON_E_LOCKED ? " (the process was locked down before the provider was loaded)" : "");
     return false;
   }
-  const int st = StatusOf(cordon_call(g.setup, 0, 0, 0, 0, 0));
+  // The policy goes into the signer's own table: the glue's copy is
+  // untrusted memory, and one write to it must not keep the process from
+  // its lockdown while the signer goes on signing.
+  const int st = StatusOf(cordon_call(g.setup, g.lockdown == Lockdown::kNone ? 0 : 1, 0, 0, 0, 0));
   if (st != CORDON_SIGNER_OK) {
     RaiseError(kReasonInit, "cordon: the signer's set-up failed: %s", cordon_signer_strerror(st));
     return false;
@@ -324,8 +327,9 @@ Key* LoadKey(ProvCtx* prov, const char* path, OSSL_PASSPHRASE_CALLBACK* pw_cb, v
   size_t pass_len = 0;
   bool asked = false;
   if (s == CORDON_SIGNER_E_PASSPHRASE) {
-    OSSL_PARAM info[] = {OSSL_PARAM_construct_utf8_string(OSSL_PASSPHRASE_PARAM_INFO, const_cast<char*>(what), 0),
-                         OSSL_PARAM_END};
+    OSSL_PARAM info[] = {
+        OSSL_PARAM_construct_utf8_string(OSSL_PASSPHRASE_PARAM_INFO, const_cast<char*>(what), 0),
+        OSSL_PARAM_END};
     if (pw_cb != nullptr && pw_cb(pass, sizeof pass - 1, &pass_len, info, pw_arg) && pass_len < sizeof pass) {
       asked = true;
       memset(r, 0, sizeof *r);
@@ -442,7 +446,8 @@ int PassKey(Key* key, OSSL_CALLBACK* object_cb, void* object_arg) {
   int object_type = OSSL_OBJECT_PKEY;
   OSSL_PARAM params[] = {
       OSSL_PARAM_int(OSSL_OBJECT_PARAM_TYPE, &object_type),
-      OSSL_PARAM_construct_utf8_string(OSSL_OBJECT_PARAM_DATA_TYPE, const_cast<char*>(TypeName(key->type)), 0),
+      OSSL_PARAM_construct_utf8_string(OSSL_OBJECT_PARAM_DATA_TYPE, const_cast<char*>(TypeName(key->type)),
+                                       0),
       OSSL_PARAM_octet_string(OSSL_OBJECT_PARAM_REFERENCE, &ref, sizeof ref),
       OSSL_PARAM_END,
   };

@@ -49,8 +49,8 @@ struct Slot {
 
 struct Table {
   uint64_t magic;
-  uint32_t lock;  // a spinlock, taken with __atomic builtins
-  uint32_t pad;
+  uint32_t lock;              // a spinlock, taken with __atomic builtins
+  uint32_t require_lockdown;  // sign only once the process is locked down (set-up's a0)
   Slot slots[kSlots];
 };
 
@@ -241,7 +241,7 @@ extern "C" int cordon_signer_random(void* buf, size_t n) {
 }
 
 // ---------------------------------------------------------------- entries --
-extern "C" uint64_t cordon_signer_setup(uint64_t, uint64_t, uint64_t, uint64_t, uint64_t) {
+extern "C" uint64_t cordon_signer_setup(uint64_t require_lockdown, uint64_t, uint64_t, uint64_t, uint64_t) {
   if (cordon_is_locked_down()) return Status(CORDON_SIGNER_E_LOCKED);
   if (cordon_domain_root() != nullptr) return Status(CORDON_SIGNER_E_STATE);
   void* p = nullptr;
@@ -250,6 +250,7 @@ extern "C" uint64_t cordon_signer_setup(uint64_t, uint64_t, uint64_t, uint64_t, 
   }
   auto* t = static_cast<Table*>(p);  // zeroed by the heap
   for (Slot& s : t->slots) s.generation = 1;
+  t->require_lockdown = require_lockdown != 0 ? 1 : 0;
   t->magic = kTableMagic;
   if (cordon_domain_set_root(t) != CORDON_OK) {
     (void)cordon_free(t);
@@ -324,6 +325,10 @@ extern "C" uint64_t cordon_signer_sign(uint64_t addr, uint64_t, uint64_t, uint64
   auto* out = reinterpret_cast<cordon_signer_sign_req*>(addr);
   Table* t = TheTable();
   if (t == nullptr) return Status(CORDON_SIGNER_E_STATE);
+  // Fail closed in the signer itself: the glue locks down before the first
+  // signature, but its policy word is untrusted memory (the read-only
+  // config page says whether the lockdown came).
+  if (t->require_lockdown != 0 && !cordon_is_locked_down()) return Status(CORDON_SIGNER_E_LOCKED);
   if (r.tbs_len == 0 || r.tbs_len > kMaxMessage || !Untrusted(r.tbs, r.tbs_len) || r.sig_cap == 0 ||
       !Untrusted(r.sig, r.sig_cap)) {
     return Status(CORDON_SIGNER_E_ARGUMENT);

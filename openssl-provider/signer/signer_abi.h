@@ -34,7 +34,8 @@ typedef enum cordon_signer_status {
   CORDON_SIGNER_E_MISMATCH = -10,   /* the operation does not fit the key (ECDSA with an RSA key, a
                                        digest of the wrong length) */
   CORDON_SIGNER_E_CRYPTO = -11,     /* the computation failed (RSA's self-check, a random source) */
-  CORDON_SIGNER_E_LOCKED = -12,     /* loading keys is closed (after cordon_lockdown()) */
+  CORDON_SIGNER_E_LOCKED = -12,     /* loading keys is closed (after cordon_lockdown()), or signing
+                                       is not open yet (before it, unless lockdown = none) */
   CORDON_SIGNER_E_STATE = -13       /* the signer was not set up, or set up twice */
 } cordon_signer_status;
 
@@ -114,8 +115,10 @@ uint64_t cordon_signer_load(uint64_t req, uint64_t, uint64_t, uint64_t, uint64_t
 uint64_t cordon_signer_sign(uint64_t req, uint64_t, uint64_t, uint64_t, uint64_t);
 uint64_t cordon_signer_free(uint64_t req, uint64_t, uint64_t, uint64_t, uint64_t);
 /* Entry "openssl:setup": creates the key table in trusted memory and records
- * it with cordon_domain_set_root(); once, before the lockdown. */
-uint64_t cordon_signer_setup(uint64_t, uint64_t, uint64_t, uint64_t, uint64_t);
+ * it with cordon_domain_set_root(); once, before the lockdown. With a
+ * nonzero first argument (every lockdown policy but none) the sign entry
+ * refuses with CORDON_SIGNER_E_LOCKED until the process is locked down. */
+uint64_t cordon_signer_setup(uint64_t require_lockdown, uint64_t, uint64_t, uint64_t, uint64_t);
 
 /* A sentence for a status. */
 const char* cordon_signer_strerror(int status);

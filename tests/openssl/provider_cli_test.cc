@@ -222,7 +222,7 @@ TEST_F(ProviderCli, ThePrivateHalfIsRefusedThePublicHalfExports) {
   // In a program's own process: EVP_PKEY_todata and the private scalar.
   const CliRun probe = Openssl({"cordon:" + path}, true, CORDON_TODATA_PROBE);
   ASSERT_TRUE(probe.Exited(0)) << probe.err;
-  EXPECT_EQ(probe.out, "todata keypair 0\ntodata public 1\nget_bn priv 0\n") << probe.err;
+  EXPECT_EQ(probe.out, "direct sign before the lockdown -12\ntodata keypair 0\ntodata public 1\nget_bn priv 0\n") << probe.err;
   EXPECT_NE(probe.err.find("the private half of a cordon key never leaves its domain"), std::string::npos)
       << probe.err;
   EVP_PKEY_free(key);

@@ -3,13 +3,44 @@
  * and asks libcrypto for its parameters. Prints one line per question:
  * "todata keypair N", "todata public N", "get_bn priv N" (N: the call's
  * result); the test expects the private questions refused (0) and the
- * public one answered (1). Exit status 0, or 2 when the key does not load. */
+ * public one answered (1). First, "direct sign before the lockdown N": the
+ * signer's own refusal (CORDON_SIGNER_E_LOCKED, -12). Exit status 0, or 2 when the key does not load. */
 #include <openssl/core_names.h>
 #include <openssl/err.h>
 #include <openssl/evp.h>
 #include <openssl/params.h>
 #include <openssl/store.h>
 #include <stdio.h>
+#include <string.h>
+
+#include "cordon/cordon.h"
+#include "openssl-provider/signer/signer_abi.h"
+
+/* The signer's sign entry called directly, as code that took over the
+ * process before its lockdown would (the glue's lockdown policy is
+ * untrusted memory): the signer itself must refuse. Its status. */
+static long DirectSign(void) {
+  for (cordon_domain_t d = 1; d < 16; ++d) {
+    for (uint32_t id = 0; id < 64; ++id) {
+      const cordon_entry e = {d, id};
+      const char* name = cordon_entry_name(e);
+      if (name == NULL || strcmp(name, "openssl:sign") != 0) continue;
+      static uint8_t tbs[32], sig[512];
+      static cordon_signer_sign_req r;
+      memset(&r, 0, sizeof r);
+      r.struct_size = sizeof r;
+      r.handle = 1; /* slot 0, generation 1: the key this probe loaded */
+      r.scheme = CORDON_SIGNER_ECDSA;
+      r.digest = CORDON_SIGNER_DIGEST_SHA256;
+      r.tbs = tbs;
+      r.tbs_len = sizeof tbs;
+      r.sig = sig;
+      r.sig_cap = sizeof sig;
+      return (long)(int64_t)cordon_call(e, (uint64_t)(uintptr_t)&r, 0, 0, 0, 0);
+    }
+  }
+  return 1; /* not found */
+}
 
 int main(int argc, char** argv) {
   if (argc != 2) return 2;
@@ -25,6 +56,7 @@ int main(int argc, char** argv) {
     ERR_print_errors_fp(stderr);
     return 2;
   }
+  printf("direct sign before the lockdown %ld\n", DirectSign());
   OSSL_PARAM* p = NULL;
   printf("todata keypair %d\n", EVP_PKEY_todata(k, EVP_PKEY_KEYPAIR, &p));
   OSSL_PARAM_free(p);
