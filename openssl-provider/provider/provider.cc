@@ -161,7 +161,7 @@ bool ReadPolicy(const OSSL_CORE_HANDLE* handle, OSSL_FUNC_core_get_params_fn* ge
         "cordon: WARNING: lockdown = none: the process is never locked down, so code that takes it "
         "over (arbitrary code execution) can still reach the keys' domain through its gates' "
         "callers and the kernel (docs/openssl.md)\n";
-    // write(), not stdio: the module's `stderr` is GMP's stand-in (gmp_stderr.c).
+    // write() to descriptor 2: the warning needs no stdio state.
     (void)!write(2, kWarning, sizeof kWarning - 1);
   }
   G().lockdown = policy;

@@ -3,7 +3,6 @@
 
 #include <arpa/inet.h>
 #include <fcntl.h>
-#include <net/if.h>
 #include <netinet/in.h>
 #include <openssl/err.h>
 #include <openssl/evp.h>
@@ -12,7 +11,6 @@
 #include <openssl/ssl.h>
 #include <openssl/x509v3.h>
 #include <signal.h>
-#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -463,22 +461,6 @@ const char* KeyViaName(KeyVia via) {
       return "CONTROL: default provider, key file";
   }
   return "?";
-}
-
-std::string EnsureLoopback() {
-  const int s = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-  if (s < 0) return std::string("socket: ") + strerror(errno);
-  ifreq ifr{};
-  strncpy(ifr.ifr_name, "lo", IFNAMSIZ - 1);
-  std::string error;
-  if (ioctl(s, SIOCGIFFLAGS, &ifr) != 0) {
-    error = std::string("cannot read the flags of lo: ") + strerror(errno);
-  } else if ((ifr.ifr_flags & IFF_UP) == 0) {
-    ifr.ifr_flags = static_cast<short>(ifr.ifr_flags | IFF_UP | IFF_RUNNING);
-    if (ioctl(s, SIOCSIFFLAGS, &ifr) != 0) error = std::string("cannot bring lo up: ") + strerror(errno);
-  }
-  close(s);
-  return error;
 }
 
 Outcome RunAttack(const Attack& a, const Tools& t, const std::string& base_dir) {

@@ -74,10 +74,6 @@ struct Outcome {
 // Carries out one attack in a new directory under `base_dir`.
 Outcome RunAttack(const Attack& attack, const Tools& tools, const std::string& base_dir);
 
-// "127.0.0.1 reachable": brings the loopback interface up when it is down
-// (in the PKU VM, whose init configures no network). Empty on success.
-std::string EnsureLoopback();
-
 }  // namespace cordon::tls
 
 #endif
