@@ -41,7 +41,8 @@ typedef enum cordon_status {
   CORDON_E_BUSY = -21,               /* another thread is publishing or releasing this code block */
   CORDON_E_NO_CODE_REGION = -22,     /* cordon_options.code_size was 0: no code can be published */
   CORDON_E_NO_FSGSBASE = -23, /* the CPU or kernel lacks FSGSBASE, or the C library is not glibc 2.34+ */
-  CORDON_E_ROOT_SET = -24     /* the domain's root was set before (cordon_domain_set_root) */
+  CORDON_E_ROOT_SET = -24,    /* the domain's root was set before (cordon_domain_set_root) */
+  CORDON_E_FILE_REACHABLE = -25 /* another path reaches the file (cordon_lockdown_close_file) */
 } cordon_status;
 
 /* What cordon_init() does with a WRPKRU or XRSTOR found outside its gates. */
@@ -192,6 +193,24 @@ void cordon_lockdown_options_init(cordon_lockdown_options* opts);
 int cordon_lockdown_ex(const cordon_lockdown_options* opts);
 /* cordon_lockdown_ex(NULL). */
 int cordon_lockdown(void);
+
+/* Names a file that no code in the process may open once it is locked down:
+ * one a domain read a secret from during set-up, such as a private key file
+ * (the OpenSSL provider names each key file it loads). Without it, code that
+ * runs after the lockdown could read the secret from its file again.
+ * cordon_lockdown() closes the file's path to reading with Landlock (it can
+ * still be written); every directory on the way stays open, except that a
+ * file made in one of them later cannot be read either (it can be written):
+ * keep secrets in a directory of their own.
+ * Before the lockdown only (CORDON_E_LOCKED). The path must name a regular
+ * file outside /proc, /sys and /dev (CORDON_E_INVALID_ARGUMENT). Landlock
+ * closes one path, so a file that another path reaches is refused with
+ * CORDON_E_FILE_REACHABLE: a second hard link, or a second mount (a bind
+ * mount) of the directory that holds it. cordon_lockdown() checks each file
+ * again, and refuses while a descriptor or a mapping of one is open (a line
+ * on stderr says which and why). A file this process cannot open, behind a
+ * permission another user holds, needs no rule and gets none. */
+int cordon_lockdown_close_file(const char* path);
 int cordon_is_locked_down(void);
 
 /* ---- Signals (docs/signals.md) ----

@@ -98,6 +98,11 @@ inline Status Lockdown() {
   return Status(cordon_lockdown());
 }
 
+// A file no code may open after the lockdown (cordon_lockdown_close_file).
+inline Status CloseFileAtLockdown(const char* path) {
+  return Status(cordon_lockdown_close_file(path));
+}
+
 // Where this process runs (cordon_describe_platform).
 inline std::string DescribePlatform() {
   std::string line(cordon_describe_platform(nullptr, 0), '\0');

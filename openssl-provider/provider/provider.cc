@@ -392,6 +392,16 @@ Key* LoadKey(ProvCtx* prov, const char* path, OSSL_PASSPHRASE_CALLBACK* pw_cb, v
   k->rsa_n_len = r->rsa_n_len;
   memcpy(k->public_key, r->public_key, r->public_len);
   OPENSSL_free(r);
+  // The key file stays on disk: after the lockdown, code in this process
+  // must not read the key from it again (the attacker review's leak). The
+  // runtime closes its path at the lockdown, and refuses a file that
+  // another path reaches; its line on stderr says why.
+  if (const int c = cordon_lockdown_close_file(path); c != CORDON_OK) {
+    FreeKey(k);
+    RaiseError(kReasonLoad, "cordon: cannot load %s: its key file cannot be closed at the lockdown: %s", what,
+               cordon_strerror(c));
+    return nullptr;
+  }
   if (G().lockdown == Lockdown::kLoad && !LockDown("the key's load (lockdown = load)")) {
     FreeKey(k);
     return nullptr;

@@ -35,6 +35,7 @@
 #include "runtime/hardware/readback.h"
 #include "runtime/hardware/smaps.h"
 #include "runtime/inspector/process.h"
+#include "runtime/lockdown/closed_files.h"
 #include "runtime/lockdown/filter_loader.h"
 #include "runtime/lockdown/lockdown.h"
 #include "runtime/signals/signals.h"
@@ -715,6 +716,14 @@ int cordon_lockdown(void) {
   return cordon_lockdown_ex(nullptr);
 }
 
+int cordon_lockdown_close_file(const char* path) {
+  if (!Initialized()) return CORDON_E_NOT_INITIALIZED;
+  std::lock_guard<std::mutex> lock(Reg().mu);
+  if (gates::Config().locked) return CORDON_E_LOCKED;
+  const auto added = cordon::lockdown::AddClosedFile(path);
+  return added.ok() ? CORDON_OK : Report(added.failure());
+}
+
 int cordon_sigaction(int sig, const struct sigaction* act, struct sigaction* oldact) {
   if (!Initialized()) return CORDON_E_NOT_INITIALIZED;
   return cordon::signals::SetAction(sig, act, oldact);
@@ -913,6 +922,10 @@ const char* cordon_strerror(int status) {
     case CORDON_E_ROOT_SET:
       return "the domain's root was already set: cordon_domain_set_root() takes effect once per domain, so "
              "that code in the domain can rely on the root it found; nothing was changed";
+    case CORDON_E_FILE_REACHABLE:
+      return "the file can be reached by another path (a second hard link, or a second mount of the "
+             "directory that holds it), and the lockdown can close one path only; the line on stderr says "
+             "which";
     case CORDON_E_NO_FSGSBASE:
       return "trusted code runs on a thread-local storage of its own, which the gates switch to with "
              "WRFSBASE: that needs a CPU with FSGSBASE and Linux 5.9 or later, and glibc 2.34 or later "

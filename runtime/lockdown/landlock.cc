@@ -53,7 +53,8 @@ void DenyTaskFiles(Node* task) {
 
 class Walker {
  public:
-  explicit Walker(int ruleset) : ruleset_(ruleset) {}
+  // grant: what every other child of a walked directory gets.
+  Walker(int ruleset, uint64_t grant) : ruleset_(ruleset), grant_(grant) {}
 
   Expected<bool> Walk(const std::string& path, const Node& node) {
     std::unique_ptr<DIR, int (*)(DIR*)> dir(opendir(path.c_str()), closedir);
@@ -77,7 +78,7 @@ class Walker {
       if ((node.only_named && node.granted.count(name) == 0) ||
           (node.skip_other != nullptr && node.skip_other(name)))
         continue;
-      auto granted = Grant(child, kAccess);
+      auto granted = Grant(child, grant_);
       if (!granted.ok()) return granted;
     }
     return true;
@@ -105,7 +106,23 @@ class Walker {
   }
 
   int ruleset_;
+  uint64_t grant_;
 };
+
+// A ruleset that handles `handled`, walked from / along `root`'s tree, then
+// applied to the calling thread.
+Expected<bool> Restrict(uint64_t handled, const Node& root) {
+  landlock_ruleset_attr attr{};
+  attr.handled_access_fs = handled;
+  Fd ruleset(static_cast<int>(syscall(SYS_landlock_create_ruleset, &attr, sizeof attr, 0)));
+  if (ruleset.get() < 0) return Error{std::string("landlock_create_ruleset: ") + strerror(errno)};
+  auto walked = Walker(ruleset.get(), handled).Walk("/", root);
+  if (!walked.ok()) return walked;
+  if (syscall(SYS_landlock_restrict_self, ruleset.get(), 0) != 0) {
+    return Error{std::string("landlock_restrict_self: ") + strerror(errno)};
+  }
+  return true;
+}
 
 }  // namespace
 
@@ -134,12 +151,7 @@ Expected<bool> OnlyOneProcMount() {
   return true;
 }
 
-Expected<bool> RestrictMemoryFiles(pid_t pid) {
-  landlock_ruleset_attr attr{};
-  attr.handled_access_fs = kAccess;
-  Fd ruleset(static_cast<int>(syscall(SYS_landlock_create_ruleset, &attr, sizeof attr, 0)));
-  if (ruleset.get() < 0) return Error{std::string("landlock_create_ruleset: ") + strerror(errno)};
-
+Expected<bool> RestrictMemoryFiles(pid_t pid, const std::vector<ClosedFile>& closed) {
   Node root;
   Node* proc = (root.children["proc"] = std::make_unique<Node>()).get();
   // Other processes (children hold copies of trusted memory), and the
@@ -192,11 +204,35 @@ Expected<bool> RestrictMemoryFiles(pid_t pid) {
       dev->granted.insert(path.substr(5));
   }
 
-  auto walked = Walker(ruleset.get()).Walk("/", root);
-  if (!walked.ok()) return walked;
-  if (syscall(SYS_landlock_restrict_self, ruleset.get(), 0) != 0) {
-    return Error{std::string("landlock_restrict_self: ") + strerror(errno)};
+  if (auto r = Restrict(kAccess, root); !r.ok()) return r;
+
+  // Files closed at the lockdown (closed_files.h), in a second layer that
+  // handles reading only: absolute paths with no link, none under /proc,
+  // /sys or /dev (AddClosedFile refuses those). Every directory on the way
+  // is walked, so a file made in one of them later gets no rule and cannot
+  // be read either; it can still be written (`openssl req -out cert.pem`
+  // beside the key), which is why this layer leaves writing alone.
+  Node secrets;
+  bool any = false;
+  for (const ClosedFile& f : closed) {
+    if (f.by_permissions) continue;
+    any = true;
+    Node* node = &secrets;
+    size_t at = 1;
+    while (node != nullptr) {
+      const size_t slash = f.path.find('/', at);
+      const std::string name = f.path.substr(at, slash == std::string::npos ? std::string::npos : slash - at);
+      if (slash == std::string::npos) {
+        Deny(node, name);
+        break;
+      }
+      auto it = node->children.find(name);
+      if (it == node->children.end()) it = node->children.emplace(name, std::make_unique<Node>()).first;
+      node = it->second.get();  // nullptr: denied already, whole
+      at = slash + 1;
+    }
   }
+  if (any) return Restrict(kRead, secrets);
   return true;
 }
 

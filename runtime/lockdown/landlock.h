@@ -12,8 +12,10 @@
 #include <sys/types.h>
 
 #include <string>
+#include <vector>
 
 #include "runtime/base/expected.h"
+#include "runtime/lockdown/closed_files.h"
 
 namespace cordon::lockdown {
 
@@ -26,8 +28,10 @@ int LandlockAbi();
 Expected<bool> OnlyOneProcMount();
 
 // Restricts the calling thread (and the threads it creates later). Must run
-// with no_new_privs set. The error says which step failed.
-Expected<bool> RestrictMemoryFiles(pid_t pid);
+// with no_new_privs set. The error says which step failed. The closed files
+// (closed_files.h) get no rule either: their path is walked like
+// /proc/<pid>'s, every other entry on the way granted.
+Expected<bool> RestrictMemoryFiles(pid_t pid, const std::vector<ClosedFile>& closed = {});
 
 }  // namespace cordon::lockdown
 

@@ -23,6 +23,7 @@
 #include "runtime/enforce/enforce.h"
 #include "runtime/inspector/process.h"
 #include "runtime/lockdown/audit.h"
+#include "runtime/lockdown/closed_files.h"
 #include "runtime/lockdown/landlock.h"
 #include "runtime/signals/signals.h"
 
@@ -187,6 +188,9 @@ Expected<void> Lockdown(const LockdownPlan& plan, bool* changed) {
                   "have both)");
   }
   if (auto one = OnlyOneProcMount(); !one.ok()) return Refuse(CORDON_E_LOCKDOWN_FAILED, one.error());
+  // Files a domain read its secrets from (cordon_lockdown_close_file).
+  auto closed = ClosedFilesForLockdown();
+  if (!closed.ok()) return Refuse(closed.status(), closed.error());
   // What runs with a domain's rights stays as it is (seccomp_filter.h): the
   // code and its read-only data, at the addresses they have now, which the
   // private copies below keep.
@@ -290,7 +294,10 @@ Expected<void> Lockdown(const LockdownPlan& plan, bool* changed) {
   if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0) {
     return Failed(std::string("PR_SET_NO_NEW_PRIVS: ") + strerror(errno));
   }
-  if (auto r = RestrictMemoryFiles(getpid()); !r.ok()) return Failed("Landlock: " + r.error());
+  if (auto r = RestrictMemoryFiles(getpid(), *closed); !r.ok()) return Failed("Landlock: " + r.error());
+  // Read back: a landlock_restrict_self faked by a filter installed before
+  // set-up must not leave a secret's file open.
+  if (const std::string why = CheckFilesClosed(*closed); !why.empty()) return Failed(why);
   if (auto r = DropCapabilities(); !r.ok()) return Failed("dropping capabilities: " + r.error());
   // No core dump, ever: not dumpable (after the credential changes above,
   // which can reset it), and RLIMIT_CORE 1, not 0: the kernel writes no

@@ -107,7 +107,7 @@ TEST(ApiInit, FailsClosedOnThisHost) {
 }
 
 TEST(ApiErrors, EveryStatusHasASentence) {
-  for (int s = 0; s >= CORDON_E_ROOT_SET; --s) {
+  for (int s = 0; s >= CORDON_E_FILE_REACHABLE; --s) {
     EXPECT_STRNE(cordon_strerror(s), "unknown Cordon status code") << s;
   }
   EXPECT_STREQ(cordon_strerror(-999), "unknown Cordon status code");

@@ -486,8 +486,12 @@ Outcome RunAttack(const Attack& a, const Tools& t, const std::string& base_dir) 
     o.error = "cannot encode the key or make its certificate: " + OpenSslErrors();
     return o;
   }
+  // The dump and its index exist before the server starts: the key's
+  // directory is on the path the lockdown closes, and a file made there
+  // after it cannot be opened (cordon_lockdown_close_file).
   if (!WriteFile(key_path, pem, 0600) || !WriteFile(cert_path, cert, 0644) ||
-      !WriteFile(o.dir + "/control.cnf", "# the control: the default provider only\n", 0644)) {
+      !WriteFile(o.dir + "/control.cnf", "# the control: the default provider only\n", 0644) ||
+      !WriteFile(o.dir + "/dump", "", 0600) || !WriteFile(o.dir + "/dump.index", "", 0600)) {
     o.error = "cannot write the key files in " + o.dir + ": " + strerror(errno);
     return o;
   }

@@ -1,0 +1,66 @@
+// Files closed at the lockdown (cordon_lockdown_close_file): files that hold
+// a secret a domain read during set-up, such as a private key file, which no
+// code in the process may open for reading once it is locked down. Without this, code
+// that runs after the lockdown would simply open the file again, however
+// well the domain keeps its copy of the key.
+//
+// Landlock only allows, so the file is closed by granting reading of
+// everything else along its path (landlock.h); that closes this one path
+// only. A file is
+// therefore refused when another path could reach it: a second hard link, or
+// a second mount of the part of its file system that holds it. At the
+// lockdown each file is checked again, with no descriptor and no mapping of
+// it left open, and after the rules the runtime tries to open it and must be
+// refused (a faked landlock_restrict_self must not pass).
+#ifndef CORDON_RUNTIME_LOCKDOWN_CLOSED_FILES_H_
+#define CORDON_RUNTIME_LOCKDOWN_CLOSED_FILES_H_
+
+#include <sys/types.h>
+
+#include <string>
+#include <vector>
+
+#include "runtime/base/expected.h"
+
+namespace cordon::lockdown {
+
+struct ClosedFile {
+  std::string path;  // absolute, with no symbolic link, "." or ".." in it
+  dev_t dev = 0;
+  ino_t ino = 0;
+  // At the lockdown: this process cannot open it, and cannot change that
+  // (a directory on the way, or the file, another user's and closed to it),
+  // so no rule is needed, nor possible (the directory cannot be listed).
+  bool by_permissions = false;
+};
+
+// Resolves path and checks that the lockdown can close it; the Error says
+// why not (with CORDON_E_INVALID_ARGUMENT, or CORDON_E_FILE_REACHABLE when
+// another path reaches it). On success the file is on the list the lockdown
+// closes (once, however often it is named).
+Expected<void> AddClosedFile(const char* path);
+
+// The list, each file checked again: neither open in a descriptor nor
+// mapped, and either closed to this process by permissions it cannot change
+// (by_permissions) or still the file named, with one path, in directories
+// this process can list. The Error says which and why
+// (CORDON_E_FILE_REACHABLE or CORDON_E_LOCKDOWN_FAILED).
+Expected<std::vector<ClosedFile>> ClosedFilesForLockdown();
+
+// After the Landlock rules: every closed file must now be refused to this
+// process (EACCES on open); the message names the first that is not.
+std::string CheckFilesClosed(const std::vector<ClosedFile>& files);
+
+// How many distinct paths reach a file at `fs_path` (its path inside its
+// file system) on device `dev`, from /proc/self/mountinfo's text: one per
+// mount of that device whose root is the file or a directory above it.
+// Pure, for the host tests.
+int MountRoutes(const std::string& mountinfo, dev_t dev, const std::string& fs_path);
+// The file-system path of the absolute path `path` on device dev: the mount
+// of dev with the longest mount point that holds path, its root joined with
+// the rest of path; empty when no mount of dev holds it. Pure.
+std::string FileSystemPath(const std::string& mountinfo, dev_t dev, const std::string& path);
+
+}  // namespace cordon::lockdown
+
+#endif
