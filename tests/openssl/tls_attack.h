@@ -64,6 +64,7 @@ struct Attack {
   ServerKind server = ServerKind::kSServer;
   std::string lockdown;  // CORDON_PROVIDER_LOCKDOWN for the server; empty: cordon.cnf's (first-use)
   bool trigger = true;   // nginx: send the over-read's trigger after the page
+  int fetches = 1;       // nginx: how often curl fetches the page (each a new handshake)
 };
 
 struct Found {
@@ -87,12 +88,13 @@ struct Outcome {
   std::string server_out, server_err;
   std::string dir;  // the attack's directory (kept)
   // nginx only:
-  std::string page;         // the page's content, with a random token drawn for the run
-  std::string body;         // what curl fetched (the page, if all went well)
-  int client_status = -1;   // curl's exit status for the page (0; 35: the handshake failed)
-  std::string client_err;   // curl's stderr for the page (-v: the handshake's story)
-  int trigger_status = -1;  // curl's exit status for the trigger
-  std::string server_log;   // nginx's error log (the worker's stderr goes there too)
+  std::string page;                  // the page's content, with a random token drawn for the run
+  std::string body;                  // what curl fetched (the page, if all went well)
+  int client_status = -1;            // curl's exit status for the (last) page (0; 35: the handshake failed)
+  std::vector<int> client_statuses;  // for each fetch
+  std::string client_err;            // curl's stderr for the page (-v: the handshake's story)
+  int trigger_status = -1;           // curl's exit status for the trigger
+  std::string server_log;            // nginx's error log (the worker's stderr goes there too)
 };
 
 // Carries out one attack in a new directory under `base_dir`.
