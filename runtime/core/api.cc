@@ -932,10 +932,10 @@ const char* cordon_strerror(int status) {
              "(whose thread layout the runtime reads); the line on stderr says which is missing";
     case CORDON_E_LOCKDOWN_FAILED:
       return "the process cannot be locked down; the line on stderr says why (a descriptor that reaches "
-             "around "
-             "protection keys, a child process that holds capabilities, writable code, a second procfs "
-             "mount, "
-             "READ_IMPLIES_EXEC, or a kernel error part-way, after which the process should exit)";
+             "around protection keys, a child process that holds capabilities, writable code, a second "
+             "procfs mount, READ_IMPLIES_EXEC, before Linux 6.12 a handler for a signal other than "
+             "SIGSEGV, SIGBUS, SIGILL and SIGFPE, or a kernel error part-way, after which the process "
+             "should exit)";
   }
   return "unknown Cordon status code";
 }

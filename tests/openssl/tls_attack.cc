@@ -1,4 +1,5 @@
-// One Heartbleed-style attack on `openssl s_server` (see tls_attack.h).
+// One Heartbleed-style attack on `openssl s_server` or nginx (see
+// tls_attack.h).
 #include "tests/openssl/tls_attack.h"
 
 #include <arpa/inet.h>
@@ -10,6 +11,7 @@
 #include <openssl/rand.h>
 #include <openssl/ssl.h>
 #include <openssl/x509v3.h>
+#include <pwd.h>
 #include <signal.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -17,6 +19,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdio>
 #include <cstdlib>
@@ -199,8 +202,9 @@ class Server {
       // of its stdin); its output: files.
       const int out = open(out_path_.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
       const int err = open(err_path_.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
-      if (out < 0 || err < 0 || dup2(in[0], 0) < 0 || dup2(out, 1) < 0 || dup2(err, 2) < 0 ||
-          chdir(dir.c_str()) != 0) {
+      // Its own process group: Stop() ends nginx's worker with its master.
+      if (setpgid(0, 0) != 0 || out < 0 || err < 0 || dup2(in[0], 0) < 0 || dup2(out, 1) < 0 ||
+          dup2(err, 2) < 0 || chdir(dir.c_str()) != 0) {
         _exit(126);
       }
       close(out);
@@ -246,6 +250,31 @@ class Server {
     return false;
   }
 
+  // Waits until `path` exists (nginx's pid file: written once it
+  // listens); false if the server ended or timed out first (*error says).
+  bool WaitForFile(const std::string& path, int timeout_s, std::string* error) {
+    const double deadline = Now() + timeout_s;
+    while (Now() < deadline) {
+      struct stat st;
+      if (stat(path.c_str(), &st) == 0 && st.st_size > 0) return true;
+      if (Reap(false)) {
+        *error = "the server ended before it listened (" + StatusText() + ")";
+        return false;
+      }
+      usleep(20000);
+    }
+    *error = "the server did not listen within " + std::to_string(timeout_s) + " s";
+    return false;
+  }
+
+  // Sends `sig` and waits for the end (nginx: SIGQUIT, a graceful stop of
+  // the master and its worker); true if it ended in time.
+  bool SignalAndWait(int sig, int timeout_s) {
+    if (pid_ <= 0 || reaped_) return reaped_;
+    kill(pid_, sig);
+    return WaitForEnd(timeout_s);
+  }
+
   void Stop() {
     if (stdin_ >= 0) close(stdin_);
     stdin_ = -1;
@@ -253,10 +282,12 @@ class Server {
       kill(pid_, SIGTERM);
       for (int i = 0; i < 100 && !Reap(false); ++i) usleep(20000);
       if (!reaped_) {
-        kill(pid_, SIGKILL);
+        kill(-pid_, SIGKILL);
         Reap(true);
       }
     }
+    // Whatever is left of its group (an nginx worker whose master died).
+    if (pid_ > 0) kill(-pid_, SIGKILL);
   }
 
   int status() const { return status_; }
@@ -416,7 +447,8 @@ void Search(const NeedleScanner& scanner, const uint8_t* p, size_t n, const std:
   }
 }
 
-std::vector<std::string> ServerEnv(const Attack& a, const Tools& t, const std::string& dir) {
+std::vector<std::string> ServerEnv(const Attack& a, const Tools& t, const std::string& dir,
+                                   const std::string& dump_path) {
   std::vector<std::string> env;
   static const char* const kDropped[] = {"LD_PRELOAD=",      "LD_BIND_NOW=",     "OPENSSL_CONF=",
                                          "OPENSSL_MODULES=", "HEARTBLEED_DUMP=", "CORDON_PROVIDER_LOCKDOWN="};
@@ -425,7 +457,7 @@ std::vector<std::string> ServerEnv(const Attack& a, const Tools& t, const std::s
     for (const char* d : kDropped) drop = drop || strncmp(*e, d, strlen(d)) == 0;
     if (!drop) env.emplace_back(*e);
   }
-  env.push_back("HEARTBLEED_DUMP=" + dir + "/dump");
+  env.push_back("HEARTBLEED_DUMP=" + dump_path);
   env.push_back("LD_BIND_NOW=1");
   if (a.via == KeyVia::kControl) {
     env.push_back("LD_PRELOAD=" + t.heartbleed);
@@ -433,8 +465,229 @@ std::vector<std::string> ServerEnv(const Attack& a, const Tools& t, const std::s
   } else {
     env.push_back("LD_PRELOAD=" + t.libcordon + " " + t.heartbleed);
     env.push_back("OPENSSL_CONF=" + t.cnf);
+    if (!a.lockdown.empty()) env.push_back("CORDON_PROVIDER_LOCKDOWN=" + a.lockdown);
   }
   return env;
+}
+
+// Runs argv with exactly `env` to its end, stdout and stderr to files,
+// and returns its exit status (128+N if killed by signal N, -1 if it could
+// not be started).
+int RunCapture(const std::vector<std::string>& argv, const std::vector<std::string>& env,
+               const std::string& out_path, const std::string& err_path, std::string* out, std::string* err) {
+  std::vector<char*> args, envp;
+  for (const std::string& a : argv) args.push_back(const_cast<char*>(a.c_str()));
+  args.push_back(nullptr);
+  for (const std::string& e : env) envp.push_back(const_cast<char*>(e.c_str()));
+  envp.push_back(nullptr);
+  const pid_t pid = fork();
+  if (pid < 0) return -1;
+  if (pid == 0) {
+    const int o = open(out_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
+    const int e = open(err_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
+    const int in = open("/dev/null", O_RDONLY);
+    if (o < 0 || e < 0 || in < 0 || dup2(in, 0) < 0 || dup2(o, 1) < 0 || dup2(e, 2) < 0) _exit(126);
+    execve(args[0], args.data(), envp.data());
+    _exit(127);
+  }
+  int status = 0;
+  while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+  }
+  ReadFile(out_path, out);
+  ReadFile(err_path, err);
+  return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+}
+
+// A TCP port on 127.0.0.1 that was free a moment ago (nginx cannot listen
+// on port 0 and say which port it got); 0 if none could be had.
+int FreePort() {
+  const int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return 0;
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t len = sizeof addr;
+  int port = 0;
+  if (bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0 &&
+      getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) == 0) {
+    port = ntohs(addr.sin_port);
+  }
+  close(fd);
+  return port;
+}
+
+std::string RandomHex(size_t bytes) {
+  std::vector<unsigned char> b(bytes);
+  if (RAND_bytes(b.data(), static_cast<int>(bytes)) != 1) return "";
+  static const char kHex[] = "0123456789abcdef";
+  std::string s;
+  for (unsigned char c : b) {
+    s += kHex[c >> 4];
+    s += kHex[c & 15];
+  }
+  return s;
+}
+
+// The line of curl -v's stderr that starts with `prefix`, without it.
+std::string CurlLine(const std::string& err, const std::string& prefix) {
+  const size_t at = err.find(prefix);
+  if (at == std::string::npos) return "";
+  const size_t from = at + prefix.size();
+  return err.substr(from, err.find('\n', from) - from);
+}
+
+// nginx as Debian ships it, with a configuration of its own in `dir`:
+// master process and one worker (as `nobody` when run as root), the
+// certificate and `key` (a reference file, or the control's key.pem),
+// 127.0.0.1:port, logs, pid and temporary files in `dir`.
+std::string NginxConf(const std::string& dir, int port, const std::string& key, bool as_root) {
+  std::string c =
+      "# written by tests/openssl/tls_attack.cc\n"
+      "daemon off;\n"
+      "master_process on;\n"
+      "worker_processes 1;\n";
+  if (as_root) c += "user nobody nogroup;\n";
+  // nginx clears its workers' environment but for TZ and what `env`
+  // names: the planted bug reads its dump's path there. (The provider
+  // needs nothing of it: it starts in the master, which reads the
+  // configuration, and the worker inherits it by fork.)
+  c += "env HEARTBLEED_DUMP;\n";
+  c += "pid " + dir + "/nginx.pid;\n";
+  c += "error_log " + dir + "/error.log info;\n";
+  c += "events { worker_connections 64; }\n";
+  c += "http {\n";
+  c += "  access_log " + dir + "/access.log;\n";
+  for (const char* t : {"client_body", "proxy", "fastcgi", "uwsgi", "scgi"}) {
+    c += std::string("  ") + t + "_temp_path " + dir + "/temp/" + t + ";\n";
+  }
+  c += "  default_type text/plain;\n";
+  c += "  keepalive_timeout 0;\n";  // HTTP/0.9 (the trigger's reply) ends at the close
+  c += "  server {\n";
+  c += "    listen 127.0.0.1:" + std::to_string(port) + " ssl;\n";
+  c += "    ssl_protocols TLSv1.2 TLSv1.3;\n";
+  c += "    ssl_certificate " + dir + "/cert.pem;\n";
+  c += "    ssl_certificate_key " + key + ";\n";
+  c += "    root " + dir + "/www;\n";
+  c += "  }\n";
+  c += "}\n";
+  return c;
+}
+
+// Runs nginx with the attack's key and fetches the page, then (if asked)
+// triggers the over-read; fills the outcome's client and server fields and
+// returns what went wrong ("" if all did).
+std::string RunNginx(const Attack& a, const Tools& t, const std::string& key_arg,
+                     const std::string& dump_path, Outcome* o) {
+  const bool root = geteuid() == 0;
+  // The worker runs as nobody when nginx starts as root: it reads the page
+  // and writes the dump; the key stays readable by root only.
+  uid_t worker_uid = geteuid();
+  gid_t worker_gid = getegid();
+  if (root) {
+    const passwd* pw = getpwnam("nobody");
+    if (pw == nullptr) return "no user nobody for nginx's worker (/etc/passwd)";
+    worker_uid = pw->pw_uid;
+    worker_gid = pw->pw_gid;
+  }
+  o->page = "cordon nginx test page " + RandomHex(16) + "\n";
+  const std::string www = o->dir + "/www", run = o->dir + "/worker";
+  if (chmod(o->dir.c_str(), 0711) != 0 || mkdir(www.c_str(), 0755) != 0 || mkdir(run.c_str(), 0700) != 0 ||
+      chown(run.c_str(), worker_uid, worker_gid) != 0 || mkdir((o->dir + "/temp").c_str(), 0700) != 0 ||
+      !WriteFile(www + "/index.html", o->page, 0644)) {
+    return "cannot prepare nginx's directories in " + o->dir + ": " + strerror(errno);
+  }
+  std::string error;
+  for (int attempt = 0; attempt < 3; ++attempt) {
+    const int port = FreePort();
+    if (port == 0) return std::string("no free port on 127.0.0.1: ") + strerror(errno);
+    if (!WriteFile(o->dir + "/nginx.conf", NginxConf(o->dir, port, key_arg, root), 0644)) {
+      return "cannot write " + o->dir + "/nginx.conf";
+    }
+    unlink((o->dir + "/nginx.pid").c_str());
+    Server server;
+    const std::vector<std::string> argv = {
+        t.nginx, "-p", o->dir + "/", "-c", o->dir + "/nginx.conf", "-e", o->dir + "/error.log"};
+    if (!server.Start(argv, ServerEnv(a, t, o->dir, dump_path), o->dir, &error)) {
+      return "cannot start nginx: " + error;
+    }
+    const bool up = server.WaitForFile(o->dir + "/nginx.pid", a.timeout_s, &error);
+    std::string log;
+    ReadFile(o->dir + "/error.log", &log);
+    if (!up) {
+      server.Stop();
+      o->server_status = server.status();
+      o->server_log = log;
+      o->server_err = server.Err();
+      // Another process took the port between FreePort and nginx's bind.
+      if (log.find("Address already in use") != std::string::npos) continue;
+      return "nginx: " + error;
+    }
+    // The client: Debian's curl in an environment of its own (no provider,
+    // no ~/.curlrc), trusting only the test's certificate.
+    const std::string url = "https://127.0.0.1:" + std::to_string(port) + "/";
+    const std::vector<std::string> env = {"PATH=/usr/bin:/bin", "HOME=" + o->dir};
+    std::vector<std::string> tls = {"--cacert", o->dir + "/cert.pem", "--max-time",
+                                    std::to_string(a.timeout_s)};
+    if (a.tls_version == TLS1_2_VERSION) {
+      tls.insert(tls.end(), {"--tlsv1.2", "--tls-max", "1.2"});
+    } else {
+      tls.insert(tls.end(), {"--tlsv1.3"});
+    }
+    std::vector<std::string> get = {
+        t.curl, "-q", "-sS", "-v", "-o", o->dir + "/body", "-w", "%{http_code} %{ssl_verify_result}"};
+    get.insert(get.end(), tls.begin(), tls.end());
+    get.push_back(url);
+    std::string out;
+    // Each fetch is a new connection and handshake; the outcome tells the
+    // last one's story.
+    for (int i = 0; i < std::max(a.fetches, 1); ++i) {
+      o->client_status =
+          RunCapture(get, env, o->dir + "/curl.out", o->dir + "/curl.err", &out, &o->client_err);
+      o->client_statuses.push_back(o->client_status);
+    }
+    ReadFile(o->dir + "/body", &o->body);
+    // "* SSL connection using TLSv1.3 / TLS_AES_256_GCM_SHA384"
+    const std::string using_line = CurlLine(o->client_err, "SSL connection using ");
+    o->handshake = !using_line.empty();
+    if (o->handshake) {
+      o->protocol = using_line.substr(0, using_line.find(" / "));
+      o->cipher =
+          using_line.find(" / ") == std::string::npos ? "" : using_line.substr(using_line.find(" / ") + 3);
+    }
+    o->verified = o->handshake && out == "200 0" &&
+                  o->client_err.find("SSL certificate verify ok.") != std::string::npos;
+    if (o->client_status != 0) {
+      error = "curl " + url + " failed with exit status " + std::to_string(o->client_status) + ": " +
+              CurlLine(o->client_err, "curl: ");
+    } else if (out.compare(0, 4, "200 ") != 0) {
+      error = "curl " + url + " got HTTP status and verify result '" + out + "'";
+    } else if (a.trigger) {
+      // The trigger: a request whose method is HEARTBLEED, so the record
+      // nginx's SSL_read returns starts with it. The bug's summary comes
+      // first, before nginx's answer (405), so curl must take HTTP/0.9.
+      std::vector<std::string> bleed = {t.curl, "-q", "-sS", "--http0.9", "-X", "HEARTBLEED"};
+      bleed.insert(bleed.end(), tls.begin(), tls.end());
+      bleed.push_back(url);
+      std::string err;
+      o->trigger_status =
+          RunCapture(bleed, env, o->dir + "/trigger.out", o->dir + "/trigger.err", &o->reply, &err);
+      if (o->trigger_status != 0) {
+        error =
+            "curl -X HEARTBLEED failed with exit status " + std::to_string(o->trigger_status) + ": " + err;
+      }
+    }
+    // A graceful stop (SIGQUIT): the master waits for its worker.
+    if (!server.SignalAndWait(SIGQUIT, a.timeout_s)) {
+      if (error.empty()) error = "nginx did not stop within " + std::to_string(a.timeout_s) + " s of SIGQUIT";
+    }
+    server.Stop();
+    o->server_status = server.status();
+    o->server_out = server.Out();
+    o->server_err = server.Err();
+    ReadFile(o->dir + "/error.log", &o->server_log);
+    return error;
+  }
+  return "no port could be had for nginx (three tries): " + o->server_log;
 }
 
 }  // namespace
@@ -447,6 +700,16 @@ const char* KeyKindName(KeyKind kind) {
       return "ECDSA P-256";
     case KeyKind::kEd25519:
       return "Ed25519";
+  }
+  return "?";
+}
+
+const char* ServerKindName(ServerKind kind) {
+  switch (kind) {
+    case ServerKind::kSServer:
+      return "openssl s_server";
+    case ServerKind::kNginx:
+      return "nginx";
   }
   return "?";
 }
@@ -465,8 +728,13 @@ const char* KeyViaName(KeyVia via) {
 
 Outcome RunAttack(const Attack& a, const Tools& t, const std::string& base_dir) {
   Outcome o;
-  o.description = std::string(KeyKindName(a.kind)) + ", " + KeyViaName(a.via) + ", " +
-                  (a.tls_version == TLS1_2_VERSION ? "TLS 1.2" : "TLS 1.3");
+  o.description = std::string(ServerKindName(a.server)) + ", " + KeyKindName(a.kind) + ", " +
+                  KeyViaName(a.via) + ", " + (a.tls_version == TLS1_2_VERSION ? "TLS 1.2" : "TLS 1.3");
+  if (!a.lockdown.empty()) o.description += ", lockdown = " + a.lockdown;
+  if (a.server == ServerKind::kNginx && a.via == KeyVia::kCordonUri) {
+    o.error = "nginx takes a key file, not a cordon: URI (use a reference file)";
+    return o;
+  }
   std::string tmpl = base_dir + "/tls-attack-XXXXXX";
   if (mkdtemp(tmpl.data()) == nullptr) {
     o.error = "mkdtemp in " + base_dir + ": " + strerror(errno);
@@ -526,31 +794,42 @@ Outcome RunAttack(const Attack& a, const Tools& t, const std::string& base_dir) 
     }
   }
 
-  Server server;
-  const std::vector<std::string> argv = {t.openssl, "s_server", "-accept", "127.0.0.1:0", "-cert",
-                                         cert_path, "-key",     key_arg,   "-naccept",    "1"};
-  if (!server.Start(argv, ServerEnv(a, t, o.dir), o.dir, &error)) {
-    o.error = "cannot start the server: " + error;
-    return o;
-  }
-  const int port = server.WaitForPort(a.timeout_s, &error);
-  if (port > 0) {
-    const Client c = ConnectAndTrigger(port, a.tls_version, cert_path, a.timeout_s);
-    o.handshake = c.handshake;
-    o.verified = c.verified;
-    o.protocol = c.protocol;
-    o.cipher = c.cipher;
-    o.reply = c.reply;
-    if (!c.error.empty()) error = c.error;
-  }
-  server.WaitForEnd(a.timeout_s);
-  server.Stop();
-  o.server_status = server.status();
-  o.server_out = server.Out();
-  o.server_err = server.Err();
-  if (!error.empty()) {
-    o.error = error + " (the server: " + server.StatusText() + "; its stderr: " + o.server_err + ")";
-    return o;
+  const std::string dump_path = o.dir + (a.server == ServerKind::kNginx ? "/worker/dump" : "/dump");
+  if (a.server == ServerKind::kNginx) {
+    error = RunNginx(a, t, key_arg, dump_path, &o);
+    if (!error.empty()) {
+      o.error = error + " (nginx's wait status " + std::to_string(o.server_status) +
+                "; its stderr: " + o.server_err + "; its error log:\n" + o.server_log + ")";
+      return o;
+    }
+    if (!a.trigger) return o;
+  } else {
+    Server server;
+    const std::vector<std::string> argv = {t.openssl, "s_server", "-accept", "127.0.0.1:0", "-cert",
+                                           cert_path, "-key",     key_arg,   "-naccept",    "1"};
+    if (!server.Start(argv, ServerEnv(a, t, o.dir, dump_path), o.dir, &error)) {
+      o.error = "cannot start the server: " + error;
+      return o;
+    }
+    const int port = server.WaitForPort(a.timeout_s, &error);
+    if (port > 0) {
+      const Client c = ConnectAndTrigger(port, a.tls_version, cert_path, a.timeout_s);
+      o.handshake = c.handshake;
+      o.verified = c.verified;
+      o.protocol = c.protocol;
+      o.cipher = c.cipher;
+      o.reply = c.reply;
+      if (!c.error.empty()) error = c.error;
+    }
+    server.WaitForEnd(a.timeout_s);
+    server.Stop();
+    o.server_status = server.status();
+    o.server_out = server.Out();
+    o.server_err = server.Err();
+    if (!error.empty()) {
+      o.error = error + " (the server: " + server.StatusText() + "; its stderr: " + o.server_err + ")";
+      return o;
+    }
   }
 
   unsigned long dumped = 0, refused = 0;
@@ -564,8 +843,8 @@ Outcome RunAttack(const Attack& a, const Tools& t, const std::string& base_dir) 
   o.pages_dumped = dumped;
   o.pages_refused = refused;
   std::string dump;
-  if (!ReadFile(o.dir + "/dump", &dump)) {
-    o.error = "cannot read the dump " + o.dir + "/dump: " + strerror(errno);
+  if (!ReadFile(dump_path, &dump)) {
+    o.error = "cannot read the dump " + dump_path + ": " + strerror(errno);
     return o;
   }
   o.dump_bytes = dump.size();
@@ -574,7 +853,7 @@ Outcome RunAttack(const Attack& a, const Tools& t, const std::string& base_dir) 
         "the dump holds " + std::to_string(o.dump_bytes) + " bytes, the server said " + std::to_string(bytes);
     return o;
   }
-  const std::vector<Run> runs = ReadIndex(o.dir + "/dump.index");
+  const std::vector<Run> runs = ReadIndex(dump_path + ".index");
   Search(scanner, reinterpret_cast<const uint8_t*>(dump.data()), dump.size(), "dump", &runs, &o);
   Search(scanner, reinterpret_cast<const uint8_t*>(o.reply.data()), o.reply.size(), "the reply to the client",
          nullptr, &o);
@@ -582,7 +861,9 @@ Outcome RunAttack(const Attack& a, const Tools& t, const std::string& base_dir) 
          "the server's stdout", nullptr, &o);
   Search(scanner, reinterpret_cast<const uint8_t*>(o.server_err.data()), o.server_err.size(),
          "the server's stderr", nullptr, &o);
-  if (!a.keep_dump) unlink((o.dir + "/dump").c_str());
+  Search(scanner, reinterpret_cast<const uint8_t*>(o.server_log.data()), o.server_log.size(),
+         "the server's error log", nullptr, &o);
+  if (!a.keep_dump) unlink(dump_path.c_str());
   return o;
 }
 

@@ -100,6 +100,10 @@ int main(void) {
   mkdir("/dev", 0755);
   mkdir("/sys", 0755);
   mkdir("/tmp", 01777);
+  /* mkdir applies the umask (022): without this /tmp is 01755, and a
+   * program that drops to another uid (nginx's worker, as nobody) cannot
+   * create files there (tmpfile(), the lockdown's filter export). */
+  chmod("/tmp", 01777);
   if (mount("proc", "/proc", "proc", 0, NULL) != 0) fail("mount /proc");
   if (mount("devtmpfs", "/dev", "devtmpfs", 0, NULL) != 0 && errno != EBUSY) fail("mount /dev");
   mount("sysfs", "/sys", "sysfs", 0, NULL);
