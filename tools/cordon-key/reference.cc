@@ -210,11 +210,18 @@ bool PublicKey(EVP_PKEY* pkey, std::string* type, std::string* bytes, std::strin
     BIGNUM *n = nullptr, *e = nullptr;
     const bool ok = EVP_PKEY_get_bn_param(pkey, OSSL_PKEY_PARAM_RSA_N, &n) == 1 &&
                     EVP_PKEY_get_bn_param(pkey, OSSL_PKEY_PARAM_RSA_E, &e) == 1;
+    // The signer's limit (key.c): e travels in 16 bytes beside n.
+    const int e_bits = ok ? BN_num_bits(e) : 0;
     if (ok) *bytes = Unsigned(n) + Unsigned(e);
     BN_free(n);
     BN_free(e);
     if (!ok) {
       *error = "cannot read the RSA public key";
+      return false;
+    }
+    if (e_bits > 128) {
+      *error = "an RSA key with a " + std::to_string(e_bits) +
+               "-bit public exponent (the signer takes exponents up to 128 bits)";
       return false;
     }
     *type = "rsa";

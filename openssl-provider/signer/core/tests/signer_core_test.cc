@@ -520,6 +520,40 @@ TEST_F(SignerCore, Unsupported) {
   Pkey rsa512 = Gen("RSA", nullptr, 512);
   EXPECT_EQ(ParseStatus(Encode(rsa512.get(), "PEM", "PrivateKeyInfo")), CORDON_SIGNER_E_UNSUPPORTED);
   EXPECT_EQ(ParseStatus(Encode(rsa512.get(), "DER", "type-specific")), CORDON_SIGNER_E_UNSUPPORTED);
+  // A public exponent longer than the 16 bytes the ABI carries beside n
+  // (CORDON_SIGNER_MAX_PUBLIC); 16 bytes load, with e given back whole.
+  for (const int e_bits : {128, 129}) {
+    EVP_PKEY_CTX* ctx = EVP_PKEY_CTX_new_from_name(nullptr, "RSA", nullptr);
+    ASSERT_EQ(EVP_PKEY_keygen_init(ctx), 1);
+    ASSERT_EQ(EVP_PKEY_CTX_set_rsa_keygen_bits(ctx, 1024), 1);
+    BIGNUM* e = BN_new();
+    ASSERT_EQ(BN_set_bit(e, e_bits - 1), 1);
+    ASSERT_EQ(BN_set_bit(e, 16), 1);
+    ASSERT_EQ(BN_set_bit(e, 0), 1);
+    ASSERT_EQ(EVP_PKEY_CTX_set1_rsa_keygen_pubexp(ctx, e), 1);
+    EVP_PKEY* raw = nullptr;
+    ASSERT_EQ(EVP_PKEY_keygen(ctx, &raw), 1);
+    EVP_PKEY_CTX_free(ctx);
+    Pkey big_e(raw);
+    Key k;
+    const int rc = Parse(Encode(big_e.get(), "DER", "type-specific"), nullptr, &k);
+    if (e_bits > 128) {
+      EXPECT_EQ(rc, CORDON_SIGNER_E_UNSUPPORTED) << e_bits;
+      EXPECT_EQ(ParseStatus(Encode(big_e.get(), "PEM", "PrivateKeyInfo")), CORDON_SIGNER_E_UNSUPPORTED);
+    } else {
+      ASSERT_EQ(rc, CORDON_SIGNER_OK) << e_bits;
+      uint32_t type = 0, bits = 0;
+      uint8_t pub[CORDON_SIGNER_MAX_PUBLIC];
+      size_t pub_len = 0, n_len = 0;
+      ASSERT_EQ(cordon_signer_key_public(k.get(), &type, &bits, pub, sizeof pub, &pub_len, &n_len),
+                CORDON_SIGNER_OK);
+      EXPECT_EQ(pub_len - n_len, 16u);
+      Bytes want(16);
+      ASSERT_EQ(BN_bn2binpad(e, want.data(), 16), 16);
+      EXPECT_EQ(Bytes(pub + n_len, pub + pub_len), want);
+    }
+    BN_free(e);
+  }
   // P-521, in PKCS#8 and SEC1.
   Pkey p521 = Gen("EC", "P-521");
   EXPECT_EQ(ParseStatus(Encode(p521.get(), "PEM", "PrivateKeyInfo")), CORDON_SIGNER_E_UNSUPPORTED);
