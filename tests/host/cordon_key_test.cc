@@ -278,6 +278,13 @@ TEST(KeyReferenceFormat, RefusesEverythingElse) {
       {"an unknown type",
        Armour("cordon-key-reference 1\npath /k.pem\ntype dsa\npublic-sha256 " + hash + "\n"),
        "unknown key type"},
+      {"control bytes in the type",
+       Armour("cordon-key-reference 1\npath /k.pem\ntype r\x1b[2J" + std::string(1, '\0') +
+              "\\sa\npublic-sha256 " + hash + "\n"),
+       "unknown key type 'r\\x1b[2J\\x00\\x5csa' (rsa,"},
+      {"a long first key",
+       Armour(std::string(100, 'k') + " 1\npath /k.pem\ntype rsa\npublic-sha256 " + hash + "\n"),
+       "of the text is 'kkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkk...', expected"},
       {"uppercase hex",
        Armour("cordon-key-reference 1\npath /k.pem\ntype rsa\npublic-sha256 " + std::string(64, 'A') + "\n"),
        "64 lowercase hex"},
