@@ -11,6 +11,7 @@
 #include <openssl/encoder.h>
 #include <openssl/evp.h>
 #include <openssl/pem.h>
+#include <openssl/rsa.h>
 #include <openssl/x509.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -277,6 +278,13 @@ TEST(KeyReferenceFormat, RefusesEverythingElse) {
       {"an unknown type",
        Armour("cordon-key-reference 1\npath /k.pem\ntype dsa\npublic-sha256 " + hash + "\n"),
        "unknown key type"},
+      {"control bytes in the type",
+       Armour("cordon-key-reference 1\npath /k.pem\ntype r\x1b[2J" + std::string(1, '\0') +
+              "\\sa\npublic-sha256 " + hash + "\n"),
+       "unknown key type 'r\\x1b[2J\\x00\\x5csa' (rsa,"},
+      {"a long first key",
+       Armour(std::string(100, 'k') + " 1\npath /k.pem\ntype rsa\npublic-sha256 " + hash + "\n"),
+       "of the text is 'kkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkk...', expected"},
       {"uppercase hex",
        Armour("cordon-key-reference 1\npath /k.pem\ntype rsa\npublic-sha256 " + std::string(64, 'A') + "\n"),
        "64 lowercase hex"},
@@ -356,6 +364,21 @@ TEST_F(CordonKey, RelativePathBecomesAbsolute) {
 }
 
 TEST_F(CordonKey, RefusesKeysTheSignerDoesNotTake) {
+  // RSA-1024 with e = 2^128 + 2^16 + 1: one bit past the signer's 16 bytes.
+  const auto big_exponent = [] {
+    EVP_PKEY* k = nullptr;
+    EVP_PKEY_CTX* ctx = EVP_PKEY_CTX_new_from_name(nullptr, "RSA", nullptr);
+    BIGNUM* e = BN_new();
+    if (ctx != nullptr && e != nullptr && BN_set_bit(e, 128) == 1 && BN_set_bit(e, 16) == 1 &&
+        BN_set_bit(e, 0) == 1 && EVP_PKEY_keygen_init(ctx) == 1 &&
+        EVP_PKEY_CTX_set_rsa_keygen_bits(ctx, 1024) == 1 &&
+        EVP_PKEY_CTX_set1_rsa_keygen_pubexp(ctx, e) == 1) {
+      EVP_PKEY_generate(ctx, &k);
+    }
+    BN_free(e);
+    EVP_PKEY_CTX_free(ctx);
+    return PkeyPtr(k, EVP_PKEY_free);
+  };
   const struct {
     const char* name;
     PkeyPtr key;
@@ -367,6 +390,7 @@ TEST_F(CordonKey, RefusesKeysTheSignerDoesNotTake) {
       {"secp256k1", Generate("EC", "secp256k1"), "secp256k1"},
       {"RSA-PSS", Generate("RSA-PSS", nullptr, 2048), "PSS"},
       {"RSA-768", Generate("RSA", nullptr, 768), "768 bits"},
+      {"RSA with a 129-bit e", big_exponent(), "129-bit public exponent"},
   };
   for (const auto& c : kRefused) {
     ASSERT_NE(c.key, nullptr) << c.name;

@@ -71,6 +71,28 @@ bool IsLowerHex(const std::string& s) {
   return true;
 }
 
+// A value from the file, for a message: printable ASCII as it is, every
+// other byte as \xNN, at most 64 bytes of it. The provider's decoder puts
+// these messages into OpenSSL's error queue, and so into a server's log: a
+// NUL would cut the sentence short, an escape sequence would reach a terminal.
+std::string Quoted(const std::string& s) {
+  static const char kHex[] = "0123456789abcdef";
+  constexpr size_t kMaxShown = 64;
+  std::string out;
+  for (size_t i = 0; i < s.size() && i < kMaxShown; ++i) {
+    const auto c = static_cast<unsigned char>(s[i]);
+    if (c >= 0x20 && c < 0x7f && c != '\\') {
+      out += static_cast<char>(c);
+    } else {
+      out += "\\x";
+      out += kHex[c >> 4];
+      out += kHex[c & 15];
+    }
+  }
+  if (s.size() > kMaxShown) out += "...";
+  return out;
+}
+
 std::string Unsigned(const BIGNUM* bn) {
   std::string out(static_cast<size_t>(BN_num_bytes(bn)), '\0');
   BN_bn2bin(bn, reinterpret_cast<unsigned char*>(out.data()));
@@ -104,7 +126,7 @@ bool CheckFields(const KeyReference& ref, std::string* error) {
     return false;
   }
   if (ref.type != "rsa" && ref.type != "ec-p256" && ref.type != "ec-p384" && ref.type != "ed25519") {
-    *error = "unknown key type '" + ref.type + "' (rsa, ec-p256, ec-p384 or ed25519)";
+    *error = "unknown key type '" + Quoted(ref.type) + "' (rsa, ec-p256, ec-p384 or ed25519)";
     return false;
   }
   if (ref.public_sha256.size() != 64 || !IsLowerHex(ref.public_sha256)) {
@@ -176,7 +198,8 @@ bool Parse(const std::string& file, KeyReference* out, std::string* error) {
     const size_t sp = line.find(' ');
     const std::string key = line.substr(0, sp);
     if (key != kKeys[i]) {
-      *error = "line " + std::to_string(i + 1) + " of the text is '" + key + "', expected '" + kKeys[i] + "'";
+      *error = "line " + std::to_string(i + 1) + " of the text is '" + Quoted(key) + "', expected '" +
+               kKeys[i] + "'";
       return false;
     }
     if (sp == std::string::npos) {
@@ -190,7 +213,7 @@ bool Parse(const std::string& file, KeyReference* out, std::string* error) {
     return false;
   }
   if (values[0] != "1") {
-    *error = "version '" + values[0] + "' (this tool reads version 1)";
+    *error = "version '" + Quoted(values[0]) + "' (this tool reads version 1)";
     return false;
   }
   KeyReference ref{values[1], values[2], values[3]};
@@ -210,11 +233,18 @@ bool PublicKey(EVP_PKEY* pkey, std::string* type, std::string* bytes, std::strin
     BIGNUM *n = nullptr, *e = nullptr;
     const bool ok = EVP_PKEY_get_bn_param(pkey, OSSL_PKEY_PARAM_RSA_N, &n) == 1 &&
                     EVP_PKEY_get_bn_param(pkey, OSSL_PKEY_PARAM_RSA_E, &e) == 1;
+    // The signer's limit (key.c): e travels in 16 bytes beside n.
+    const int e_bits = ok ? BN_num_bits(e) : 0;
     if (ok) *bytes = Unsigned(n) + Unsigned(e);
     BN_free(n);
     BN_free(e);
     if (!ok) {
       *error = "cannot read the RSA public key";
+      return false;
+    }
+    if (e_bits > 128) {
+      *error = "an RSA key with a " + std::to_string(e_bits) +
+               "-bit public exponent (the signer takes exponents up to 128 bits)";
       return false;
     }
     *type = "rsa";

@@ -51,7 +51,8 @@ bool CheckFields(const KeyReference& ref, std::string* error);
 
 // The key's type name and its public key in signer_abi.h's format. False,
 // with a sentence in *error, for a key the signer does not take (another
-// algorithm or curve, RSA-PSS-only keys, RSA outside 1024..8192 bits).
+// algorithm or curve, RSA-PSS-only keys, RSA outside 1024..8192 bits or
+// with a public exponent over 128 bits).
 bool PublicKey(EVP_PKEY* pkey, std::string* type, std::string* bytes, std::string* error);
 
 // 64 lowercase hex digits of SHA-256(bytes).

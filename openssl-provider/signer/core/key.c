@@ -18,6 +18,12 @@ static const uint8_t kOidP384[] = {0x2b, 0x81, 0x04, 0x00, 0x22};
 static const uint8_t kOidEd25519[] = {0x2b, 0x65, 0x70};
 
 enum { kRsaMinBits = 1024, kRsaMaxBits = 8192 };
+/* The public exponent travels beside n in CORDON_SIGNER_MAX_PUBLIC bytes,
+ * 16 of them past RSA-8192's n, and the provider carries no more for any n.
+ * A longer e (OpenSSL's own RSA takes at most 64 bits past 3072-bit
+ * moduli) would load, then fail the public-key read with E_BUFFER or the
+ * provider's export: refused here instead, as a key the signer does not do. */
+enum { kRsaMaxExponentBytes = CORDON_SIGNER_MAX_PUBLIC - kRsaMaxBits / 8 };
 
 void signer_wipe(void* p, size_t n) {
   if (n == 0) return;
@@ -70,6 +76,7 @@ static int parse_rsa(signer_der in, cordon_signer_key* k) {
   if (n.n > kRsaMaxBits / 8 || e.n > n.n || d.n > n.n || p.n > n.n || q.n > n.n || dp.n > n.n || dq.n > n.n ||
       qinv.n > n.n)
     return n.n > kRsaMaxBits / 8 ? CORDON_SIGNER_E_UNSUPPORTED : CORDON_SIGNER_E_FORMAT;
+  if (e.n > kRsaMaxExponentBytes) return CORDON_SIGNER_E_UNSUPPORTED;
 
   rsa_public_key_init(&k->rsa_pub);
   rsa_private_key_init(&k->rsa_priv);

@@ -11,7 +11,6 @@
  * defines every symbol fat-x86_64.o defines, so that object is never pulled
  * in; if a newer nettle adds one and something needs it, fat-x86_64.o comes
  * in after all and its second definitions of these fail the link. */
-#include <cpuid.h>
 #include <stdbool.h>
 
 /* The implementations, each in its own member of libnettle.a. Their types
@@ -47,23 +46,48 @@ SIGNER_IMPL(_nettle_sha256_compress_sha_ni);
 
 typedef void (*signer_impl)(void);
 
-/* Resolvers run in the loader, before the sanitizers' set-up: no
- * instrumentation. */
+/* The loader runs these resolvers while it relocates the object, before any
+ * constructor. In an executable (or a library loaded with it) that is before
+ * AddressSanitizer has mapped its shadow memory, so nothing a resolver runs
+ * may be instrumented: a shadow check there reads unmapped memory and
+ * faults. Hence no_sanitize on every function they call, and no <cpuid.h>:
+ * its __get_cpuid is a static inline without that attribute, and LLVM does
+ * not inline an instrumented function into an uninstrumented one, so the
+ * sanitized build called an out-of-line, instrumented copy and died in the
+ * loader (signer_core_tests under CORDON_SANITIZE). */
 #define SIGNER_RESOLVER __attribute__((no_sanitize("address", "undefined"), used))
 
+/* CPUID leaf/subleaf: r[0..3] = EAX, EBX, ECX, EDX. */
+SIGNER_RESOLVER static inline void signer_cpuid(unsigned leaf, unsigned sub, unsigned r[4]) {
+  __asm__ volatile("cpuid" : "=a"(r[0]), "=b"(r[1]), "=c"(r[2]), "=d"(r[3]) : "a"(leaf), "c"(sub));
+}
+
 SIGNER_RESOLVER static bool have_aesni(void) {
-  unsigned a, b, c, d;
-  return __get_cpuid(1, &a, &b, &c, &d) && (c & bit_AES);
+  unsigned r[4];
+  signer_cpuid(1, 0, r);
+  return (r[2] >> 25) & 1; /* leaf 1 ECX.AES */
 }
 
 SIGNER_RESOLVER static bool have_pclmul(void) {
-  unsigned a, b, c, d;
-  return __get_cpuid(1, &a, &b, &c, &d) && (c & bit_PCLMUL);
+  unsigned r[4];
+  signer_cpuid(1, 0, r);
+  return (r[2] >> 1) & 1; /* leaf 1 ECX.PCLMULQDQ */
 }
 
 SIGNER_RESOLVER static bool have_sha_ni(void) {
-  unsigned a, b, c, d;
-  return __get_cpuid_count(7, 0, &a, &b, &c, &d) && (b & bit_SHA);
+  unsigned r[4];
+  signer_cpuid(0, 0, r); /* EAX: the highest basic leaf */
+  if (r[0] < 7) {
+    return false;
+  }
+  signer_cpuid(7, 0, r);
+  return (r[1] >> 29) & 1; /* leaf 7 EBX.SHA */
+}
+
+/* nettle picks its SSE2 memxor on Intel CPUs only as a speed choice; the
+ * x86-64 one is right everywhere. */
+SIGNER_RESOLVER static bool always(void) {
+  return true;
 }
 
 /* One IFUNC: name resolves to fast when test() holds, else to slow. The
@@ -92,9 +116,4 @@ SIGNER_DISPATCH(nettle_sha1_compress, have_sha_ni, _nettle_sha1_compress_sha_ni,
                 _nettle_sha1_compress_x86_64);
 SIGNER_DISPATCH(_nettle_sha256_compress, have_sha_ni, _nettle_sha256_compress_sha_ni,
                 _nettle_sha256_compress_x86_64);
-/* nettle picks its SSE2 memxor on Intel CPUs only as a speed choice; the
- * x86-64 one is right everywhere. */
-static bool always(void) {
-  return true;
-}
 SIGNER_DISPATCH(nettle_memxor, always, _nettle_memxor_x86_64, _nettle_memxor_x86_64);

@@ -520,6 +520,40 @@ TEST_F(SignerCore, Unsupported) {
   Pkey rsa512 = Gen("RSA", nullptr, 512);
   EXPECT_EQ(ParseStatus(Encode(rsa512.get(), "PEM", "PrivateKeyInfo")), CORDON_SIGNER_E_UNSUPPORTED);
   EXPECT_EQ(ParseStatus(Encode(rsa512.get(), "DER", "type-specific")), CORDON_SIGNER_E_UNSUPPORTED);
+  // A public exponent longer than the 16 bytes the ABI carries beside n
+  // (CORDON_SIGNER_MAX_PUBLIC); 16 bytes load, with e given back whole.
+  for (const int e_bits : {128, 129}) {
+    EVP_PKEY_CTX* ctx = EVP_PKEY_CTX_new_from_name(nullptr, "RSA", nullptr);
+    ASSERT_EQ(EVP_PKEY_keygen_init(ctx), 1);
+    ASSERT_EQ(EVP_PKEY_CTX_set_rsa_keygen_bits(ctx, 1024), 1);
+    BIGNUM* e = BN_new();
+    ASSERT_EQ(BN_set_bit(e, e_bits - 1), 1);
+    ASSERT_EQ(BN_set_bit(e, 16), 1);
+    ASSERT_EQ(BN_set_bit(e, 0), 1);
+    ASSERT_EQ(EVP_PKEY_CTX_set1_rsa_keygen_pubexp(ctx, e), 1);
+    EVP_PKEY* raw = nullptr;
+    ASSERT_EQ(EVP_PKEY_keygen(ctx, &raw), 1);
+    EVP_PKEY_CTX_free(ctx);
+    Pkey big_e(raw);
+    Key k;
+    const int rc = Parse(Encode(big_e.get(), "DER", "type-specific"), nullptr, &k);
+    if (e_bits > 128) {
+      EXPECT_EQ(rc, CORDON_SIGNER_E_UNSUPPORTED) << e_bits;
+      EXPECT_EQ(ParseStatus(Encode(big_e.get(), "PEM", "PrivateKeyInfo")), CORDON_SIGNER_E_UNSUPPORTED);
+    } else {
+      ASSERT_EQ(rc, CORDON_SIGNER_OK) << e_bits;
+      uint32_t type = 0, bits = 0;
+      uint8_t pub[CORDON_SIGNER_MAX_PUBLIC];
+      size_t pub_len = 0, n_len = 0;
+      ASSERT_EQ(cordon_signer_key_public(k.get(), &type, &bits, pub, sizeof pub, &pub_len, &n_len),
+                CORDON_SIGNER_OK);
+      EXPECT_EQ(pub_len - n_len, 16u);
+      Bytes want(16);
+      ASSERT_EQ(BN_bn2binpad(e, want.data(), 16), 16);
+      EXPECT_EQ(Bytes(pub + n_len, pub + pub_len), want);
+    }
+    BN_free(e);
+  }
   // P-521, in PKCS#8 and SEC1.
   Pkey p521 = Gen("EC", "P-521");
   EXPECT_EQ(ParseStatus(Encode(p521.get(), "PEM", "PrivateKeyInfo")), CORDON_SIGNER_E_UNSUPPORTED);
@@ -555,6 +589,42 @@ TEST_F(SignerCore, Unsupported) {
   Bytes legacy = FromBio(bio);
   ASSERT_NE(std::string(legacy.begin(), legacy.end()).find("Proc-Type: 4,ENCRYPTED"), std::string::npos);
   EXPECT_EQ(ParseStatus(legacy, "pw"), CORDON_SIGNER_E_UNSUPPORTED);
+  // PBKDF2 rounds past the limit (10^7): refused before any round is run,
+  // with or without a passphrase; zero rounds are corrupt. (DER by hand:
+  // libcrypto would run the rounds to write it.)
+  const auto tlv = [](uint8_t tag, const Bytes& body) {
+    Bytes out{tag};
+    if (body.size() < 0x80) {
+      out.push_back(static_cast<uint8_t>(body.size()));
+    } else {
+      out.push_back(0x81);
+      out.push_back(static_cast<uint8_t>(body.size()));
+    }
+    out.insert(out.end(), body.begin(), body.end());
+    return out;
+  };
+  const auto cat = [](std::initializer_list<Bytes> parts) {
+    Bytes out;
+    for (const Bytes& p : parts) out.insert(out.end(), p.begin(), p.end());
+    return out;
+  };
+  const auto pbes2 = [&](uint32_t rounds) {
+    Bytes count;
+    for (int shift = 24; shift >= 0; shift -= 8) count.push_back(static_cast<uint8_t>(rounds >> shift));
+    while (count.size() > 1 && count[0] == 0 && !(count[1] & 0x80)) count.erase(count.begin());
+    const Bytes oid_pbes2{0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x05, 0x0d};
+    const Bytes oid_pbkdf2{0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x05, 0x0c};
+    const Bytes oid_aes128{0x60, 0x86, 0x48, 0x01, 0x65, 0x03, 0x04, 0x01, 0x02};
+    const Bytes kdf =
+        tlv(0x30, cat({tlv(0x06, oid_pbkdf2), tlv(0x30, cat({tlv(0x04, Bytes(8, 1)), tlv(0x02, count)}))}));
+    const Bytes enc = tlv(0x30, cat({tlv(0x06, oid_aes128), tlv(0x04, Bytes(16, 2))}));
+    const Bytes alg = tlv(0x30, cat({tlv(0x06, oid_pbes2), tlv(0x30, cat({kdf, enc}))}));
+    return tlv(0x30, cat({alg, tlv(0x04, Bytes(16, 3))}));
+  };
+  EXPECT_EQ(ParseStatus(pbes2(10 * 1000 * 1000 + 1), "pw"), CORDON_SIGNER_E_UNSUPPORTED);
+  EXPECT_EQ(ParseStatus(pbes2(10 * 1000 * 1000 + 1)), CORDON_SIGNER_E_UNSUPPORTED);
+  EXPECT_EQ(ParseStatus(pbes2(0), "pw"), CORDON_SIGNER_E_FORMAT);
+  EXPECT_EQ(ParseStatus(pbes2(1), "pw"), CORDON_SIGNER_E_PASSPHRASE);  // the DER is right: the rounds run
   // PBES2 with a cipher the core does not do (AES-192, 3DES).
   EXPECT_EQ(ParseStatus(EncodeEncrypted(ec.get(), true, EVP_aes_192_cbc(), NID_hmacWithSHA256, "pw"), "pw"),
             CORDON_SIGNER_E_UNSUPPORTED);
