@@ -416,11 +416,19 @@ Expected<Filter> BuildFilter(const FilterSpec& spec) {
 
 namespace {
 
-// What one of libseccomp's exporters writes, read back from a temporary file.
+// What one of libseccomp's exporters writes, read back from a memory file:
+// not tmpfile(), which needs a writable /tmp (a server's worker running as
+// nobody may have none, and its lockdown failed there).
 Expected<std::string> Exported(const Filter& filter, int (*exporter)(const scmp_filter_ctx, int),
                                const char* name) {
-  FILE* tmp = tmpfile();
-  if (tmp == nullptr) return Error{std::string("tmpfile: ") + strerror(errno)};
+  const int fd = memfd_create("cordon-filter", MFD_CLOEXEC);
+  if (fd < 0) return Error{std::string("memfd_create: ") + strerror(errno)};
+  FILE* tmp = fdopen(fd, "w+");
+  if (tmp == nullptr) {
+    const int e = errno;
+    close(fd);
+    return Error{std::string("fdopen: ") + strerror(e)};
+  }
   std::string bytes;
   const int rc = exporter(filter.get(), fileno(tmp));
   if (rc == 0) {

@@ -1,0 +1,108 @@
+// The checks behind cordon_lockdown_close_file() that need no protection
+// keys (runtime/lockdown/closed_files.h): which mounts reach a file, read
+// from mountinfo text, and the refusals of AddClosedFile for files the
+// lockdown could not close. The lockdown's own closing is a PKU test
+// (tests/pku/closed_files_test.cc).
+#include "runtime/lockdown/closed_files.h"
+
+#include <fcntl.h>
+#include <gtest/gtest.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <string>
+
+#include "cordon/cordon.h"
+
+namespace {
+
+using cordon::lockdown::AddClosedFile;
+using cordon::lockdown::FileSystemPath;
+using cordon::lockdown::MountRoutes;
+
+// A root file system on 8:1, /home a second one (8:2), /srv/keys a bind
+// mount of 8:1's /etc/ssl, and /run/one a bind mount of a single file.
+const char kMounts[] =
+    "21 1 8:1 / / rw,relatime shared:1 - ext4 /dev/sda1 rw\n"
+    "22 21 8:2 / /home rw,relatime shared:2 - ext4 /dev/sda2 rw\n"
+    "23 21 0:5 / /proc rw - proc proc rw\n"
+    "24 21 8:1 /etc/ssl /srv/keys rw,relatime shared:1 - ext4 /dev/sda1 rw\n"
+    "25 21 8:1 /etc/hostname /run/one rw,relatime shared:1 - ext4 /dev/sda1 rw\n"
+    "26 22 8:2 /alice/with\\040space /mnt/sp rw - ext4 /dev/sda2 rw\n";
+
+TEST(ClosedFilesHost, FileSystemPathsComeFromTheLongestMountThatHoldsThePath) {
+  EXPECT_EQ(FileSystemPath(kMounts, makedev(8, 1), "/etc/ssl/private/k.pem"), "/etc/ssl/private/k.pem");
+  EXPECT_EQ(FileSystemPath(kMounts, makedev(8, 2), "/home/alice/k.pem"), "/alice/k.pem");
+  EXPECT_EQ(FileSystemPath(kMounts, makedev(8, 1), "/srv/keys/private/k.pem"), "/etc/ssl/private/k.pem");
+  EXPECT_EQ(FileSystemPath(kMounts, makedev(8, 2), "/mnt/sp/k"), "/alice/with space/k");
+  // A device that holds no such path.
+  EXPECT_EQ(FileSystemPath(kMounts, makedev(8, 3), "/etc/k"), "");
+  // "/homework" is not under "/home".
+  EXPECT_EQ(FileSystemPath(kMounts, makedev(8, 2), "/homework/k"), "");
+}
+
+TEST(ClosedFilesHost, EveryMountThatShowsTheFileIsARoute) {
+  // The root mount and the bind mount of /etc/ssl.
+  EXPECT_EQ(MountRoutes(kMounts, makedev(8, 1), "/etc/ssl/private/k.pem"), 2);
+  // Only the root mount shows /etc/passwd.
+  EXPECT_EQ(MountRoutes(kMounts, makedev(8, 1), "/etc/passwd"), 1);
+  // The single-file bind mount counts for that file.
+  EXPECT_EQ(MountRoutes(kMounts, makedev(8, 1), "/etc/hostname"), 2);
+  // "/etc/ssl" does not show "/etc/sslx".
+  EXPECT_EQ(MountRoutes(kMounts, makedev(8, 1), "/etc/sslx/k"), 1);
+  EXPECT_EQ(MountRoutes(kMounts, makedev(8, 2), "/alice/k.pem"), 1);
+  EXPECT_EQ(MountRoutes(kMounts, makedev(8, 2), "/alice/with space/k"), 2);
+}
+
+class TempDir {
+ public:
+  TempDir() {
+    char tmpl[] = "/tmp/cordon-closed-host-XXXXXX";
+    if (mkdtemp(tmpl) != nullptr) path_ = tmpl;
+  }
+  ~TempDir() {
+    std::error_code ec;
+    if (!path_.empty()) std::filesystem::remove_all(path_, ec);
+  }
+  const std::string& path() const { return path_; }
+
+ private:
+  std::string path_;
+};
+
+void Touch(const std::string& path) {
+  const int fd = open(path.c_str(), O_WRONLY | O_CREAT | O_CLOEXEC, 0600);
+  ASSERT_GE(fd, 0) << path;
+  close(fd);
+}
+
+TEST(ClosedFilesHost, FilesTheLockdownCannotCloseAreRefusedWithAReason) {
+  const TempDir d;
+  ASSERT_FALSE(d.path().empty());
+  const std::string f = d.path() + "/key";
+  Touch(f);
+  auto r = AddClosedFile(nullptr);
+  EXPECT_EQ(r.status(), CORDON_E_INVALID_ARGUMENT);
+  r = AddClosedFile(d.path().c_str());
+  EXPECT_EQ(r.status(), CORDON_E_INVALID_ARGUMENT);
+  EXPECT_NE(r.error().find("not a regular file"), std::string::npos) << r.error();
+  r = AddClosedFile((d.path() + "/missing").c_str());
+  EXPECT_EQ(r.status(), CORDON_E_INVALID_ARGUMENT);
+  EXPECT_NE(r.error().find("No such file"), std::string::npos) << r.error();
+  r = AddClosedFile("/proc/self/status");
+  EXPECT_EQ(r.status(), CORDON_E_INVALID_ARGUMENT);
+  EXPECT_NE(r.error().find("under /proc"), std::string::npos) << r.error();
+  // A second hard link: refused, and nothing recorded.
+  ASSERT_EQ(link(f.c_str(), (d.path() + "/alias").c_str()), 0);
+  r = AddClosedFile(f.c_str());
+  EXPECT_EQ(r.status(), CORDON_E_FILE_REACHABLE);
+  EXPECT_NE(r.error().find("has 2 hard links"), std::string::npos) << r.error();
+  // A symbolic link names its target, which is what gets closed.
+  ASSERT_EQ(unlink((d.path() + "/alias").c_str()), 0);
+  ASSERT_EQ(symlink(f.c_str(), (d.path() + "/sym").c_str()), 0);
+  EXPECT_TRUE(AddClosedFile((d.path() + "/sym").c_str()).ok());
+}
+
+}  // namespace
