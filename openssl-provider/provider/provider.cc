@@ -13,6 +13,7 @@
 
 #include <cerrno>
 #include <cstdarg>
+#include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <new>
@@ -95,9 +96,7 @@ bool InitRuntime() {
   const char* fix = "";
   if (s == CORDON_E_LAZY_BINDING) fix = "; start the program with LD_BIND_NOW=1";
   if (s == CORDON_E_NO_PKU) {
-    fix =
-        "; this CPU or kernel has no protection keys, and the provider refuses to keep keys in "
-        "ordinary memory (use a CPU with PKU, or tools/cordon-vm)";
+    fix = "; the provider never keeps keys in ordinary memory";
   }
   RaiseError(kReasonInit, "cordon: cordon_init failed: %s%s", cordon_strerror(s), fix);
   return false;
@@ -250,6 +249,16 @@ const OSSL_DISPATCH kProviderFunctions[] = {
 void RaiseError(int reason, const char* fmt, ...) {
   va_list ap;
   va_start(ap, fmt);
+  if (reason == kReasonInit) {
+    // Also on stderr: a program that loads providers from its configuration
+    // (nginx) reports only its own decoder's "unsupported" when the
+    // provider did not start, and drops this reason.
+    va_list copy;
+    va_copy(copy, ap);
+    vfprintf(stderr, fmt, copy);
+    fputs(" (the cordon provider did not start)\n", stderr);
+    va_end(copy);
+  }
   ERR_new();
   ERR_set_debug(OPENSSL_FILE, OPENSSL_LINE, "cordon");
   ERR_vset_error(G().err_lib != 0 ? G().err_lib : ERR_LIB_PROV, reason, fmt, ap);
