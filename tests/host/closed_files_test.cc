@@ -11,12 +11,14 @@
 #include <sys/sysmacros.h>
 #include <unistd.h>
 
-#include <filesystem>
 #include <string>
 
 #include "cordon/cordon.h"
+#include "tests/support/temp_dir.h"
 
 namespace {
+
+using cordon::testing::TempDir;
 
 using cordon::lockdown::AddClosedFile;
 using cordon::lockdown::FileSystemPath;
@@ -56,22 +58,6 @@ TEST(ClosedFilesHost, EveryMountThatShowsTheFileIsARoute) {
   EXPECT_EQ(MountRoutes(kMounts, makedev(8, 2), "/alice/with space/k"), 2);
 }
 
-class TempDir {
- public:
-  TempDir() {
-    char tmpl[] = "/tmp/cordon-closed-host-XXXXXX";
-    if (mkdtemp(tmpl) != nullptr) path_ = tmpl;
-  }
-  ~TempDir() {
-    std::error_code ec;
-    if (!path_.empty()) std::filesystem::remove_all(path_, ec);
-  }
-  const std::string& path() const { return path_; }
-
- private:
-  std::string path_;
-};
-
 void Touch(const std::string& path) {
   const int fd = open(path.c_str(), O_WRONLY | O_CREAT | O_CLOEXEC, 0600);
   ASSERT_GE(fd, 0) << path;
@@ -79,7 +65,7 @@ void Touch(const std::string& path) {
 }
 
 TEST(ClosedFilesHost, FilesTheLockdownCannotCloseAreRefusedWithAReason) {
-  const TempDir d;
+  const TempDir d("cordon-closed-host");
   ASSERT_FALSE(d.path().empty());
   const std::string f = d.path() + "/key";
   Touch(f);

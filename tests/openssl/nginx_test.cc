@@ -35,6 +35,7 @@
 #include <vector>
 
 #include "tests/openssl/tls_attack.h"
+#include "tests/openssl/tls_case.h"
 
 namespace {
 
@@ -120,19 +121,8 @@ void ExpectServedAndDumped(const Outcome& o, int version) {
          static_cast<unsigned long long>(o.pages_refused), o.needle_families.c_str());
 }
 
-struct Case {
-  KeyKind kind;
-  KeyVia via;
-  int version;
-};
-
-std::string CaseName(const ::testing::TestParamInfo<Case>& info) {
-  static const char* const kKinds[] = {"Rsa2048", "EcP256", "Ed25519"};
-  static const char* const kVias[] = {"CordonUri", "ReferenceFile", "Control"};
-  return std::string(kKinds[static_cast<int>(info.param.kind)]) + "_" +
-         kVias[static_cast<int>(info.param.via)] +
-         (info.param.version == TLS1_2_VERSION ? "_Tls12" : "_Tls13");
-}
+using cordon::tls::Case;
+using cordon::tls::CaseName;
 
 // Before 6.12: the provider's OpenSSL error, in nginx's log of the failed
 // handshake, and the lockdown's own line on stderr (nginx sends its

@@ -19,6 +19,7 @@
 #include <string>
 
 #include "tests/openssl/tls_attack.h"
+#include "tests/openssl/tls_case.h"
 
 namespace {
 
@@ -69,19 +70,8 @@ void ExpectRealAttack(const Outcome& o) {
          o.needle_families.c_str());
 }
 
-struct Case {
-  KeyKind kind;
-  KeyVia via;
-  int version;
-};
-
-std::string CaseName(const ::testing::TestParamInfo<Case>& info) {
-  static const char* const kKinds[] = {"Rsa2048", "EcP256", "Ed25519"};
-  static const char* const kVias[] = {"CordonUri", "ReferenceFile", "Control"};
-  return std::string(kKinds[static_cast<int>(info.param.kind)]) + "_" +
-         kVias[static_cast<int>(info.param.via)] +
-         (info.param.version == TLS1_2_VERSION ? "_Tls12" : "_Tls13");
-}
+using cordon::tls::Case;
+using cordon::tls::CaseName;
 
 // 127.0.0.1: natively the host's; in the VM its init brings lo up.
 class TlsJudge : public ::testing::TestWithParam<Case> {

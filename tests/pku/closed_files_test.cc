@@ -16,15 +16,17 @@
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
-#include <filesystem>
 #include <string>
 #include <vector>
 
 #include "cordon/cordon.h"
 #include "tests/support/child.h"
 #include "tests/support/judge.h"
+#include "tests/support/temp_dir.h"
 
 namespace {
+
+using cordon::testing::TempDir;
 
 using cordon::testing::Evidence;
 using cordon::testing::ExpectHeldToTheEnd;
@@ -42,24 +44,6 @@ constexpr int kErrnoMode = CORDON_VIOLATION_ERRNO_FOR_TESTS;
 uint64_t WriteInside(uint64_t fd, uint64_t src, uint64_t n, uint64_t, uint64_t) {
   return static_cast<uint64_t>(write(static_cast<int>(fd), reinterpret_cast<const void*>(src), n));
 }
-
-// A fresh directory under /tmp for one test, removed with what it holds
-// when the test ends.
-class TempDir {
- public:
-  TempDir() {
-    char tmpl[] = "/tmp/cordon-closed-XXXXXX";
-    if (mkdtemp(tmpl) != nullptr) path_ = tmpl;
-  }
-  ~TempDir() {
-    std::error_code ec;
-    if (!path_.empty()) std::filesystem::remove_all(path_, ec);
-  }
-  const std::string& path() const { return path_; }
-
- private:
-  std::string path_;
-};
 
 // cordon_init(), the judge's secret, and DIR/secret holding it.
 std::string SecretFile(const std::string& dir) {
@@ -111,7 +95,7 @@ void ExpectCannotOpen(const std::string& path, int dirfd = AT_FDCWD) {
 }
 
 TEST(ClosedFiles, ASecretsFileCannotBeOpenedAfterTheLockdownUnderAnySpelling) {
-  const TempDir a, b;
+  const TempDir a("cordon-closed"), b("cordon-closed");
   ASSERT_FALSE(a.path().empty() || b.path().empty());
   ExpectHeldToTheEnd(JudgeAttack([dir = a.path(), other_dir = b.path()] {
     const std::string secret = SecretFile(dir);
@@ -195,7 +179,7 @@ TEST(ClosedFiles, ASecretsFileCannotBeOpenedAfterTheLockdownUnderAnySpelling) {
 
 // Every way the lockdown would leave a second path to the file.
 TEST(ClosedFiles, AFileThatAnotherPathReachesIsRefused) {
-  const TempDir a, b;
+  const TempDir a("cordon-closed"), b("cordon-closed");
   ASSERT_FALSE(a.path().empty() || b.path().empty());
   const auto o = RunInChild([dir = a.path(), other = b.path()] {
     CHILD_CHECK(cordon_lockdown_close_file("/etc/hostname") == CORDON_E_NOT_INITIALIZED);
