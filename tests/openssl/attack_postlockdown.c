@@ -214,85 +214,132 @@ static void StealKeyFile(int dump, struct Report* r, unsigned long long* bytes) 
   free(file);
 }
 
-/* The child's probes; it writes what it reads to the dump (shared fd). */
+/* The pages of this process that this thread cannot read (the domain's):
+ * write(2) from them to /dev/null fails with EFAULT. Calls fn on each. */
+static int ForEachUnreadablePage(const char* maps_text, void (*fn)(uintptr_t page, void* arg), void* arg) {
+  char* maps = strdup(maps_text);
+  int devnull = open("/dev/null", O_WRONLY | O_CLOEXEC);
+  int pages = 0;
+  for (char* s = maps; s != NULL && *s != '\0';) {
+    unsigned long a, b;
+    char perms[8];
+    char* next = strchr(s, '\n');
+    if (next != NULL) *next++ = '\0';
+    if (sscanf(s, "%lx-%lx %7s", &a, &b, perms) == 3 && perms[0] == 'r') {
+      for (unsigned long p = a; p < b; p += 4096) {
+        if (write(devnull, (void*)p, 4096) == 4096) continue;
+        pages++;
+        fn(p, arg);
+      }
+    }
+    if (next == NULL) break;
+    s = next;
+  }
+  free(maps);
+  close(devnull);
+  return pages;
+}
+
+struct ProbeState {
+  pid_t parent;
+  int dump, mem_fd, method, ok, err;
+};
+
+enum { kProcParentMem, kProcSelfMem, kVmReadv, kPtrace, kProbes };
+static const char* const kProbeNames[] = {"pread of /proc/<parent>/mem",
+                                          "pread of the child's /proc/self/mem", "process_vm_readv(parent)",
+                                          "ptrace(PTRACE_ATTACH, parent)"};
+
+static void ReadPage(uintptr_t page, void* arg) {
+  struct ProbeState* s = arg;
+  char buf[4096];
+  ssize_t got = -1;
+  if (s->method == kVmReadv) {
+    struct iovec li = {buf, sizeof buf}, ri = {(void*)page, sizeof buf};
+    got = process_vm_readv(s->parent, &li, 1, &ri, 1, 0);
+  } else if (s->mem_fd >= 0) {
+    got = pread(s->mem_fd, buf, sizeof buf, (off_t)page);
+  }
+  if (got == (ssize_t)sizeof buf) {
+    s->ok++;
+    unsigned long long b = 0;
+    Append(s->dump, buf, sizeof buf, &b);
+  } else {
+    s->err = errno;
+  }
+}
+
+/* One child per probe: a refused call is a lockdown violation, which ends
+ * the child (exit 70). Each child says what it tries on the pipe first. */
 static void ForkProbes(int dump, struct Report* r, unsigned long long* bytes) {
   const pid_t parent = getpid();
-  /* The domain's pages, from the parent's maps: the largest mapping
-   * whose pages this thread cannot read (write(2) from it fails with EFAULT). */
-  int pipefd[2];
-  if (pipe(pipefd) != 0) {
-    Say(r, "attack: pipe: %s\n", strerror(errno));
+  /* The parent's map, read here: the child's own /proc/self is closed by
+   * Landlock (its pid had no rule at the lockdown). */
+  size_t maps_len = 0;
+  char* maps = Slurp("/proc/self/maps", &maps_len);
+  if (maps == NULL) {
+    Say(r, "attack: /proc/self/maps: %s\n", strerror(errno));
     return;
   }
-  const pid_t child = fork();
-  if (child < 0) {
-    Say(r, "attack: fork() failed: %s\n", strerror(errno));
-    return;
-  }
-  if (child == 0) {
-    close(pipefd[0]);
-    char line[512];
-    size_t n = 0;
-    char* maps = Slurp("/proc/self/maps", &n);
-    unsigned long long got = 0;
-    int devnull = open("/dev/null", O_WRONLY);
-    char mem_path[64];
-    snprintf(mem_path, sizeof mem_path, "/proc/%d/mem", (int)parent);
-    int pmem = open(mem_path, O_RDONLY);
-    int l = snprintf(line, sizeof line, "attack: child: open %s: %s\n", mem_path,
-                     pmem >= 0 ? "opened" : strerror(errno));
-    (void)!write(pipefd[1], line, (size_t)l);
-    int smem = open("/proc/self/mem", O_RDONLY);
-    l = snprintf(line, sizeof line, "attack: child: open /proc/self/mem: %s\n",
-                 smem >= 0 ? "opened" : strerror(errno));
-    (void)!write(pipefd[1], line, (size_t)l);
-    long pt = ptrace(PTRACE_ATTACH, parent, 0, 0);
-    l = snprintf(line, sizeof line, "attack: child: ptrace(PTRACE_ATTACH, parent): %s\n",
-                 pt == 0 ? "attached" : strerror(errno));
-    (void)!write(pipefd[1], line, (size_t)l);
-    int vm_ok = 0, vm_err = 0;
-    for (char* s = maps; s != NULL && *s != '\0';) {
-      unsigned long a, b;
-      char perms[8];
-      char* next = strchr(s, '\n');
-      if (next != NULL) *next++ = '\0';
-      if (sscanf(s, "%lx-%lx %7s", &a, &b, perms) == 3 && perms[0] == 'r') {
-        for (unsigned long p = a; p < b; p += 4096) {
-          if (write(devnull, (void*)p, 4096) == 4096) continue; /* readable anyway */
-          char buf[4096];
-          struct iovec li = {buf, sizeof buf}, ri = {(void*)p, sizeof buf};
-          if (process_vm_readv(parent, &li, 1, &ri, 1, 0) == (ssize_t)sizeof buf) {
-            vm_ok++;
-            Append(dump, buf, sizeof buf, &got);
-          } else {
-            vm_err = errno;
-          }
-          if (pmem >= 0 && pread(pmem, buf, sizeof buf, (off_t)p) == (ssize_t)sizeof buf)
-            Append(dump, buf, sizeof buf, &got);
-          if (smem >= 0 && pread(smem, buf, sizeof buf, (off_t)p) == (ssize_t)sizeof buf)
-            Append(dump, buf, sizeof buf, &got);
-        }
-      }
-      s = next;
+  for (int method = 0; method < kProbes; ++method) {
+    int pipefd[2];
+    if (pipe(pipefd) != 0) {
+      Say(r, "attack: pipe: %s\n", strerror(errno));
+      return;
     }
-    l = snprintf(line, sizeof line,
-                 "attack: child: process_vm_readv of the parent's unreadable pages: %d read, last error %s; "
-                 "%llu bytes to the dump\n",
-                 vm_ok, vm_ok > 0 ? "-" : strerror(vm_err), got);
-    (void)!write(pipefd[1], line, (size_t)l);
-    _exit(0);
+    const pid_t child = fork();
+    if (child < 0) {
+      Say(r, "attack: fork() failed: %s\n", strerror(errno));
+      return;
+    }
+    if (child == 0) {
+      close(pipefd[0]);
+      char line[512];
+      int l = snprintf(line, sizeof line, "attack: child %d: %s: ", (int)getpid(), kProbeNames[method]);
+      (void)!write(pipefd[1], line, (size_t)l);
+      struct ProbeState s = {parent, dump, -1, method, 0, 0};
+      const char* how = "";
+      if (method == kProcParentMem || method == kProcSelfMem) {
+        char path[64];
+        if (method == kProcParentMem) {
+          snprintf(path, sizeof path, "/proc/%d/mem", (int)parent);
+        } else {
+          snprintf(path, sizeof path, "/proc/self/mem");
+        }
+        s.mem_fd = open(path, O_RDONLY | O_CLOEXEC);
+        how = s.mem_fd >= 0 ? "opened" : strerror(errno);
+      }
+      if (method == kPtrace) {
+        long pt = ptrace(PTRACE_ATTACH, parent, 0, 0);
+        l = snprintf(line, sizeof line, "%s\n", pt == 0 ? "attached" : strerror(errno));
+        (void)!write(pipefd[1], line, (size_t)l);
+        _exit(0);
+      }
+      const int pages = ForEachUnreadablePage(maps, ReadPage, &s);
+      l = snprintf(line, sizeof line, "%s%s%d of %d unreadable pages read (last error: %s)\n", how,
+                   how[0] != '\0' ? "; " : "", s.ok, pages, s.ok == pages ? "-" : strerror(s.err));
+      (void)!write(pipefd[1], line, (size_t)l);
+      _exit(0);
+    }
+    close(pipefd[1]);
+    char buf[1024];
+    ssize_t k;
+    while ((k = read(pipefd[0], buf, sizeof buf - 1)) > 0) {
+      buf[k] = '\0';
+      Say(r, "%s", buf);
+    }
+    close(pipefd[0]);
+    int st = 0;
+    waitpid(child, &st, 0);
+    if (WIFEXITED(st) && WEXITSTATUS(st) == 0) {
+      Say(r, "(exit 0)\n");
+    } else if (WIFEXITED(st)) {
+      Say(r, "the child exited %d (70: a lockdown violation)\n", WEXITSTATUS(st));
+    } else {
+      Say(r, "the child was killed by signal %d\n", WTERMSIG(st));
+    }
   }
-  close(pipefd[1]);
-  char buf[2048];
-  ssize_t k;
-  while ((k = read(pipefd[0], buf, sizeof buf - 1)) > 0) {
-    buf[k] = '\0';
-    Say(r, "%s", buf);
-  }
-  close(pipefd[0]);
-  int st = 0;
-  waitpid(child, &st, 0);
-  Say(r, "attack: child wait status 0x%x\n", st);
+  free(maps);
   off_t end = lseek(dump, 0, SEEK_END);
   if (end > 0) *bytes = (unsigned long long)end;
 }

@@ -123,7 +123,7 @@ TEST(AttackAfterLockdown, DecryptsAnEncryptedKeyFileWithThePassphraseInMemory) {
 TEST(AttackAfterLockdown, ForkedChildCannotReadTheDomain) {
   const Outcome o = RunMode("fork", KeyKind::kEcP256, KeyVia::kCordonUri);
   ExpectLockedDownAttack(o);
-  EXPECT_NE(o.server_err.find("attack: child: process_vm_readv"), std::string::npos)
+  EXPECT_NE(o.server_err.find("process_vm_readv(parent): "), std::string::npos)
       << "the child did not report" << Context(o);
   EXPECT_TRUE(o.found.empty()) << "LEAK: the forked child read the private key (" << o.hits << " hits)"
                                << Context(o);
