@@ -130,7 +130,9 @@ int main(int argc, char** argv) {
     if (!armed) {
       /* After the first signature (the lockdown): a timer armed before it
        * is one of the refused signal sources before 6.12. */
-      struct itimerval it = {{0, 397}, {0, 397}};
+      const char* us_env = getenv("ATTACK_SIGNAL_US");
+      const long us = us_env != NULL ? atol(us_env) : 1500;
+      struct itimerval it = {{us / 1000000, us % 1000000}, {us / 1000000, us % 1000000}};
       if (setitimer(ITIMER_REAL, &it, NULL) != 0) {
         printf("attack_signal: setitimer: %s\n", strerror(errno));
         break;
