@@ -215,29 +215,31 @@ static void StealKeyFile(int dump, struct Report* r, unsigned long long* bytes) 
 }
 
 /* The pages of this process that this thread cannot read (the domain's):
- * write(2) from them to /dev/null fails with EFAULT. Calls fn on each. */
-static int ForEachUnreadablePage(const char* maps_text, void (*fn)(uintptr_t page, void* arg), void* arg) {
-  char* maps = strdup(maps_text);
-  int devnull = open("/dev/null", O_WRONLY | O_CLOEXEC);
-  int pages = 0;
-  for (char* s = maps; s != NULL && *s != '\0';) {
+ * write(2) from them to a scratch file fails with EFAULT (not /dev/null,
+ * whose write never reads the buffer). Listed in the parent, before the
+ * fork: the child's own /proc/self is closed by Landlock. */
+static size_t UnreadablePages(uintptr_t* out, size_t cap) {
+  size_t n = 0, got = 0;
+  char* maps = Slurp("/proc/self/maps", &n);
+  int scratch = open("/tmp", O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
+  for (char* s = maps; s != NULL && *s != '\0' && scratch >= 0;) {
     unsigned long a, b;
     char perms[8];
     char* next = strchr(s, '\n');
     if (next != NULL) *next++ = '\0';
-    if (sscanf(s, "%lx-%lx %7s", &a, &b, perms) == 3 && perms[0] == 'r') {
-      for (unsigned long p = a; p < b; p += 4096) {
-        if (write(devnull, (void*)p, 4096) == 4096) continue;
-        pages++;
-        fn(p, arg);
+    if (sscanf(s, "%lx-%lx %7s", &a, &b, perms) == 3 && perms[0] == 'r' && strstr(s, "[vvar") == NULL &&
+        strstr(s, "[vsyscall]") == NULL) {
+      for (unsigned long p = a; p < b && got < cap; p += 4096) {
+        if (pwrite(scratch, (void*)p, 4096, 0) == 4096) continue;
+        out[got++] = p;
       }
     }
     if (next == NULL) break;
     s = next;
   }
   free(maps);
-  close(devnull);
-  return pages;
+  if (scratch >= 0) close(scratch);
+  return got;
 }
 
 struct ProbeState {
@@ -273,14 +275,9 @@ static void ReadPage(uintptr_t page, void* arg) {
  * the child (exit 70). Each child says what it tries on the pipe first. */
 static void ForkProbes(int dump, struct Report* r, unsigned long long* bytes) {
   const pid_t parent = getpid();
-  /* The parent's map, read here: the child's own /proc/self is closed by
-   * Landlock (its pid had no rule at the lockdown). */
-  size_t maps_len = 0;
-  char* maps = Slurp("/proc/self/maps", &maps_len);
-  if (maps == NULL) {
-    Say(r, "attack: /proc/self/maps: %s\n", strerror(errno));
-    return;
-  }
+  static uintptr_t pages[1 << 16];
+  const size_t n_pages = UnreadablePages(pages, sizeof pages / sizeof pages[0]);
+  Say(r, "attack: %zu pages of this process are unreadable to its own code (the domain's)\n", n_pages);
   for (int method = 0; method < kProbes; ++method) {
     int pipefd[2];
     if (pipe(pipefd) != 0) {
@@ -315,9 +312,10 @@ static void ForkProbes(int dump, struct Report* r, unsigned long long* bytes) {
         (void)!write(pipefd[1], line, (size_t)l);
         _exit(0);
       }
-      const int pages = ForEachUnreadablePage(maps, ReadPage, &s);
+      for (size_t i = 0; i < n_pages; ++i) ReadPage(pages[i], &s);
+      const int total = (int)n_pages;
       l = snprintf(line, sizeof line, "%s%s%d of %d unreadable pages read (last error: %s)\n", how,
-                   how[0] != '\0' ? "; " : "", s.ok, pages, s.ok == pages ? "-" : strerror(s.err));
+                   how[0] != '\0' ? "; " : "", s.ok, total, s.ok == total ? "-" : strerror(s.err));
       (void)!write(pipefd[1], line, (size_t)l);
       _exit(0);
     }
@@ -339,7 +337,6 @@ static void ForkProbes(int dump, struct Report* r, unsigned long long* bytes) {
       Say(r, "the child was killed by signal %d\n", WTERMSIG(st));
     }
   }
-  free(maps);
   off_t end = lseek(dump, 0, SEEK_END);
   if (end > 0) *bytes = (unsigned long long)end;
 }

@@ -125,6 +125,8 @@ TEST(AttackAfterLockdown, ForkedChildCannotReadTheDomain) {
   ExpectLockedDownAttack(o);
   EXPECT_NE(o.server_err.find("process_vm_readv(parent): "), std::string::npos)
       << "the child did not report" << Context(o);
+  EXPECT_EQ(o.server_err.find("attack: 0 pages"), std::string::npos)
+      << "no unreadable page found: the probes tried nothing" << Context(o);
   EXPECT_TRUE(o.found.empty()) << "LEAK: the forked child read the private key (" << o.hits << " hits)"
                                << Context(o);
 }
