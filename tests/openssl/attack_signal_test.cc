@@ -56,9 +56,10 @@ Run Attack(const char* alg, const char* param, int count) {
   char tmpl[] = "/tmp/attack-signal-XXXXXX";
   EXPECT_NE(mkdtemp(tmpl), nullptr);
   const std::string dir = tmpl;
-  EVP_PKEY* key = param != nullptr ? EVP_PKEY_Q_keygen(nullptr, nullptr, alg, param)
-                                   : EVP_PKEY_Q_keygen(nullptr, nullptr, alg);
-  if (std::string(alg) == "RSA") key = EVP_PKEY_Q_keygen(nullptr, nullptr, "RSA", size_t{2048});
+  // (RSA's keygen takes a size_t variadic argument, the others none or a curve.)
+  EVP_PKEY* key = std::string(alg) == "RSA" ? EVP_PKEY_Q_keygen(nullptr, nullptr, "RSA", size_t{2048})
+                  : param != nullptr        ? EVP_PKEY_Q_keygen(nullptr, nullptr, alg, param)
+                                            : EVP_PKEY_Q_keygen(nullptr, nullptr, alg);
   EXPECT_NE(key, nullptr);
   BIO* bio = BIO_new(BIO_s_mem());
   PEM_write_bio_PrivateKey(bio, key, nullptr, nullptr, 0, nullptr, nullptr);
