@@ -341,6 +341,99 @@ static void ForkProbes(int dump, struct Report* r, unsigned long long* bytes) {
   if (end > 0) *bytes = (unsigned long long)end;
 }
 
+/* Direct calls of the signer's sign entry (found by name with
+ * cordon_entry_name, as an attacker would) with requests that name trusted
+ * memory: tbs in the domain (an RSA PKCS#1 signature of it would give the
+ * bytes back: s^e mod n), tbs straddling the edge of the domain, sig in the
+ * domain (a write primitive), the request itself in the domain. Each must
+ * be refused with CORDON_SIGNER_E_ARGUMENT (-1). The key: handle slot 0,
+ * generation 1 (the first key loaded). */
+typedef struct {
+  int domain;
+  uint32_t id;
+} Entry;
+typedef struct {
+  uint64_t struct_size, handle;
+  uint32_t scheme, digest, mgf1_digest;
+  int32_t salt_len;
+  const uint8_t* tbs;
+  uint64_t tbs_len;
+  uint8_t* sig;
+  uint64_t sig_cap, sig_len;
+} SignReq;
+
+static void GateProbes(struct Report* r) {
+  const char* (*name_of)(Entry) = (const char* (*)(Entry))dlsym(RTLD_DEFAULT, "cordon_entry_name");
+  uint64_t (*call)(Entry, uint64_t, uint64_t, uint64_t, uint64_t, uint64_t) = (uint64_t(*)(
+      Entry, uint64_t, uint64_t, uint64_t, uint64_t, uint64_t))dlsym(RTLD_DEFAULT, "cordon_call");
+  if (name_of == NULL || call == NULL) {
+    Say(r, "attack: gate: cordon_entry_name/cordon_call not found\n");
+    return;
+  }
+  Entry sign = {0, 0};
+  for (int d = 2; d < 16 && sign.domain == 0; ++d) {
+    for (uint32_t id = 8; id < 32; ++id) {
+      Entry e = {d, id};
+      const char* n = name_of(e);
+      if (n != NULL && strcmp(n, "openssl:sign") == 0) {
+        sign = e;
+        break;
+      }
+    }
+  }
+  if (sign.domain == 0) {
+    Say(r, "attack: gate: no entry named openssl:sign\n");
+    return;
+  }
+  static uintptr_t pages[1 << 16];
+  const size_t n_pages = UnreadablePages(pages, sizeof pages / sizeof pages[0]);
+  /* An unreadable page right after a readable one: the edge. */
+  uintptr_t edge = 0;
+  for (size_t i = 0; i < n_pages && edge == 0; ++i) {
+    if (i == 0 || pages[i - 1] != pages[i] - 4096) edge = pages[i];
+  }
+  Say(r, "attack: gate: openssl:sign is domain %d id %u; %zu unreadable pages, edge at %#lx\n", sign.domain,
+      sign.id, n_pages, (unsigned long)edge);
+  static uint8_t digest[32] = {1, 2, 3}, sig[1024];
+  const uint64_t handle = (1ull << 32) | 0;
+  /* First a good call: it must work, or the others prove nothing. */
+  struct {
+    const char* what;
+    const uint8_t* tbs;
+    uint8_t* sig;
+  } cases[] = {
+      {"control: untrusted digest and buffer", digest, sig},
+      {"tbs in the domain", n_pages > 0 ? (const uint8_t*)pages[n_pages / 2] : digest, sig},
+      {"tbs straddling the domain's edge", edge != 0 ? (const uint8_t*)(edge - 16) : digest, sig},
+      {"sig in the domain", digest, n_pages > 0 ? (uint8_t*)pages[n_pages / 2] : sig},
+  };
+  for (size_t i = 0; i < sizeof cases / sizeof cases[0]; ++i) {
+    for (uint32_t scheme = 1; scheme <= 4; ++scheme) { /* whichever fits the key */
+      SignReq q;
+      memset(&q, 0, sizeof q);
+      q.struct_size = sizeof q;
+      q.handle = handle;
+      q.scheme = scheme;
+      q.digest = scheme == 4 ? 0 : 3;
+      q.mgf1_digest = 3;
+      q.salt_len = -1;
+      q.tbs = cases[i].tbs;
+      q.tbs_len = 32;
+      q.sig = cases[i].sig;
+      q.sig_cap = sizeof sig;
+      const int64_t st = (int64_t)call(sign, (uint64_t)(uintptr_t)&q, 0, 0, 0, 0);
+      if (st == -10) continue; /* E_MISMATCH: not this key's scheme */
+      Say(r, "attack: gate: %s (scheme %u): status %lld\n", cases[i].what, scheme, (long long)st);
+      break;
+    }
+  }
+  /* The request itself in the domain. */
+  if (n_pages > 0) {
+    const int64_t st = (int64_t)call(sign, (uint64_t)pages[n_pages / 2], 0, 0, 0, 0);
+    Say(r, "attack: gate: the request in the domain: status %lld\n", (long long)st);
+  }
+}
+
 static void Attack(char* out, size_t out_len) {
   struct Report r = {.len = 0};
   r.text[0] = '\0';
@@ -353,6 +446,8 @@ static void Attack(char* out, size_t out_len) {
     SayLockdown(&r);
     if (strcmp(mode, "fork") == 0) {
       ForkProbes(dump, &r, &bytes);
+    } else if (strcmp(mode, "gate") == 0) {
+      GateProbes(&r);
     } else {
       StealKeyFile(dump, &r, &bytes);
     }

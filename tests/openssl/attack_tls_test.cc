@@ -131,4 +131,22 @@ TEST(AttackAfterLockdown, ForkedChildCannotReadTheDomain) {
                                << Context(o);
 }
 
+// The signer's sign entry called directly with requests that name the
+// domain's memory: each refused with CORDON_SIGNER_E_ARGUMENT (-1), after a
+// control call that signs (status 0).
+TEST(AttackAfterLockdown, SignEntryRefusesTrustedPointers) {
+  const Outcome o = RunMode("gate", KeyKind::kRsa2048, KeyVia::kCordonUri);
+  ExpectLockedDownAttack(o);
+  EXPECT_NE(o.server_err.find("control: untrusted digest and buffer (scheme 1): status 0"), std::string::npos)
+      << Context(o);
+  for (const char* what :
+       {"tbs in the domain (", "tbs straddling the domain's edge (", "sig in the domain ("}) {
+    const size_t at = o.server_err.find(std::string("attack: gate: ") + what);
+    ASSERT_NE(at, std::string::npos) << what << Context(o);
+    const std::string line = o.server_err.substr(at, o.server_err.find('\n', at) - at);
+    EXPECT_NE(line.find("status -1"), std::string::npos) << "LEAK primitive: " << line << Context(o);
+  }
+  EXPECT_NE(o.server_err.find("the request in the domain: status -1"), std::string::npos) << Context(o);
+}
+
 }  // namespace
