@@ -99,10 +99,15 @@ PkeyPtr GenerateKey(KeyKind kind) {
   return PkeyPtr(k, EVP_PKEY_free);
 }
 
-std::string PrivateKeyPem(EVP_PKEY* pkey) {
+std::string PrivateKeyPem(EVP_PKEY* pkey, const std::string& passphrase = "") {
   BIO* bio = BIO_new(BIO_s_mem());
   std::string out;
-  if (bio != nullptr && PEM_write_bio_PrivateKey(bio, pkey, nullptr, nullptr, 0, nullptr, nullptr) == 1) {
+  const bool written =
+      passphrase.empty()
+          ? PEM_write_bio_PrivateKey(bio, pkey, nullptr, nullptr, 0, nullptr, nullptr) == 1
+          : PEM_write_bio_PKCS8PrivateKey(bio, pkey, EVP_aes_256_cbc(), passphrase.data(),
+                                          static_cast<int>(passphrase.size()), nullptr, nullptr) == 1;
+  if (bio != nullptr && written) {
     char* data = nullptr;
     const long n = BIO_get_mem_data(bio, &data);
     out.assign(data, static_cast<size_t>(n));
@@ -754,10 +759,15 @@ Outcome RunAttack(const Attack& a, const Tools& t, const std::string& base_dir) 
     o.error = "cannot encode the key or make its certificate: " + OpenSslErrors();
     return o;
   }
+  const std::string file_text = a.passphrase.empty() ? pem : PrivateKeyPem(key.get(), a.passphrase);
+  if (file_text.empty()) {
+    o.error = "cannot encrypt the key: " + OpenSslErrors();
+    return o;
+  }
   // The dump and its index exist before the server starts: the key's
   // directory is on the path the lockdown closes, and a file made there
-  // after it cannot be opened (cordon_lockdown_close_file).
-  if (!WriteFile(key_path, pem, 0600) || !WriteFile(cert_path, cert, 0644) ||
+  // after it cannot be read back (cordon_lockdown_close_file).
+  if (!WriteFile(key_path, file_text, 0600) || !WriteFile(cert_path, cert, 0644) ||
       !WriteFile(o.dir + "/control.cnf", "# the control: the default provider only\n", 0644) ||
       !WriteFile(o.dir + "/dump", "", 0600) || !WriteFile(o.dir + "/dump.index", "", 0600)) {
     o.error = "cannot write the key files in " + o.dir + ": " + strerror(errno);
@@ -805,8 +815,12 @@ Outcome RunAttack(const Attack& a, const Tools& t, const std::string& base_dir) 
     if (!a.trigger) return o;
   } else {
     Server server;
-    const std::vector<std::string> argv = {t.openssl, "s_server", "-accept", "127.0.0.1:0", "-cert",
-                                           cert_path, "-key",     key_arg,   "-naccept",    "1"};
+    std::vector<std::string> argv = {t.openssl, "s_server", "-accept", "127.0.0.1:0", "-cert",
+                                     cert_path, "-key",     key_arg,   "-naccept",    "1"};
+    if (!a.passphrase.empty()) {
+      argv.push_back("-pass");
+      argv.push_back("pass:" + a.passphrase);
+    }
     if (!server.Start(argv, ServerEnv(a, t, o.dir, dump_path), o.dir, &error)) {
       o.error = "cannot start the server: " + error;
       return o;

@@ -65,6 +65,9 @@ struct Attack {
   std::string lockdown;  // CORDON_PROVIDER_LOCKDOWN for the server; empty: cordon.cnf's (first-use)
   bool trigger = true;   // nginx: send the over-read's trigger after the page
   int fetches = 1;       // nginx: how often curl fetches the page (each a new handshake)
+  // Non-empty: the key file is PKCS#8 encrypted with it (PBES2, AES-256-CBC)
+  // and the server is given `-pass pass:PASSPHRASE` (s_server only: attack tests).
+  std::string passphrase;
 };
 
 struct Found {
