@@ -221,7 +221,10 @@ static void StealKeyFile(int dump, struct Report* r, unsigned long long* bytes) 
 static size_t UnreadablePages(uintptr_t* out, size_t cap) {
   size_t n = 0, got = 0;
   char* maps = Slurp("/proc/self/maps", &n);
-  int scratch = open("/tmp", O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
+  /* Write-only: after the lockdown a new file in a directory on the key's
+   * path (/tmp here) can be written but not read (the closed key file). */
+  int scratch = open("/tmp", O_TMPFILE | O_WRONLY | O_CLOEXEC, 0600);
+  if (scratch < 0) fprintf(stderr, "attack: no scratch file in /tmp: %s\n", strerror(errno));
   for (char* s = maps; s != NULL && *s != '\0' && scratch >= 0;) {
     unsigned long a, b;
     char perms[8];

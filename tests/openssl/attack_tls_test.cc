@@ -123,6 +123,8 @@ TEST(AttackAfterLockdown, DecryptsAnEncryptedKeyFileWithThePassphraseInMemory) {
 TEST(AttackAfterLockdown, ForkedChildCannotReadTheDomain) {
   const Outcome o = RunMode("fork", KeyKind::kEcP256, KeyVia::kCordonUri);
   ExpectLockedDownAttack(o);
+  ASSERT_EQ(o.server_err.find("attack: 0 pages of this process are unreadable"), std::string::npos)
+      << Context(o);
   EXPECT_NE(o.server_err.find("process_vm_readv(parent): "), std::string::npos)
       << "the child did not report" << Context(o);
   EXPECT_EQ(o.server_err.find("attack: 0 pages"), std::string::npos)
@@ -137,6 +139,9 @@ TEST(AttackAfterLockdown, ForkedChildCannotReadTheDomain) {
 TEST(AttackAfterLockdown, SignEntryRefusesTrustedPointers) {
   const Outcome o = RunMode("gate", KeyKind::kRsa2048, KeyVia::kCordonUri);
   ExpectLockedDownAttack(o);
+  // The attack found the domain's pages to aim at (a probe that found none
+  // would aim at untrusted memory, and "status 0" would mean nothing).
+  ASSERT_EQ(o.server_err.find("; 0 unreadable pages"), std::string::npos) << Context(o);
   EXPECT_NE(o.server_err.find("control: untrusted digest and buffer (scheme 1): status 0"), std::string::npos)
       << Context(o);
   for (const char* what :
