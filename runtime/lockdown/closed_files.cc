@@ -229,11 +229,39 @@ Expected<void> AddClosedFile(const char* path) {
   return {};
 }
 
+std::vector<std::string> SwapFiles(const std::string& proc_swaps) {
+  std::vector<std::string> out;
+  std::istringstream lines(proc_swaps);
+  std::string line;
+  std::getline(lines, line);  // "Filename Type Size Used Priority"
+  while (std::getline(lines, line)) {
+    std::istringstream f(line);
+    std::string name, type;
+    if ((f >> name >> type) && type == "file") out.push_back(Unescape(name));
+  }
+  return out;
+}
+
 Expected<std::vector<ClosedFile>> ClosedFilesForLockdown() {
   std::vector<ClosedFile> files;
   {
     std::lock_guard<std::mutex> lock(g_mu);
     files = g_files;
+  }
+  // Swap files hold swapped-out pages of every process, trusted memory
+  // included, in the clear: closed like a secret's file. (Swap partitions
+  // are block devices, which the lockdown's first layer closes.)
+  for (const std::string& swap : SwapFiles(ReadAll("/proc/swaps"))) {
+    auto f = Resolve(swap);
+    if (!f.ok()) {
+      return Error{
+          "the swap file " + swap + " holds swapped-out trusted memory and cannot be closed: " + f.error() +
+              " (or turn it off with swapoff before the lockdown)",
+          f.status() == CORDON_E_FILE_REACHABLE ? CORDON_E_FILE_REACHABLE : CORDON_E_LOCKDOWN_FAILED};
+    }
+    bool known = false;
+    for (const ClosedFile& k : files) known |= k.dev == f->dev && k.ino == f->ino;
+    if (!known) files.push_back(*f);
   }
   for (ClosedFile& f : files) {
     if (const std::string why = OpenElsewhere(f); !why.empty()) return Error{why, CORDON_E_LOCKDOWN_FAILED};

@@ -40,7 +40,11 @@ struct ClosedFile {
 // closes (once, however often it is named).
 Expected<void> AddClosedFile(const char* path);
 
-// The list, each file checked again: neither open in a descriptor nor
+// The swap files in /proc/swaps's text (type "file"), which the lockdown
+// closes too: they hold swapped-out trusted pages. Pure, for the host tests.
+std::vector<std::string> SwapFiles(const std::string& proc_swaps);
+
+// The list, with the swap files, each file checked again: neither open in a descriptor nor
 // mapped, and either closed to this process by permissions it cannot change
 // (by_permissions) or still the file named, with one path, in directories
 // this process can list. The Error says which and why

@@ -23,6 +23,7 @@ using cordon::testing::TempDir;
 using cordon::lockdown::AddClosedFile;
 using cordon::lockdown::FileSystemPath;
 using cordon::lockdown::MountRoutes;
+using cordon::lockdown::SwapFiles;
 
 // A root file system on 8:1, /home a second one (8:2), /srv/keys a bind
 // mount of 8:1's /etc/ssl, and /run/one a bind mount of a single file.
@@ -62,6 +63,19 @@ void Touch(const std::string& path) {
   const int fd = open(path.c_str(), O_WRONLY | O_CREAT | O_CLOEXEC, 0600);
   ASSERT_GE(fd, 0) << path;
   close(fd);
+}
+
+TEST(ClosedFilesHost, SwapFilesAreListedAndPartitionsAreNot) {
+  const char swaps[] =
+      "Filename\t\t\t\tType\t\tSize\t\tUsed\t\tPriority\n"
+      "/dev/sda3                               partition\t2097148\t\t0\t\t-2\n"
+      "/swapfile                               file\t\t1048572\t\t0\t\t-3\n"
+      "/var/swap\\040two                       file\t\t1048572\t\t0\t\t-4\n";
+  const std::vector<std::string> files = SwapFiles(swaps);
+  ASSERT_EQ(files.size(), 2u);
+  EXPECT_EQ(files[0], "/swapfile");
+  EXPECT_EQ(files[1], "/var/swap two");
+  EXPECT_TRUE(SwapFiles("Filename Type Size Used Priority\n").empty());
 }
 
 TEST(ClosedFilesHost, FilesTheLockdownCannotCloseAreRefusedWithAReason) {
