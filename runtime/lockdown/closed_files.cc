@@ -53,10 +53,36 @@ std::string Unescape(const std::string& s) {
 }
 
 struct Mount {
-  dev_t dev;
-  std::string root;   // the mount's root inside its file system
-  std::string point;  // where it is mounted
+  int id = -1;
+  dev_t dev = 0;
+  std::string root;                 // the mount's root inside its file system
+  std::string point;                // where it is mounted
+  std::string fstype;               // "ext4", "overlay", ...
+  std::vector<std::string> layers;  // an overlay's lower, upper and data directories
 };
+
+// An overlay's layer directories from its super options
+// ("lowerdir=/a:/b,upperdir=/u,workdir=/w", or the new mount API's
+// "lowerdir+=/a,...,datadir+=/d"), still escaped as mountinfo escapes
+// (octal: a ',' in a path is "\054").
+std::vector<std::string> OverlayLayers(const std::string& options) {
+  std::vector<std::string> out;
+  std::istringstream fields(options);
+  std::string f;
+  while (std::getline(fields, f, ',')) {
+    for (const char* key : {"lowerdir=", "lowerdir+=", "upperdir=", "datadir+="}) {
+      const size_t n = strlen(key);
+      if (f.compare(0, n, key) != 0) continue;
+      std::istringstream dirs(f.substr(n));
+      std::string d;
+      // Only lowerdir= lists several, with ':'.
+      while (std::getline(dirs, d, strcmp(key, "lowerdir=") == 0 ? ':' : '\0')) {
+        if (!d.empty()) out.push_back(d);
+      }
+    }
+  }
+  return out;
+}
 
 std::vector<Mount> ParseMounts(const std::string& text) {
   std::vector<Mount> out;
@@ -68,7 +94,22 @@ std::vector<Mount> ParseMounts(const std::string& text) {
     if (!(f >> id >> parent >> majmin >> root >> point)) continue;
     unsigned maj = 0, min = 0;
     if (sscanf(majmin.c_str(), "%u:%u", &maj, &min) != 2) continue;
-    out.push_back({makedev(maj, min), Unescape(root), Unescape(point)});
+    Mount m;
+    m.id = atoi(id.c_str());
+    m.dev = makedev(maj, min);
+    m.root = Unescape(root);
+    m.point = Unescape(point);
+    // "... - <fstype> <source> <super options>"
+    const size_t dash = line.find(" - ");
+    if (dash != std::string::npos) {
+      std::istringstream tail(line.substr(dash + 3));
+      std::string source, options;
+      tail >> m.fstype >> source >> options;
+      if (m.fstype == "overlay") {
+        for (const std::string& l : OverlayLayers(options)) m.layers.push_back(Unescape(l));
+      }
+    }
+    out.push_back(m);
   }
   return out;
 }
@@ -121,17 +162,31 @@ Expected<ClosedFile> Resolve(const std::string& named) {
                  CORDON_E_FILE_REACHABLE};
   }
   const std::string mounts = ReadAll("/proc/self/mountinfo");
-  const std::string fs_path = FileSystemPath(mounts, f.dev, f.path);
+  struct statx sx {};
+  const int mount_id = statx(AT_FDCWD, real, 0, STATX_MNT_ID, &sx) == 0 && (sx.stx_mask & STATX_MNT_ID) != 0
+                           ? static_cast<int>(sx.stx_mnt_id)
+                           : -1;
+  dev_t fs_dev = f.dev;
+  const std::string fs_path = FileSystemPath(mounts, mount_id, f.dev, f.path, &fs_dev);
   if (fs_path.empty()) {
     return Error{"cannot close " + f.path +
                      " at the lockdown: no mount of its file system in "
                      "/proc/self/mountinfo holds it, so other paths to it cannot be ruled out",
                  CORDON_E_FILE_REACHABLE};
   }
-  if (const int routes = MountRoutes(mounts, f.dev, fs_path); routes != 1) {
+  if (const int routes = MountRoutes(mounts, fs_dev, fs_path); routes != 1) {
     return Error{f.path + " is reachable through " + std::to_string(routes) +
                      " mounts of its file system (a bind mount shows it elsewhere): the lockdown can "
                      "close one path to a file; keep the secret where only one mount shows it",
+                 CORDON_E_FILE_REACHABLE};
+  }
+  const std::string overlay = OverlayRoute(mounts, mount_id, f.path, [](const std::string& dir) {
+    struct stat st;
+    return stat(dir.c_str(), &st) == 0;
+  });
+  if (!overlay.empty()) {
+    return Error{f.path + " has another path: " + overlay +
+                     ", and the lockdown can close one path to a file; keep the secret off overlays",
                  CORDON_E_FILE_REACHABLE};
   }
   return f;
@@ -193,16 +248,39 @@ bool ClosedByPermissions(const std::string& path) {
 
 }  // namespace
 
-std::string FileSystemPath(const std::string& mountinfo, dev_t dev, const std::string& path) {
+std::string FileSystemPath(const std::string& mountinfo, int mount_id, dev_t dev, const std::string& path,
+                           dev_t* fs_dev) {
   const std::vector<Mount> mounts = ParseMounts(mountinfo);
   const Mount* best = nullptr;
   for (const Mount& m : mounts) {
-    if (m.dev != dev || !IsAtOrAbove(m.point, path)) continue;
+    // By the mount's id where statx gave it: a btrfs subvolume's files have
+    // a device number of their own, which no mountinfo line carries.
+    if (mount_id >= 0 ? m.id != mount_id : m.dev != dev) continue;
+    if (!IsAtOrAbove(m.point, path)) continue;
     if (best == nullptr || m.point.size() >= best->point.size()) best = &m;
   }
   if (best == nullptr) return "";
+  *fs_dev = best->dev;
   const std::string rest = best->point == "/" ? path : path.substr(best->point.size());
   return Join(best->root, rest);
+}
+
+std::string OverlayRoute(const std::string& mountinfo, int mount_id, const std::string& path,
+                         bool (*reachable)(const std::string& dir)) {
+  for (const Mount& m : ParseMounts(mountinfo)) {
+    if (m.fstype != "overlay") continue;
+    for (const std::string& layer : m.layers) {
+      // A layer that holds the file: the overlay shows its bytes under an
+      // inode of its own, at its mount point.
+      if (IsAtOrAbove(layer, path))
+        return "the overlay at " + m.point + " shows it (its layer " + layer + ")";
+      // The file is on the overlay: its bytes are a layer's file, which a
+      // path through that layer reaches.
+      if (m.id == mount_id && reachable(layer))
+        return "it lives on the overlay at " + m.point + ", whose layer " + layer + " this process can reach";
+    }
+  }
+  return "";
 }
 
 int MountRoutes(const std::string& mountinfo, dev_t dev, const std::string& fs_path) {
@@ -252,6 +330,22 @@ Expected<std::vector<ClosedFile>> ClosedFilesForLockdown() {
   // included, in the clear: closed like a secret's file. (Swap partitions
   // are block devices, which the lockdown's first layer closes.)
   for (const std::string& swap : SwapFiles(ReadAll("/proc/swaps"))) {
+    struct stat st;
+    if (stat(swap.c_str(), &st) != 0) {
+      // /proc/swaps is not per mount namespace: a host's swap file that
+      // this process's namespace does not show (a container) has no path
+      // from here.
+      if (errno == ENOENT || errno == ENOTDIR) continue;
+      if (ClosedByPermissions(swap)) {
+        ClosedFile f;
+        f.path = swap;
+        files.push_back(f);  // by_permissions, checked again below
+        continue;
+      }
+      return Error{"cannot check the swap file " + swap +
+                       ", which holds swapped-out trusted memory: " + strerror(errno),
+                   CORDON_E_LOCKDOWN_FAILED};
+    }
     auto f = Resolve(swap);
     if (!f.ok()) {
       return Error{
@@ -264,7 +358,9 @@ Expected<std::vector<ClosedFile>> ClosedFilesForLockdown() {
     if (!known) files.push_back(*f);
   }
   for (ClosedFile& f : files) {
-    if (const std::string why = OpenElsewhere(f); !why.empty()) return Error{why, CORDON_E_LOCKDOWN_FAILED};
+    if (f.ino != 0) {
+      if (const std::string why = OpenElsewhere(f); !why.empty()) return Error{why, CORDON_E_LOCKDOWN_FAILED};
+    }
     // A process that set up as root and runs as another user (a server's
     // worker) may not reach the file at all; that is closed for good when
     // the lock is another user's.

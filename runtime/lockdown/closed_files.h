@@ -60,10 +60,19 @@ std::string CheckFilesClosed(const std::vector<ClosedFile>& files);
 // mount of that device whose root is the file or a directory above it.
 // Pure, for the host tests.
 int MountRoutes(const std::string& mountinfo, dev_t dev, const std::string& fs_path);
-// The file-system path of the absolute path `path` on device dev: the mount
-// of dev with the longest mount point that holds path, its root joined with
-// the rest of path; empty when no mount of dev holds it. Pure.
-std::string FileSystemPath(const std::string& mountinfo, dev_t dev, const std::string& path);
+// The file-system path of the absolute path `path`: the mount with id
+// mount_id (statx's, or -1 for "the mount of device dev") with the longest
+// mount point that holds path, its root joined with the rest of path, and
+// that mount's device in *fs_dev (a btrfs subvolume's files have a device of
+// their own); empty when no such mount holds it. Pure.
+std::string FileSystemPath(const std::string& mountinfo, int mount_id, dev_t dev, const std::string& path,
+                           dev_t* fs_dev);
+// Another path to the file at `path` through an overlay, in words, or empty:
+// an overlay one of whose layers holds it, or, when the file's own mount
+// (mount_id) is an overlay, a layer this process can reach (reachable).
+// Pure but for reachable.
+std::string OverlayRoute(const std::string& mountinfo, int mount_id, const std::string& path,
+                         bool (*reachable)(const std::string& dir));
 
 }  // namespace cordon::lockdown
 

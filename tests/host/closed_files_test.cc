@@ -23,6 +23,7 @@ using cordon::testing::TempDir;
 using cordon::lockdown::AddClosedFile;
 using cordon::lockdown::FileSystemPath;
 using cordon::lockdown::MountRoutes;
+using cordon::lockdown::OverlayRoute;
 using cordon::lockdown::SwapFiles;
 
 // A root file system on 8:1, /home a second one (8:2), /srv/keys a bind
@@ -33,17 +34,35 @@ const char kMounts[] =
     "23 21 0:5 / /proc rw - proc proc rw\n"
     "24 21 8:1 /etc/ssl /srv/keys rw,relatime shared:1 - ext4 /dev/sda1 rw\n"
     "25 21 8:1 /etc/hostname /run/one rw,relatime shared:1 - ext4 /dev/sda1 rw\n"
-    "26 22 8:2 /alice/with\\040space /mnt/sp rw - ext4 /dev/sda2 rw\n";
+    "26 22 8:2 /alice/with\\040space /mnt/sp rw - ext4 /dev/sda2 rw\n"
+    "30 21 0:40 /@var /var rw - btrfs /dev/sdb1 rw,subvol=/@var\n"
+    "31 21 0:40 /@data /data rw - btrfs /dev/sdb1 rw,subvol=/@data\n"
+    "40 21 0:50 / /merged rw - overlay overlay "
+    "rw,lowerdir=/lower1:/srv/lower\\0542,upperdir=/up,workdir=/work\n"
+    "41 21 0:51 / /new rw - overlay overlay rw,lowerdir+=/l3,datadir+=/d4,upperdir=/up2,workdir=/w2\n";
+
+std::string FsPath(int id, dev_t dev, const std::string& path, dev_t* fs_dev = nullptr) {
+  dev_t d = 0;
+  std::string p = FileSystemPath(kMounts, id, dev, path, &d);
+  if (fs_dev != nullptr) *fs_dev = d;
+  return p;
+}
 
 TEST(ClosedFilesHost, FileSystemPathsComeFromTheLongestMountThatHoldsThePath) {
-  EXPECT_EQ(FileSystemPath(kMounts, makedev(8, 1), "/etc/ssl/private/k.pem"), "/etc/ssl/private/k.pem");
-  EXPECT_EQ(FileSystemPath(kMounts, makedev(8, 2), "/home/alice/k.pem"), "/alice/k.pem");
-  EXPECT_EQ(FileSystemPath(kMounts, makedev(8, 1), "/srv/keys/private/k.pem"), "/etc/ssl/private/k.pem");
-  EXPECT_EQ(FileSystemPath(kMounts, makedev(8, 2), "/mnt/sp/k"), "/alice/with space/k");
+  EXPECT_EQ(FsPath(-1, makedev(8, 1), "/etc/ssl/private/k.pem"), "/etc/ssl/private/k.pem");
+  EXPECT_EQ(FsPath(-1, makedev(8, 2), "/home/alice/k.pem"), "/alice/k.pem");
+  EXPECT_EQ(FsPath(-1, makedev(8, 1), "/srv/keys/private/k.pem"), "/etc/ssl/private/k.pem");
+  EXPECT_EQ(FsPath(-1, makedev(8, 2), "/mnt/sp/k"), "/alice/with space/k");
   // A device that holds no such path.
-  EXPECT_EQ(FileSystemPath(kMounts, makedev(8, 3), "/etc/k"), "");
+  EXPECT_EQ(FsPath(-1, makedev(8, 3), "/etc/k"), "");
   // "/homework" is not under "/home".
-  EXPECT_EQ(FileSystemPath(kMounts, makedev(8, 2), "/homework/k"), "");
+  EXPECT_EQ(FsPath(-1, makedev(8, 2), "/homework/k"), "");
+  // By mount id: a btrfs subvolume's files carry a device number (here
+  // 0:99) that no mountinfo line has; the mount's own device comes back.
+  dev_t fs_dev = 0;
+  EXPECT_EQ(FsPath(30, makedev(0, 99), "/var/k.pem", &fs_dev), "/@var/k.pem");
+  EXPECT_EQ(fs_dev, makedev(0, 40));
+  EXPECT_EQ(FsPath(-1, makedev(0, 99), "/var/k.pem"), "");
 }
 
 TEST(ClosedFilesHost, EveryMountThatShowsTheFileIsARoute) {
@@ -63,6 +82,35 @@ void Touch(const std::string& path) {
   const int fd = open(path.c_str(), O_WRONLY | O_CREAT | O_CLOEXEC, 0600);
   ASSERT_GE(fd, 0) << path;
   close(fd);
+}
+
+TEST(ClosedFilesHost, BtrfsSubvolumesAreRoutesOfTheirOwn) {
+  EXPECT_EQ(MountRoutes(kMounts, makedev(0, 40), "/@var/k.pem"), 1);
+  EXPECT_EQ(MountRoutes(kMounts, makedev(0, 40), "/@data/k.pem"), 1);
+}
+
+bool NoneReachable(const std::string&) {
+  return false;
+}
+bool AllReachable(const std::string&) {
+  return true;
+}
+
+TEST(ClosedFilesHost, AnOverlayThatShowsTheFileIsARoute) {
+  // A file in a layer of an overlay (each of its layer options).
+  EXPECT_NE(OverlayRoute(kMounts, -1, "/lower1/k.pem", NoneReachable), "");
+  EXPECT_NE(OverlayRoute(kMounts, -1, "/srv/lower,2/k.pem", NoneReachable), "");
+  EXPECT_NE(OverlayRoute(kMounts, -1, "/up/sub/k.pem", NoneReachable), "");
+  EXPECT_NE(OverlayRoute(kMounts, -1, "/l3/k.pem", NoneReachable), "");
+  EXPECT_NE(OverlayRoute(kMounts, -1, "/d4/k.pem", NoneReachable), "");
+  EXPECT_NE(OverlayRoute(kMounts, -1, "/up2/k.pem", NoneReachable), "");
+  EXPECT_EQ(OverlayRoute(kMounts, -1, "/upx/k.pem", NoneReachable), "");
+  EXPECT_EQ(OverlayRoute(kMounts, -1, "/etc/k.pem", AllReachable), "");
+  // A file on the overlay: a route when a layer is reachable from here (an
+  // overlay root whose layers are mounted too), none in a container whose
+  // layers are the host's.
+  EXPECT_NE(OverlayRoute(kMounts, 40, "/merged/k.pem", AllReachable), "");
+  EXPECT_EQ(OverlayRoute(kMounts, 40, "/merged/k.pem", NoneReachable), "");
 }
 
 TEST(ClosedFilesHost, SwapFilesAreListedAndPartitionsAreNot) {
