@@ -4,6 +4,7 @@
 #include <dirent.h>
 #include <fcntl.h>
 #include <sys/stat.h>
+#include <sys/xattr.h>
 #include <sys/sysmacros.h>
 #include <unistd.h>
 
@@ -152,6 +153,12 @@ Expected<ClosedFile> Resolve(const std::string& named) {
     }
   }
   f.dev = st.st_dev;
+  f.known = true;
+  f.mode = st.st_mode;
+  f.uid = st.st_uid;
+  f.gid = st.st_gid;
+  // An access ACL may grant more than the mode says.
+  f.has_acl = getxattr(real, "system.posix_acl_access", nullptr, 0) >= 0;
   f.ino = st.st_ino;
   // Landlock closes a path, not a file: any other way to the same inode
   // would stay open.
@@ -231,6 +238,18 @@ std::string OpenElsewhere(const ClosedFile& f) {
 // it may not read, owned by another user. Only the owner (or a capability,
 // and the lockdown drops them all) may change a mode or an ACL, and the
 // lockdown refuses every set*id call, so it stays closed.
+// Whether the permissions f was named with let this process read it.
+bool ReadableTo(const ClosedFile& f) {
+  const uid_t uid = geteuid();
+  if (uid == f.uid) return (f.mode & S_IRUSR) != 0;
+  bool in_group = getegid() == f.gid;
+  gid_t groups[256];
+  const int n = getgroups(256, groups);
+  for (int i = 0; i < n && !in_group; ++i) in_group = groups[i] == f.gid;
+  if (n < 0) return true;  // unknown: assume the worst
+  return (f.mode & (in_group ? S_IRGRP : S_IROTH)) != 0;
+}
+
 bool ClosedByPermissions(const std::string& path) {
   const uid_t me = geteuid();
   auto locked_by_other = [me](const std::string& p, int mode) {
@@ -365,7 +384,24 @@ Expected<std::vector<ClosedFile>> ClosedFilesForLockdown() {
     // worker) may not reach the file at all; that is closed for good when
     // the lock is another user's.
     f.by_permissions = ClosedByPermissions(f.path);
-    if (f.by_permissions) continue;
+    if (f.by_permissions) {
+      // A directory on the way is the lock, so this process cannot check
+      // the file again (a second link elsewhere would pass that lock): it
+      // must be its own lock too, by the permissions it was named with,
+      // which no link can change (links share the inode).
+      struct stat st;
+      if (stat(f.path.c_str(), &st) != 0 && (!f.known || f.has_acl || ReadableTo(f))) {
+        return Error{"cannot check " + f.path + " again (a directory on its path is closed to this process), " +
+                         "and the file itself " +
+                         (!f.known ? std::string("was never seen")
+                                   : f.has_acl ? std::string("has an ACL")
+                                               : std::string("is readable to this process's user")) +
+                         ": a second link to it elsewhere would stay open; make the file unreadable to this "
+                         "user (chmod 600, or 640 with another group)",
+                     CORDON_E_LOCKDOWN_FAILED};
+      }
+      continue;
+    }
     auto now = Resolve(f.path);
     if (!now.ok()) {
       return Error{

@@ -32,6 +32,13 @@ struct ClosedFile {
   // (a directory on the way, or the file, another user's and closed to it),
   // so no rule is needed, nor possible (the directory cannot be listed).
   bool by_permissions = false;
+  // The file's own permissions when it was named (known: it was resolved
+  // then), for a process that later cannot see it (closed_files.cc).
+  bool known = false;
+  mode_t mode = 0;
+  uid_t uid = 0;
+  gid_t gid = 0;
+  bool has_acl = false;
 };
 
 // Resolves path and checks that the lockdown can close it; the Error says
