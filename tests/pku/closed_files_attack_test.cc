@@ -1,0 +1,310 @@
+// An outside review's attacks on the files closed at the lockdown
+// (cordon_lockdown_close_file, docs/lockdown.md "Secrets' files"). Each
+// attack runs in a judged child: the secret is the judge's, drawn at run
+// time, written to the file by trusted code; whatever a route reads is
+// handed to the judge, which looks for the secret outside the child.
+//
+// The stacked file system cases need overlayfs: Debian's kernels build it as
+// a module, which the VM does not carry. Set CORDON_ATTACK_MODULES to a
+// directory holding <uname -r>/overlay.ko (and copy it into the VM with
+// cordon-vm --file); without overlayfs those cases are skipped, saying so.
+#include <fcntl.h>
+#include <gtest/gtest.h>
+#include <sched.h>
+#include <stdlib.h>
+#include <sys/mman.h>
+#include <sys/mount.h>
+#include <sys/sendfile.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/utsname.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+#include <string>
+
+#include "cordon/cordon.h"
+#include "tests/support/child.h"
+#include "tests/support/judge.h"
+
+namespace {
+
+using cordon::testing::Evidence;
+using cordon::testing::ExpectHeldToTheEnd;
+using cordon::testing::ExposeToJudge;
+using cordon::testing::JudgeAttack;
+using cordon::testing::kJudgeSecretSize;
+using cordon::testing::LoadJudgeSecret;
+using cordon::testing::LockDownForAttack;
+
+constexpr int kErrnoMode = CORDON_VIOLATION_ERRNO_FOR_TESTS;
+
+uint64_t WriteInside(uint64_t fd, uint64_t src, uint64_t n, uint64_t, uint64_t) {
+  return static_cast<uint64_t>(write(static_cast<int>(fd), reinterpret_cast<const void*>(src), n));
+}
+
+class TempDir {
+ public:
+  TempDir() {
+    char tmpl[] = "/tmp/cordon-closed-attack-XXXXXX";
+    if (mkdtemp(tmpl) != nullptr) path_ = tmpl;
+  }
+  ~TempDir() {
+    std::error_code ec;
+    if (!path_.empty()) std::filesystem::remove_all(path_, ec);
+  }
+  const std::string& path() const { return path_; }
+
+ private:
+  std::string path_;
+};
+
+// cordon_init() must have run. Trusted code writes the judge's secret to
+// path; untrusted memory never holds it.
+void WriteSecret(const std::string& path) {
+  const uint8_t* secret = LoadJudgeSecret();
+  cordon_entry write_inside;
+  CHILD_CHECK(cordon_register(cordon_trusted_domain(), WriteInside, "write_inside", &write_inside) ==
+              CORDON_OK);
+  const int fd = open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+  CHILD_CHECK(fd >= 0);
+  CHILD_CHECK(cordon_call(write_inside, static_cast<uint64_t>(fd), reinterpret_cast<uint64_t>(secret),
+                          kJudgeSecretSize, 0, 0) == kJudgeSecretSize);
+  CHILD_CHECK(close(fd) == 0);
+}
+
+// A descriptor that opened: the judge gets what it reads.
+[[noreturn]] void ReadAndExpose(int fd, const std::string& how) {
+  char buf[256] = {};
+  const ssize_t n = pread(fd, buf, sizeof buf, 0);
+  Evidence(buf, sizeof buf);
+  fprintf(stderr, "read %zd bytes of the closed file through %s\n", n, how.c_str());
+  ExposeToJudge();
+  _exit(2);
+}
+
+bool HasFileSystem(const char* name) {
+  std::ifstream f("/proc/filesystems");
+  std::string line;
+  while (std::getline(f, line)) {
+    if (line.size() > strlen(name) &&
+        line.compare(line.size() - strlen(name), std::string::npos, name) == 0 &&
+        line[line.size() - strlen(name) - 1] == '\t')
+      return true;
+  }
+  return false;
+}
+
+// overlayfs, loaded from $CORDON_ATTACK_MODULES/<release>/overlay.ko when
+// the kernel does not have it yet (the test runs as root). "" or why not.
+std::string EnsureOverlay() {
+  if (HasFileSystem("overlay")) return "";
+  const char* dir = getenv("CORDON_ATTACK_MODULES");
+  if (dir == nullptr) return "overlayfs is not loaded and CORDON_ATTACK_MODULES is not set";
+  utsname u{};
+  uname(&u);
+  const std::string ko = std::string(dir) + "/" + u.release + "/overlay.ko";
+  const int fd = open(ko.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return "cannot open " + ko + ": " + strerror(errno);
+  const long r = syscall(SYS_finit_module, fd, "", 0);
+  const int e = errno;
+  close(fd);
+  if (r != 0 && e != EEXIST) return "finit_module(" + ko + "): " + strerror(e);
+  return HasFileSystem("overlay") ? "" : "overlay still missing from /proc/filesystems";
+}
+
+// In the child's own mount namespace: a tmpfs at base holding lower/,
+// upper/, work/ and an overlay of them at merged/ (the layout of an
+// overlay root, `overlayroot`, a live system or a container whose layers
+// are visible: the upper and lower directories stay reachable).
+void MountOverlay(const std::string& base) {
+  CHILD_CHECK(unshare(CLONE_NEWNS) == 0);
+  CHILD_CHECK(mount(nullptr, "/", nullptr, MS_REC | MS_PRIVATE, nullptr) == 0);
+  CHILD_CHECK(mount("tmpfs", base.c_str(), "tmpfs", 0, "mode=0700") == 0);
+  for (const char* d : {"lower", "upper", "work", "merged"})
+    CHILD_CHECK(mkdir((base + "/" + d).c_str(), 0700) == 0);
+  const std::string opts =
+      "lowerdir=" + base + "/lower,upperdir=" + base + "/upper,workdir=" + base + "/work";
+  if (mount("overlay", (base + "/merged").c_str(), "overlay", 0, opts.c_str()) != 0) {
+    fprintf(stderr, "mount overlay: %s\n", strerror(errno));
+    _exit(1);
+  }
+}
+
+// The closed path itself must be refused, or the case proves nothing.
+void ExpectClosed(const std::string& path) {
+  errno = 0;
+  const int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd >= 0) ReadAndExpose(fd, path + " (the closed path itself)");
+  CHILD_CHECK(errno == EACCES);
+}
+
+// The program names the secret's path on an overlay (on an overlay root
+// that is every path: /etc/ssl/private/server.key). The file is accepted:
+// one link, one mount of the overlay. Its bytes live in the upper layer's
+// file, a different inode on a different file system, which the rules
+// never close.
+TEST(ClosedFilesAttack, AnOverlaysUpperLayerReadsAClosedFile) {
+  if (const std::string why = EnsureOverlay(); !why.empty()) GTEST_SKIP() << why;
+  const TempDir t;
+  ASSERT_FALSE(t.path().empty());
+  ExpectHeldToTheEnd(JudgeAttack([base = t.path()] {
+    MountOverlay(base);
+    CHILD_CHECK(cordon_init(nullptr) == CORDON_OK);
+    const std::string named = base + "/merged/secret";
+    WriteSecret(named);  // copied up: the bytes are in upper/secret
+    CHILD_CHECK(cordon_lockdown_close_file(named.c_str()) == CORDON_OK);
+    LockDownForAttack(kErrnoMode);
+    ExpectClosed(named);
+    const std::string upper = base + "/upper/secret";
+    const int fd = open(upper.c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd >= 0) ReadAndExpose(fd, upper + " (the overlay's upper layer)");
+    CHILD_CHECK(errno == EACCES);
+  }));
+}
+
+// The other way round: the program names the real file (a key on the
+// lower layer's file system), and the overlay shows it. Opening it there
+// passes Landlock on the overlay's path (granted: it is elsewhere), and
+// overlayfs opens the real file with its mounter's credentials, from
+// before the lockdown, which no Landlock domain restricts.
+TEST(ClosedFilesAttack, AnOverlayOfItsDirectoryReadsAClosedFile) {
+  if (const std::string why = EnsureOverlay(); !why.empty()) GTEST_SKIP() << why;
+  const TempDir t;
+  ASSERT_FALSE(t.path().empty());
+  ExpectHeldToTheEnd(JudgeAttack([base = t.path()] {
+    MountOverlay(base);
+    CHILD_CHECK(cordon_init(nullptr) == CORDON_OK);
+    // Written beneath the overlay's back: the lower layer, as an image
+    // built before the system started would hold it.
+    const std::string named = base + "/lower/secret";
+    WriteSecret(named);
+    CHILD_CHECK(cordon_lockdown_close_file(named.c_str()) == CORDON_OK);
+    LockDownForAttack(kErrnoMode);
+    ExpectClosed(named);
+    const std::string merged = base + "/merged/secret";
+    const int fd = open(merged.c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd >= 0) ReadAndExpose(fd, merged + " (an overlay whose lower layer holds it)");
+    CHILD_CHECK(errno == EACCES);
+  }));
+}
+
+// Routes that need no second mount: every descriptor the process can still
+// get on the file (writing stays open, O_PATH opens) and every system call
+// that could move its bytes without a new open for reading.
+TEST(ClosedFilesAttack, NoDescriptorTheProcessCanStillGetReadsIt) {
+  const TempDir t;
+  ASSERT_FALSE(t.path().empty());
+  ExpectHeldToTheEnd(JudgeAttack([dir = t.path()] {
+    CHILD_CHECK(cordon_init(nullptr) == CORDON_OK);
+    const std::string named = dir + "/secret";
+    WriteSecret(named);
+    CHILD_CHECK(cordon_lockdown_close_file(named.c_str()) == CORDON_OK);
+    LockDownForAttack(kErrnoMode);
+    ExpectClosed(named);
+    // Write-only and O_PATH descriptors open.
+    const int w = open(named.c_str(), O_WRONLY | O_CLOEXEC);
+    CHILD_CHECK(w >= 0);
+    const int p = open(named.c_str(), O_PATH | O_CLOEXEC);
+    CHILD_CHECK(p >= 0);
+    // Mapping needs a readable descriptor, shared or private.
+    for (const int flags : {MAP_SHARED, MAP_PRIVATE}) {
+      void* m = mmap(nullptr, 4096, PROT_READ | PROT_WRITE, flags, w, 0);
+      if (m != MAP_FAILED) {
+        Evidence(m, kJudgeSecretSize);
+        ExposeToJudge();
+        _exit(2);
+      }
+      CHILD_CHECK(errno == EACCES);
+    }
+    // Moving the bytes from it: each needs it readable.
+    int pipefd[2];
+    CHILD_CHECK(pipe2(pipefd, O_CLOEXEC | O_NONBLOCK) == 0);
+    // A memfd: no path, so the rules leave it readable.
+    const int sink = memfd_create("sink", MFD_CLOEXEC);
+    CHILD_CHECK(sink >= 0);
+    for (const int src : {w, p}) {
+      off_t off = 0;
+      const ssize_t s = sendfile(sink, src, &off, kJudgeSecretSize);
+      const ssize_t sp = splice(src, &off, pipefd[1], nullptr, kJudgeSecretSize, 0);
+      loff_t in = 0, out = 0;
+      const ssize_t c = copy_file_range(src, &in, sink, &out, kJudgeSecretSize, 0);
+      char buf[64] = {};
+      const ssize_t r = pread(src, buf, sizeof buf, 0);
+      if (s > 0 || sp > 0 || c > 0 || r > 0) {
+        Evidence(buf, sizeof buf);
+        char back[64] = {};
+        (void)!pread(sink, back, sizeof back, 0);
+        Evidence(back, sizeof back);
+        (void)!read(pipefd[0], back, sizeof back);
+        Evidence(back, sizeof back);
+        fprintf(stderr, "moved bytes: sendfile %zd splice %zd copy_file_range %zd pread %zd\n", s, sp, c, r);
+        ExposeToJudge();
+        _exit(2);
+      }
+    }
+    // Reopened for reading through /proc/self/fd, from either descriptor.
+    for (const int fd : {w, p}) {
+      const std::string again = "/proc/self/fd/" + std::to_string(fd);
+      const int r = open(again.c_str(), O_RDONLY | O_CLOEXEC);
+      if (r >= 0) ReadAndExpose(r, again);
+      CHILD_CHECK(errno == EACCES);
+    }
+    // openat2 with every resolution flag that changes the walk.
+    struct {
+      uint64_t flags, mode, resolve;
+    } how = {O_RDONLY | O_CLOEXEC, 0, 0};
+    // RESOLVE_NO_MAGICLINKS 0x02, NO_SYMLINKS 0x04, BENEATH 0x08, IN_ROOT 0x10,
+    // relative to the file's directory.
+    const int dfd = open(dir.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC);
+    CHILD_CHECK(dfd >= 0);
+    for (const uint64_t resolve : {0x00ull, 0x02ull, 0x04ull, 0x08ull, 0x10ull}) {
+      how.resolve = resolve;
+      const long r = syscall(SYS_openat2, dfd, "secret", &how, sizeof how);
+      if (r >= 0) ReadAndExpose(static_cast<int>(r), "openat2");
+      CHILD_CHECK(errno == EACCES);
+    }
+    // A new user and mount namespace: every capability there, but mounts
+    // (which would put a granted path above the file) stay refused.
+    int back[2];
+    CHILD_CHECK(pipe2(back, O_CLOEXEC) == 0);
+    const pid_t kid = fork();
+    CHILD_CHECK(kid >= 0);
+    if (kid == 0) {
+      // What the grandchild reads goes back to the judged child.
+      auto hand_back = [&](const char* path, const char* how) {
+        const int fd = open(path, O_RDONLY | O_CLOEXEC);
+        if (fd < 0) return;
+        char buf[64] = {};
+        (void)!pread(fd, buf, sizeof buf, 0);
+        (void)!write(back[1], buf, sizeof buf);
+        fprintf(stderr, "read the closed file through %s\n", how);
+        _exit(3);
+      };
+      if (unshare(CLONE_NEWUSER | CLONE_NEWNS) == 0) {
+        if (mount(dir.c_str(), "/mnt", nullptr, MS_BIND, nullptr) == 0)
+          hand_back("/mnt/secret", "a bind mount in a new user namespace");
+        if (chroot(dir.c_str()) == 0) hand_back("/secret", "a chroot in a new user namespace");
+      }
+      _exit(0);
+    }
+    close(back[1]);
+    int st = 0;
+    CHILD_CHECK(waitpid(kid, &st, 0) == kid);
+    char got[64] = {};
+    if (read(back[0], got, sizeof got) > 0) {
+      Evidence(got, sizeof got);
+      ExposeToJudge();
+      _exit(2);
+    }
+    CHILD_CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+  }));
+}
+
+}  // namespace
