@@ -9,11 +9,13 @@
 // directory holding <uname -r>/overlay.ko (and copy it into the VM with
 // cordon-vm --file); without overlayfs those cases are skipped, saying so.
 #include <fcntl.h>
+#include <grp.h>
 #include <gtest/gtest.h>
 #include <sched.h>
 #include <stdlib.h>
 #include <sys/mman.h>
 #include <sys/mount.h>
+#include <sys/prctl.h>
 #include <sys/sendfile.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -304,6 +306,49 @@ TEST(ClosedFilesAttack, NoDescriptorTheProcessCanStillGetReadsIt) {
       _exit(2);
     }
     CHILD_CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+  }));
+}
+
+// docs/lockdown.md: "at the lockdown each file is checked again: ... still
+// one path to it". A file that the process, once it runs as another user,
+// cannot reach because a directory on the way is another user's is not
+// checked again (ClosedFilesForLockdown skips Resolve when by_permissions):
+// a hard link made after it was named, outside that directory, goes
+// unnoticed, and the lockdown succeeds with the file open through it. The
+// set-up of a server: root loads the key, a worker drops to nobody and
+// locks down later.
+TEST(ClosedFilesAttack, ALinkMadeAfterNamingIsMissedWhenADirectoryLocksTheFile) {
+  const TempDir t;
+  ASSERT_FALSE(t.path().empty());
+  ASSERT_EQ(geteuid(), 0u) << "needs root: the worker drops to nobody";
+  ExpectHeldToTheEnd(JudgeAttack([base = t.path()] {
+    CHILD_CHECK(chmod(base.c_str(), 0755) == 0);
+    const std::string locked = base + "/locked", open_dir = base + "/open";
+    CHILD_CHECK(mkdir(locked.c_str(), 0700) == 0 && mkdir(open_dir.c_str(), 0755) == 0);
+    CHILD_CHECK(cordon_init(nullptr) == CORDON_OK);
+    const std::string named = locked + "/secret";
+    WriteSecret(named);
+    CHILD_CHECK(chmod(named.c_str(), 0644) == 0);  // the directory is the lock
+    CHILD_CHECK(cordon_lockdown_close_file(named.c_str()) == CORDON_OK);
+    // After naming: a second path, which the lockdown is documented to refuse.
+    const std::string alias = open_dir + "/alias";
+    CHILD_CHECK(link(named.c_str(), alias.c_str()) == 0);
+    CHILD_CHECK(setresgid(65534, 65534, 65534) == 0 && setgroups(0, nullptr) == 0);
+    CHILD_CHECK(setresuid(65534, 65534, 65534) == 0);
+    // As nginx's worker does after setuid(): otherwise the lockdown fails
+    // ("PLT pinning: cannot copy the pages: Permission denied").
+    CHILD_CHECK(prctl(PR_SET_DUMPABLE, 1, 0, 0, 0) == 0);
+    cordon::testing::ReportFaultsOnTheCurrentStack();
+    cordon_lockdown_options o;
+    cordon_lockdown_options_init(&o);
+    o.violation = kErrnoMode;
+    const int s = cordon_lockdown_ex(&o);
+    if (s == CORDON_E_FILE_REACHABLE) return;  // held: refused, as documented
+    CHILD_CHECK(s == CORDON_OK);
+    fprintf(stderr, "the lockdown took a file with 2 links\n");
+    const int fd = open(alias.c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd >= 0) ReadAndExpose(fd, alias + " (a hard link made after the file was named)");
+    CHILD_CHECK(errno == EACCES);
   }));
 }
 
