@@ -352,4 +352,32 @@ TEST(ClosedFilesAttack, ALinkMadeAfterNamingIsMissedWhenADirectoryLocksTheFile) 
   }));
 }
 
+// A legitimate set-up that fails: a server that loads its key as root and
+// drops to another user before cordon_lockdown() (the layout the docs give
+// for closed files: "an nginx worker running as nobody for a key that root
+// loaded"). setuid() makes the process non-dumpable, and the lockdown then
+// fails on its own /proc/self/mem use with a message that does not say why
+// ("PLT pinning: cannot copy the pages: Permission denied"); nginx happens
+// to call prctl(PR_SET_DUMPABLE, 1) after setuid(), other servers do not,
+// and no document asks for it.
+TEST(ClosedFilesAttack, ALockdownAfterDroppingToAnotherUserSucceeds) {
+  ASSERT_EQ(geteuid(), 0u) << "needs root: the worker drops to nobody";
+  const auto o = cordon::testing::RunInChild([] {
+    CHILD_CHECK(cordon_init(nullptr) == CORDON_OK);
+    CHILD_CHECK(setresgid(65534, 65534, 65534) == 0 && setgroups(0, nullptr) == 0);
+    CHILD_CHECK(setresuid(65534, 65534, 65534) == 0);
+    CHILD_CHECK(prctl(PR_GET_DUMPABLE, 0, 0, 0, 0) == 0);  // the kernel's doing
+    cordon::testing::ReportFaultsOnTheCurrentStack();
+    cordon_lockdown_options lo;
+    cordon_lockdown_options_init(&lo);
+    lo.violation = kErrnoMode;
+    const int s = cordon_lockdown_ex(&lo);
+    if (s != CORDON_OK) fprintf(stderr, "lockdown as nobody: %s\n", cordon_strerror(s));
+    CHILD_CHECK(s == CORDON_OK);
+    _exit(0);
+  });
+  EXPECT_TRUE(o.exited) << o.err;
+  EXPECT_EQ(o.exit_code, 0) << o.err;
+}
+
 }  // namespace
