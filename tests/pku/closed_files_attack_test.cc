@@ -11,8 +11,10 @@
 #include <fcntl.h>
 #include <grp.h>
 #include <gtest/gtest.h>
+#include <linux/loop.h>
 #include <sched.h>
 #include <stdlib.h>
+#include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/mount.h>
 #include <sys/prctl.h>
@@ -103,21 +105,27 @@ bool HasFileSystem(const char* name) {
   return false;
 }
 
-// overlayfs, loaded from $CORDON_ATTACK_MODULES/<release>/overlay.ko when
-// the kernel does not have it yet (the test runs as root). "" or why not.
-std::string EnsureOverlay() {
-  if (HasFileSystem("overlay")) return "";
+// A module from $CORDON_ATTACK_MODULES/<release>/<name>.ko, unless the
+// kernel has what it provides (`present`) already (the test runs as root).
+// "" or why not.
+std::string EnsureModule(const char* name, bool present) {
+  if (present) return "";
   const char* dir = getenv("CORDON_ATTACK_MODULES");
-  if (dir == nullptr) return "overlayfs is not loaded and CORDON_ATTACK_MODULES is not set";
+  if (dir == nullptr) return std::string(name) + " is not loaded and CORDON_ATTACK_MODULES is not set";
   utsname u{};
   uname(&u);
-  const std::string ko = std::string(dir) + "/" + u.release + "/overlay.ko";
+  const std::string ko = std::string(dir) + "/" + u.release + "/" + name + ".ko";
   const int fd = open(ko.c_str(), O_RDONLY | O_CLOEXEC);
   if (fd < 0) return "cannot open " + ko + ": " + strerror(errno);
   const long r = syscall(SYS_finit_module, fd, "", 0);
   const int e = errno;
   close(fd);
   if (r != 0 && e != EEXIST) return "finit_module(" + ko + "): " + strerror(e);
+  return "";
+}
+
+std::string EnsureOverlay() {
+  if (std::string why = EnsureModule("overlay", HasFileSystem("overlay")); !why.empty()) return why;
   return HasFileSystem("overlay") ? "" : "overlay still missing from /proc/filesystems";
 }
 
@@ -375,6 +383,91 @@ TEST(ClosedFilesAttack, ALockdownAfterDroppingToAnotherUserSucceeds) {
     if (s != CORDON_OK) fprintf(stderr, "lockdown as nobody: %s\n", cordon_strerror(s));
     CHILD_CHECK(s == CORDON_OK);
     _exit(0);
+  });
+  EXPECT_TRUE(o.exited) << o.err;
+  EXPECT_EQ(o.exit_code, 0) << o.err;
+}
+
+// A legitimate set-up that fails: /proc/swaps is not namespaced, so a
+// process in a container (its own mount namespace and root) sees the
+// host's swap files under the host's paths. The lockdown closes every swap
+// file named there and refuses when one cannot be resolved: a container on
+// a host that swaps to a file (Ubuntu's /swap.img by default) cannot lock
+// down at all. Here the host is an ext4 image on a loop device with a swap
+// file, and the container's view hides it under a tmpfs.
+TEST(ClosedFilesAttack, AHostsSwapFileDoesNotStopALockdownInAContainer) {
+  ASSERT_EQ(geteuid(), 0u) << "needs root: swapon and mounts";
+  if (const std::string why = EnsureModule("loop", access("/dev/loop-control", F_OK) == 0); !why.empty())
+    GTEST_SKIP() << why;
+  const char* dir = getenv("CORDON_ATTACK_MODULES");
+  if (dir == nullptr) GTEST_SKIP() << "CORDON_ATTACK_MODULES (with ext4.img, made by mkfs.ext4) is not set";
+  const std::string image = std::string(dir) + "/ext4.img";
+  const TempDir t;
+  ASSERT_FALSE(t.path().empty());
+  const auto o = cordon::testing::RunInChild([base = t.path(), image] {
+    CHILD_CHECK(unshare(CLONE_NEWNS) == 0);
+    CHILD_CHECK(mount(nullptr, "/", nullptr, MS_REC | MS_PRIVATE, nullptr) == 0);
+    const int ctl = open("/dev/loop-control", O_RDWR | O_CLOEXEC);
+    CHILD_CHECK(ctl >= 0);
+    const int n = ioctl(ctl, LOOP_CTL_GET_FREE);
+    CHILD_CHECK(n >= 0);
+    const std::string dev = "/dev/loop" + std::to_string(n);
+    int lfd = -1;
+    for (int i = 0; i < 100 && lfd < 0; ++i) {
+      lfd = open(dev.c_str(), O_RDWR | O_CLOEXEC);
+      if (lfd < 0) usleep(10000);
+    }
+    CHILD_CHECK(lfd >= 0);
+    const int ifd = open(image.c_str(), O_RDWR | O_CLOEXEC);
+    CHILD_CHECK(ifd >= 0 && ioctl(lfd, LOOP_SET_FD, ifd) == 0);
+    const std::string host = base + "/host";
+    CHILD_CHECK(mkdir(host.c_str(), 0755) == 0);
+    CHILD_CHECK(mount(dev.c_str(), host.c_str(), "ext4", 0, "") == 0);
+    const std::string swapfile = host + "/swapfile";
+    {
+      constexpr size_t kPages = 1024;  // 4 MiB
+      const int fd = open(swapfile.c_str(), O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+      CHILD_CHECK(fd >= 0);
+      static char page[4096];
+      for (size_t i = 0; i < kPages; ++i) {
+        memset(page, 0, sizeof page);
+        if (i == 0) {  // mkswap's header: version 1, the last page, the signature
+          const uint32_t version = 1, last = kPages - 1;
+          memcpy(page + 1024, &version, 4);
+          memcpy(page + 1028, &last, 4);
+          memcpy(page + 4096 - 10, "SWAPSPACE2", 10);
+        }
+        CHILD_CHECK(write(fd, page, sizeof page) == static_cast<ssize_t>(sizeof page));
+      }
+      CHILD_CHECK(fsync(fd) == 0 && close(fd) == 0);
+    }
+    if (syscall(SYS_swapon, swapfile.c_str(), 0) != 0) {
+      fprintf(stderr, "swapon(%s): %s\n", swapfile.c_str(), strerror(errno));
+      _exit(1);
+    }
+    CHILD_CHECK(close(ifd) == 0 && close(lfd) == 0 && close(ctl) == 0);
+    // The container's view: the host's file system is not in it.
+    CHILD_CHECK(mount("tmpfs", host.c_str(), "tmpfs", 0, "") == 0);
+    const pid_t kid = fork();
+    CHILD_CHECK(kid >= 0);
+    if (kid == 0) {
+      CHILD_CHECK(cordon_init(nullptr) == CORDON_OK);
+      cordon::testing::ReportFaultsOnTheCurrentStack();
+      cordon_lockdown_options lo;
+      cordon_lockdown_options_init(&lo);
+      lo.violation = kErrnoMode;
+      const int s = cordon_lockdown_ex(&lo);
+      if (s != CORDON_OK) fprintf(stderr, "lockdown in the container: %s\n", cordon_strerror(s));
+      _exit(s == CORDON_OK ? 0 : 3);
+    }
+    int st = 0;
+    CHILD_CHECK(waitpid(kid, &st, 0) == kid);
+    CHILD_CHECK(umount(host.c_str()) == 0);
+    if (syscall(SYS_swapoff, swapfile.c_str()) != 0) fprintf(stderr, "swapoff: %s\n", strerror(errno));
+    CHILD_CHECK(umount2(host.c_str(), MNT_DETACH) == 0);
+    const int l2 = open(dev.c_str(), O_RDWR | O_CLOEXEC);
+    if (l2 >= 0) (void)ioctl(l2, LOOP_CLR_FD, 0);
+    _exit(WIFEXITED(st) ? WEXITSTATUS(st) : 4);
   });
   EXPECT_TRUE(o.exited) << o.err;
   EXPECT_EQ(o.exit_code, 0) << o.err;
