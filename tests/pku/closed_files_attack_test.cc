@@ -4,13 +4,21 @@
 // time, written to the file by trusted code; whatever a route reads is
 // handed to the judge, which looks for the secret outside the child.
 //
-// The stacked file system cases need overlayfs: Debian's kernels build it as
-// a module, which the VM does not carry. Set CORDON_ATTACK_MODULES to a
-// directory holding <uname -r>/overlay.ko (and copy it into the VM with
-// cordon-vm --file); without overlayfs those cases are skipped, saying so.
+// The file system cases need modules that Debian's kernels build as
+// modules and the VM does not carry (overlay, loop, btrfs and its xor,
+// raid6_pq, libcrc32c, zstd_compress), and two images. Without them those
+// cases are skipped, saying so. To run them in the VM:
+//   for each kernel package (apt-get download linux-image-<release>):
+//     dpkg-deb --fsys-tarfile *.deb | tar -x ./lib/modules; put each .ko
+//     (xz -d the 6.12 ones) in $MODS/<release>/
+//   truncate -s 48M $MODS/ext4.img && mkfs.ext4 -F $MODS/ext4.img
+//   truncate -s 128M $MODS/btrfs.img && mkfs.btrfs -f $MODS/btrfs.img
+//   tools/cordon-pku-run --kernel 6.12 --file $MODS --env CORDON_ATTACK_MODULES=$MODS -- \
+//       build/tests/pku_closed_files_attack_tests
 #include <fcntl.h>
 #include <grp.h>
 #include <gtest/gtest.h>
+#include <linux/btrfs.h>
 #include <linux/loop.h>
 #include <sched.h>
 #include <stdlib.h>
@@ -21,6 +29,7 @@
 #include <sys/sendfile.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
+#include <sys/sysmacros.h>
 #include <sys/utsname.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -471,6 +480,95 @@ TEST(ClosedFilesAttack, AHostsSwapFileDoesNotStopALockdownInAContainer) {
   });
   EXPECT_TRUE(o.exited) << o.err;
   EXPECT_EQ(o.exit_code, 0) << o.err;
+}
+
+// A loop device bound to image, in the calling process's own mount
+// namespace; its path. Exits 1 on failure (child side).
+std::string AttachLoop(const std::string& image) {
+  const int ctl = open("/dev/loop-control", O_RDWR | O_CLOEXEC);
+  CHILD_CHECK(ctl >= 0);
+  const int n = ioctl(ctl, LOOP_CTL_GET_FREE);
+  CHILD_CHECK(n >= 0);
+  const std::string dev = "/dev/loop" + std::to_string(n);
+  int lfd = -1;
+  for (int i = 0; i < 100 && lfd < 0; ++i) {
+    lfd = open(dev.c_str(), O_RDWR | O_CLOEXEC);
+    if (lfd < 0) usleep(10000);
+  }
+  CHILD_CHECK(lfd >= 0);
+  const int ifd = open(image.c_str(), O_RDWR | O_CLOEXEC);
+  CHILD_CHECK(ifd >= 0 && ioctl(lfd, LOOP_SET_FD, ifd) == 0);
+  CHILD_CHECK(close(ifd) == 0 && close(lfd) == 0 && close(ctl) == 0);
+  return dev;
+}
+
+std::string EnsureBtrfs() {
+  if (HasFileSystem("btrfs")) return "";
+  for (const char* m : {"xor", "raid6_pq", "libcrc32c", "zstd_compress", "btrfs"}) {
+    const std::string why = EnsureModule(m, false);
+    if (!why.empty() && strcmp(m, "zstd_compress") != 0) return why;  // built in on 6.12
+  }
+  return HasFileSystem("btrfs") ? "" : "btrfs still missing from /proc/filesystems";
+}
+
+// btrfs, the default of Fedora and openSUSE: the key's directory is on a
+// subvolume mounted by itself (subvol=), the top level not mounted.
+// stat() gives a subvolume's own device number, which no line of
+// mountinfo carries, so the file is refused ("no mount of its file system
+// in /proc/self/mountinfo holds it"): the provider cannot load a key on
+// such a system. Were it accepted, the top level mounted as well would be
+// a second route, and the lockdown must then refuse or close it.
+TEST(ClosedFilesAttack, ABtrfsSubvolumeKeyIsClosedOrRefused) {
+  ASSERT_EQ(geteuid(), 0u) << "needs root: mounts";
+  if (const std::string why = EnsureModule("loop", access("/dev/loop-control", F_OK) == 0); !why.empty())
+    GTEST_SKIP() << why;
+  if (const std::string why = EnsureBtrfs(); !why.empty()) GTEST_SKIP() << why;
+  const char* dir = getenv("CORDON_ATTACK_MODULES");
+  if (dir == nullptr) GTEST_SKIP() << "CORDON_ATTACK_MODULES (with btrfs.img, made by mkfs.btrfs) is not set";
+  const std::string image = std::string(dir) + "/btrfs.img";
+  const TempDir t;
+  ASSERT_FALSE(t.path().empty());
+  const auto v = JudgeAttack([base = t.path(), image] {
+    CHILD_CHECK(unshare(CLONE_NEWNS) == 0);
+    CHILD_CHECK(mount(nullptr, "/", nullptr, MS_REC | MS_PRIVATE, nullptr) == 0);
+    const std::string dev = AttachLoop(image);
+    const std::string top = base + "/top", keys = base + "/keys";
+    CHILD_CHECK(mkdir(top.c_str(), 0755) == 0 && mkdir(keys.c_str(), 0755) == 0);
+    CHILD_CHECK(mount(dev.c_str(), top.c_str(), "btrfs", 0, "") == 0);
+    {
+      const int tfd = open(top.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+      CHILD_CHECK(tfd >= 0);
+      btrfs_ioctl_vol_args args{};
+      strcpy(args.name, "@keys");
+      CHILD_CHECK(ioctl(tfd, BTRFS_IOC_SUBVOL_CREATE, &args) == 0);
+      CHILD_CHECK(close(tfd) == 0);
+    }
+    CHILD_CHECK(mount(dev.c_str(), keys.c_str(), "btrfs", 0, "subvol=@keys") == 0);
+    // Fedora's layout: only the subvolumes are mounted.
+    CHILD_CHECK(umount(top.c_str()) == 0);
+    CHILD_CHECK(cordon_init(nullptr) == CORDON_OK);
+    const std::string named = keys + "/secret";
+    WriteSecret(named);
+    struct stat st;
+    CHILD_CHECK(stat(named.c_str(), &st) == 0);
+    fprintf(stderr, "st_dev of the key %u:%u\n", major(st.st_dev), minor(st.st_dev));
+    const int c = cordon_lockdown_close_file(named.c_str());
+    if (c != CORDON_OK) {
+      // A legitimate layout refused: the test fails on the exit code.
+      fprintf(stderr, "cordon_lockdown_close_file(%s): %s\n", named.c_str(), cordon_strerror(c));
+      _exit(4);
+    }
+    // Accepted: with the top level mounted too (openSUSE's snapshots, an
+    // admin's /mnt/top) there is a second route.
+    CHILD_CHECK(mount(dev.c_str(), top.c_str(), "btrfs", 0, "") == 0);
+    LockDownForAttack(kErrnoMode);
+    ExpectClosed(named);
+    const std::string other = top + "/@keys/secret";
+    const int fd = open(other.c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd >= 0) ReadAndExpose(fd, other + " (the top level of the subvolume's file system)");
+    CHILD_CHECK(errno == EACCES);
+  });
+  ExpectHeldToTheEnd(v);
 }
 
 }  // namespace
