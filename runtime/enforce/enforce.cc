@@ -359,19 +359,14 @@ bool PrivatizeExecutableMemory(std::string* why) {
   const auto discard = [&] {
     for (const Copy& c : copies) munmap(c.bytes, c.mapping->end - c.mapping->start);
   };
-  // Through /proc/self/mem, so that execute-only pages can be copied too.
-  const int mem = open("/proc/self/mem", O_RDONLY | O_CLOEXEC);
-  if (mem < 0) {
-    *why = std::string("cannot open /proc/self/mem: ") + strerror(errno);
-    return false;
-  }
-  // An anonymous private copy of m's bytes (read through mem), or nullptr
-  // with *why saying what failed; what names the bytes in the message.
+  // An anonymous private copy of m's bytes (ReadCode: through
+  // /proc/self/mem, so that execute-only pages can be copied too), or
+  // nullptr with *why saying what failed; what names the bytes in the
+  // message.
   const auto private_copy = [&](const Mapping& m, const char* what) -> void* {
     const uint64_t len = m.end - m.start;
     void* copy = mmap(nullptr, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-    if (copy != MAP_FAILED &&
-        pread(mem, copy, len, static_cast<off_t>(m.start)) == static_cast<ssize_t>(len)) {
+    if (copy != MAP_FAILED && ReadCode(m.start, len, copy)) {
       return copy;
     }
     *why =
@@ -390,10 +385,8 @@ bool PrivatizeExecutableMemory(std::string* why) {
         continue;
       }
       read_back.emplace_back(len);
-      if (pread(mem, read_back.back().data(), len, static_cast<off_t>(m.start)) !=
-          static_cast<ssize_t>(len)) {
+      if (!ReadCode(m.start, len, read_back.back().data())) {
         *why = "cannot read the code of " + m.path + ": " + strerror(errno);
-        close(mem);
         discard();
         return false;
       }
@@ -402,7 +395,6 @@ bool PrivatizeExecutableMemory(std::string* why) {
     }
     void* copy = private_copy(m, "code");
     if (copy == nullptr) {
-      close(mem);
       discard();
       return false;
     }
@@ -422,14 +414,12 @@ bool PrivatizeExecutableMemory(std::string* why) {
   for (const Mapping& m : data) {
     void* copy = private_copy(m, "read-only data");
     if (copy == nullptr) {
-      close(mem);
       discard();
       discard_data();
       return false;
     }
     data_copies.push_back({&m, copy});
   }
-  close(mem);
   // Every byte offset of what will be executable, laid out as it will run
   // (adjacent mappings as one stream), against the gate sites.
   for (const Finding& f : InspectRegions(regions, RuntimeGateSites(), *dis, {}, false)) {

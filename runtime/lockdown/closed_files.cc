@@ -4,8 +4,8 @@
 #include <dirent.h>
 #include <fcntl.h>
 #include <sys/stat.h>
-#include <sys/xattr.h>
 #include <sys/sysmacros.h>
+#include <sys/xattr.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -334,7 +334,17 @@ std::vector<std::string> SwapFiles(const std::string& proc_swaps) {
   while (std::getline(lines, line)) {
     std::istringstream f(line);
     std::string name, type;
-    if ((f >> name >> type) && type == "file") out.push_back(Unescape(name));
+    if (!(f >> name >> type)) continue;
+    name = Unescape(name);
+    if (type == "file") {
+      out.push_back(name);
+    } else if (name.compare(0, 9, "/dev/loop") == 0 && name.find('/', 5) == std::string::npos) {
+      // A swap area on a loop device is a "partition", but its pages are in
+      // the loop's backing file, an ordinary file.
+      const std::string backing = ReadAll(("/sys/block/" + name.substr(5) + "/loop/backing_file").c_str());
+      const std::string path = backing.substr(0, backing.find('\n'));
+      if (!path.empty() && path[0] == '/') out.push_back(path);
+    }
   }
   return out;
 }
@@ -391,14 +401,15 @@ Expected<std::vector<ClosedFile>> ClosedFilesForLockdown() {
       // which no link can change (links share the inode).
       struct stat st;
       if (stat(f.path.c_str(), &st) != 0 && (!f.known || f.has_acl || ReadableTo(f))) {
-        return Error{"cannot check " + f.path + " again (a directory on its path is closed to this process), " +
+        return Error{"cannot check " + f.path +
+                         " again (a directory on its path is closed to this process), " +
                          "and the file itself " +
-                         (!f.known ? std::string("was never seen")
-                                   : f.has_acl ? std::string("has an ACL")
-                                               : std::string("is readable to this process's user")) +
+                         (!f.known    ? std::string("was never seen")
+                          : f.has_acl ? std::string("has an ACL")
+                                      : std::string("is readable to this process's user")) +
                          ": a second link to it elsewhere would stay open; make the file unreadable to this "
                          "user (chmod 600, or 640 with another group)",
-                     CORDON_E_LOCKDOWN_FAILED};
+                     CORDON_E_FILE_REACHABLE};
       }
       continue;
     }

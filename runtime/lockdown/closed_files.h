@@ -47,8 +47,9 @@ struct ClosedFile {
 // closes (once, however often it is named).
 Expected<void> AddClosedFile(const char* path);
 
-// The swap files in /proc/swaps's text (type "file"), which the lockdown
-// closes too: they hold swapped-out trusted pages. Pure, for the host tests.
+// The swap files in /proc/swaps's text (type "file", and the backing file
+// of a swap area on a loop device, from /sys/block/loopN/loop/backing_file),
+// which the lockdown closes too: they hold swapped-out trusted pages.
 std::vector<std::string> SwapFiles(const std::string& proc_swaps);
 
 // The list, with the swap files, each file checked again: neither open in a descriptor nor

@@ -1459,21 +1459,26 @@ TEST(AuditTamperMore, AnotherDescriptorOfTheStreamRefusesTheLockdown) {
 // ---- Losses ----
 
 TEST(AuditLost, AFullNonBlockingPipeLosesRecordsAndSaysHowMany) {
-  int p[2], go[2];
+  int p[2], go[2], ready[2];
   ASSERT_EQ(pipe2(p, O_NONBLOCK), 0);
   ASSERT_EQ(pipe(go), 0);
+  ASSERT_EQ(pipe(ready), 0);
   ASSERT_GT(fcntl(p[1], F_SETPIPE_SZ, 4096), 0);
   const pid_t pid = fork();
   ASSERT_GE(pid, 0);
   if (pid == 0) {
     close(p[0]);
     close(go[1]);
+    close(ready[0]);
     cordon_options o;
     cordon_options_init(&o);
     o.audit_fd = p[1];
     if (cordon_init(&o) != CORDON_OK) _exit(1);
     // The init's records fill a page of pipe and more: some are lost. The
-    // parent drains the pipe, then one more record.
+    // parent drains the pipe once init is done (not before: under a loaded
+    // VM init outlasts any fixed wait, and records written after the drain
+    // would be lost too), then one more record.
+    if (write(ready[1], "r", 1) != 1) _exit(4);
     char c;
     if (read(go[0], &c, 1) != 1) _exit(2);
     cordon_domain_t d;
@@ -1482,7 +1487,12 @@ TEST(AuditLost, AFullNonBlockingPipeLosesRecordsAndSaysHowMany) {
   }
   close(p[1]);
   close(go[0]);
-  usleep(300 * 1000);
+  close(ready[1]);
+  {
+    char r;
+    ASSERT_EQ(read(ready[0], &r, 1), 1) << "the child did not finish cordon_init()";
+    close(ready[0]);
+  }
   std::string raw;
   char buf[65536];
   ssize_t n;
