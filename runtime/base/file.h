@@ -8,6 +8,8 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <cstdio>
+#include <string>
 #include <utility>
 
 namespace cordon {
@@ -76,6 +78,19 @@ class Mapping {
   void* addr_ = nullptr;
   size_t length_ = 0;
 };
+
+// The whole text of a small file (a /proc or /sys one), or "" if it cannot
+// be opened.
+inline std::string ReadWholeFile(const std::string& path) {
+  FILE* f = fopen(path.c_str(), "re");
+  if (f == nullptr) return "";
+  std::string s;
+  char buf[4096];
+  size_t n;
+  while ((n = fread(buf, 1, sizeof buf, f)) > 0) s.append(buf, n);
+  fclose(f);
+  return s;
+}
 
 }  // namespace cordon
 

@@ -24,7 +24,9 @@ inline bool ReadCode(uint64_t address, size_t len, void* out) {
     // A process that changed its uid is not dumpable, and its /proc files
     // are root's: /proc/self/mem does not open (a server's worker that
     // locks down after setuid()). Its own memory still reads through
-    // process_vm_readv, for readable pages.
+    // process_vm_readv, for readable pages. (Only before the lockdown, like
+    // every caller here: after it dlopen is refused before any inspection,
+    // and the filter refuses process_vm_readv.)
     iovec local{out, len}, remote{reinterpret_cast<void*>(address), len};
     return process_vm_readv(getpid(), &local, 1, &remote, 1, 0) == static_cast<ssize_t>(len);
   }

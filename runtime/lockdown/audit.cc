@@ -20,6 +20,8 @@
 #include <string>
 #include <vector>
 
+#include "runtime/base/file.h"
+
 namespace cordon::lockdown {
 namespace {
 
@@ -179,16 +181,6 @@ bool IsOwnTask(long pid) {
   return access(("/proc/self/task/" + std::to_string(pid)).c_str(), F_OK) == 0;
 }
 
-std::string ReadFile(const std::string& path) {
-  std::unique_ptr<FILE, int (*)(FILE*)> f(fopen(path.c_str(), "re"), fclose);
-  if (!f) return "";
-  std::string s;
-  char buf[1024];
-  size_t n;
-  while ((n = fread(buf, 1, sizeof buf, f.get())) > 0) s.append(buf, n);
-  return s;
-}
-
 // The value after "key:" on its line of a /proc status-like text; "" if none.
 std::string Field(const std::string& text, const char* key) {
   const std::string k = std::string("\n") + key + ":";
@@ -237,7 +229,7 @@ std::string AuditDescriptors(int audit_fd) {
     }
     struct statfs sfs;
     if (fstatfs(fd, &sfs) == 0) facts.fs_magic = static_cast<long>(sfs.f_type);
-    const std::string info = ReadFile("/proc/self/fdinfo/" + std::string(e->d_name));
+    const std::string info = ReadWholeFile("/proc/self/fdinfo/" + std::string(e->d_name));
     facts.flags = static_cast<int>(strtol(Field(info, "flags").c_str(), nullptr, 8));
     if (const std::string pid = Field(info, "Pid"); !pid.empty()) facts.pidfd_pid = atol(pid.c_str());
     const std::string why = WhyDescriptorIsUnsafe(facts, self, IsOwnTask);
@@ -267,7 +259,7 @@ std::string AuditChildren() {
       if (pid == "self" && access(file.c_str(), R_OK) != 0) {
         return "cannot read " + file + " to look for child processes: " + strerror(errno);
       }
-      const std::string list = ReadFile(file);
+      const std::string list = ReadWholeFile(file);
       size_t i = 0;
       while (i < list.size()) {
         const size_t j = list.find(' ', i);
@@ -278,7 +270,7 @@ std::string AuditChildren() {
     }
   }
   for (const std::string& pid : seen) {
-    const std::string status = ReadFile("/proc/" + pid + "/status");
+    const std::string status = ReadWholeFile("/proc/" + pid + "/status");
     if (status.empty() || Field(status, "State")[0] == 'Z') continue;  // gone, or a zombie
     const auto caps = [&](const char* k) { return strtoull(Field(status, k).c_str(), nullptr, 16); };
     const bool nnp = Field(status, "NoNewPrivs") == "1";
@@ -314,7 +306,7 @@ std::string AuditSignalSources(const std::vector<int>& signals) {
            strerror(errno);
   }
   {
-    const std::string timers = ReadFile("/proc/self/timers");
+    const std::string timers = ReadWholeFile("/proc/self/timers");
     long signal = 0;
     size_t at = 0;
     while (at < timers.size()) {
@@ -364,7 +356,7 @@ std::string AuditSignalSources(const std::vector<int>& signals) {
   std::unique_ptr<DIR, int (*)(DIR*)> tasks(opendir("/proc/self/task"), closedir);
   while (dirent* t = tasks ? readdir(tasks.get()) : nullptr) {
     if (IsNumber(t->d_name))
-      children += ReadFile(std::string("/proc/self/task/") + t->d_name + "/children") + " ";
+      children += ReadWholeFile(std::string("/proc/self/task/") + t->d_name + "/children") + " ";
   }
   size_t i = 0;
   while (i < children.size()) {
@@ -372,7 +364,7 @@ std::string AuditSignalSources(const std::vector<int>& signals) {
     const std::string child = children.substr(i, j == std::string::npos ? std::string::npos : j - i);
     i = j == std::string::npos ? children.size() : j + 1;
     if (!IsNumber(child)) continue;
-    const std::string stat = ReadFile("/proc/" + child + "/stat");
+    const std::string stat = ReadWholeFile("/proc/" + child + "/stat");
     const size_t paren = stat.rfind(')');
     if (paren == std::string::npos) continue;  // gone
     // Fields after the command name start at 3 (the state).

@@ -26,16 +26,6 @@ namespace {
 std::mutex g_mu;
 std::vector<ClosedFile> g_files;
 
-std::string ReadAll(const char* path) {
-  std::unique_ptr<FILE, int (*)(FILE*)> f(fopen(path, "re"), fclose);
-  if (!f) return "";
-  std::string out;
-  char buf[65536];
-  size_t n;
-  while ((n = fread(buf, 1, sizeof buf, f.get())) > 0) out.append(buf, n);
-  return out;
-}
-
 // mountinfo escapes space, tab, newline and backslash as \ooo.
 std::string Unescape(const std::string& s) {
   std::string out;
@@ -168,7 +158,7 @@ Expected<ClosedFile> Resolve(const std::string& named) {
                      "open; keep the secret in a file with a single link",
                  CORDON_E_FILE_REACHABLE};
   }
-  const std::string mounts = ReadAll("/proc/self/mountinfo");
+  const std::string mounts = ReadWholeFile("/proc/self/mountinfo");
   struct statx sx {};
   const int mount_id = statx(AT_FDCWD, real, 0, STATX_MNT_ID, &sx) == 0 && (sx.stx_mask & STATX_MNT_ID) != 0
                            ? static_cast<int>(sx.stx_mnt_id)
@@ -215,7 +205,7 @@ std::string OpenElsewhere(const ClosedFile& f) {
              "lockdown, so close it first";
     }
   }
-  const std::string maps = ReadAll("/proc/self/maps");
+  const std::string maps = ReadWholeFile("/proc/self/maps");
   std::istringstream lines(maps);
   std::string line;
   while (std::getline(lines, line)) {
@@ -341,7 +331,7 @@ std::vector<std::string> SwapFiles(const std::string& proc_swaps) {
     } else if (name.compare(0, 9, "/dev/loop") == 0 && name.find('/', 5) == std::string::npos) {
       // A swap area on a loop device is a "partition", but its pages are in
       // the loop's backing file, an ordinary file.
-      const std::string backing = ReadAll(("/sys/block/" + name.substr(5) + "/loop/backing_file").c_str());
+      const std::string backing = ReadWholeFile("/sys/block/" + name.substr(5) + "/loop/backing_file");
       const std::string path = backing.substr(0, backing.find('\n'));
       if (!path.empty() && path[0] == '/') out.push_back(path);
     }
@@ -358,7 +348,7 @@ Expected<std::vector<ClosedFile>> ClosedFilesForLockdown() {
   // Swap files hold swapped-out pages of every process, trusted memory
   // included, in the clear: closed like a secret's file. (Swap partitions
   // are block devices, which the lockdown's first layer closes.)
-  for (const std::string& swap : SwapFiles(ReadAll("/proc/swaps"))) {
+  for (const std::string& swap : SwapFiles(ReadWholeFile("/proc/swaps"))) {
     struct stat st;
     if (stat(swap.c_str(), &st) != 0) {
       // /proc/swaps is not per mount namespace: a host's swap file that

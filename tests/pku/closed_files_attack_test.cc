@@ -48,61 +48,27 @@
 #include "cordon/cordon.h"
 #include "tests/support/child.h"
 #include "tests/support/judge.h"
+#include "tests/support/temp_dir.h"
 
 namespace {
 
 using cordon::testing::Evidence;
 using cordon::testing::ExpectHeldToTheEnd;
 using cordon::testing::ExposeToJudge;
+using cordon::testing::ExposeWhatOpened;
 using cordon::testing::JudgeAttack;
 using cordon::testing::kJudgeSecretSize;
 using cordon::testing::LoadJudgeSecret;
 using cordon::testing::LockDownForAttack;
+using cordon::testing::TempDir;
+using cordon::testing::WriteSecretToFile;
 
 constexpr int kErrnoMode = CORDON_VIOLATION_ERRNO_FOR_TESTS;
-
-uint64_t WriteInside(uint64_t fd, uint64_t src, uint64_t n, uint64_t, uint64_t) {
-  return static_cast<uint64_t>(write(static_cast<int>(fd), reinterpret_cast<const void*>(src), n));
-}
-
-class TempDir {
- public:
-  TempDir() {
-    char tmpl[] = "/tmp/cordon-closed-attack-XXXXXX";
-    if (mkdtemp(tmpl) != nullptr) path_ = tmpl;
-  }
-  ~TempDir() {
-    std::error_code ec;
-    if (!path_.empty()) std::filesystem::remove_all(path_, ec);
-  }
-  const std::string& path() const { return path_; }
-
- private:
-  std::string path_;
-};
 
 // cordon_init() must have run. Trusted code writes the judge's secret to
 // path; untrusted memory never holds it.
 void WriteSecret(const std::string& path) {
-  const uint8_t* secret = LoadJudgeSecret();
-  cordon_entry write_inside;
-  CHILD_CHECK(cordon_register(cordon_trusted_domain(), WriteInside, "write_inside", &write_inside) ==
-              CORDON_OK);
-  const int fd = open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
-  CHILD_CHECK(fd >= 0);
-  CHILD_CHECK(cordon_call(write_inside, static_cast<uint64_t>(fd), reinterpret_cast<uint64_t>(secret),
-                          kJudgeSecretSize, 0, 0) == kJudgeSecretSize);
-  CHILD_CHECK(close(fd) == 0);
-}
-
-// A descriptor that opened: the judge gets what it reads.
-[[noreturn]] void ReadAndExpose(int fd, const std::string& how) {
-  char buf[256] = {};
-  const ssize_t n = pread(fd, buf, sizeof buf, 0);
-  Evidence(buf, sizeof buf);
-  fprintf(stderr, "read %zd bytes of the closed file through %s\n", n, how.c_str());
-  ExposeToJudge();
-  _exit(2);
+  WriteSecretToFile(LoadJudgeSecret(), path);
 }
 
 bool HasFileSystem(const char* name) {
@@ -163,7 +129,7 @@ void MountOverlay(const std::string& base) {
 void ExpectClosed(const std::string& path) {
   errno = 0;
   const int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd >= 0) ReadAndExpose(fd, path + " (the closed path itself)");
+  if (fd >= 0) ExposeWhatOpened(fd, path + " (the closed path itself)");
   CHILD_CHECK(errno == EACCES);
 }
 
@@ -175,7 +141,7 @@ void ExpectClosed(const std::string& path) {
 // review's fix).
 TEST(ClosedFilesAttack, AnOverlaysUpperLayerCannotReadAClosedFile) {
   if (const std::string why = EnsureOverlay(); !why.empty()) GTEST_SKIP() << why;
-  const TempDir t;
+  const TempDir t("cordon-closed-attack");
   ASSERT_FALSE(t.path().empty());
   ExpectHeldToTheEnd(JudgeAttack([base = t.path()] {
     MountOverlay(base);
@@ -189,7 +155,7 @@ TEST(ClosedFilesAttack, AnOverlaysUpperLayerCannotReadAClosedFile) {
       ExpectClosed(named);
       const std::string upper = base + "/upper/secret";
       const int fd = open(upper.c_str(), O_RDONLY | O_CLOEXEC);
-      if (fd >= 0) ReadAndExpose(fd, upper + " (the overlay's upper layer)");
+      if (fd >= 0) ExposeWhatOpened(fd, upper + " (the overlay's upper layer)");
     }
     CHILD_CHECK(c == CORDON_E_FILE_REACHABLE);
   }));
@@ -203,7 +169,7 @@ TEST(ClosedFilesAttack, AnOverlaysUpperLayerCannotReadAClosedFile) {
 // named.
 TEST(ClosedFilesAttack, AnOverlayOfItsDirectoryCannotReadAClosedFile) {
   if (const std::string why = EnsureOverlay(); !why.empty()) GTEST_SKIP() << why;
-  const TempDir t;
+  const TempDir t("cordon-closed-attack");
   ASSERT_FALSE(t.path().empty());
   ExpectHeldToTheEnd(JudgeAttack([base = t.path()] {
     MountOverlay(base);
@@ -219,7 +185,7 @@ TEST(ClosedFilesAttack, AnOverlayOfItsDirectoryCannotReadAClosedFile) {
       ExpectClosed(named);
       const std::string merged = base + "/merged/secret";
       const int fd = open(merged.c_str(), O_RDONLY | O_CLOEXEC);
-      if (fd >= 0) ReadAndExpose(fd, merged + " (an overlay whose lower layer holds it)");
+      if (fd >= 0) ExposeWhatOpened(fd, merged + " (an overlay whose lower layer holds it)");
     }
     CHILD_CHECK(c == CORDON_E_FILE_REACHABLE);
   }));
@@ -229,7 +195,7 @@ TEST(ClosedFilesAttack, AnOverlayOfItsDirectoryCannotReadAClosedFile) {
 // get on the file (writing stays open, O_PATH opens) and every system call
 // that could move its bytes without a new open for reading.
 TEST(ClosedFilesAttack, NoDescriptorTheProcessCanStillGetReadsIt) {
-  const TempDir t;
+  const TempDir t("cordon-closed-attack");
   ASSERT_FALSE(t.path().empty());
   ExpectHeldToTheEnd(JudgeAttack([dir = t.path()] {
     CHILD_CHECK(cordon_init(nullptr) == CORDON_OK);
@@ -283,7 +249,7 @@ TEST(ClosedFilesAttack, NoDescriptorTheProcessCanStillGetReadsIt) {
     for (const int fd : {w, p}) {
       const std::string again = "/proc/self/fd/" + std::to_string(fd);
       const int r = open(again.c_str(), O_RDONLY | O_CLOEXEC);
-      if (r >= 0) ReadAndExpose(r, again);
+      if (r >= 0) ExposeWhatOpened(r, again);
       CHILD_CHECK(errno == EACCES);
     }
     // openat2 with every resolution flag that changes the walk.
@@ -297,7 +263,7 @@ TEST(ClosedFilesAttack, NoDescriptorTheProcessCanStillGetReadsIt) {
     for (const uint64_t resolve : {0x00ull, 0x02ull, 0x04ull, 0x08ull, 0x10ull}) {
       how.resolve = resolve;
       const long r = syscall(SYS_openat2, dfd, "secret", &how, sizeof how);
-      if (r >= 0) ReadAndExpose(static_cast<int>(r), "openat2");
+      if (r >= 0) ExposeWhatOpened(static_cast<int>(r), "openat2");
       CHILD_CHECK(errno == EACCES);
     }
     // A new user and mount namespace: every capability there, but mounts
@@ -349,7 +315,7 @@ TEST(ClosedFilesAttack, NoDescriptorTheProcessCanStillGetReadsIt) {
 // checked again by a process that cannot search that directory, and a link
 // elsewhere would pass the lock: the lockdown refuses it.
 TEST(ClosedFilesAttack, ALinkMadeAfterNamingIsRefusedWhenADirectoryLocksTheFile) {
-  const TempDir t;
+  const TempDir t("cordon-closed-attack");
   ASSERT_FALSE(t.path().empty());
   ASSERT_EQ(geteuid(), 0u) << "needs root: the worker drops to nobody";
   ExpectHeldToTheEnd(JudgeAttack([base = t.path()] {
@@ -377,7 +343,7 @@ TEST(ClosedFilesAttack, ALinkMadeAfterNamingIsRefusedWhenADirectoryLocksTheFile)
     if (s == CORDON_OK) {
       fprintf(stderr, "the lockdown took a file with 2 links\n");
       const int fd = open(alias.c_str(), O_RDONLY | O_CLOEXEC);
-      if (fd >= 0) ReadAndExpose(fd, alias + " (a hard link made after the file was named)");
+      if (fd >= 0) ExposeWhatOpened(fd, alias + " (a hard link made after the file was named)");
     }
     CHILD_CHECK(s == CORDON_E_FILE_REACHABLE);  // refused, set-up still open
     CHILD_CHECK(!cordon_is_locked_down());
@@ -426,7 +392,7 @@ TEST(ClosedFilesAttack, AHostsSwapFileDoesNotStopALockdownInAContainer) {
   const char* dir = getenv("CORDON_ATTACK_MODULES");
   if (dir == nullptr) GTEST_SKIP() << "CORDON_ATTACK_MODULES (with ext4.img, made by mkfs.ext4) is not set";
   const std::string image = std::string(dir) + "/ext4.img";
-  const TempDir t;
+  const TempDir t("cordon-closed-attack");
   ASSERT_FALSE(t.path().empty());
   const auto o = cordon::testing::RunInChild([base = t.path(), image] {
     CHILD_CHECK(unshare(CLONE_NEWNS) == 0);
@@ -541,7 +507,7 @@ TEST(ClosedFilesAttack, ABtrfsSubvolumeKeyIsClosedOrRefused) {
   const char* dir = getenv("CORDON_ATTACK_MODULES");
   if (dir == nullptr) GTEST_SKIP() << "CORDON_ATTACK_MODULES (with btrfs.img, made by mkfs.btrfs) is not set";
   const std::string image = std::string(dir) + "/btrfs.img";
-  const TempDir t;
+  const TempDir t("cordon-closed-attack");
   ASSERT_FALSE(t.path().empty());
   const auto v = JudgeAttack([base = t.path(), image] {
     CHILD_CHECK(unshare(CLONE_NEWNS) == 0);
@@ -586,7 +552,7 @@ TEST(ClosedFilesAttack, ABtrfsSubvolumeKeyIsClosedOrRefused) {
       if (s == CORDON_OK) {
         const std::string other = top + "/@keys/secret";
         const int fd = open(other.c_str(), O_RDONLY | O_CLOEXEC);
-        if (fd >= 0) ReadAndExpose(fd, other + " (the top level of the subvolume's file system)");
+        if (fd >= 0) ExposeWhatOpened(fd, other + " (the top level of the subvolume's file system)");
       }
       CHILD_CHECK(s == CORDON_E_FILE_REACHABLE);
     }
@@ -611,7 +577,7 @@ TEST(ClosedFilesAttack, ASwapAreaOnALoopDeviceHoldsTrustedPagesInAReadableFile) 
   ASSERT_EQ(geteuid(), 0u) << "needs root: swapon";
   if (const std::string why = EnsureModule("loop", access("/dev/loop-control", F_OK) == 0); !why.empty())
     GTEST_SKIP() << why;
-  const TempDir t;
+  const TempDir t("cordon-closed-attack");
   ASSERT_FALSE(t.path().empty());
   ASSERT_EQ(chmod(t.path().c_str(), 0755), 0);
   const std::string backing = t.path() + "/swap.img";

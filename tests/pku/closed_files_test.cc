@@ -31,44 +31,22 @@ using cordon::testing::TempDir;
 using cordon::testing::Evidence;
 using cordon::testing::ExpectHeldToTheEnd;
 using cordon::testing::ExposeToJudge;
+using cordon::testing::ExposeWhatOpened;
 using cordon::testing::JudgeAttack;
 using cordon::testing::kJudgeSecretSize;
 using cordon::testing::LoadJudgeSecret;
 using cordon::testing::LockDownForAttack;
 using cordon::testing::RunInChild;
+using cordon::testing::WriteSecretToFile;
 
 constexpr int kErrnoMode = CORDON_VIOLATION_ERRNO_FOR_TESTS;
-
-// Trusted code writes the secret to a descriptor: the file then holds it,
-// and it never passed through untrusted memory.
-uint64_t WriteInside(uint64_t fd, uint64_t src, uint64_t n, uint64_t, uint64_t) {
-  return static_cast<uint64_t>(write(static_cast<int>(fd), reinterpret_cast<const void*>(src), n));
-}
 
 // cordon_init(), the judge's secret, and DIR/secret holding it.
 std::string SecretFile(const std::string& dir) {
   CHILD_CHECK(cordon_init(nullptr) == CORDON_OK);
-  const uint8_t* secret = LoadJudgeSecret();
-  cordon_entry write_inside;
-  CHILD_CHECK(cordon_register(cordon_trusted_domain(), WriteInside, "write_inside", &write_inside) ==
-              CORDON_OK);
   const std::string path = dir + "/secret";
-  const int fd = open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
-  CHILD_CHECK(fd >= 0);
-  CHILD_CHECK(cordon_call(write_inside, static_cast<uint64_t>(fd), reinterpret_cast<uint64_t>(secret),
-                          kJudgeSecretSize, 0, 0) == kJudgeSecretSize);
-  CHILD_CHECK(close(fd) == 0);
+  WriteSecretToFile(LoadJudgeSecret(), path);
   return path;
-}
-
-// Any descriptor that opened: hand the judge what it reads.
-void ReadAndExpose(int fd, const std::string& how) {
-  char buf[256] = {};
-  (void)!pread(fd, buf, sizeof buf, 0);
-  Evidence(buf, sizeof buf);
-  fprintf(stderr, "opened the closed file as %s\n", how.c_str());
-  ExposeToJudge();
-  _exit(2);
 }
 
 void ExpectCannotOpen(const std::string& path, int dirfd = AT_FDCWD) {
@@ -81,12 +59,12 @@ void ExpectCannotOpen(const std::string& path, int dirfd = AT_FDCWD) {
       // /proc/self/fd must be refused like the file.
       const std::string again = "/proc/self/fd/" + std::to_string(fd);
       const int rfd = open(again.c_str(), O_RDONLY | O_CLOEXEC);
-      if (rfd >= 0) ReadAndExpose(rfd, again + " (from an O_PATH descriptor of " + path + ")");
+      if (rfd >= 0) ExposeWhatOpened(rfd, again + " (from an O_PATH descriptor of " + path + ")");
       CHILD_CHECK(errno == EACCES);
       close(fd);
       continue;
     }
-    if (fd >= 0) ReadAndExpose(fd, path);
+    if (fd >= 0) ExposeWhatOpened(fd, path);
     if (errno != EACCES) {
       fprintf(stderr, "open(%s, %#x): %s, not EACCES\n", path.c_str(), flags, strerror(errno));
       _exit(1);

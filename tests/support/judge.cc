@@ -418,4 +418,31 @@ void ExpectHeldToTheEnd(const Verdict& v) {
   ExpectNotLeaked(v);
 }
 
+namespace {
+uint64_t WriteInside(uint64_t fd, uint64_t src, uint64_t n, uint64_t, uint64_t) {
+  return static_cast<uint64_t>(write(static_cast<int>(fd), reinterpret_cast<const void*>(src), n));
+}
+}  // namespace
+
+void WriteSecretToFile(const uint8_t* secret, const std::string& path) {
+  cordon_entry write_inside;
+  if (cordon_register(cordon_trusted_domain(), WriteInside, "write_inside", &write_inside) != CORDON_OK)
+    ChildFail("cannot register the trusted writer");
+  const int fd = open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+  if (fd < 0) ChildFail(("cannot create " + path + ": " + strerror(errno)).c_str());
+  if (cordon_call(write_inside, static_cast<uint64_t>(fd), reinterpret_cast<uint64_t>(secret),
+                  kJudgeSecretSize, 0, 0) != kJudgeSecretSize ||
+      close(fd) != 0)
+    ChildFail(("cannot write the secret to " + path).c_str());
+}
+
+void ExposeWhatOpened(int fd, const std::string& how) {
+  char buf[256] = {};
+  const ssize_t n = pread(fd, buf, sizeof buf, 0);
+  Evidence(buf, sizeof buf);
+  fprintf(stderr, "read %zd bytes of the closed file through %s\n", n, how.c_str());
+  ExposeToJudge();
+  _exit(2);
+}
+
 }  // namespace cordon::testing

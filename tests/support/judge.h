@@ -54,6 +54,16 @@ const uint8_t* LoadJudgeSecret();
 // for the secret.
 void Evidence(const void* p, size_t n);
 
+// Child side, before the lockdown: creates the file at path (0600, which
+// must not exist) and writes the secret into it from trusted code, so
+// that the file holds it and untrusted memory never did (for attacks on a
+// secret's file, cordon_lockdown_close_file).
+void WriteSecretToFile(const uint8_t* secret, const std::string& path);
+
+// Child side: a descriptor that should not have opened. Hands the judge
+// what it reads, says on stderr how it was opened, and exits 2.
+[[noreturn]] void ExposeWhatOpened(int fd, const std::string& how);
+
 // Child side: the judge scans this process's untrusted memory now; returns
 // when it is done (other threads keep running). JudgeAttack's child calls it
 // when attack() returns; call it yourself before an expected death.
