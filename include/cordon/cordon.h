@@ -40,8 +40,8 @@ typedef enum cordon_status {
   CORDON_E_LOCKDOWN_FAILED = -20,    /* the process cannot be locked down (stderr says why) */
   CORDON_E_BUSY = -21,               /* another thread is publishing or releasing this code block */
   CORDON_E_NO_CODE_REGION = -22,     /* cordon_options.code_size was 0: no code can be published */
-  CORDON_E_NO_FSGSBASE = -23, /* the CPU or kernel lacks FSGSBASE, or the C library is not glibc 2.34+ */
-  CORDON_E_ROOT_SET = -24,    /* the domain's root was set before (cordon_domain_set_root) */
+  CORDON_E_NO_FSGSBASE = -23,   /* the CPU or kernel lacks FSGSBASE, or the C library is not glibc 2.34+ */
+  CORDON_E_ROOT_SET = -24,      /* the domain's root was set before (cordon_domain_set_root) */
   CORDON_E_FILE_REACHABLE = -25 /* another path reaches the file (cordon_lockdown_close_file) */
 } cordon_status;
 
@@ -60,21 +60,23 @@ typedef int cordon_domain_t;
 #define CORDON_DOMAIN_UNKNOWN (-1) /* PKRU matches no domain (see cordon_current_domain) */
 
 typedef struct cordon_options {
-  size_t struct_size;      /* sizeof(cordon_options): lets the struct grow */
-  size_t heap_size;        /* trusted heap bytes reserved per domain (default 64 MiB) */
-  size_t stack_size;       /* trusted stack bytes per thread (default 256 KiB) */
-  uint32_t max_threads;    /* threads that may be inside a domain's gates over time (default 64) */
-  uint32_t inspect_policy; /* a cordon_inspect_policy (default CORDON_INSPECT_NEUTRALIZE) */
-  size_t code_size;        /* address space for code published at run time (default 256 MiB; 8 KiB to
-                              4 GiB, or 0 for none); see cordon_code_publish() */
-  int audit_fd;            /* descriptor for the audit stream (docs/audit.md), open for writing;
-                              -1 (the default) for none, unless CORDON_AUDIT_FD=N is in the
-                              environment. A struct_size without this field means -1. */
-  const void* audit_key;   /* the audit stream's 32-byte HMAC-SHA256 key (docs/audit.md,
-                              "Authenticated records"), or NULL (the default) for none, unless
-                              CORDON_AUDIT_KEY=<64 hex digits> is in the environment. Copied into
-                              trusted memory by cordon_init(): wipe your own copy after it. */
-  size_t audit_key_size;   /* 32 with a key, 0 without; a struct_size without these fields: no key */
+  size_t struct_size;       /* sizeof(cordon_options): lets the struct grow */
+  size_t heap_size;         /* trusted heap bytes reserved per domain (default 64 MiB) */
+  size_t stack_size;        /* trusted stack bytes per thread (default 256 KiB) */
+  uint32_t max_threads;     /* threads that may be inside a domain's gates over time (default 64) */
+  uint32_t inspect_policy;  /* a cordon_inspect_policy (default CORDON_INSPECT_NEUTRALIZE) */
+  size_t code_size;         /* address space for code published at run time (default 256 MiB; 8 KiB to
+                               4 GiB, or 0 for none); see cordon_code_publish() */
+  int audit_fd;             /* descriptor for the audit stream (docs/audit.md), open for writing;
+                               -1 (the default) for none, unless CORDON_AUDIT_FD=N is in the
+                               environment. A struct_size without this field means -1. */
+  const void* audit_key;    /* the audit stream's 32-byte HMAC-SHA256 key (docs/audit.md,
+                               "Authenticated records"), or NULL (the default) for none, unless
+                               CORDON_AUDIT_KEY=<64 hex digits> is in the environment. Copied into
+                               trusted memory by cordon_init(): wipe your own copy after it. */
+  size_t audit_key_size;    /* 32 with a key, 0 without; a struct_size without these fields: no key */
+  size_t virtual_heap_size; /* trusted heap bytes reserved per virtual domain (default 4 MiB; 64 KiB
+                               to 256 MiB); a struct_size without this field means the default */
 } cordon_options;
 
 /* Fills *opts with the defaults. */
@@ -91,13 +93,66 @@ int cordon_is_initialized(void);
 /* The trusted domain created by cordon_init(). */
 cordon_domain_t cordon_trusted_domain(void);
 
-/* Creates another domain with its own key (before lockdown only). */
+/* Creates another domain (before lockdown only). The first
+ * CORDON_PHYSICAL_DOMAIN_LIMIT domains (the trusted one included) get a
+ * protection key of their own; later ones are virtual (below), so creation
+ * goes on far past the hardware's 15 keys. */
+#define CORDON_PHYSICAL_DOMAIN_LIMIT 11
 int cordon_domain_create(const char* name, cordon_domain_t* out);
+
+/* ---- Virtual domains (docs/virtual-domains.md) ----
+ *
+ * A virtual domain has its own memory, entry points and heap, like any
+ * domain, but no fixed key: the runtime keeps the domains in use on the
+ * keys left after the physical domains (an LRU cache of keys), and an
+ * evicted domain's pages carry the parking key, which every thread's PKRU
+ * denies. Entering an evicted domain brings it back, through the same
+ * cordon_call(). Entries of a virtual domain take five arguments like any
+ * other; pass-generated gates (CORDON_TRUSTED) and cordon_sigaction() belong
+ * to physical domains only. */
+
+/* Creates a virtual domain even while keys are left (before lockdown only).
+ * CORDON_E_TOO_MANY_DOMAINS once its address space (docs) is full;
+ * CORDON_E_NO_KEYS if fewer than three keys were left for the parking key,
+ * the directory and one key to run domains on. */
+int cordon_domain_create_virtual(const char* name, cordon_domain_t* out);
+
+/* 1 for a virtual domain, 0 for any other handle. */
+int cordon_domain_is_virtual(cordon_domain_t domain);
+
+/* Keeps a virtual domain on a key of its own until cordon_domain_unpin():
+ * its calls never miss. At least one key stays unpinned
+ * (CORDON_E_NO_KEYS). A physical domain is always pinned (CORDON_OK). */
+int cordon_domain_pin(cordon_domain_t domain);
+int cordon_domain_unpin(cordon_domain_t domain);
+
+/* Parks a virtual domain now (its pages move to the parking key); for
+ * benchmarks and tests of the miss path. CORDON_E_BUSY while a thread is
+ * inside it or it is pinned. */
+int cordon_domain_evict(cordon_domain_t domain);
+
+/* The parking key, or -1 when no virtual domain exists. */
+int cordon_parking_pkey(void);
+
+/* Rights on a domain's heap (a virtual domain's whole data: heap, root and
+ * header), for every thread at once, with the semantics of libmpk's
+ * mpk_mprotect: from the return of cordon_domain_set_rights() on, no thread
+ * reads or writes beyond them, whether it was running, blocked in a system
+ * call or inside the domain when the call was made. Rights are a ceiling on
+ * the domain's own code: untrusted code never gains any. The trusted
+ * domain's rights cannot change (CORDON_E_WRONG_DOMAIN). Callable after the
+ * lockdown. */
+enum { CORDON_RIGHTS_NONE = 0, CORDON_RIGHTS_READ = 1, CORDON_RIGHTS_READ_WRITE = 3 };
+int cordon_domain_set_rights(cordon_domain_t domain, int rights);
+/* The domain's current rights (a CORDON_RIGHTS_* value), or a status. */
+int cordon_domain_rights(cordon_domain_t domain);
 
 /* The domain's name, or NULL for an unknown handle. */
 const char* cordon_domain_name(cordon_domain_t domain);
 
-/* The protection key of a domain (0 for the untrusted domain), or -1. */
+/* The protection key of a domain (0 for the untrusted domain), or -1. A
+ * virtual domain's key is the one it holds now: a key it runs on, or the
+ * parking key when evicted (it changes at the next call). */
 int cordon_domain_pkey(cordon_domain_t domain);
 
 /* The whole region of a domain's memory (state, trusted stacks, heap). */

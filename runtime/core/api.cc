@@ -26,6 +26,7 @@
 #include "runtime/code/code_region.h"
 #include "runtime/core/builtins.h"
 #include "runtime/domains/domain.h"
+#include "runtime/domains/virtual.h"
 #include "runtime/enforce/enforce.h"
 #include "runtime/gates/call_counts.h"
 #include "runtime/gates/gate_config.h"
@@ -47,6 +48,7 @@ using cordon::domains::StatusOf;
 namespace domains = cordon::domains;
 namespace gates = cordon::gates;
 namespace hw = cordon::hw;
+namespace virt = cordon::domains::virt;
 
 struct Registry {
   std::mutex mu;
@@ -56,6 +58,7 @@ struct Registry {
   std::atomic<bool> initialized{false};
   cordon_options options{};
   std::string domain_names[CORDON_MAX_DOMAINS];
+  std::vector<std::string> virtual_names;  // by virtual domain index
   std::map<std::pair<int, uint32_t>, std::string> entry_names;
   std::vector<cordon::enforce::ReportEntry> inspection;
   std::vector<cordon_generated_entry> generated;
@@ -163,9 +166,50 @@ int VerifyProtection(int d, uint64_t header, uint64_t header_end) {
   return CORDON_OK;
 }
 
+// A domain handle the program may use: a physical domain (not one of the
+// runtime's key slots) or a virtual one.
 int CheckDomain(cordon_domain_t d) {
   if (!Initialized()) return CORDON_E_NOT_INITIALIZED;
-  return domains::Exists(d) ? CORDON_OK : CORDON_E_INVALID_ARGUMENT;
+  if (virt::IsVirtual(d)) return CORDON_OK;
+  return domains::Exists(d) && !virt::IsSlot(d) ? CORDON_OK : CORDON_E_INVALID_ARGUMENT;
+}
+
+uint32_t IndexOfHandle(cordon_domain_t d) {
+  return static_cast<uint32_t>(d - virt::kFirstHandle);
+}
+
+// The domain the calling thread is in, virtual domains by their handle
+// (a key slot with no resident is no domain of the program's).
+int CurrentDomain() {
+  const int d = domains::Current();
+  if (!virt::IsSlot(d)) return d;
+  const int index = virt::CurrentIndex();
+  return index < 0 ? CORDON_DOMAIN_UNKNOWN : virt::kFirstHandle + index;
+}
+
+// An operation of virtual domain d: from untrusted code through a key
+// slot, directly (inside()) from inside d, refused anywhere else.
+template <typename Inside>
+uint64_t RunForVirtual(cordon_domain_t d, uint32_t op, uint64_t a0, uint64_t a1, Inside inside) {
+  const int here = domains::Current();
+  if (here == CORDON_DOMAIN_UNTRUSTED) return virt::Call(IndexOfHandle(d), op, a0, a1, 0, 0, 0);
+  if (virt::IsSlot(here) && virt::CurrentIndex() == static_cast<int>(IndexOfHandle(d))) return inside();
+  return domains::EncodeStatus(CORDON_E_WRONG_DOMAIN);
+}
+
+int CreateVirtualLocked(const char* name, cordon_domain_t* out) {
+  const auto created = virt::Create(Reg().options, DomainSetup());
+  for (const int slot : virt::SlotDomains()) {
+    if (Reg().domain_names[slot].empty()) Reg().domain_names[slot] = "cordon:key-slot";
+  }
+  if (!created.ok()) return Report(created.failure());
+  const int d = created.value();
+  Reg().virtual_names.resize(IndexOfHandle(d) + 1);
+  Reg().virtual_names[IndexOfHandle(d)] = name;
+  (void)cordon::audit::Call(cordon::audit::kOpDomain, static_cast<uint64_t>(d),
+                            reinterpret_cast<uint64_t>(Reg().virtual_names[IndexOfHandle(d)].c_str()));
+  *out = d;
+  return CORDON_OK;
 }
 
 namespace audit = cordon::audit;
@@ -255,6 +299,7 @@ void cordon_options_init(cordon_options* opts) {
   opts->inspect_policy = CORDON_INSPECT_NEUTRALIZE;
   opts->code_size = cordon::code::kDefaultSize;
   opts->audit_fd = -1;
+  opts->virtual_heap_size = size_t{4} << 20;
 }
 
 int cordon_init(const cordon_options* opts) {
@@ -461,6 +506,11 @@ int cordon_domain_create(const char* name, cordon_domain_t* out) {
   if (!Reg().initialized) return CORDON_E_NOT_INITIALIZED;
   if (gates::Config().locked) return CORDON_E_LOCKED;
   if (domains::Current() != CORDON_DOMAIN_UNTRUSTED) return CORDON_E_WRONG_DOMAIN;
+  // Past the physical limit (or once virtual domains exist, which took the
+  // keys left), domains are virtual.
+  if (virt::Enabled() || gates::Config().domain_count >= CORDON_PHYSICAL_DOMAIN_LIMIT) {
+    return CreateVirtualLocked(name, out);
+  }
   const auto created = domains::CreateDomain(Reg().options, DomainSetup());
   if (!created.ok()) return Report(created.failure());
   const int d = created.value();
@@ -472,20 +522,97 @@ int cordon_domain_create(const char* name, cordon_domain_t* out) {
   return CORDON_OK;
 }
 
+int cordon_domain_create_virtual(const char* name, cordon_domain_t* out) {
+  if (name == nullptr || out == nullptr || name[0] == '\0') return CORDON_E_INVALID_ARGUMENT;
+  std::lock_guard<std::mutex> lock(Reg().mu);
+  if (!Reg().initialized) return CORDON_E_NOT_INITIALIZED;
+  if (gates::Config().locked) return CORDON_E_LOCKED;
+  if (domains::Current() != CORDON_DOMAIN_UNTRUSTED) return CORDON_E_WRONG_DOMAIN;
+  return CreateVirtualLocked(name, out);
+}
+
+int cordon_domain_is_virtual(cordon_domain_t domain) {
+  return virt::IsVirtual(domain) ? 1 : 0;
+}
+
+namespace {
+
+// A virtual domain operation from outside every domain: statuses as
+// cordon_status.
+int VirtualOp(cordon_domain_t domain, uint32_t op, uint64_t a0 = 0) {
+  if (!virt::IsVirtual(domain)) return CORDON_E_INVALID_ARGUMENT;
+  if (domains::Current() != CORDON_DOMAIN_UNTRUSTED) return CORDON_E_WRONG_DOMAIN;
+  return StatusOf(virt::Call(IndexOfHandle(domain), op, a0, 0, 0, 0, 0));
+}
+
+}  // namespace
+
+int cordon_domain_pin(cordon_domain_t domain) {
+  if (const int s = CheckDomain(domain); s != CORDON_OK) return s;
+  return virt::IsVirtual(domain) ? VirtualOp(domain, virt::kOpPin) : CORDON_OK;
+}
+
+int cordon_domain_unpin(cordon_domain_t domain) {
+  if (const int s = CheckDomain(domain); s != CORDON_OK) return s;
+  return virt::IsVirtual(domain) ? VirtualOp(domain, virt::kOpUnpin) : CORDON_OK;
+}
+
+int cordon_domain_evict(cordon_domain_t domain) {
+  if (const int s = CheckDomain(domain); s != CORDON_OK) return s;
+  return virt::IsVirtual(domain) ? VirtualOp(domain, virt::kOpEvict) : CORDON_E_INVALID_ARGUMENT;
+}
+
+int cordon_parking_pkey(void) {
+  return virt::Enabled() ? gates::Config().virt.parking_key : -1;
+}
+
+int cordon_domain_set_rights(cordon_domain_t domain, int rights) {
+  if (const int s = CheckDomain(domain); s != CORDON_OK) return s;
+  if (rights != CORDON_RIGHTS_NONE && rights != CORDON_RIGHTS_READ && rights != CORDON_RIGHTS_READ_WRITE) {
+    return CORDON_E_INVALID_ARGUMENT;
+  }
+  if (virt::IsVirtual(domain)) return VirtualOp(domain, virt::kOpSetRights, static_cast<uint64_t>(rights));
+  if (domain == domains::kTrustedDomain) return CORDON_E_WRONG_DOMAIN;  // the runtime's own heap
+  if (domains::Current() != CORDON_DOMAIN_UNTRUSTED) return CORDON_E_WRONG_DOMAIN;
+  return StatusOf(gates::GateFor(domain)(cordon::core::kSetRights, static_cast<uint64_t>(rights), 0, 0, 0,
+                                         domains::kBuiltinEnter));
+}
+
+int cordon_domain_rights(cordon_domain_t domain) {
+  if (const int s = CheckDomain(domain); s != CORDON_OK) return s;
+  if (domains::Current() != CORDON_DOMAIN_UNTRUSTED) return CORDON_E_WRONG_DOMAIN;
+  if (virt::IsVirtual(domain)) {
+    return static_cast<int>(virt::Call(IndexOfHandle(domain), virt::kOpRights, 0, 0, 0, 0, 0));
+  }
+  return static_cast<int>(
+      gates::GateFor(domain)(cordon::core::kGetRights, 0, 0, 0, 0, domains::kBuiltinEnter));
+}
+
 const char* cordon_domain_name(cordon_domain_t domain) {
   if (domain == CORDON_DOMAIN_UNTRUSTED) return "untrusted";
-  if (!domains::Exists(domain)) return nullptr;
   std::lock_guard<std::mutex> lock(Reg().mu);
+  if (virt::IsVirtual(domain)) return Reg().virtual_names[IndexOfHandle(domain)].c_str();
+  if (!domains::Exists(domain)) return nullptr;
   return Reg().domain_names[domain].c_str();
 }
 
 int cordon_domain_pkey(cordon_domain_t domain) {
   if (domain == CORDON_DOMAIN_UNTRUSTED) return hw::kDefaultKey;
+  if (virt::IsVirtual(domain)) {
+    if (domains::Current() != CORDON_DOMAIN_UNTRUSTED) return hw::kNoKey;
+    return static_cast<int>(virt::Call(IndexOfHandle(domain), virt::kOpKey, 0, 0, 0, 0, 0));
+  }
   return domains::KeyOf(domain);
 }
 
 int cordon_domain_region(cordon_domain_t domain, const void** start, size_t* size) {
-  if (start == nullptr || size == nullptr || !domains::Exists(domain)) return CORDON_E_INVALID_ARGUMENT;
+  if (start == nullptr || size == nullptr) return CORDON_E_INVALID_ARGUMENT;
+  if (virt::IsVirtual(domain)) {
+    *start = reinterpret_cast<const void*>(virt::RegionStart(IndexOfHandle(domain)));
+    *size = gates::Config().virt.vstride;
+    return CORDON_OK;
+  }
+  if (!domains::Exists(domain)) return CORDON_E_INVALID_ARGUMENT;
   const auto& c = gates::Config().domains[domain];
   *start = reinterpret_cast<const void*>(c.region_start);
   *size = static_cast<size_t>(c.region_end - c.region_start);
@@ -494,26 +621,30 @@ int cordon_domain_region(cordon_domain_t domain, const void** start, size_t* siz
 
 cordon_domain_t cordon_current_domain(void) {
   if (!Initialized()) return CORDON_DOMAIN_UNTRUSTED;
-  return domains::Current();
+  return CurrentDomain();
 }
 
 cordon_domain_t cordon_domain_of(const void* addr) {
-  return domains::DomainOf(addr);
+  if (const int index = virt::IndexOf(addr); index >= 0) return virt::kFirstHandle + index;
+  const int d = domains::DomainOf(addr);
+  return virt::IsSlot(d) ? CORDON_DOMAIN_UNKNOWN : d;
 }
 
 int cordon_domain_set_root(void* root) {
   if (!Initialized()) return CORDON_E_NOT_INITIALIZED;
-  const int d = domains::Current();
+  const int d = CurrentDomain();
   if (d == CORDON_DOMAIN_UNTRUSTED || d == CORDON_DOMAIN_UNKNOWN) return CORDON_E_WRONG_DOMAIN;
   if (gates::Config().locked) return CORDON_E_LOCKED;
-  if (root == nullptr || domains::DomainOf(root) != d) return CORDON_E_INVALID_ARGUMENT;
+  if (root == nullptr || cordon_domain_of(root) != d) return CORDON_E_INVALID_ARGUMENT;
+  if (virt::IsVirtual(d)) return virt::SetRootInside(IndexOfHandle(d), root);
   return domains::SetRootInside(d, root);
 }
 
 void* cordon_domain_root(void) {
   if (!Initialized()) return nullptr;
-  const int d = domains::Current();
+  const int d = CurrentDomain();
   if (d == CORDON_DOMAIN_UNTRUSTED || d == CORDON_DOMAIN_UNKNOWN) return nullptr;
+  if (virt::IsVirtual(d)) return virt::RootInside(IndexOfHandle(d));
   return domains::RootInside(d);
 }
 
@@ -526,8 +657,11 @@ int cordon_register(cordon_domain_t domain, cordon_entry_fn fn, const char* name
   if (fn == nullptr || out == nullptr) return CORDON_E_INVALID_ARGUMENT;
   if (gates::Config().locked) return CORDON_E_LOCKED;
   const auto fn_word = reinterpret_cast<uint64_t>(fn);
-  const uint64_t r = RunFor(domain, domains::kBuiltinRegister, fn_word, 0,
-                            [&] { return domains::RegisterInside(domain, fn_word); });
+  const uint64_t r = virt::IsVirtual(domain)
+                         ? RunForVirtual(domain, virt::kOpRegister, fn_word, 0,
+                                         [] { return domains::EncodeStatus(CORDON_E_WRONG_DOMAIN); })
+                         : RunFor(domain, domains::kBuiltinRegister, fn_word, 0,
+                                  [&] { return domains::RegisterInside(domain, fn_word); });
   if (domains::IsStatus(r)) return StatusOf(r);
   out->domain = domain;
   out->id = static_cast<uint32_t>(r);
@@ -537,9 +671,12 @@ int cordon_register(cordon_domain_t domain, cordon_entry_fn fn, const char* name
 }
 
 uint64_t cordon_call(cordon_entry entry, uint64_t a0, uint64_t a1, uint64_t a2, uint64_t a3, uint64_t a4) {
-  if (__builtin_expect(
-          !domains::Exists(entry.domain) || entry.id < CORDON_BUILTIN_COUNT || entry.id >= CORDON_TABLE_SIZE,
-          0)) {
+  if (__builtin_expect(!domains::Exists(entry.domain) || virt::IsSlot(entry.domain) ||
+                           entry.id < CORDON_BUILTIN_COUNT || entry.id >= CORDON_TABLE_SIZE,
+                       0)) {
+    if (virt::IsVirtual(entry.domain) && entry.id >= CORDON_BUILTIN_COUNT && entry.id < CORDON_TABLE_SIZE) {
+      return virt::Call(IndexOfHandle(entry.domain), entry.id, a0, a1, a2, a3, a4);
+    }
     cordon::internal::DieWithNumbers(
         "cordon_call with an entry handle that cordon_register() did not make: domain ",
         static_cast<unsigned long long>(entry.domain), ", id ", entry.id);
@@ -602,6 +739,22 @@ int cordon_lockdown_ex(const cordon_lockdown_options* opts) {
   for (uint32_t d = 1; d <= c.domain_count; ++d) {
     plan.filter.protected_ranges.push_back({c.domains[d].region_start, c.domains[d].region_end});
   }
+  // Virtual domains: their block is trusted memory for every memory call,
+  // and the one place besides the code region where pkey_mprotect may act
+  // (with the token): their regions, on the parking key or a slot's key.
+  if (const domains::Span block = virt::BlockSpan(); block.start != 0) {
+    plan.filter.protected_ranges.push_back({block.start, block.end});
+    if (const domains::Span regions = virt::RegionsSpan(); regions.start != 0) {
+      plan.filter.retag_rules.push_back({{regions.start, regions.end}, virt::RetagKeys()});
+    }
+  }
+  // A physical domain's rights (cordon_domain_set_rights) move its heap's
+  // pages on its own key.
+  for (uint32_t d = 2; d <= c.domain_count; ++d) {
+    if (virt::IsSlot(static_cast<int>(d))) continue;
+    const domains::Span heap = domains::HeapSpan(static_cast<int>(d), Reg().options);
+    plan.filter.retag_rules.push_back({{heap.start, heap.end}, {domains::KeyOf(static_cast<int>(d))}});
+  }
   // Memory the program tagged with a domain's key itself (cordon_domain_pkey()
   // is public) is trusted memory too: the filter guards it like the regions,
   // memory calls and the kernel's deferred writes (set_tid_address, clone's
@@ -622,6 +775,7 @@ int cordon_lockdown_ex(const cordon_lockdown_options* opts) {
       for (uint32_t d = 1; d <= c.domain_count; ++d) {
         inside |= m.start < c.domains[d].region_end && m.end > c.domains[d].region_start;
       }
+      inside |= virt::Meets(m.start, m.end);
       // The code region is the runtime's own, guarded by its rules.
       if (const cordon::code::Span code = cordon::code::RegionSpan(); code.start != 0) {
         inside |= m.start < code.end && m.end > code.start;
@@ -682,7 +836,9 @@ int cordon_lockdown_ex(const cordon_lockdown_options* opts) {
     return StatusOf(gates::GateFor(domains::kTrustedDomain)(reinterpret_cast<uint64_t>(program), count, 0, 0,
                                                             0, domains::kBuiltinLoadFilter));
   };
-  plan.seal_entry_tables = [](std::string* why) { return domains::SealEntryTables(why); };
+  plan.seal_entry_tables = [](std::string* why) {
+    return domains::SealEntryTables(why) && virt::SealTables(why);
+  };
   // Set-up closes first: the config page cannot change once the filter is in.
   const uint32_t errno_mode = plan.filter.violation == cordon::lockdown::Violation::kErrno ? 1 : 0;
   if (!gates::UpdateConfig([&](gates::GateConfig& g) {
@@ -736,6 +892,12 @@ int cordon_is_locked_down(void) {
 int cordon_domain_alloc(cordon_domain_t domain, size_t alignment, size_t size, void** out) {
   if (const int s = CheckDomain(domain); s != CORDON_OK) return s;
   if (out == nullptr) return CORDON_E_INVALID_ARGUMENT;
+  if (virt::IsVirtual(domain)) {
+    return PointerResult(
+        RunForVirtual(domain, virt::kOpAlloc, size, alignment,
+                      [&] { return virt::AllocInside(IndexOfHandle(domain), size, alignment); }),
+        out);
+  }
   const uint64_t r = RunFor(domain, domains::kBuiltinAlloc, size, alignment,
                             [&] { return domains::HeapAllocInside(domain, size, alignment); });
   return PointerResult(r, out);
@@ -759,9 +921,14 @@ int cordon_realloc(void* ptr, size_t size, void** out) {
   if (out == nullptr) return CORDON_E_INVALID_ARGUMENT;
   if (ptr == nullptr) return cordon_malloc(size, out);
   if (!Initialized()) return CORDON_E_NOT_INITIALIZED;
-  const int d = domains::DomainOf(ptr);
-  if (d == CORDON_DOMAIN_UNTRUSTED) return CORDON_E_INVALID_POINTER;
+  const int d = cordon_domain_of(ptr);
+  if (d == CORDON_DOMAIN_UNTRUSTED || d == CORDON_DOMAIN_UNKNOWN) return CORDON_E_INVALID_POINTER;
   const auto p = reinterpret_cast<uint64_t>(ptr);
+  if (virt::IsVirtual(d)) {
+    return PointerResult(RunForVirtual(d, virt::kOpRealloc, p, size,
+                                       [&] { return virt::ReallocInside(IndexOfHandle(d), ptr, size); }),
+                         out);
+  }
   const uint64_t r =
       RunFor(d, domains::kBuiltinRealloc, p, size, [&] { return domains::HeapReallocInside(d, ptr, size); });
   return PointerResult(r, out);
@@ -770,9 +937,13 @@ int cordon_realloc(void* ptr, size_t size, void** out) {
 int cordon_free(void* ptr) {
   if (ptr == nullptr) return CORDON_OK;
   if (!Initialized()) return CORDON_E_NOT_INITIALIZED;
-  const int d = domains::DomainOf(ptr);
-  if (d == CORDON_DOMAIN_UNTRUSTED) return CORDON_E_INVALID_POINTER;
+  const int d = cordon_domain_of(ptr);
+  if (d == CORDON_DOMAIN_UNTRUSTED || d == CORDON_DOMAIN_UNKNOWN) return CORDON_E_INVALID_POINTER;
   const auto p = reinterpret_cast<uint64_t>(ptr);
+  if (virt::IsVirtual(d)) {
+    return StatusOf(
+        RunForVirtual(d, virt::kOpFree, p, 0, [&] { return virt::FreeInside(IndexOfHandle(d), ptr); }));
+  }
   return StatusOf(RunFor(d, domains::kBuiltinFree, p, 0, [&] { return domains::HeapFreeInside(d, ptr); }));
 }
 

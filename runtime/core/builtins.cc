@@ -31,6 +31,10 @@ template <int D>
 uint64_t BuiltinEnter(uint64_t a0, uint64_t a1, uint64_t, uint64_t, uint64_t) {
   if (a0 == kCountQuery && a1 < gates::kCountedIds)
     return gates::EntryCallCount(D, static_cast<uint32_t>(a1));
+  if constexpr (D != kTrustedDomain) {
+    if (a0 == kSetRights) return EncodeStatus(domains::SetHeapRightsInside(D, static_cast<int>(a1)));
+    if (a0 == kGetRights) return static_cast<uint64_t>(domains::HeapRightsInside(D));
+  }
   return 0;
 }
 

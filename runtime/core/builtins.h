@@ -17,6 +17,10 @@ domains::BuiltinEntries BuiltinsFor(int d);
 // The enter builtin's first argument that asks for an entry's call count
 // instead (the audit stream's gate_calls; the second argument is the id).
 inline constexpr uint64_t kCountQuery = 0xc0c0c0c0a0d17ull;
+// ... or that sets the rights on the domain's heap (the second argument: a
+// CORDON_RIGHTS_* value), or asks for them (cordon_domain_set_rights).
+inline constexpr uint64_t kSetRights = 0xc0c0c0c0a0d18ull;
+inline constexpr uint64_t kGetRights = 0xc0c0c0c0a0d19ull;
 
 }  // namespace cordon::core
 

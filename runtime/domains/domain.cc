@@ -31,20 +31,6 @@ DomainState* StateOf(int d) {
   return reinterpret_cast<DomainState*>(Config().domains[d].state);
 }
 
-int StatusFromHeapError(heap::HeapError e) {
-  switch (e) {
-    case heap::HeapError::kInvalidArgument:
-      return CORDON_E_INVALID_ARGUMENT;
-    case heap::HeapError::kNoMemory:
-      return CORDON_E_NO_MEMORY;
-    case heap::HeapError::kDoubleFree:
-      return CORDON_E_DOUBLE_FREE;
-    case heap::HeapError::kInvalidPointer:
-      return CORDON_E_INVALID_POINTER;
-  }
-  return CORDON_E_INVALID_ARGUMENT;
-}
-
 // The heap's thread slot of the calling thread, inside domain d: the index
 // of the record slot whose trusted stack it runs on (the gate gives each
 // record's stack to one thread at a time and refuses nested entries, and
@@ -62,6 +48,20 @@ uint32_t HeapThreadSlot(uintptr_t d) {
 }
 
 }  // namespace
+
+int StatusFromHeapError(heap::HeapError e) {
+  switch (e) {
+    case heap::HeapError::kInvalidArgument:
+      return CORDON_E_INVALID_ARGUMENT;
+    case heap::HeapError::kNoMemory:
+      return CORDON_E_NO_MEMORY;
+    case heap::HeapError::kDoubleFree:
+      return CORDON_E_DOUBLE_FREE;
+    case heap::HeapError::kInvalidPointer:
+      return CORDON_E_INVALID_POINTER;
+  }
+  return CORDON_E_INVALID_ARGUMENT;
+}
 
 uint64_t HeapAllocInside(int d, size_t size, size_t alignment) {
   const auto r = StateOf(d)->heap->Allocate(size, alignment);
@@ -103,6 +103,33 @@ void* RootInside(int d) {
   return StateOf(d)->root.load(std::memory_order_acquire);
 }
 
+Span HeapSpan(int d, const cordon_options& opts) {
+  Layout l;
+  if (!Exists(d) || !ComputeLayout(opts, SlotBufferPages(), &l)) return {0, 0};
+  const uint64_t start = Config().domains[d].region_start + l.state_bytes + l.records_bytes;
+  return {start, start + l.heap_bytes};
+}
+
+int SetHeapRightsInside(int d, int rights) {
+  if (rights != CORDON_RIGHTS_NONE && rights != CORDON_RIGHTS_READ && rights != CORDON_RIGHTS_READ_WRITE)
+    return CORDON_E_INVALID_ARGUMENT;
+  DomainState* s = StateOf(d);
+  const int prot = rights == CORDON_RIGHTS_READ_WRITE ? PROT_READ | PROT_WRITE
+                   : rights == CORDON_RIGHTS_READ     ? PROT_READ
+                                                      : PROT_NONE;
+  // The heap object and its metadata sit in the state pages, before the
+  // arena: only the blocks change. One mprotect: its return implies the
+  // kernel's TLB shootdown on every CPU that runs this process.
+  if (hw::SysPkeyMprotectWithToken(s->heap->arena(), s->heap->arena_bytes(), prot, KeyOf(d), TokenOf(d)) != 0)
+    return CORDON_E_SYSCALL;
+  s->revoked.store(static_cast<uint32_t>(CORDON_RIGHTS_READ_WRITE ^ rights));
+  return CORDON_OK;
+}
+
+int HeapRightsInside(int d) {
+  return static_cast<int>(CORDON_RIGHTS_READ_WRITE ^ StateOf(d)->revoked.load());
+}
+
 size_t SlotBufferPages() {
   return size_t{Config().sigbuf_pages} + Config().altstack_pages;
 }
@@ -140,7 +167,9 @@ bool ComputeLayout(const cordon_options& opts, size_t buffer_pages, Layout* out)
   return true;
 }
 
-Expected<int> CreateDomain(const cordon_options& opts, const DomainSetup& setup) {
+Expected<int> CreateDomain(const cordon_options& options, const DomainSetup& setup) {
+  cordon_options opts = options;
+  if (setup.heap_bytes != 0) opts.heap_size = setup.heap_bytes;
   Layout l;
   if (!ComputeLayout(opts, SlotBufferPages(), &l)) return Error{{}, CORDON_E_INVALID_ARGUMENT};
   const int d = static_cast<int>(Config().domain_count) + 1;
@@ -199,7 +228,7 @@ Expected<int> CreateDomain(const cordon_options& opts, const DomainSetup& setup)
     return hw::Unprotected(why);
   }
 
-  auto* state = new (base) DomainState{{}, {CORDON_BUILTIN_COUNT}, nullptr, nullptr, 0, {nullptr}, {}};
+  auto* state = new (base) DomainState{{}, {CORDON_BUILTIN_COUNT}, nullptr, nullptr, 0, {nullptr}, {0}, {}};
   auto* heap_place = base + RoundUp(sizeof(DomainState), 64);
   state->heap = new (heap_place) heap::TrustedHeap(arena, l.heap_bytes);
   // The TLS template in the domain's own memory, where untrusted code
@@ -239,6 +268,8 @@ Expected<int> CreateDomain(const cordon_options& opts, const DomainSetup& setup)
   const bool updated = gates::UpdateConfig([&](gates::GateConfig& c) {
     auto& dc = c.domains[d];
     dc.pkru = hw::WithPermission(c.untrusted_pkru, key, hw::Permission::kReadWrite);
+    if (setup.extra_key != hw::kNoKey)
+      dc.pkru = hw::WithPermission(dc.pkru, setup.extra_key, hw::Permission::kReadWrite);
     dc.nrecords = l.nrecords;
     dc.stride = l.stride;
     dc.records = record_addr(0);
@@ -290,7 +321,9 @@ int Current() {
 
 int KeyOf(int d) {
   if (!Exists(d)) return hw::kNoKey;
-  const uint32_t diff = Config().domains[d].pkru ^ Config().untrusted_pkru;
+  uint32_t diff = Config().domains[d].pkru ^ Config().untrusted_pkru;
+  // A key slot's PKRU also grants the virtual domains' directory key.
+  if (Config().virt.slot_plus1[d] != 0) diff &= ~(3u << (2 * Config().virt.directory_key));
   return diff == 0 ? hw::kNoKey : __builtin_ctz(diff) / 2;
 }
 
@@ -325,6 +358,10 @@ bool IsUntrustedRange(const void* addr, size_t len) {
   for (uint32_t i = 0; i < tagged; ++i) {
     if (a < Config().tagged[i].end && end > Config().tagged[i].start) return false;
   }
+  // The virtual domains' block: their directory and regions
+  // (domains/virtual.h), whatever is mapped there.
+  if (Config().virt.nslots != 0 && a < Config().virt.block + hw::kGuard && end > Config().virt.block)
+    return false;
   // The config page itself is never a valid target for a trusted write.
   const auto cfg = reinterpret_cast<uint64_t>(&Config());
   return !(a < cfg + CFG_SIZE && end > cfg);

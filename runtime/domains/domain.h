@@ -16,6 +16,7 @@
 #include "runtime/base/expected.h"
 #include "runtime/domains/trusted_tls.h"
 #include "runtime/gates/gate_config.h"
+#include "runtime/hardware/pkey.h"
 #include "runtime/heap/trusted_heap.h"
 
 namespace cordon::domains {
@@ -50,6 +51,10 @@ struct BuiltinEntries {
 struct DomainSetup {
   BuiltinEntries (*builtins_for)(int d);  // core::BuiltinsFor
   const uint64_t* signal_token;           // signals::PendingToken(): two words
+  // A second key the domain's PKRU grants read-write (hw::kNoKey: none):
+  // the virtual domains' directory, for the key slots (domains/virtual.h).
+  int extra_key = hw::kNoKey;
+  size_t heap_bytes = 0;  // 0: the options' heap_size
 };
 
 // Lives at the start of the domain's region.
@@ -63,6 +68,8 @@ struct DomainState {
   // set once, from inside, before the lockdown, so that no pointer to the
   // domain's state need be kept in untrusted memory.
   std::atomic<void*> root;
+  // CORDON_RIGHTS_READ_WRITE ^ the heap's rights (cordon_domain_set_rights).
+  std::atomic<uint32_t> revoked;
   // Entry functions, by id, on pages of their own: read-only from the
   // lockdown on (SealEntryTables), when no entry can be registered, so that
   // no write of trusted code can add one.
@@ -167,6 +174,20 @@ uint64_t RunFor(int d, uint32_t builtin, uint64_t a0, uint64_t a1, Inside inside
   }
   return EncodeStatus(CORDON_E_WRONG_DOMAIN);
 }
+
+// Domain d's heap arena, as its options lay it out (the lockdown's filter
+// lets the domain move these pages on its key: cordon_domain_set_rights).
+struct Span {
+  uint64_t start, end;
+};
+Span HeapSpan(int d, const cordon_options& opts);
+// Inside domain d: every thread's rights on its heap, at once (the page
+// protection, on d's key); and the rights now.
+int SetHeapRightsInside(int d, int rights);
+int HeapRightsInside(int d);
+
+// The cordon_status of a heap error.
+int StatusFromHeapError(heap::HeapError e);
 
 // Heap operations as run inside domain d (the caller must be inside d).
 uint64_t HeapAllocInside(int d, size_t size, size_t alignment);

@@ -76,6 +76,24 @@ struct GateConfig {
   // up with the stream, from the initial thread): untrusted code finds its
   // record index there without a pointer that untrusted memory holds.
   uint64_t tls_slot_below;
+  // Virtual domains (domains/virtual.h), 0 until the first one is made:
+  // the guarded block that holds the directory and then the domains'
+  // regions, one every vstride bytes from vregions; how many exist; the
+  // keys; and the physical domains they run on (the key slots).
+  struct Virtual {
+    uint64_t block;     // the directory, at the start of the block
+    uint64_t vregions;  // region 0
+    uint64_t vstride;
+    uint64_t table_bytes;  // each region starts with its entry table
+    uint32_t count;
+    uint32_t capacity;
+    int32_t parking_key;
+    int32_t directory_key;
+    uint32_t nslots;
+    uint8_t slot_domain[CORDON_MAX_DOMAINS];  // slot -> physical domain index
+    uint8_t slot_plus1[CORDON_MAX_DOMAINS];   // physical domain index -> its slot + 1, 0 if none
+    uint64_t heap_bytes;
+  } virt;
 };
 static_assert(offsetof(GateConfig, locked) == CFG_LOCKED);
 static_assert(offsetof(GateConfig, wide_scrub) == CFG_WIDE_SCRUB);

@@ -91,6 +91,8 @@ class TrustedHeap {
   // The usable size of a live block, or nullopt if ptr is not one.
   std::optional<size_t> BlockSize(const void* ptr);
   bool Contains(const void* ptr) const;
+  void* arena() const { return arena_; }
+  size_t arena_bytes() const { return arena_bytes_; }
   // Exact when no other thread is allocating or freeing.
   HeapStats Stats();
 

@@ -19,6 +19,8 @@
 #include <cstdio>
 #include <cstring>
 
+#include "runtime/base/check.h"
+
 namespace cordon::lockdown {
 namespace {
 
@@ -448,6 +450,165 @@ Expected<std::string> FilterText(const Filter& filter) {
   return Exported(filter, seccomp_export_pfc, "seccomp_export_pfc");
 }
 
+namespace {
+
+constexpr uint16_t kLd = BPF_LD | BPF_W | BPF_ABS, kLdMem = BPF_LD | BPF_MEM, kSt = BPF_ST,
+                   kJeq = BPF_JMP | BPF_JEQ | BPF_K, kJgt = BPF_JMP | BPF_JGT | BPF_K,
+                   kJge = BPF_JMP | BPF_JGE | BPF_K;
+
+uint32_t ArgLo(int i) {
+  return static_cast<uint32_t>(offsetof(seccomp_data, args) + 8 * i);
+}
+uint32_t ArgHi(int i) {
+  return ArgLo(i) + 4;
+}
+
+// Memory slots 0 and 1: the address (argument 0) low and high; 2 and 3:
+// end = address + length (argument 1), 64 bits out of 32-bit halves. The
+// caller bounds the length so that the sum cannot wrap for a user address.
+void EmitEnd(std::vector<sock_filter>& p) {
+  const auto op = [&p](uint16_t code, uint32_t k, uint8_t jt = 0, uint8_t jf = 0) {
+    p.push_back(sock_filter{code, jt, jf, k});
+  };
+  const auto arg_lo = ArgLo;
+  const auto arg_hi = ArgHi;
+  op(kLd, arg_lo(0));
+  op(kSt, 0);
+  op(BPF_MISC | BPF_TAX, 0);
+  op(kLd, arg_lo(1));
+  op(BPF_ALU | BPF_ADD | BPF_X, 0);
+  op(kSt, 2);
+  // carry: end_lo < address_lo (X still holds address_lo)
+  op(BPF_JMP | BPF_JGE | BPF_X, 0, 2, 0);
+  op(BPF_LD | BPF_IMM, 1);
+  op(BPF_JMP | BPF_JA, 1);
+  op(BPF_LD | BPF_IMM, 0);
+  op(BPF_MISC | BPF_TAX, 0);  // X = carry
+  op(kLd, arg_hi(1));
+  op(BPF_ALU | BPF_ADD | BPF_X, 0);
+  op(BPF_MISC | BPF_TAX, 0);
+  op(kLd, arg_hi(0));
+  op(kSt, 1);
+  op(BPF_ALU | BPF_ADD | BPF_X, 0);
+  op(kSt, 3);
+}
+
+// A BPF program with labels: jumps name labels, resolved at the end.
+class Program {
+ public:
+  int Label() {
+    at_.push_back(-1);
+    return static_cast<int>(at_.size()) - 1;
+  }
+  void Bind(int label) { at_[label] = static_cast<int>(code_.size()); }
+  void Op(uint16_t code, uint32_t k) { code_.push_back({sock_filter{code, 0, 0, k}, -1, -1}); }
+  // A conditional jump; kNext: the next instruction.
+  static constexpr int kNext = -1;
+  void Jump(uint16_t code, uint32_t k, int if_true, int if_false) {
+    code_.push_back({sock_filter{code, 0, 0, k}, if_true, if_false});
+  }
+  void Always(int label) { code_.push_back({sock_filter{BPF_JMP | BPF_JA, 0, 0, 0}, label, -2}); }
+  // An instruction whose jumps are already resolved (they stay within it).
+  void Raw(const sock_filter& f) { code_.push_back({f, -3, -3}); }
+  std::vector<sock_filter> Finish() const {
+    std::vector<sock_filter> out;
+    for (size_t i = 0; i < code_.size(); ++i) {
+      sock_filter f = code_[i].f;
+      const auto offset = [&](int label) {
+        const int to = label == kNext ? static_cast<int>(i) + 1 : at_[label];
+        CORDON_CHECK(to > static_cast<int>(i) &&
+                         to - static_cast<int>(i) - 1 < (f.code == (BPF_JMP | BPF_JA) ? 65536 : 256),
+                     "a BPF jump out of reach");
+        return static_cast<uint32_t>(to - static_cast<int>(i) - 1);
+      };
+      if (code_[i].jf == -3) {
+        // as given
+      } else if (code_[i].jf == -2) {
+        f.k = offset(code_[i].jt);
+      } else if (BPF_CLASS(f.code) == BPF_JMP) {
+        f.jt = static_cast<uint8_t>(offset(code_[i].jt));
+        f.jf = static_cast<uint8_t>(offset(code_[i].jf));
+      }
+      out.push_back(f);
+    }
+    return out;
+  }
+
+ private:
+  struct Insn {
+    sock_filter f;
+    int jt, jf;
+  };
+  std::vector<Insn> code_;
+  std::vector<int> at_;
+};
+
+}  // namespace
+
+std::vector<sock_filter> RetagPrefix(const FilterSpec& spec) {
+  std::vector<sock_filter> none;
+  if (spec.retag_rules.empty()) return none;
+  Program p;
+  constexpr int kNext = Program::kNext;
+  const int pass = p.Label(), allow = p.Label(), prot_ok = p.Label();
+  p.Op(kLd, offsetof(seccomp_data, arch));
+  p.Jump(kJeq, AUDIT_ARCH_X86_64, kNext, pass);
+  p.Op(kLd, offsetof(seccomp_data, nr));
+  p.Jump(kJeq, SYS_pkey_mprotect, kNext, pass);
+  // The token in r8 and r9 (arguments 4 and 5), 64 bits each: JEQ with the
+  // placeholder's words, which the filter loader replaces.
+  for (int w = 0; w < 2; ++w) {
+    p.Op(kLd, ArgLo(4 + w));
+    p.Jump(kJeq, static_cast<uint32_t>(spec.signal_token[w]), kNext, pass);
+    p.Op(kLd, ArgHi(4 + w));
+    p.Jump(kJeq, static_cast<uint32_t>(spec.signal_token[w] >> 32), kNext, pass);
+  }
+  // Protection: none, read, or read-write; never executable.
+  p.Op(kLd, ArgHi(2));
+  p.Jump(kJeq, 0, kNext, pass);
+  p.Op(kLd, ArgLo(2));
+  p.Jump(kJeq, PROT_READ | PROT_WRITE, prot_ok, kNext);
+  p.Jump(kJeq, PROT_READ, prot_ok, kNext);
+  p.Jump(kJeq, PROT_NONE, prot_ok, pass);
+  p.Bind(prot_ok);
+  p.Op(kLd, ArgHi(3));
+  p.Jump(kJeq, 0, kNext, pass);
+  // A length below 2^40: address + length cannot wrap.
+  p.Op(kLd, ArgHi(1));
+  p.Jump(kJgt, 0xff, pass, kNext);
+  std::vector<sock_filter> end;
+  EmitEnd(end);
+  for (const sock_filter& f : end) p.Raw(f);
+  for (const FilterSpec::RetagRule& r : spec.retag_rules) {
+    const int next = p.Label(), in_range = p.Label(), start_ok = p.Label();
+    p.Op(kLd, ArgLo(3));
+    for (const int key : r.keys) p.Jump(kJeq, static_cast<uint32_t>(key), in_range, kNext);
+    p.Always(next);
+    p.Bind(in_range);
+    const auto s_hi = static_cast<uint32_t>(r.range.start >> 32), s_lo = static_cast<uint32_t>(r.range.start);
+    const auto e_hi = static_cast<uint32_t>(r.range.end >> 32), e_lo = static_cast<uint32_t>(r.range.end);
+    // address >= start
+    p.Op(kLdMem, 1);
+    p.Jump(kJgt, s_hi, start_ok, kNext);
+    p.Jump(kJeq, s_hi, kNext, next);
+    p.Op(kLdMem, 0);
+    p.Jump(kJge, s_lo, start_ok, next);
+    p.Bind(start_ok);
+    // end <= range end
+    p.Op(kLdMem, 3);
+    p.Jump(kJgt, e_hi, next, kNext);
+    p.Jump(kJeq, e_hi, kNext, allow);
+    p.Op(kLdMem, 2);
+    p.Jump(kJgt, e_lo, next, allow);
+    p.Bind(next);
+  }
+  p.Always(pass);
+  p.Bind(allow);
+  p.Op(BPF_RET | BPF_K, SECCOMP_RET_ALLOW);
+  p.Bind(pass);
+  return p.Finish();
+}
+
 std::vector<sock_filter> ImmutableMappingsPrefix(const std::vector<FilterSpec::Range>& ranges,
                                                  uint32_t deny_action) {
   // Adjacent or overlapping ranges as one, in address order whatever the
@@ -468,11 +629,6 @@ std::vector<sock_filter> ImmutableMappingsPrefix(const std::vector<FilterSpec::R
   const auto op = [&p](uint16_t code, uint32_t k, uint8_t jt = 0, uint8_t jf = 0) {
     p.push_back(sock_filter{code, jt, jf, k});
   };
-  constexpr uint16_t kLd = BPF_LD | BPF_W | BPF_ABS, kLdMem = BPF_LD | BPF_MEM, kSt = BPF_ST,
-                     kJeq = BPF_JMP | BPF_JEQ | BPF_K, kJgt = BPF_JMP | BPF_JGT | BPF_K,
-                     kJge = BPF_JMP | BPF_JGE | BPF_K;
-  const auto arg_lo = [](int i) { return static_cast<uint32_t>(offsetof(seccomp_data, args) + 8 * i); };
-  const auto arg_hi = [&arg_lo](int i) { return arg_lo(i) + 4; };
   // Memory slots: 0 address low, 1 address high, 2 end low, 3 end high.
   // 0: x86-64 only (libseccomp's program handles the rest); the system
   // call number; which calls. "Pass" is the jump at index kPass.
@@ -487,32 +643,11 @@ std::vector<sock_filter> ImmutableMappingsPrefix(const std::vector<FilterSpec::R
   op(kJeq, SYS_madvise, kCheck - 6, 0);
   op(kJeq, SYS_mmap, 0, kPass - 7);
   // mmap replaces what it overlaps only with MAP_FIXED.
-  op(kLd, arg_lo(3));
+  op(kLd, ArgLo(3));
   op(BPF_JMP | BPF_JSET | BPF_K, MAP_FIXED, kCheck - 9, 0);
   // kPass: on to the rest of the program (patched below).
   op(BPF_JMP | BPF_JA, 0);
-  // end = address + length, 64 bits out of 32-bit halves. The length is
-  // below kGuard (the rules after this prefix refuse the rest), so the sum
-  // cannot wrap for a user address.
-  op(kLd, arg_lo(0));
-  op(kSt, 0);
-  op(BPF_MISC | BPF_TAX, 0);
-  op(kLd, arg_lo(1));
-  op(BPF_ALU | BPF_ADD | BPF_X, 0);
-  op(kSt, 2);
-  // carry: end_lo < address_lo (X still holds address_lo)
-  op(BPF_JMP | BPF_JGE | BPF_X, 0, 2, 0);
-  op(BPF_LD | BPF_IMM, 1);
-  op(BPF_JMP | BPF_JA, 1);
-  op(BPF_LD | BPF_IMM, 0);
-  op(BPF_MISC | BPF_TAX, 0);  // X = carry
-  op(kLd, arg_hi(1));
-  op(BPF_ALU | BPF_ADD | BPF_X, 0);
-  op(BPF_MISC | BPF_TAX, 0);
-  op(kLd, arg_hi(0));
-  op(kSt, 1);
-  op(BPF_ALU | BPF_ADD | BPF_X, 0);
-  op(kSt, 3);
+  EmitEnd(p);
   // Per range [s, e): refuse when address < e and end > s.
   for (const FilterSpec::Range& r : merged) {
     const auto s_hi = static_cast<uint32_t>(r.start >> 32), s_lo = static_cast<uint32_t>(r.start);
@@ -542,6 +677,8 @@ Expected<std::vector<sock_filter>> ExportBpf(const Filter& filter, const FilterS
   }
   const uint32_t deny = spec.violation == Violation::kKill ? SECCOMP_RET_TRAP : SECCOMP_RET_ERRNO | EPERM;
   std::vector<sock_filter> program = ImmutableMappingsPrefix(spec.immutable_ranges, deny);
+  const std::vector<sock_filter> retag = RetagPrefix(spec);
+  program.insert(program.end(), retag.begin(), retag.end());
   const size_t prefix = program.size();
   program.resize(prefix + bytes->size() / sizeof(sock_filter));
   memcpy(program.data() + prefix, bytes->data(), bytes->size());

@@ -32,9 +32,21 @@ struct FilterSpec {
     uint64_t start, end;
   };
   std::vector<Range> protected_ranges;
-  // The code region's pages (runtime/code/): the only place pkey_mprotect
-  // may act, and only with the token. Empty: no code region.
+  // The code region's pages (runtime/code/): where pkey_mprotect may act,
+  // with the token. Empty: no code region.
   Range code_pages{0, 0};
+  // The other places, each with the keys it may name there: the virtual
+  // domains' regions (the parking key and the key slots'), and each
+  // physical domain's heap (its own key), for evictions, loads and
+  // cordon_domain_set_rights. Only with the token, only protections none,
+  // read and read-write, and only wholly inside the range: a BPF prefix
+  // (RetagPrefix) allows exactly these calls, and every other pkey_mprotect
+  // goes on to the code region's rules.
+  struct RetagRule {
+    Range range;
+    std::vector<int> keys;
+  };
+  std::vector<RetagRule> retag_rules;
   Violation violation = Violation::kKill;
   // rt_sigreturn, rt_sigaction (with a new action) and pkey_mprotect need
   // these two words in r8 and r9 (rt_sigaction the first one). The lockdown
@@ -81,6 +93,11 @@ struct FilterSpec {
   // takes it as a descriptor, or closes or replaces it, is refused.
   int audit_fd = -1;
 };
+
+// The prefix that allows spec.retag_rules' pkey_mprotect calls (with the
+// token words of spec.signal_token), and sends everything else on to what
+// follows it.
+std::vector<sock_filter> RetagPrefix(const FilterSpec& spec);
 
 // The kGuard-aligned blocks a range's rules cover, lowest first.
 std::vector<uint64_t> BlocksFor(const FilterSpec::Range& r);
