@@ -38,7 +38,7 @@ typedef enum cordon_status {
   CORDON_E_THREADS = -18,            /* cordon_lockdown() with other threads running */
   CORDON_E_NO_LANDLOCK = -19,        /* the kernel has no Landlock, which the lockdown needs */
   CORDON_E_LOCKDOWN_FAILED = -20,    /* the process cannot be locked down (stderr says why) */
-  CORDON_E_BUSY = -21,               /* another thread is publishing or releasing this code block */
+  CORDON_E_BUSY = -21,               /* another thread is using the code block or virtual domain now */
   CORDON_E_NO_CODE_REGION = -22,     /* cordon_options.code_size was 0: no code can be published */
   CORDON_E_NO_FSGSBASE = -23,   /* the CPU or kernel lacks FSGSBASE, or the C library is not glibc 2.34+ */
   CORDON_E_ROOT_SET = -24,      /* the domain's root was set before (cordon_domain_set_root) */

@@ -122,9 +122,23 @@ class Domain {
     if (s != CORDON_OK) return Status(s);
     return Domain(d);
   }
+  // A virtual domain (cordon_domain_create_virtual): no key of its own.
+  static Result<Domain> CreateVirtual(const std::string& name) {
+    cordon_domain_t d;
+    const int s = cordon_domain_create_virtual(name.c_str(), &d);
+    if (s != CORDON_OK) return Status(s);
+    return Domain(d);
+  }
 
   cordon_domain_t handle() const { return handle_; }
+  // The key the domain's pages carry now (a virtual domain's changes).
   int pkey() const { return cordon_domain_pkey(handle_); }
+  bool is_virtual() const { return cordon_domain_is_virtual(handle_) != 0; }
+  Status Pin() const { return Status(cordon_domain_pin(handle_)); }
+  Status Unpin() const { return Status(cordon_domain_unpin(handle_)); }
+  Status Evict() const { return Status(cordon_domain_evict(handle_)); }
+  // Every thread's rights on the domain's data at once (CORDON_RIGHTS_*).
+  Status SetRights(int rights) const { return Status(cordon_domain_set_rights(handle_, rights)); }
   std::string name() const {
     const char* n = cordon_domain_name(handle_);
     return n != nullptr ? n : "unknown";

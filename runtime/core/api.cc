@@ -1086,7 +1086,8 @@ const char* cordon_strerror(int status) {
       return "the kernel has no Landlock, which the lockdown needs to keep /proc/<pid>/mem closed; use a "
              "kernel with CONFIG_SECURITY_LANDLOCK=y and landlock in lsm= (Debian 6.1 and later)";
     case CORDON_E_BUSY:
-      return "another thread is publishing or releasing this code block right now; nothing was changed";
+      return "another thread is using it right now (publishing or releasing this code block, or inside this "
+             "virtual domain, or the domain is pinned); nothing was changed: try again later";
     case CORDON_E_NO_CODE_REGION:
       return "this process has no code region (cordon_options.code_size was 0), so no code can be published; "
              "pass a code_size to cordon_init()";
