@@ -11,6 +11,7 @@
 #include "runtime/audit/audit.h"
 #include "runtime/base/check.h"
 #include "runtime/code/code_region.h"
+#include "runtime/domains/virtual.h"
 #include "runtime/gates/call_counts.h"
 #include "runtime/gates/gate_config.h"
 #include "runtime/lockdown/filter_loader.h"
@@ -31,7 +32,9 @@ template <int D>
 uint64_t BuiltinEnter(uint64_t a0, uint64_t a1, uint64_t, uint64_t, uint64_t) {
   if (a0 == kCountQuery && a1 < gates::kCountedIds)
     return gates::EntryCallCount(D, static_cast<uint32_t>(a1));
-  if constexpr (D != kTrustedDomain) {
+  // Not the trusted domain's heap (the runtime's), nor a key slot's (its
+  // TLS template; virtual domains' rights are their own).
+  if (D != kTrustedDomain && !domains::virt::IsSlot(D)) {
     if (a0 == kSetRights) return EncodeStatus(domains::SetHeapRightsInside(D, static_cast<int>(a1)));
     if (a0 == kGetRights) return static_cast<uint64_t>(domains::HeapRightsInside(D));
   }

@@ -549,10 +549,14 @@ Expected<void> SetUp(const cordon_options& opts, DomainSetup slot_setup) {
 std::atomic<uint64_t> g_last_use[kMaxSlots];
 std::atomic<uint8_t> g_where[kMaxVirtual];  // slot + 1: where a call last ran
 
-uint32_t Victim(uint32_t nslots) {
+// The slots this thread is inside now (its calls in progress).
+thread_local uint32_t t_inside_slots = 0;
+
+uint32_t Victim(uint32_t nslots, uint32_t skip) {
   uint32_t best = 0;
   uint64_t oldest = ~uint64_t{0};
   for (uint32_t s = 0; s < nslots; ++s) {
+    if ((skip & (1u << s)) != 0) continue;
     const uint64_t t = g_last_use[s].load(std::memory_order_relaxed);
     if (t < oldest) {
       oldest = t;
@@ -614,10 +618,16 @@ uint64_t Call(uint32_t index, uint32_t id, uint64_t a0, uint64_t a1, uint64_t a2
   CallBlock block{index, id, a4, kNotRun, 0};
   uint32_t where = g_where[index].load(std::memory_order_relaxed);
   for (unsigned attempt = 0;; ++attempt) {
-    const uint32_t slot = where != 0 && where <= cfg.nslots ? where - 1 : Victim(cfg.nslots);
+    // A slot this thread is inside already (a callback or a signal handler
+    // that left a virtual domain's call) cannot take another entry: the
+    // gate would stop the process as a nested entry.
+    if (where != 0 && (where > cfg.nslots || (t_inside_slots & (1u << (where - 1))) != 0)) where = 0;
+    const uint32_t slot = where != 0 ? where - 1 : Victim(cfg.nslots, t_inside_slots);
     __atomic_store_n(&block.outcome, kNotRun, __ATOMIC_RELAXED);
+    t_inside_slots |= 1u << slot;
     const uint64_t r = gates::GateFor(cfg.slot_domain[slot])(
         a0, a1, a2, a3, reinterpret_cast<uint64_t>(&block), kSlotEntryId);
+    t_inside_slots &= ~(1u << slot);
     switch (__atomic_load_n(&block.outcome, __ATOMIC_ACQUIRE)) {
       case kRan:
         if (id < CORDON_TABLE_SIZE || id <= kOpPin) {
@@ -627,6 +637,13 @@ uint64_t Call(uint32_t index, uint32_t id, uint64_t a0, uint64_t a1, uint64_t a2
         return r;
       case kElsewhere:
         where = __atomic_load_n(&block.where, __ATOMIC_RELAXED) + 1;
+        if (where <= cfg.nslots && (t_inside_slots & (1u << (where - 1))) != 0) {
+          internal::Die(
+              "virtual domains: a callback or signal handler called into a virtual domain that runs on the "
+              "key "
+              "of the virtual domain call it interrupted; it cannot be entered until that call returns "
+              "(pin one of them, docs/virtual-domains.md); process stopped");
+        }
         break;
       case kBusy:
         g_last_use[slot].store(__rdtsc(), std::memory_order_relaxed);  // try another first

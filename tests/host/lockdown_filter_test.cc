@@ -170,6 +170,85 @@ TEST(LockdownFilter, CarriesEveryPlaceholderWordForTheToken) {
 // after it): a memory call that overlaps a protected range by one page is
 // refused, one that ends exactly at it or starts exactly after it is not,
 // and the 64-bit end is right across a 4 GiB boundary (the carry).
+// The pkey_mprotect prefix (virtual domains, physical heaps' rights): with
+// the token, a listed key, a protection without execute, wholly inside the
+// range: allowed, and the kernel answers (EINVAL: no such key in this
+// child); anything else goes on to the rest of the program, which here
+// refuses pkey_mprotect with EACCES.
+TEST(LockdownFilter, RetagPrefixAllowsOnlyTheRetaggingShape) {
+  constexpr uint64_t kPage = 4096;
+  constexpr uint64_t kBase = 0x4ffffff00000;
+  constexpr uint64_t kTok0 = 0x1111222233334444, kTok1 = 0x5555666677778888;
+  const pid_t pid = fork();
+  ASSERT_GE(pid, 0);
+  if (pid == 0) {
+    if (mmap(reinterpret_cast<void*>(kBase), 4 * kPage, PROT_READ | PROT_WRITE,
+             MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, -1, 0) != reinterpret_cast<void*>(kBase)) {
+      _exit(2);
+    }
+    FilterSpec spec;
+    spec.signal_token[0] = kTok0;
+    spec.signal_token[1] = kTok1;
+    spec.retag_rules = {{{kBase + kPage, kBase + 3 * kPage}, {5, 7}},
+                        {{kBase + 3 * kPage, kBase + 4 * kPage}, {9}}};
+    std::vector<sock_filter> prog = cordon::lockdown::RetagPrefix(spec);
+    // The rest of the program: pkey_mprotect refused, everything else allowed.
+    prog.push_back(sock_filter{BPF_LD | BPF_W | BPF_ABS, 0, 0, offsetof(seccomp_data, nr)});
+    prog.push_back(sock_filter{BPF_JMP | BPF_JEQ | BPF_K, 0, 1, SYS_pkey_mprotect});
+    prog.push_back(sock_filter{BPF_RET | BPF_K, 0, 0, SECCOMP_RET_ERRNO | EACCES});
+    prog.push_back(sock_filter{BPF_RET | BPF_K, 0, 0, SECCOMP_RET_ALLOW});
+    sock_fprog fprog{static_cast<unsigned short>(prog.size()), prog.data()};
+    if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0 ||
+        syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, 0, &fprog) != 0) {
+      _exit(3);
+    }
+    int step = 10;
+    const auto call = [](uint64_t addr, uint64_t len, uint64_t prot, uint64_t key, uint64_t t0 = kTok0,
+                         uint64_t t1 = kTok1) {
+      errno = 0;
+      return syscall(SYS_pkey_mprotect, addr, len, prot, key, t0, t1) == -1 ? errno : 0;
+    };
+    const auto allowed = [&step](int err) {
+      ++step;
+      if (err == EACCES) _exit(step);
+    };
+    const auto refused = [&step](int err) {
+      ++step;
+      if (err != EACCES) _exit(step);
+    };
+    const uint64_t r = kBase + kPage;
+    allowed(call(r, 2 * kPage, PROT_READ | PROT_WRITE, 5));                     // 11: the whole range
+    allowed(call(r + kPage, kPage, PROT_READ, 7));                              // 12
+    allowed(call(r, kPage, PROT_NONE, 5));                                      // 13
+    allowed(call(kBase + 3 * kPage, kPage, PROT_READ, 9));                      // 14: the second rule
+    refused(call(r, kPage, PROT_READ, 5, kTok0 ^ 1));                           // 15: token words
+    refused(call(r, kPage, PROT_READ, 5, kTok0 ^ (uint64_t{1} << 40)));         // 16
+    refused(call(r, kPage, PROT_READ, 5, kTok0, kTok1 ^ 1));                    // 17
+    refused(call(r, kPage, PROT_READ, 5, kTok0, kTok1 ^ (uint64_t{1} << 40)));  // 18
+    refused(call(r, kPage, PROT_READ, 6));                                      // 19: another key
+    refused(call(r, kPage, PROT_READ, 0));                                      // 20: key 0
+    refused(call(r, kPage, PROT_READ, 5 | (uint64_t{1} << 32)));                // 21
+    refused(call(r, kPage, PROT_READ, 9));                                      // 22: the other rule's key
+    refused(call(r, kPage, PROT_READ | PROT_EXEC, 5));                          // 23: never executable
+    refused(call(r, kPage, PROT_EXEC, 5));                                      // 24
+    refused(call(r, kPage, PROT_READ | PROT_WRITE | PROT_EXEC, 5));             // 25
+    refused(call(r, kPage, PROT_READ | (uint64_t{1} << 32), 5));                // 26
+    refused(call(kBase, kPage, PROT_READ, 5));                                  // 27: below
+    refused(call(kBase, 2 * kPage, PROT_READ, 5));                              // 28: from below into it
+    refused(call(r + kPage, 2 * kPage, PROT_READ, 5));                          // 29: out past the end
+    refused(call(r, uint64_t{1} << 41, PROT_READ, 5));                          // 30: too long
+    refused(call(r, ~uint64_t{0} - r + 2, PROT_READ, 5));                       // 31: wraps
+    refused(call(kBase + 4 * kPage, kPage, PROT_READ, 9));                      // 32: after
+    ++step;
+    if (syscall(SYS_mprotect, r, kPage, PROT_READ) != 0) _exit(step);  // 33: other calls pass
+    _exit(0);
+  }
+  int status = 0;
+  ASSERT_EQ(waitpid(pid, &status, 0), pid);
+  ASSERT_TRUE(WIFEXITED(status)) << status;
+  EXPECT_EQ(WEXITSTATUS(status), 0) << "failed step " << WEXITSTATUS(status);
+}
+
 TEST(LockdownFilter, ImmutableMappingsAreRefusedByExactOverlap) {
   constexpr uint64_t kPage = 4096;
   constexpr uint64_t kBase = 0x4fffffffe000;  // pages ...e000, ...f000, 0x500000000000
