@@ -404,6 +404,11 @@ void InstallTrustedTcb(int d, gates::ThreadRecord* r, uint32_t tid) {
   r->tcb = BuildTrustedTcb(*s->tls, area, tid, s->canary);
 }
 
+bool ThreadAlive(uint32_t tid) {
+  const long pid = hw::RawSyscall3(SYS_getpid, 0, 0, 0);
+  return hw::RawSyscall3(SYS_tgkill, pid, static_cast<long>(tid), 0) != -ESRCH;
+}
+
 }  // namespace cordon::domains
 
 // ---- Called from the gate's attach path (gate.S). ----
@@ -416,12 +421,6 @@ long RawSyscall3(long nr, long a, long b, long c) {
   long ret;
   asm volatile("syscall" : "=a"(ret) : "a"(nr), "D"(a), "S"(b), "d"(c) : "rcx", "r11", "memory");
   return ret;
-}
-
-// Whether thread tid of this process still exists (signal 0 only checks).
-bool ThreadAlive(uint32_t tid) {
-  const long pid = RawSyscall3(SYS_getpid, 0, 0, 0);
-  return RawSyscall3(SYS_tgkill, pid, static_cast<long>(tid), 0) != -ESRCH;
 }
 
 }  // namespace
@@ -458,7 +457,7 @@ extern "C" uint32_t cordon_internal_attach_thread(uint32_t d) {
   for (int round = 0; round < 2000; ++round) {
     for (uint32_t i = 0; i < c.nrecords; ++i) {
       const uint32_t owner = __atomic_load_n(&record(i)->owner, __ATOMIC_ACQUIRE);
-      if (!record(i)->InUse() && !ThreadAlive(owner)) return claim(i);
+      if (!record(i)->InUse() && !domains::ThreadAlive(owner)) return claim(i);
     }
     (void)RawSyscall3(SYS_sched_yield, 0, 0, 0);
   }

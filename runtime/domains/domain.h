@@ -199,6 +199,11 @@ uint64_t RegisterInside(int d, uint64_t fn);
 // be inside d); nullptr if sp is on no entry's trusted stack there.
 gates::ThreadRecord* RecordForStack(int d, const void* sp);
 
+// Whether thread tid of this process still exists (a signal 0 only
+// checks; in a forked child, the parent's threads do not). Raw system
+// calls: callable with a domain's rights.
+bool ThreadAlive(uint32_t tid);
+
 // pthread_atfork child handler: the forking thread re-attaches in the child.
 void ResetThreadRecordsInChild();
 

@@ -51,9 +51,11 @@ struct alignas(64) SlotState {
 // One per record of each slot: only the thread holding the record writes
 // it (active), or the loader reads it.
 struct alignas(64) RecordState {
-  std::atomic<uint32_t> active;  // running a virtual domain's call (or an operation on it)
-  uint32_t epoch;                // the slot epoch the record's stack and TCB were cleaned for
-  uint32_t dirty;                // the record ran a domain's code since it was cleaned
+  // The record's owner's thread id while it runs a virtual domain's call
+  // (or an operation on it), 0 otherwise.
+  std::atomic<uint32_t> active;
+  uint32_t epoch;  // the slot epoch the record's stack and TCB were cleaned for
+  uint32_t dirty;  // the record ran a domain's code since it was cleaned
 };
 
 struct Directory {
@@ -78,15 +80,24 @@ RecordState& Rec(uint32_t slot, uint32_t idx) {
   return base[size_t{slot} * Dir().max_threads + idx];
 }
 
-void Lock(Directory& dir) {
+// The lock word holds its owner's thread id. A holder that no longer
+// exists (a fork while another thread was loading a domain: the child has
+// its memory, not the thread) left the directory half changed: fatal.
+void Lock(Directory& dir, uint32_t tid) {
   for (unsigned spins = 0;; ++spins) {
-    uint32_t expected = 0;
-    if (dir.lock.compare_exchange_weak(expected, 1, std::memory_order_acquire)) return;
+    uint32_t holder = 0;
+    if (dir.lock.compare_exchange_weak(holder, tid, std::memory_order_acquire)) return;
     if (spins < 64) {
       _mm_pause();
-    } else {
-      (void)hw::RawSyscall3(SYS_sched_yield, 0, 0, 0);
+      continue;
     }
+    if (spins % 1024 == 0 && holder != 0 && !ThreadAlive(holder)) {
+      internal::Die(
+          "virtual domains: the directory's lock is held by a thread that no longer exists (a fork while "
+          "another thread was loading a virtual domain?); the child cannot tell what it changed; process "
+          "stopped");
+    }
+    (void)hw::RawSyscall3(SYS_sched_yield, 0, 0, 0);
   }
 }
 void Unlock(Directory& dir) {
@@ -159,7 +170,11 @@ bool Quiesce(uint32_t slot, uint32_t self) {
   dir.slots[slot].changing.store(1, std::memory_order_seq_cst);
   for (uint32_t j = 0; j < dir.max_threads; ++j) {
     if (j == self) continue;
-    for (unsigned spins = 0; Rec(slot, j).active.load(std::memory_order_seq_cst) != 0; ++spins) {
+    for (unsigned spins = 0;; ++spins) {
+      const uint32_t tid = Rec(slot, j).active.load(std::memory_order_seq_cst);
+      // A thread that no longer exists runs nothing (a fork child has
+      // only the forking thread).
+      if (tid == 0 || (spins == 200 && !ThreadAlive(tid))) break;
       if (spins >= 2000) {
         dir.slots[slot].changing.store(0, std::memory_order_release);
         return false;
@@ -188,9 +203,9 @@ void ParkResident(int s, uint32_t slot) {
 enum class LoadResult { kLoaded, kElsewhere, kBusy };
 
 // Inside slot domain s: makes v its resident, evicting the one before.
-LoadResult Load(int s, uint32_t slot, uint32_t v, uint32_t self, uint32_t* where) {
+LoadResult Load(int s, uint32_t slot, uint32_t v, uint32_t self, uint32_t tid, uint32_t* where) {
   Directory& dir = Dir();
-  Lock(dir);
+  Lock(dir, tid);
   const uint32_t at = dir.slot_of[v];
   if (at != 0) {
     Unlock(dir);
@@ -221,6 +236,12 @@ LoadResult Load(int s, uint32_t slot, uint32_t v, uint32_t self, uint32_t* where
   return LoadResult::kLoaded;
 }
 
+// Record index of slot domain s.
+gates::ThreadRecord* RecordAt(int s, uint32_t index) {
+  const auto& c = Config().domains[s];
+  return reinterpret_cast<gates::ThreadRecord*>(c.records + uint64_t{index} * c.stride);
+}
+
 // The record (index self of slot domain s) this thread runs on; its stack
 // below the caller's frame, its signal-return pages and its TCB held
 // another domain's data if the record ran code of the slot's previous
@@ -229,7 +250,7 @@ LoadResult Load(int s, uint32_t slot, uint32_t v, uint32_t self, uint32_t* where
 __attribute__((noinline)) void CleanRecord(int s, uint32_t self) {
   const auto& c = Config().domains[s];
   const uint64_t slot_base = gates::SlotOfRecord(c.records, c.stride) + uint64_t{self} * c.stride;
-  auto* rec = reinterpret_cast<gates::ThreadRecord*>(gates::RecordOfSlot(slot_base, c.stride));
+  gates::ThreadRecord* rec = RecordAt(s, self);
   const uint64_t stack_low = slot_base + SlotStackOffset();
   // rep stosb up to the red zone below this frame: no call pushes below.
   uint64_t cursor = stack_low;
@@ -277,8 +298,8 @@ uint64_t RegisterInside(uint32_t v, uint64_t fn) {
 }
 
 // What a resident domain runs: an entry, or an operation on its memory.
-uint64_t Dispatch(uint32_t slot, uint32_t v, uint32_t id, uint64_t a0, uint64_t a1, uint64_t a2, uint64_t a3,
-                  uint64_t a4) {
+uint64_t Dispatch(uint32_t slot, uint32_t tid, uint32_t v, uint32_t id, uint64_t a0, uint64_t a1, uint64_t a2,
+                  uint64_t a3, uint64_t a4) {
   if (id < CORDON_TABLE_SIZE) {
     const uint64_t fn = id >= CORDON_BUILTIN_COUNT ? __atomic_load_n(&Table(v)[id], __ATOMIC_ACQUIRE) : 0;
     if (fn == 0) {
@@ -299,7 +320,7 @@ uint64_t Dispatch(uint32_t slot, uint32_t v, uint32_t id, uint64_t a0, uint64_t 
       return locked ? EncodeStatus(CORDON_E_LOCKED) : RegisterInside(v, a0);
     case kOpPin: {
       Directory& dir = Dir();
-      Lock(dir);
+      Lock(dir, tid);
       uint32_t pinned = 0;
       for (uint32_t s = 0; s < Config().virt.nslots; ++s) pinned += dir.slots[s].pinned.load() != 0 ? 1 : 0;
       int status = CORDON_OK;
@@ -320,7 +341,7 @@ uint64_t Dispatch(uint32_t slot, uint32_t v, uint32_t id, uint64_t a0, uint64_t 
 }
 
 // Operations that need no residency, under the directory's lock.
-uint64_t Operate(int s, uint32_t slot, uint32_t self, uint32_t v, uint32_t id, uint64_t a0) {
+uint64_t Operate(int s, uint32_t slot, uint32_t self, uint32_t tid, uint32_t v, uint32_t id, uint64_t a0) {
   Directory& dir = Dir();
   const auto& cfg = Config().virt;
   switch (id) {
@@ -338,7 +359,7 @@ uint64_t Operate(int s, uint32_t slot, uint32_t self, uint32_t v, uint32_t id, u
       a0 != CORDON_RIGHTS_READ_WRITE) {
     return EncodeStatus(CORDON_E_INVALID_ARGUMENT);
   }
-  Lock(dir);
+  Lock(dir, tid);
   const uint32_t at = dir.slot_of[v];
   uint64_t result = EncodeStatus(CORDON_OK);
   switch (id) {
@@ -408,26 +429,27 @@ uint64_t SlotEntry(uint64_t a0, uint64_t a1, uint64_t a2, uint64_t a3, uint64_t 
   }
   const uint32_t slot = cfg.slot_plus1[S] - 1u;
   const uint32_t self = RecordIndex(S);
+  const uint32_t tid = RecordAt(S, self)->owner;
   Directory& dir = Dir();
   const auto answer = [&](Outcome o, uint32_t where = 0) {
     __atomic_store_n(&block->where, where, __ATOMIC_RELAXED);
     __atomic_store_n(&block->outcome, static_cast<uint32_t>(o), __ATOMIC_RELEASE);
   };
   if (id > kOpPin) {  // operations without residency
-    const uint64_t r = Operate(S, slot, self, v, id, a0);
+    const uint64_t r = Operate(S, slot, self, tid, v, id, a0);
     answer(kRan);
     return r;
   }
   RecordState& me = Rec(slot, self);
   for (int attempt = 0;; ++attempt) {
-    me.active.store(1, std::memory_order_seq_cst);
+    me.active.store(tid, std::memory_order_seq_cst);
     if (dir.slots[slot].changing.load(std::memory_order_seq_cst) == 0 &&
         dir.slots[slot].resident.load(std::memory_order_acquire) == v + 1) {
       break;
     }
     me.active.store(0, std::memory_order_release);
     uint32_t where = 0;
-    const LoadResult lr = attempt < 8 ? Load(S, slot, v, self, &where) : LoadResult::kBusy;
+    const LoadResult lr = attempt < 8 ? Load(S, slot, v, self, tid, &where) : LoadResult::kBusy;
     if (lr == LoadResult::kElsewhere) {
       answer(kElsewhere, where);
       return 0;
@@ -444,7 +466,7 @@ uint64_t SlotEntry(uint64_t a0, uint64_t a1, uint64_t a2, uint64_t a3, uint64_t 
     me.dirty = 0;
   }
   me.dirty = 1;
-  const uint64_t r = Dispatch(slot, v, id, a0, a1, a2, a3, a4);
+  const uint64_t r = Dispatch(slot, tid, v, id, a0, a1, a2, a3, a4);
   me.active.store(0, std::memory_order_release);
   answer(kRan);
   return r;
