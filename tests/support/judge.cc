@@ -71,6 +71,15 @@ uint64_t ReadSecretInside(uint64_t dst, uint64_t fd, uint64_t n, uint64_t, uint6
   return got == n ? 0 : 1;
 }
 
+// The same inside another domain, into a block of its own heap that its code
+// allocates; returns the block (0 on failure).
+uint64_t AllocAndReadSecretInside(uint64_t fd, uint64_t n, uint64_t, uint64_t, uint64_t) {
+  void* p = nullptr;
+  if (cordon_domain_alloc(cordon_current_domain(), 16, n, &p) != CORDON_OK) return 0;
+  return ReadSecretInside(reinterpret_cast<uint64_t>(p), fd, n, 0, 0) == 0 ? reinterpret_cast<uint64_t>(p)
+                                                                           : 0;
+}
+
 // ---- Judge side ----
 
 struct Mapping {
@@ -240,6 +249,25 @@ bool ReadSome(int fd, std::string* into) {
   }
 }
 
+// Tells the judge the keys of every domain that exists now, before any
+// attack runs: the physical domains' and, once virtual domains exist, the
+// keys their pages carry (a slot key or the parking key) and the parking key.
+void ReportDomainKeys() {
+  std::set<int> keys;
+  for (cordon_domain_t d = 1; d < 16; ++d) {
+    const int key = cordon_domain_pkey(d);
+    if (key > 0) keys.insert(key);
+  }
+  if (cordon_parking_pkey() > 0) keys.insert(cordon_parking_pkey());
+  for (cordon_domain_t d = 16; cordon_domain_name(d) != nullptr; ++d) {
+    const int key = cordon_domain_pkey(d);
+    if (key > 0) keys.insert(key);
+  }
+  uint8_t msg[2 + 16] = {'K', 0};
+  for (const int key : keys) msg[2 + msg[1]++] = static_cast<uint8_t>(key);
+  WriteAll(g_child.control, msg, 2 + msg[1]);
+}
+
 }  // namespace
 
 const uint8_t* LoadJudgeSecret() {
@@ -256,15 +284,26 @@ const uint8_t* LoadJudgeSecret() {
                                  static_cast<uint64_t>(g_child.secret), kJudgeSecretSize, 0, 0);
   g_child.secret = -1;  // closed by the trusted code
   if (r != 0) ChildFail("the secret did not arrive");
-  // The keys of every domain, before any attack runs.
-  uint8_t msg[2 + 16] = {'K', 0};
-  for (cordon_domain_t d = 1; d < 16; ++d) {
-    const int key = cordon_domain_pkey(d);
-    if (key <= 0) continue;
-    msg[2 + msg[1]++] = static_cast<uint8_t>(key);
-  }
-  WriteAll(g_child.control, msg, 2 + msg[1]);
+  ReportDomainKeys();
   return static_cast<const uint8_t*>(p);
+}
+
+const uint8_t* LoadJudgeSecretInto(cordon_domain_t domain) {
+  if (g_child.secret < 0) ChildFail("LoadJudgeSecretInto() outside JudgeAttack, or twice");
+  cordon_entry read_secret;
+  if (cordon_register(domain, AllocAndReadSecretInside, "judge_read_secret_into", &read_secret) !=
+      CORDON_OK) {
+    ChildFail("cordon_register for the secret failed");
+  }
+  const uint64_t p =
+      cordon_call(read_secret, static_cast<uint64_t>(g_child.secret), kJudgeSecretSize, 0, 0, 0);
+  g_child.secret = -1;  // closed by the domain's code
+  if (p == 0) ChildFail("the secret did not arrive");
+  if (cordon_domain_of(reinterpret_cast<const void*>(p)) != domain) {
+    ChildFail("the secret's buffer is not the domain's memory");
+  }
+  ReportDomainKeys();
+  return reinterpret_cast<const uint8_t*>(p);
 }
 
 void Evidence(const void* p, size_t n) {

@@ -19,6 +19,7 @@
 #include <functional>
 #include <string>
 
+#include "cordon/cordon.h"
 #include "tests/support/child.h"
 
 namespace cordon::testing {
@@ -49,6 +50,12 @@ Verdict JudgeAttack(const std::function<void()>& attack);
 // Returns the secret's address (kJudgeSecretSize bytes); untrusted memory
 // never holds it. Exits 1 with a message outside JudgeAttack.
 const uint8_t* LoadJudgeSecret();
+
+// The same, into the heap of another domain (a physical user domain or a
+// virtual one): its own code allocates the block and reads the secret in.
+// The keys the judge skips then include the virtual domains' (their slot
+// keys and the parking key): their pages are trusted memory too.
+const uint8_t* LoadJudgeSecretInto(cordon_domain_t domain);
 
 // Child side: hand the judge whatever the attack obtained; it is scanned
 // for the secret.
