@@ -612,8 +612,11 @@ TEST_F(VirtualDomains, KeySlotsAreNoDomainsOfTheProgram) {
   for (const cordon_entry forged : {cordon_entry{slots[0], cordon::domains::virt::kSlotEntryId},
                                     cordon_entry{slots[0], 40}, cordon_entry{g.v[0].d, 999}}) {
     const ChildOutcome o = RunInChild([&] { (void)cordon_call(forged, 0, 0, 0, 0, 0); });
-    EXPECT_TRUE(o.exited) << Describe(o);
-    EXPECT_EQ(o.exit_code, CORDON_VIOLATION_EXIT) << Describe(o);
+    const std::string which =
+        "entry {" + std::to_string(forged.domain) + ", " + std::to_string(forged.id) + "}: ";
+    EXPECT_TRUE(o.exited) << which << Describe(o);
+    EXPECT_EQ(o.exit_code, CORDON_VIOLATION_EXIT) << which << Describe(o);
+    EXPECT_NE(o.err.find("cordon: "), std::string::npos) << which << Describe(o);
   }
 }
 
