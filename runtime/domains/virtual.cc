@@ -21,6 +21,24 @@
 #include "runtime/hardware/smaps.h"
 #include "runtime/heap/trusted_heap.h"
 
+// Zeroes [low, its own stack pointer): the stack below its caller's frame
+// but for its return address. A function of its own, in assembly: no
+// compiler-made frame or red zone below the stack pointer is live.
+extern "C" void cordon_internal_clear_stack_below(uint64_t low);
+asm(R"(
+        .text
+        .p2align 4
+        .type cordon_internal_clear_stack_below, @function
+cordon_internal_clear_stack_below:
+        movq %rsp, %rcx
+        subq %rdi, %rcx
+        jbe 1f
+        xorl %eax, %eax
+        rep stosb
+1:      ret
+        .size cordon_internal_clear_stack_below, . - cordon_internal_clear_stack_below
+)");
+
 namespace cordon::domains::virt {
 namespace {
 
@@ -247,24 +265,11 @@ gates::ThreadRecord* RecordAt(int s, uint32_t index) {
 // another domain's data if the record ran code of the slot's previous
 // resident: cleaned once per change of resident, before the new one's code
 // runs on it, by the thread itself (no other thread's stack is touched).
-__attribute__((noinline)) void CleanRecord(int s, uint32_t self) {
+// The stack last (ClearStackBelow): the calls before it leave frames there.
+void CleanRecord(int s, uint32_t self) {
   const auto& c = Config().domains[s];
   const uint64_t slot_base = gates::SlotOfRecord(c.records, c.stride) + uint64_t{self} * c.stride;
   gates::ThreadRecord* rec = RecordAt(s, self);
-  const uint64_t stack_low = slot_base + SlotStackOffset();
-  // rep stosb up to the red zone below this frame: no call pushes below.
-  uint64_t cursor = stack_low;
-  asm volatile(
-      "movq %%rsp, %%rcx\n\t"
-      "subq $128, %%rcx\n\t"
-      "subq %%rdi, %%rcx\n\t"
-      "jbe 1f\n\t"
-      "xorl %%eax, %%eax\n\t"
-      "rep stosb\n\t"
-      "1:"
-      : "+D"(cursor)
-      :
-      : "rax", "rcx", "memory", "cc");
   if (__atomic_load_n(&rec->signal_frame, __ATOMIC_ACQUIRE) == 0) {
     memset(reinterpret_cast<void*>(slot_base + SLOT_READONLY_PAGES * kPage), 0,
            size_t{Config().sigbuf_pages} * kPage);
@@ -275,6 +280,11 @@ __attribute__((noinline)) void CleanRecord(int s, uint32_t self) {
   memcpy(row, cordon_tls_records, sizeof row);
   InstallTrustedTcb(s, rec, rec->owner);
   memcpy(cordon_tls_records, row, sizeof row);
+}
+
+uint64_t StackLow(int s, uint32_t self) {
+  const auto& c = Config().domains[s];
+  return gates::SlotOfRecord(c.records, c.stride) + uint64_t{self} * c.stride + SlotStackOffset();
 }
 
 uint32_t RecordIndex(int s) {
@@ -415,7 +425,8 @@ uint64_t Operate(int s, uint32_t slot, uint32_t self, uint32_t tid, uint32_t v, 
 template <int S>
 uint64_t SlotEntry(uint64_t a0, uint64_t a1, uint64_t a2, uint64_t a3, uint64_t block_word) {
   auto* block = reinterpret_cast<CallBlock*>(block_word);
-  if (!IsUntrustedRange(block, sizeof *block) || block_word % alignof(CallBlock) != 0) {
+  // (Any other address that is not mapped faults here: the process stops.)
+  if (block_word < kPage || !IsUntrustedRange(block, sizeof *block) || block_word % alignof(CallBlock) != 0) {
     internal::Die("gate violation: a virtual domain call's block is not in untrusted memory");
   }
   // Read once: the caller may change the block meanwhile.
@@ -461,7 +472,13 @@ uint64_t SlotEntry(uint64_t a0, uint64_t a1, uint64_t a2, uint64_t a3, uint64_t 
   }
   const uint32_t epoch = dir.slots[slot].epoch.load(std::memory_order_relaxed);
   if (me.epoch != epoch) {
-    if (me.dirty != 0) CleanRecord(S, self);
+    if (me.dirty != 0) {
+      CleanRecord(S, self);
+      // Everything below this frame, up to the return address this call
+      // pushes: nothing of the last resident stays where the new one's code
+      // will run.
+      cordon_internal_clear_stack_below(StackLow(S, self));
+    }
     me.epoch = epoch;
     me.dirty = 0;
   }
