@@ -425,8 +425,15 @@ uint64_t Operate(int s, uint32_t slot, uint32_t self, uint32_t tid, uint32_t v, 
 template <int S>
 uint64_t SlotEntry(uint64_t a0, uint64_t a1, uint64_t a2, uint64_t a3, uint64_t block_word) {
   auto* block = reinterpret_cast<CallBlock*>(block_word);
-  // (Any other address that is not mapped faults here: the process stops.)
-  if (block_word < kPage || !IsUntrustedRange(block, sizeof *block) || block_word % alignof(CallBlock) != 0) {
+  // The slot writes the answer there: never into memory its PKRU lets it
+  // write but untrusted code's does not, which is its own region and the
+  // virtual domains' block (the directory, the resident's region). Other
+  // trusted memory faults under the slot's PKRU, as does an unmapped
+  // address: the process stops.
+  const auto& own = Config().domains[S];
+  if (block_word < kPage || block_word % alignof(CallBlock) != 0 ||
+      Meets(block_word, block_word + sizeof *block) ||
+      (block_word < own.region_end && block_word + sizeof *block > own.region_start)) {
     internal::Die("gate violation: a virtual domain call's block is not in untrusted memory");
   }
   // Read once: the caller may change the block meanwhile.
