@@ -98,13 +98,22 @@ RecordState& Rec(uint32_t slot, uint32_t idx) {
   return base[size_t{slot} * Dir().max_threads + idx];
 }
 
-// The lock word holds its owner's thread id. A holder that no longer
+// The lock word holds its owner's thread id: a thread that takes it again
+// (from a signal handler) stops the process. A holder that no longer
 // exists (a fork while another thread was loading a domain: the child has
 // its memory, not the thread) left the directory half changed: fatal.
 void Lock(Directory& dir, uint32_t tid) {
   for (unsigned spins = 0;; ++spins) {
     uint32_t holder = 0;
     if (dir.lock.compare_exchange_weak(holder, tid, std::memory_order_acquire)) return;
+    // This thread holds it already: a signal handler that calls a virtual
+    // domain while its thread was loading or evicting one. Waiting would
+    // never end.
+    if (holder == tid) {
+      internal::Die(
+          "virtual domains: a signal handler called a virtual domain (or changed one) while its own thread "
+          "was loading, evicting or changing the rights of one; this would wait forever; process stopped");
+    }
     if (spins < 64) {
       _mm_pause();
       continue;
@@ -218,7 +227,7 @@ void ParkResident(int s, uint32_t slot) {
   dir.slots[slot].epoch.fetch_add(1, std::memory_order_relaxed);
 }
 
-enum class LoadResult { kLoaded, kElsewhere, kBusy };
+enum class LoadResult { kLoaded, kElsewhere, kBusy, kPinned };
 
 // Inside slot domain s: makes v its resident, evicting the one before.
 LoadResult Load(int s, uint32_t slot, uint32_t v, uint32_t self, uint32_t tid, uint32_t* where) {
@@ -232,8 +241,11 @@ LoadResult Load(int s, uint32_t slot, uint32_t v, uint32_t self, uint32_t tid, u
     return LoadResult::kElsewhere;
   }
   SlotState& ss = dir.slots[slot];
-  if ((ss.pinned.load(std::memory_order_relaxed) != 0 && ss.resident.load(std::memory_order_relaxed) != 0) ||
-      !Quiesce(slot, self)) {
+  if (ss.pinned.load(std::memory_order_relaxed) != 0 && ss.resident.load(std::memory_order_relaxed) != 0) {
+    Unlock(dir);
+    return LoadResult::kPinned;
+  }
+  if (!Quiesce(slot, self)) {
     Unlock(dir);
     return LoadResult::kBusy;
   }
@@ -472,8 +484,8 @@ uint64_t SlotEntry(uint64_t a0, uint64_t a1, uint64_t a2, uint64_t a3, uint64_t 
       answer(kElsewhere, where);
       return 0;
     }
-    if (lr == LoadResult::kBusy) {
-      answer(kBusy);
+    if (lr == LoadResult::kBusy || lr == LoadResult::kPinned) {
+      answer(kBusy, lr == LoadResult::kPinned ? kBusyPinned : kBusyInUse);
       return 0;
     }
   }
@@ -663,6 +675,8 @@ uint64_t Call(uint32_t index, uint32_t id, uint64_t a0, uint64_t a1, uint64_t a2
   const auto& cfg = Config().virt;
   CallBlock block{index, id, a4, kNotRun, 0};
   uint32_t where = g_where[index].load(std::memory_order_relaxed);
+  const uint32_t all_slots = cfg.nslots >= 32 ? ~0u : (1u << cfg.nslots) - 1;
+  uint32_t pinned = 0;  // slots that answered: pinned to another domain
   for (unsigned attempt = 0;; ++attempt) {
     // A slot this thread is inside already (a callback or a signal handler
     // that left a virtual domain's call) cannot take another entry: the
@@ -693,6 +707,18 @@ uint64_t Call(uint32_t index, uint32_t id, uint64_t a0, uint64_t a1, uint64_t a2
         break;
       case kBusy:
         g_last_use[slot].store(__rdtsc(), std::memory_order_relaxed);  // try another first
+        pinned = __atomic_load_n(&block.where, __ATOMIC_RELAXED) == kBusyPinned ? pinned | (1u << slot)
+                                                                                : pinned & ~(1u << slot);
+        // A callback or signal handler inside a call on every unpinned
+        // slot: nothing this thread can do frees one, and waiting for
+        // another thread to unpin one could be forever. Like entering the
+        // slot it interrupted (above): the program's error, said so.
+        if (t_inside_slots != 0 && (pinned | t_inside_slots) == all_slots) {
+          internal::Die(
+              "virtual domains: a callback or signal handler called a virtual domain that is not resident "
+              "while every key slot it could load it into is pinned or runs the call it interrupted; it "
+              "would wait forever (pin fewer domains, docs/virtual-domains.md); process stopped");
+        }
         where = 0;
         if (attempt >= 4 * cfg.nslots) (void)sched_yield();
         break;

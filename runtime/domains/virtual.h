@@ -58,6 +58,9 @@ enum Outcome : uint32_t {
   kElsewhere = 2,  // resident on slot `where`: call there
   kBusy = 3,       // the slot could not be changed now: try another
 };
+// `where` of a kBusy answer: why.
+inline constexpr uint32_t kBusyInUse = 0;   // a thread stayed inside its resident
+inline constexpr uint32_t kBusyPinned = 1;  // its resident is pinned
 
 // In the caller's (untrusted) memory, on its stack. The slot reads the
 // request once and writes the outcome.

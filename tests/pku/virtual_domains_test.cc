@@ -721,6 +721,116 @@ TEST_F(VirtualDomains, PinningEverySlotFailsAtTheLastOneAndCallsStillWork) {
   EXPECT_EQ(seen, g.slot_keys);
 }
 
+// ---- Callbacks and signal handlers that call virtual domains ----
+
+bool BlockedIn(pid_t tid, long nr);
+
+// Runs fn(a0) as untrusted code from inside the domain (a callback).
+uint64_t CallBackEntry(uint64_t fn, uint64_t a0, uint64_t, uint64_t, uint64_t) {
+  return cordon_call_untrusted(reinterpret_cast<cordon_untrusted_fn>(fn), a0, 0, 0, 0, 0);
+}
+uint64_t GetOf(uint64_t index, uint64_t, uint64_t, uint64_t, uint64_t) {
+  return Get(g.v[index]);
+}
+
+// Pins domains until one key is left; the pinned ones are 200, 201, ...
+int PinAllButOneSlot() {
+  int pinned = 0;
+  for (;; ++pinned) {
+    const VDomain& v = g.v[200 + pinned];
+    CHILD_CHECK(Get(v) == v.value);
+    const int r = cordon_domain_pin(v.d);
+    if (r == CORDON_E_NO_KEYS) return pinned;
+    CHILD_CHECK(r == CORDON_OK);
+  }
+}
+
+// A child that has not stopped within the minute fails the test with a
+// message, not at ctest's timeout.
+void StopAfterAMinute(const char* what) {
+  std::thread([what] {
+    std::this_thread::sleep_for(std::chrono::seconds(60));
+    fprintf(stderr, "still running after a minute: %s\n", what);
+    _exit(3);
+  }).detach();
+}
+
+bool SaysBoth(const std::string& err, const char* a, const char* b) {
+  return err.find(a) != std::string::npos && err.find(b) != std::string::npos;
+}
+
+// The call the callback runs from needs the one unpinned slot; the
+// callback's own call needs a load, and every other slot is pinned: it
+// can never run (waiting would be forever), so the process stops and says
+// why.
+TEST_F(VirtualDomains, ACallbackThatNeedsALoadWhileEveryOtherSlotIsPinnedStopsTheProcess) {
+  const ChildOutcome o = RunInChild([] {
+    StopAfterAMinute("a callback waits for a slot");
+    CHILD_CHECK(PinAllButOneSlot() >= 1);
+    const VDomain& outer = g.v[300];
+    cordon_entry callback{};
+    CHILD_CHECK(cordon_register(outer.d, CallBackEntry, "callback(v300)", &callback) == CORDON_OK);
+    // A callback that needs no load works.
+    CHILD_CHECK(cordon_call(callback, reinterpret_cast<uint64_t>(GetOf), 200, 0, 0, 0) == g.v[200].value);
+    (void)cordon_call(callback, reinterpret_cast<uint64_t>(GetOf), 301, 0, 0, 0);
+    fprintf(stderr, "the callback's call returned\n");
+  });
+  EXPECT_TRUE(o.exited) << Describe(o);
+  EXPECT_EQ(o.exit_code, 70) << Describe(o);
+  EXPECT_TRUE(SaysBoth(o.err, "callback or signal handler", "is pinned or runs the call it interrupted"))
+      << Describe(o);
+}
+
+// A thread that loads a domain holds the directory's lock while it waits
+// for another thread to leave the slot (here: blocked in read(2) inside the
+// slot's resident, on the one unpinned slot). Signal handlers on the loading
+// thread call a virtual domain that needs a load: each either finds its own
+// thread holding the lock, or its thread inside the one unpinned slot, and
+// the process stops with a message instead of waiting for itself.
+TEST_F(VirtualDomains, ASignalHandlerThatCallsAVirtualDomainDuringItsThreadsLoadStopsTheProcess) {
+  const ChildOutcome o = RunInChild([] {
+    StopAfterAMinute("a signal handler waits for its own thread");
+    CHILD_CHECK(PinAllButOneSlot() >= 1);
+    struct sigaction sa = {};
+    sa.sa_handler = [](int) { (void)GetOf(301, 0, 0, 0, 0); };
+    sa.sa_flags = SA_NODEFER;  // each signal lands, in a handler too
+    CHILD_CHECK(cordon_sigaction(SIGUSR1, &sa, nullptr) == CORDON_OK);
+    // The blocked thread, inside domain 40 (on the one unpinned slot).
+    int fds[2];
+    CHILD_CHECK(pipe(fds) == 0);
+    std::atomic<pid_t> blocked{0};
+    std::thread([&] {
+      blocked = gettid();
+      (void)cordon_call(g.v[40].e.read_into, static_cast<uint64_t>(fds[0]),
+                        reinterpret_cast<uint64_t>(&g.v[40].block->scratch[0]), 8, 0, 0);
+    }).detach();
+    while (blocked.load() == 0 || !BlockedIn(blocked.load(), SYS_read)) sched_yield();
+    // The loading thread: its call cannot load 300 while 40's reader is in.
+    std::atomic<pid_t> loader{0};
+    std::thread([&] {
+      loader = gettid();
+      (void)Get(g.v[300]);
+      fprintf(stderr, "domain 300 was loaded while a thread was inside the slot\n");
+      _exit(5);
+    }).detach();
+    while (loader.load() == 0) sched_yield();
+    for (;;) {
+      CHILD_CHECK(syscall(SYS_tgkill, getpid(), loader.load(), SIGUSR1) == 0);
+      std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    }
+  });
+  EXPECT_TRUE(o.exited) << Describe(o);
+  EXPECT_EQ(o.exit_code, 70) << Describe(o);
+  const bool own_lock = SaysBoth(o.err, "signal handler", "while its own thread");
+  const bool every_slot = SaysBoth(o.err, "callback or signal handler", "is pinned or runs the call");
+  EXPECT_TRUE(own_lock || every_slot) << Describe(o);
+  if (own_lock) {
+    fprintf(stderr, "the handler found its own thread holding the lock\n");
+  } else {
+    fprintf(stderr, "the handler found its own thread inside the unpinned slot\n");
+  }
+}
+
 // ---- One slot, two residents ----
 
 // A key slot's trusted stacks serve every domain that comes onto it: what
@@ -1300,6 +1410,11 @@ TEST_F(VirtualDomains, TheJudgeFindsNoSecretOfAVirtualDomainThroughEvictionsAndR
       std::vector<uintptr_t> loads = {reinterpret_cast<uintptr_t>(secret) + 8 * round, holder.region};
       for (size_t i = 2; i < pages.size(); i += 4) loads.push_back(pages[i] + 8 * round);
       for (const uintptr_t at : loads) {
+        // At least one reload between two forks: without this wait the churn
+        // thread could miss every window between a resume and the next pause
+        // (seen under TCG: 0 reloads in a whole run).
+        const uint64_t seen = churns.load();
+        while (churns.load() == seen) sched_yield();
         int fp[2];
         CHILD_CHECK(pipe(fp) == 0);
         g_fault_pipe = fp[1];
