@@ -23,6 +23,7 @@
 #include "cordon/version.h"
 #include "runtime/audit/hmac.h"
 #include "runtime/domains/domain.h"
+#include "runtime/domains/virtual.h"
 #include "runtime/gates/call_counts.h"
 #include "runtime/gates/gate_config.h"
 #include "runtime/hardware/pkey.h"
@@ -54,6 +55,7 @@ struct State {
   std::atomic<uint64_t> lost;  // records lost since the last audit_lost record
   std::atomic<uint32_t> phase;
   std::atomic<uint32_t> domains_recorded;  // bit d: domain_create written
+  std::atomic<uint32_t> virtual_recorded;  // virtual domains 0..n-1 have their domain_create
   std::atomic<uint32_t> dying;             // 1 once a death is recorded: the fatal path's own record is not
   std::atomic<uint64_t> writer;  // pid << 32 | tid of the thread numbering and writing a record, or 0
   char comm[17];
@@ -429,8 +431,24 @@ uint64_t SetUpRecord(State* s, uint64_t op, uint64_t a0, uint64_t a1, uint64_t a
           .Emit();
       return 0;
     case kOpDomain: {
-      if (phase != kSetUp || !domains::Exists(static_cast<int>(a0)))
-        return EncodeStatus(CORDON_E_INVALID_ARGUMENT);
+      if (phase != kSetUp) return EncodeStatus(CORDON_E_INVALID_ARGUMENT);
+      if (a0 <= INT32_MAX && domains::virt::IsVirtual(static_cast<int>(a0))) {
+        // Virtual domains are made in order, each recorded once: the next
+        // one only. Its pages carry the parking key until its first load.
+        const auto index = static_cast<uint32_t>(a0 - domains::virt::kFirstHandle);
+        uint32_t expected = index;
+        if (!s->virtual_recorded.compare_exchange_strong(expected, index + 1))
+          return EncodeStatus(CORDON_E_INVALID_ARGUMENT);
+        Record(3, "domain_create")
+            .Int("domain", static_cast<int64_t>(a0))
+            .Str("name", UntrustedText(a1).c_str())
+            .Int("pkey", Config().virt.parking_key)
+            .Ptr("region_start", domains::virt::RegionStart(index))
+            .U64("region_size", "size_t", Config().virt.vstride)
+            .Emit();
+        return 0;
+      }
+      if (!domains::Exists(static_cast<int>(a0))) return EncodeStatus(CORDON_E_INVALID_ARGUMENT);
       const uint32_t bit = 1u << (a0 & 31);
       if ((s->domains_recorded.fetch_or(bit) & bit) != 0) return EncodeStatus(CORDON_E_INVALID_ARGUMENT);
       const auto& dc = Config().domains[a0];

@@ -199,8 +199,13 @@ uint64_t RunForVirtual(cordon_domain_t d, uint32_t op, uint64_t a0, uint64_t a1,
 
 int CreateVirtualLocked(const char* name, cordon_domain_t* out) {
   const auto created = virt::Create(Reg().options, DomainSetup());
+  // The key slots are physical domains of the runtime's: each is named and
+  // recorded once, when the first virtual domain's set-up made it.
   for (const int slot : virt::SlotDomains()) {
-    if (Reg().domain_names[slot].empty()) Reg().domain_names[slot] = "cordon:key-slot";
+    if (!Reg().domain_names[slot].empty()) continue;
+    Reg().domain_names[slot] = "cordon:key-slot";
+    (void)cordon::audit::Call(cordon::audit::kOpDomain, static_cast<uint64_t>(slot),
+                              reinterpret_cast<uint64_t>(Reg().domain_names[slot].c_str()));
   }
   if (!created.ok()) return Report(created.failure());
   const int d = created.value();

@@ -69,8 +69,8 @@ struct alignas(64) SlotState {
 // One per record of each slot: only the thread holding the record writes
 // it (active), or the loader reads it.
 struct alignas(64) RecordState {
-  // The record's owner's thread id while it runs a virtual domain's call
-  // (or an operation on it), 0 otherwise.
+  // The thread id (the kernel's) of the thread running a virtual domain's
+  // call (or an operation on it) on the record, 0 otherwise.
   std::atomic<uint32_t> active;
   uint32_t epoch;  // the slot epoch the record's stack and TCB were cleaned for
   uint32_t dirty;  // the record ran a domain's code since it was cleaned
@@ -443,7 +443,7 @@ uint64_t SlotEntry(uint64_t a0, uint64_t a1, uint64_t a2, uint64_t a3, uint64_t 
   // trusted memory faults under the slot's PKRU, as does an unmapped
   // address: the process stops.
   const auto& own = Config().domains[S];
-  if (block_word < kPage || block_word % alignof(CallBlock) != 0 ||
+  if (block_word < kPage || block_word % alignof(CallBlock) != 0 || block_word > UINT64_MAX - sizeof *block ||
       Meets(block_word, block_word + sizeof *block) ||
       (block_word < own.region_end && block_word + sizeof *block > own.region_start)) {
     internal::Die("gate violation: a virtual domain call's block is not in untrusted memory");
@@ -459,7 +459,12 @@ uint64_t SlotEntry(uint64_t a0, uint64_t a1, uint64_t a2, uint64_t a3, uint64_t 
   }
   const uint32_t slot = cfg.slot_plus1[S] - 1u;
   const uint32_t self = RecordIndex(S);
-  const uint32_t tid = RecordAt(S, self)->owner;
+  // Why the kernel's id and not the record's owner: the gate lets a thread
+  // claim any free record (its index comes from untrusted TLS), and a
+  // record whose owner has exited looks idle to a loader (Quiesce), which
+  // would re-tag the slot under the call running on it. One system call
+  // per call of a virtual domain.
+  const auto tid = static_cast<uint32_t>(hw::RawSyscall3(SYS_gettid, 0, 0, 0));
   Directory& dir = Dir();
   const auto answer = [&](Outcome o, uint32_t where = 0) {
     __atomic_store_n(&block->where, where, __ATOMIC_RELAXED);

@@ -329,6 +329,46 @@ cordon_internal_scrub_probe_avx512:
         ret
         .size cordon_internal_scrub_probe_avx512, . - cordon_internal_scrub_probe_avx512
 
+/* Takes the bootstrap record at rax as a spin lock: its busy word holds
+ * the holder's thread id. Inside the domain, signals blocked, no stack
+ * use (rsp may be the caller's). Why the holder check: a thread that held
+ * it when another one forked does not exist in the child, and would hold
+ * it there forever; a holder that is not a thread of this process (tgkill
+ * says ESRCH), or that is this thread (a stale id reused by the child's
+ * kernel), is gone, and the lock is taken from it with a CMPXCHG that only
+ * succeeds if it still holds it. In a running process the holder is
+ * always alive: it cannot leave the attach path with signals blocked.
+ * Out: rax = the record, held. Clobbers rcx, rdx, rsi, rdi, r8-r11. */
+.macro BOOT_LOCK
+        mov r8, rax
+        mov eax, 186 /* SYS_gettid */
+        syscall
+        mov r9d, eax
+        xor r10d, r10d
+1:      xor eax, eax
+        lock cmpxchg dword ptr [r8 + REC_BUSY], r9d
+        jz 3f
+        pause
+        add r10d, 1
+        test r10d, 0xffff
+        jnz 1b
+        mov esi, eax /* the holder */
+        cmp esi, r9d
+        je 2f
+        mov eax, 39 /* SYS_getpid */
+        syscall
+        mov edi, eax
+        xor edx, edx
+        mov eax, 234 /* SYS_tgkill(pid, holder, 0) */
+        syscall
+        cmp rax, -3 /* -ESRCH */
+        jne 1b
+2:      mov eax, esi
+        lock cmpxchg dword ptr [r8 + REC_BUSY], r9d
+        jnz 1b
+3:      mov rax, r8
+.endm
+
 /* rt_sigprocmask(SIG_SETMASK, [rsi], NULL, 8); clobbers rax, rcx, rdx,
  * rdi, r10, r11. */
 .macro SET_SIGNAL_MASK
@@ -547,11 +587,8 @@ cordon_gate_\v\()_\d:
         mov rax, qword ptr [rip + DCFG(\d, DCFG_BOOT)]
         test rax, rax
         jz cordon_gate_fatal_domain
-1:      lock bts dword ptr [rax + REC_BUSY], 0
-        jnc 2f
-        pause
-        jmp 1b
-2:      mov qword ptr [rax + REC_SAVED_RSP], rsp
+        BOOT_LOCK
+        mov qword ptr [rax + REC_SAVED_RSP], rsp
         mov rsp, rax
         mov edi, \d
         /* Claims a record for this thread. Returns its index, or -1 when
@@ -1154,11 +1191,8 @@ cordon_signal_clone:
 .Lsignal_clone_child:
         mov r12, rsp
         mov rax, qword ptr [rip + DCFG(1, DCFG_BOOT)]
-1:      lock bts dword ptr [rax + REC_BUSY], 0
-        jnc 2f
-        pause
-        jmp 1b
-2:      mov rsp, rax
+        BOOT_LOCK
+        mov rsp, rax
         call cordon_internal_signal_thread_start
         mov r13d, eax /* the record index, stored in TLS once untrusted */
         mov rax, qword ptr [rip + DCFG(1, DCFG_BOOT)]

@@ -63,7 +63,7 @@
  * the owner's own claim continue), and releases it and switches back with
  * one XCHG (docs/gates.md, docs/signals.md). */
 #define REC_SAVED_RSP 0     /* u64: the caller's stack pointer, or the record's address when free */
-#define REC_BUSY 8          /* u32: bit 0: the lock bit of the bootstrap record only */
+#define REC_BUSY 8          /* u32: the bootstrap record only: its lock, the holder's thread id or 0 */
 #define REC_OWNER 12        /* u32: owning thread id, 0 when free */
 #define REC_CALLOUT_RSP 24  /* u64: while a callback runs, the trusted stack pointer to resume */
 #define REC_SIGNAL_FRAME 32 /* u64: while a signal handler runs, the trusted signal frame */

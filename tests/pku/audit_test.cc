@@ -4,6 +4,8 @@
 // against the schema, and that each attack left exactly the record it
 // should and nothing else. Descriptor numbers, markers in forged lines,
 // system-call arguments and code bytes are random at run time.
+#include "runtime/audit/audit.h"
+
 #include <fcntl.h>
 #include <gtest/gtest.h>
 #include <linux/aio_abi.h>
@@ -31,6 +33,7 @@
 #include "cordon/cordon.h"
 #include "runtime/audit/hmac.h"
 #include "runtime/audit/sha256.h"
+#include "runtime/domains/domain.h"
 #include "runtime/gates/gate_abi.h"
 #include "runtime/gates/gate_config.h"
 #include "runtime/signals/signals.h"
@@ -823,6 +826,87 @@ TEST(AuditStream, SetUpAndLockdownRecords) {
   EXPECT_EQ(std::to_string(gate_site_findings / 2), Told(s.outcome, "gate_sites")) << Dump(s);
   // After it, only cordon_audit_flush()'s gate_calls.
   for (const Rec& r : AfterLockdown(s)) EXPECT_EQ(r.id, 9) << r.line;
+}
+
+// Virtual domains are in the stream like physical ones: one domain_create
+// each, with the key their pages carry when made (the parking key), and one
+// for each key slot the first of them set up. A record is made once: a
+// second one for the same domain, or one for a domain not yet made, is
+// refused.
+TEST(AuditStream, VirtualDomainsAndTheirKeySlotsAreRecorded) {
+  constexpr int kVirtual = 3;
+  std::vector<std::string> names;
+  for (int i = 0; i < kVirtual; ++i) names.push_back("v" + std::to_string(i) + "-" + RandomHex(6));
+  const Stream s = RunAudited([&](int fd) {
+    InitWithAudit(fd);
+    for (int i = 0; i < kVirtual; ++i) {
+      cordon_domain_t v;
+      CHILD_CHECK(cordon_domain_create_virtual(names[i].c_str(), &v) == CORDON_OK);
+      const void* start;
+      size_t size;
+      CHILD_CHECK(cordon_domain_region(v, &start, &size) == CORDON_OK);
+      const std::string k = "v" + std::to_string(i);
+      Tell((k + "_handle").c_str(), std::to_string(v));
+      Tell((k + "_pkey").c_str(), std::to_string(cordon_domain_pkey(v)));
+      Tell((k + "_start").c_str(), Hex(reinterpret_cast<uintptr_t>(start)));
+      Tell((k + "_size").c_str(), std::to_string(size));
+      if (i == 0) {
+        // Forgeries: this one again, and the next one before it exists.
+        CHILD_CHECK(cordon::audit::Call(cordon::audit::kOpDomain, static_cast<uint64_t>(v),
+                                        reinterpret_cast<uint64_t>("forged")) ==
+                    cordon::domains::EncodeStatus(CORDON_E_INVALID_ARGUMENT));
+        CHILD_CHECK(cordon::audit::Call(cordon::audit::kOpDomain, static_cast<uint64_t>(v) + 1,
+                                        reinterpret_cast<uint64_t>("forged")) ==
+                    cordon::domains::EncodeStatus(CORDON_E_INVALID_ARGUMENT));
+      }
+    }
+    Tell("parking", std::to_string(cordon_parking_pkey()));
+    // The key slots: physical domains of the runtime's.
+    std::string slots;
+    for (uint32_t d = 1; d <= cordon::gates::Config().domain_count && d < CORDON_MAX_DOMAINS; ++d) {
+      if (cordon::gates::Config().virt.slot_plus1[d] != 0) slots += std::to_string(d) + ",";
+    }
+    Tell("slots", slots);
+    LockDown(CORDON_VIOLATION_ERRNO_FOR_TESTS);
+  });
+  ASSERT_TRUE(s.outcome.exited) << Dump(s);
+  ASSERT_EQ(s.outcome.exit_code, 0) << Dump(s);
+  const std::string parking = Told(s.outcome, "parking");
+  ASSERT_NE(parking, "-1");
+  std::string slots_seen;
+  std::vector<int> virtual_seen(kVirtual, 0);
+  size_t slot_records_before_first_virtual = 0;
+  bool virtual_yet = false;
+  for (const Rec& r : s.records) {
+    if (r.id != 3 || r.Int("domain") == 1) continue;
+    EXPECT_NE(r.Str("name"), "forged") << r.line;
+    if (r.Int("domain") < CORDON_MAX_DOMAINS) {
+      EXPECT_EQ(r.Str("name"), "cordon:key-slot") << r.line;
+      EXPECT_NE(std::to_string(r.Int("pkey")), parking) << r.line;
+      EXPECT_GT(r.args.at("region_size").u, 0u) << r.line;
+      slots_seen += std::to_string(r.Int("domain")) + ",";
+      if (!virtual_yet) ++slot_records_before_first_virtual;
+      continue;
+    }
+    virtual_yet = true;
+    const int i = static_cast<int>(r.Int("domain")) - CORDON_MAX_DOMAINS;
+    ASSERT_GE(i, 0) << r.line;
+    ASSERT_LT(i, kVirtual) << r.line;
+    ++virtual_seen[i];
+    const std::string k = "v" + std::to_string(i);
+    EXPECT_EQ(std::to_string(r.Int("domain")), Told(s.outcome, k + "_handle"));
+    EXPECT_EQ(r.Str("name"), names[i]);
+    EXPECT_EQ(std::to_string(r.Int("pkey")), parking) << r.line;
+    EXPECT_EQ(std::to_string(r.Int("pkey")), Told(s.outcome, k + "_pkey")) << r.line;
+    EXPECT_EQ(r.Str("region_start"), Told(s.outcome, k + "_start")) << r.line;
+    EXPECT_EQ(std::to_string(r.args.at("region_size").u), Told(s.outcome, k + "_size")) << r.line;
+  }
+  for (int i = 0; i < kVirtual; ++i) EXPECT_EQ(virtual_seen[i], 1) << "virtual domain " << i << Dump(s);
+  EXPECT_FALSE(Told(s.outcome, "slots").empty());
+  EXPECT_EQ(slots_seen, Told(s.outcome, "slots")) << Dump(s);
+  // The slots are recorded as the first virtual domain set them up, before it.
+  EXPECT_EQ(slot_records_before_first_virtual,
+            static_cast<size_t>(std::count(slots_seen.begin(), slots_seen.end(), ',')));
 }
 
 uint64_t EchoEntry(uint64_t a0, uint64_t, uint64_t, uint64_t, uint64_t) {

@@ -1,11 +1,19 @@
 // PKU tests of several domains, the C++ API and lockdown. Lockdown is
 // process-wide and final, so it has this binary's last test suite (gtest
 // runs suites in declaration order).
+#include <fcntl.h>
 #include <gtest/gtest.h>
+#include <poll.h>
 #include <signal.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 
+#include <atomic>
+#include <cstdio>
 #include <cstring>
+#include <map>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "cordon/cordon.hpp"
@@ -182,6 +190,101 @@ TEST_F(Domains, DomainsPastThePhysicalLimitAreVirtual) {
   EXPECT_FALSE(keys[parking]) << "the parking key is a physical domain's";
   EXPECT_EQ(cordon_domain_pkey(made.back()), parking) << "a new virtual domain starts parked";
   EXPECT_EQ(cordon::Domain::Current(), cordon::Domain::Untrusted()) << "creation leaves us untrusted";
+}
+
+// ---- fork() while another thread attaches ----
+
+uint64_t PlusOne(uint64_t a0, uint64_t, uint64_t, uint64_t, uint64_t) {
+  return a0 + 1;
+}
+
+// What a grandchild says: once when it starts, once when its calls came
+// back (one write each, smaller than PIPE_BUF).
+struct GrandchildReport {
+  long pid;
+  int done;
+  uint64_t got[2];
+};
+
+// A thread's first call into a domain takes the domain's bootstrap record
+// for a moment (to claim a record of its own). A fork() in that moment
+// leaves the child a bootstrap record held by a thread that does not exist
+// there: the child's threads must still get into the domain. The moment
+// is made long: threads call once and stay, holding their records, until
+// one finds none free and waits for one, holding the bootstrap record
+// (then stops its process, as max_threads says). Meanwhile the forking
+// thread forks one grandchild after another, each of which calls in, from
+// the forking thread and from a new one. (How many records the runtime's
+// own use takes, the adopted one of a fork child's signal stack among
+// them, need not be known.)
+TEST_F(Domains, AChildForkedWhileAThreadAttachesGetsIntoTheDomain) {
+  cordon_entry entry;
+  ASSERT_EQ(cordon_register(cordon_trusted_domain(), &PlusOne, "plus_one(fork)", &entry), CORDON_OK);
+  int result[2];
+  ASSERT_EQ(pipe(result), 0);
+  constexpr int kMaxGrandchildren = 24;
+  const ChildOutcome o = RunInChild([&] {
+    close(result[0]);
+    CHILD_CHECK(cordon_call(entry, 1, 0, 0, 0, 0) == 2);
+    static std::atomic<int> attached{0};
+    int forks = 0;
+    for (int i = 0;; ++i) {
+      CHILD_CHECK(i < 64);
+      std::thread([entry] {
+        CHILD_CHECK(cordon_call(entry, 2, 0, 0, 0, 0) == 3);  // or stops the process
+        attached.fetch_add(1);
+        for (;;) pause();
+      }).detach();
+      while (attached.load() == i) {
+        if (forks == kMaxGrandchildren) continue;
+        ++forks;
+        const pid_t child = fork();
+        CHILD_CHECK(child >= 0);
+        if (child != 0) continue;
+        GrandchildReport r{getpid(), 0, {0, 0}};
+        CHILD_CHECK(write(result[1], &r, sizeof r) == static_cast<ssize_t>(sizeof r));
+        // Not its parent's stdout and stderr: the test reads them to their
+        // end, which a grandchild that waits forever would never give.
+        const int null = open("/dev/null", O_WRONLY);
+        CHILD_CHECK(null >= 0 && dup2(null, 1) == 1 && dup2(null, 2) == 2);
+        r.got[0] = cordon_call(entry, 10, 0, 0, 0, 0);
+        std::thread([&] { r.got[1] = cordon_call(entry, 20, 0, 0, 0, 0); }).join();
+        r.done = 1;
+        CHILD_CHECK(write(result[1], &r, sizeof r) == static_cast<ssize_t>(sizeof r));
+        _exit(0);
+      }
+    }
+  });
+  close(result[1]);
+  // The waiting thread stopped the child.
+  EXPECT_TRUE(o.exited) << o.err;
+  EXPECT_EQ(o.exit_code, 70) << o.err;
+  EXPECT_NE(o.err.find("no free trusted thread slot"), std::string::npos) << o.err;
+  // Every grandchild has been forked; the pipe ends when they all have
+  // exited.
+  std::map<long, int> done;
+  for (;;) {
+    pollfd p{result[0], POLLIN, 0};
+    if (poll(&p, 1, 120 * 1000) != 1) break;
+    GrandchildReport r;
+    const ssize_t n = read(result[0], &r, sizeof r);
+    if (n == 0) break;
+    ASSERT_EQ(n, static_cast<ssize_t>(sizeof r));
+    if (r.done == 0) {
+      done[r.pid] = 0;
+      continue;
+    }
+    done[r.pid] = 1;
+    EXPECT_EQ(r.got[0], 11u);
+    EXPECT_EQ(r.got[1], 21u);
+  }
+  close(result[0]);
+  EXPECT_FALSE(done.empty()) << "no grandchild was forked";
+  for (const auto& [pid, ok] : done) {
+    if (ok == 0) kill(static_cast<pid_t>(pid), SIGKILL);
+    EXPECT_EQ(ok, 1) << "grandchild " << pid
+                     << " never got into the domain: it waits for a record held by a thread of its parent's";
+  }
 }
 
 // ---- Lockdown: keep last ----
