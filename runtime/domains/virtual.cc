@@ -459,12 +459,17 @@ uint64_t SlotEntry(uint64_t a0, uint64_t a1, uint64_t a2, uint64_t a3, uint64_t 
   }
   const uint32_t slot = cfg.slot_plus1[S] - 1u;
   const uint32_t self = RecordIndex(S);
-  // Why the kernel's id and not the record's owner: the gate lets a thread
-  // claim any free record (its index comes from untrusted TLS), and a
-  // record whose owner has exited looks idle to a loader (Quiesce), which
-  // would re-tag the slot under the call running on it. One system call
-  // per call of a virtual domain.
+  // The kernel's thread id, and the record must be this thread's own. Why:
+  // the gate lets a thread claim any free record (its index comes from
+  // untrusted TLS). On another thread's record, a call looks idle to a
+  // loader (Quiesce) once either thread has exited, and the owner may
+  // return into a callback the other one left: the slot would be re-tagged
+  // under the running call, and the call resumed with another domain
+  // resident. One system call per call of a virtual domain.
   const auto tid = static_cast<uint32_t>(hw::RawSyscall3(SYS_gettid, 0, 0, 0));
+  if (RecordAt(S, self)->owner != tid) {
+    internal::Die("gate violation: a thread entered a virtual domain's key slot on another thread's record");
+  }
   Directory& dir = Dir();
   const auto answer = [&](Outcome o, uint32_t where = 0) {
     __atomic_store_n(&block->where, where, __ATOMIC_RELAXED);

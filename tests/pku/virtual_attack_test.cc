@@ -29,11 +29,18 @@
 #include "runtime/hardware/pkey.h"
 #include "tests/support/child.h"
 #include "tests/support/judge.h"
+#include "tests/support/slot_attack.h"
 
 using cordon::testing::ChildOutcome;
+using cordon::testing::Describe;
+using cordon::testing::GiveThisThreadAnAltStack;
 using cordon::testing::kSegvPkuErr;
 using cordon::testing::LockDownForAttack;
 using cordon::testing::RunInChild;
+using cordon::testing::Shared;
+using cordon::testing::SlotAnswer;
+using cordon::testing::SlotCall;
+using cordon::testing::ThreadGone;
 namespace virt = cordon::domains::virt;
 namespace gates = cordon::gates;
 
@@ -104,41 +111,8 @@ State g;
 
 // ---- The attacker's direct use of a key slot's gate ----
 
-struct SlotAnswer {
-  uint64_t r;
-  uint32_t outcome;
-  uint32_t where;
-};
-
-// Calls key slot `slot`'s gate with a call block of the attacker's: what
-// untrusted code can always do (it knows the binary).
-SlotAnswer SlotCall(uint32_t slot, uint32_t vindex, uint32_t id, uint64_t a0 = 0, uint64_t a1 = 0,
-                    uint64_t a2 = 0, uint64_t a3 = 0, uint64_t a4 = 0) {
-  virt::CallBlock b{vindex, id, a4, virt::kNotRun, 0};
-  const int d = gates::Config().virt.slot_domain[slot];
-  const uint64_t r = gates::GateFor(d)(a0, a1, a2, a3, reinterpret_cast<uint64_t>(&b), virt::kSlotEntryId);
-  return {r, __atomic_load_n(&b.outcome, __ATOMIC_ACQUIRE), b.where};
-}
-
 uint32_t IndexOf(const Dom& x) {
   return static_cast<uint32_t>(x.d - virt::kFirstHandle);
-}
-
-void GiveThisThreadAnAltStack() {
-  constexpr size_t kSize = 64 * 1024;
-  void* p = mmap(nullptr, kSize, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-  CHILD_CHECK(p != MAP_FAILED);
-  stack_t ss = {};
-  ss.ss_sp = p;
-  ss.ss_size = kSize;
-  CHILD_CHECK(sigaltstack(&ss, nullptr) == 0);
-}
-
-std::string Describe(const ChildOutcome& o) {
-  char buf[200];
-  snprintf(buf, sizeof buf, "exited %d code %d, signal %d si_code %d si_pkey %u addr %#lx\n", o.exited,
-           o.exit_code, o.signal, o.fault_code, o.fault_pkey, static_cast<unsigned long>(o.fault_addr));
-  return buf + o.err;
 }
 
 class VirtualAttack : public ::testing::Test {
@@ -178,18 +152,6 @@ class VirtualAttack : public ::testing::Test {
 
 TEST_F(VirtualAttack, SetUpWorks) {
   for (const Dom& x : g.v) EXPECT_EQ(cordon_call(x.get, 0, 0, 0, 0, 0), x.secret);
-}
-
-// Shared with the children.
-template <typename T>
-T* Shared() {
-  void* p = mmap(nullptr, sizeof(T), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
-  if (p == MAP_FAILED) abort();
-  return new (p) T{};
-}
-
-bool ThreadGone(pid_t tid) {
-  return syscall(SYS_tgkill, getpid(), tid, 0) == -1 && errno == ESRCH;
 }
 
 // Makes x resident on slot `slot` through that slot's gate (evicting it

@@ -41,14 +41,18 @@
 #include "runtime/hardware/smaps.h"
 #include "tests/support/child.h"
 #include "tests/support/judge.h"
+#include "tests/support/slot_attack.h"
 
 using cordon::testing::ChildOutcome;
+using cordon::testing::Describe;
 using cordon::testing::ExpectHeldToTheEnd;
+using cordon::testing::GiveThisThreadAnAltStack;
 using cordon::testing::JudgeAttack;
 using cordon::testing::kSegvPkuErr;
 using cordon::testing::LoadJudgeSecretInto;
 using cordon::testing::LockDownForAttack;
 using cordon::testing::RunInChild;
+using cordon::testing::Shared;
 using cordon::testing::Verdict;
 
 namespace {
@@ -277,38 +281,6 @@ std::string TagProblems() {
   return out;
 }
 
-// Each thread of a test child that may fault inside a domain gets an
-// alternate signal stack of its own: the child's SIGSEGV reporter runs with
-// SA_ONSTACK (child.h), and without one the kernel would push the frame on
-// the trusted stack, which the handler's PKRU cannot write: the child would
-// die unreported. Before the lockdown only (after it the runtime gives every
-// thread one, and sigaltstack with a new stack is a violation).
-void GiveThisThreadAnAltStack() {
-  constexpr size_t kSize = 64 * 1024;
-  void* p = mmap(nullptr, kSize, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-  CHILD_CHECK(p != MAP_FAILED);
-  stack_t ss = {};
-  ss.ss_sp = p;
-  ss.ss_size = kSize;
-  CHILD_CHECK(sigaltstack(&ss, nullptr) == 0);
-}
-
-// A page of memory shared with the children, for what they must tell the
-// parent before they fault.
-template <typename T>
-T* SharedWithChildren() {
-  void* p = mmap(nullptr, sizeof(T), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
-  if (p == MAP_FAILED) abort();
-  return new (p) T{};
-}
-
-std::string Describe(const ChildOutcome& o) {
-  char buf[160];
-  snprintf(buf, sizeof buf, "exited %d code %d, signal %d si_code %d si_pkey %u addr %#lx\n", o.exited,
-           o.exit_code, o.signal, o.fault_code, o.fault_pkey, static_cast<unsigned long>(o.fault_addr));
-  return buf + o.err;
-}
-
 void ExpectCleanExit(const ChildOutcome& o) {
   EXPECT_TRUE(o.exited) << Describe(o);
   EXPECT_EQ(o.exit_code, 0) << Describe(o);
@@ -493,7 +465,7 @@ struct KeyBeforeFault {
 
 // An entry of A that reads B's block faults, with B's key: B resident.
 TEST_F(VirtualDomains, AnEntryOfOneDomainCannotReadAnothersResidentMemory) {
-  auto* told = SharedWithChildren<KeyBeforeFault>();
+  auto* told = Shared<KeyBeforeFault>();
   const VDomain& a = g.v[1];
   const VDomain& b = g.v[2];
   const ChildOutcome o = RunInChild([&] {
@@ -979,7 +951,11 @@ bool BlockedIn(pid_t tid, long nr) {
   if (fd < 0) return false;
   const ssize_t n = read(fd, buf, sizeof buf - 1);
   close(fd);
-  return n > 0 && strtol(buf, nullptr, 10) == nr;
+  // A thread that runs reads "running": no number (strtol's 0 would be
+  // SYS_read's).
+  char* end = nullptr;
+  const long got = n > 0 ? strtol(buf, &end, 10) : -1;
+  return end != nullptr && end != buf && *end == ' ' && got == nr;
 }
 
 // A thread blocked in read(pipe) into the domain's buffer, from inside an
