@@ -197,22 +197,26 @@ int main() {
   printf(
       "(total: every instruction of the scenario, its calls included; 'in gate': the gate's own,\n"
       " stack switch and register scrub included; 'target': the entry function's.)\n");
-  const bool ok = counts[1].in_gate > 0 && counts[1].in_gate <= 53 && counts[1].wrpkru == 2;
-  printf("target: at most 53 gate instructions and 2 WRPKRU per round trip: %s\n", ok ? "met" : "NOT MET");
+  const bool ok = counts[1].in_gate > 0 && counts[1].in_gate <= 55 && counts[1].wrpkru == 2;
+  printf("target: at most 55 gate instructions and 2 WRPKRU per round trip: %s\n", ok ? "met" : "NOT MET");
   // Both budgets include the move of the TLS record index out of xmm15
   // (1 instruction): the index is read before the entry WRPKRU, so that no
   // fs access happens with the domain's rights (docs/gates.md); and the
   // VZEROUPPER after the row is copied into the record's TCB (1), without
   // which trusted code's first legacy-SSE instruction stalls for about four
   // WRPKRU pairs on Zen 3 (gate_sequences.inc, TLS_ROW_TO_TCB); and the
-  // ADD that counts the call in the record (1, docs/gates.md "Call counts").
+  // ADD that counts the call in the record (1, docs/gates.md "Call counts");
+  // and the switched-to bit of the saved stack pointer, set after the stack
+  // switch and cleared after the exit (2, gate_sequences.inc
+  // SWITCH_TO_RECORD), without which a held claim could be continued by
+  // another thread than the one running on it.
   // The generated gate does three things the runtime gate does not: the
   // first-call check (2 instructions), the RDPKRU test for trusted callers (2
   // more than the runtime gate's register clearing) and the AVX-512 scrub
   // branch (2); it saves the table dispatch (2). bench/README.md has the list.
   const bool pass_ok =
-      counts[4].in_gate > 0 && counts[4].in_gate <= 57 && counts[4].wrpkru == 2 && counts[4].in_target == 2;
-  printf("target: at most 57 instructions and 2 WRPKRU for the pass-generated gate: %s\n",
+      counts[4].in_gate > 0 && counts[4].in_gate <= 59 && counts[4].wrpkru == 2 && counts[4].in_target == 2;
+  printf("target: at most 59 instructions and 2 WRPKRU for the pass-generated gate: %s\n",
          pass_ok ? "met" : "NOT MET");
   // Through a pointer from inside the domain: pass_outer's gate pays the two
   // WRPKRU, pass_target's gate recognises the domain and jumps to the body.

@@ -1,11 +1,9 @@
 // Red-team attacks on thread records and the attach path, with virtual
 // domains' key slots (docs/virtual-domains.md, docs/gates.md).
 //
-// OPEN: the DISABLED_ tests below still fail on main. Three are the
-// regression tests of the fix that binds physical domains' records to their
-// threads (docs/threat-model.md, "Open findings": a record borrowed with a
-// forged TLS index); one is a hang (docs/virtual-domains.md: a signal
-// handler that blocks while its thread holds the directory's lock).
+// OPEN: the DISABLED_ test below still fails on main: a hang
+// (docs/virtual-domains.md: a signal handler that blocks while its thread
+// holds the directory's lock).
 //
 // Each test asserts that isolation HOLDS: it fails when the attack works.
 // Secrets are random, drawn at run time, and live in a virtual domain's
@@ -513,20 +511,21 @@ void ExpectShareHeld(ShareReport* rep, const ChildOutcome& o) {
       rep->o_done.load() != 0 && of != 0 && bf != 0 && (of > bf ? of - bf : bf - of) < c.stride;
   EXPECT_FALSE(same_stack) << "two threads ran on one trusted stack at once: " << ShareDescribe(rep, o);
   EXPECT_EQ(rep->o_done.load(), 0) << ShareDescribe(rep, o);
+  // The owner's entry is refused: the claim it finds is one a thread has
+  // switched to, not its own cut off.
+  EXPECT_TRUE(o.exited && o.exit_code == 70) << ShareDescribe(rep, o);
+  EXPECT_NE(o.err.find("trusted stack is already in use"), std::string::npos) << ShareDescribe(rep, o);
   printf("outcome: %s", ShareDescribe(rep, o).c_str());
 }
 
-// OPEN: fails on main (see the top of the file).
-TEST_F(AttachAttack,
-       DISABLED_TwoThreadsNeverRunOnOneTrustedStackThroughAHeldClaimWithTheBorrowersStackPointer) {
+TEST_F(AttachAttack, TwoThreadsNeverRunOnOneTrustedStackThroughAHeldClaimWithTheBorrowersStackPointer) {
   auto* rep = Shared<ShareReport>();
   const ChildOutcome o = RunInChild([&] { ShareStackAttack(rep, false); });
   ExpectShareHeld(rep, o);
   munmap(rep, sizeof *rep);
 }
 
-// OPEN: fails on main (see the top of the file).
-TEST_F(AttachAttack, DISABLED_AfterTheLockdownTwoThreadsNeverRunOnOneTrustedStackThroughAHeldClaim) {
+TEST_F(AttachAttack, AfterTheLockdownTwoThreadsNeverRunOnOneTrustedStackThroughAHeldClaim) {
   auto* rep = Shared<ShareReport>();
   const ChildOutcome o = RunInChild([&] { ShareStackAttack(rep, true); });
   ExpectShareHeld(rep, o);
@@ -691,13 +690,14 @@ void StealAttack(StealReport* rep, bool lockdown) {
   _exit(0);
 }
 
-// OPEN: fails on main (see the top of the file).
-TEST_F(AttachAttack, DISABLED_AfterTheLockdownASharedTrustedStackDoesNotMakeACorrectEntryReturnItsSecret) {
+TEST_F(AttachAttack, AfterTheLockdownASharedTrustedStackDoesNotMakeACorrectEntryReturnItsSecret) {
   auto* rep = Shared<StealReport>();
   const ChildOutcome o = RunInChild([&] { StealAttack(rep, true); });
   EXPECT_EQ(rep->leaked.load(), 0) << "idx=" << rep->idx.load() << " p_at=" << std::hex << rep->p_at.load()
                                    << " table_at=" << rep->table_at.load() << " answer=" << rep->answer.load()
                                    << std::dec << ": " << Describe(o);
+  EXPECT_TRUE(o.exited && o.exit_code == 70) << Describe(o);
+  EXPECT_NE(o.err.find("trusted stack is already in use"), std::string::npos) << Describe(o);
   printf("outcome: idx=%lld b_done=%d answer=%#llx %s", static_cast<long long>(rep->idx.load()),
          rep->b_done.load(), static_cast<unsigned long long>(rep->answer.load()), Describe(o).c_str());
   munmap(rep, sizeof *rep);
