@@ -754,8 +754,9 @@ uint64_t BuildHandlerFrame(int d, uint64_t caller_rsp, unsigned char* frame) {
   const uint64_t fn = h.fn.load();
   if (fn == 0) return 0;
   // Below the untrusted stack pointer the gate was called with (its saved
-  // value, without the switched-to bit: gate_sequences.inc), clear of its
-  // red zone, aligned as at a function's entry.
+  // value has bit 0 flipped, gate_sequences.inc: cleared here, which gives
+  // back any caller's that the ABI allows; the range is checked anyway),
+  // clear of its red zone, aligned as at a function's entry.
   caller_rsp &= ~uint64_t{1};
   const uint64_t at = ((caller_rsp - 256 - sizeof(HandlerFrame)) & ~uint64_t{15}) - 8;
   if (!domains::IsUntrustedRange(reinterpret_cast<void*>(at), sizeof(HandlerFrame) + 256)) {

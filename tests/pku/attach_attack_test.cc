@@ -608,6 +608,67 @@ GateAtRsp2:
         .size GateAtRsp2, . - GateAtRsp2
 )");
 
+// GateAtOddRsp2(gate, block, slot): as GateAtRsp2, but the gate is entered
+// by a jump with the stack pointer at block->rsp + 1, an odd value, and the
+// return address at block->rsp (the gate's exit clears bit 0 before its
+// RET). SWITCH_TO_RECORD's OR of bit 0 then changes nothing: the saved
+// stack pointer of a claim some thread runs on equals the caller's again.
+extern "C" uint64_t GateAtOddRsp2(uint64_t gate, const GateBlock* b, uint64_t slot);
+asm(R"(
+        .text
+        .p2align 4
+        .type GateAtOddRsp2, @function
+GateAtOddRsp2:
+        push %rbp
+        push %rbx
+        push %r12
+        push %r13
+        push %r14
+        push %r15
+        mov %rdi, %r12
+        mov %rsi, %r13
+        mov %rdx, %r14
+        mov $186, %eax
+        syscall
+        lea g_saves(%rip), %rcx
+        shl $4, %r14
+        mov %rax, (%rcx,%r14)
+        mov %rsp, 8(%rcx,%r14)
+        mov %r12, %rax
+        mov 0(%r13), %rdi
+        mov 8(%r13), %rsi
+        mov 16(%r13), %rdx
+        mov 24(%r13), %rcx
+        xor %r8d, %r8d
+        mov 32(%r13), %r9
+        mov 40(%r13), %r11
+        lea 3f(%rip), %r10
+        mov %r10, (%r11)
+        lea 1(%r11), %rsp
+        jmp *%rax
+3:      mov %rax, %r12
+        mov $186, %eax
+        syscall
+        lea g_saves(%rip), %rcx
+        xor %edx, %edx
+1:      cmp (%rcx,%rdx), %rax
+        je 2f
+        add $16, %rdx
+        cmp $64, %rdx
+        jb 1b
+        ud2
+2:      mov 8(%rcx,%rdx), %rsp
+        mov %r12, %rax
+        pop %r15
+        pop %r14
+        pop %r13
+        pop %r12
+        pop %rbx
+        pop %rbp
+        ret
+        .size GateAtOddRsp2, . - GateAtOddRsp2
+)");
+
 struct StealReport {
   std::atomic<uint64_t> p_at{0};      // where B keeps its checked pointer
   std::atomic<uint64_t> table_at{0};  // O's table
@@ -621,7 +682,8 @@ struct StealReport {
 alignas(64) unsigned char g_shared_stack2[64 * 1024];
 uint64_t g_decoy = 0x1234;
 
-void StealAttack(StealReport* rep, bool lockdown) {
+void StealAttack(StealReport* rep, bool lockdown, bool odd = false) {
+  const auto enter = odd ? GateAtOddRsp2 : GateAtRsp2;
   const auto alt_stack = [lockdown] {
     if (!lockdown) GiveThisThreadAnAltStack();
   };
@@ -655,7 +717,7 @@ void StealAttack(StealReport* rep, bool lockdown) {
                         reinterpret_cast<uint64_t>(&rep->table_at),
                         g.p.fill.id,
                         rsp};
-    (void)GateAtRsp2(gate, &blk, 1);
+    (void)enter(gate, &blk, 1);
     for (;;) (void)cordon::hw::RawSyscall3(SYS_exit, 0, 0, 0);
   });
   o.detach();
@@ -669,7 +731,7 @@ void StealAttack(StealReport* rep, bool lockdown) {
                         0,
                         g.p.snapshot.id,
                         rsp};
-    const uint64_t r = GateAtRsp2(gate, &blk, 0);
+    const uint64_t r = enter(gate, &blk, 0);
     rep->answer.store(r);
     rep->b_done.store(1);
     for (;;) (void)cordon::hw::RawSyscall3(SYS_exit, 0, 0, 0);
@@ -693,6 +755,26 @@ void StealAttack(StealReport* rep, bool lockdown) {
 TEST_F(AttachAttack, AfterTheLockdownASharedTrustedStackDoesNotMakeACorrectEntryReturnItsSecret) {
   auto* rep = Shared<StealReport>();
   const ChildOutcome o = RunInChild([&] { StealAttack(rep, true); });
+  EXPECT_EQ(rep->leaked.load(), 0) << "idx=" << rep->idx.load() << " p_at=" << std::hex << rep->p_at.load()
+                                   << " table_at=" << rep->table_at.load() << " answer=" << rep->answer.load()
+                                   << std::dec << ": " << Describe(o);
+  EXPECT_TRUE(o.exited && o.exit_code == 70) << Describe(o);
+  EXPECT_NE(o.err.find("trusted stack is already in use"), std::string::npos) << Describe(o);
+  printf("outcome: idx=%lld b_done=%d answer=%#llx %s", static_cast<long long>(rep->idx.load()),
+         rep->b_done.load(), static_cast<unsigned long long>(rep->answer.load()), Describe(o).c_str());
+  munmap(rep, sizeof *rep);
+}
+
+// ---- The switched-to bit with an odd caller stack pointer: a first
+// version of SWITCH_TO_RECORD set bit 0 of the saved stack pointer,
+// assuming a caller's is 8 mod 16; entering with an odd one (nothing
+// checks) left it unchanged, and HELD_CLAIM's "saved == caller's rsp" held
+// again for a claim B was running on (red team, broken then). The bit is
+// flipped now. Same steal as above, both entries at one odd stack
+// pointer. ----
+TEST_F(AttachAttack, AfterTheLockdownAnOddStackPointerDoesNotShareATrustedStackAndLeakTheSecret) {
+  auto* rep = Shared<StealReport>();
+  const ChildOutcome o = RunInChild([&] { StealAttack(rep, true, true); });
   EXPECT_EQ(rep->leaked.load(), 0) << "idx=" << rep->idx.load() << " p_at=" << std::hex << rep->p_at.load()
                                    << " table_at=" << rep->table_at.load() << " answer=" << rep->answer.load()
                                    << std::dec << ": " << Describe(o);
