@@ -206,8 +206,8 @@ int main() {
   // which trusted code's first legacy-SSE instruction stalls for about four
   // WRPKRU pairs on Zen 3 (gate_sequences.inc, TLS_ROW_TO_TCB); and the
   // ADD that counts the call in the record (1, docs/gates.md "Call counts");
-  // and the switched-to bit of the saved stack pointer, set after the stack
-  // switch and cleared after the exit (2, gate_sequences.inc
+  // and the switched-to bit of the saved stack pointer, flipped after the
+  // stack switch and back after the exit (2, gate_sequences.inc
   // SWITCH_TO_RECORD), without which a held claim could be continued by
   // another thread than the one running on it.
   // The generated gate does three things the runtime gate does not: the
